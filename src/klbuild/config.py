@@ -1,0 +1,683 @@
+"""Load a journeys folder into one validated ``Shop``, or report every mistake in it.
+
+Loading collects problems instead of stopping at the first: a marketer fixing
+files wants the whole list. Only when nothing is wrong is a journey's generated
+key written back to its file, so a failed check never touches the files.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import re
+import secrets
+import string
+import tempfile
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import tomlkit
+from pydantic import BaseModel, ValidationError
+
+from .errors import ConfigError, Problem
+from .model import (
+    STEP_TYPES,
+    BusinessEntity,
+    ConfirmationStep,
+    Form,
+    FormStep,
+    Journey,
+    OrderDoneStep,
+    PaymentMethod,
+    PaymentMethodStep,
+    Product,
+    ProductSelection,
+    ProductSelectionStep,
+    Site,
+    StepBase,
+    Strict,
+)
+
+M = TypeVar("M", bound=BaseModel)
+
+SHOP_FILE = "keylight.toml"
+CATALOG_FILE = "catalog.toml"
+FORMS_FILE = "forms.toml"
+
+
+class ShopFile(Strict):
+    site: Site
+    business_entities: list[BusinessEntity]
+    payment_methods: dict[str, PaymentMethod] = {}
+
+
+class CatalogFile(Strict):
+    products: list[Product] = []
+    product_selections: list[ProductSelection] = []
+
+
+class FormsFile(Strict):
+    forms: list[Form] = []
+
+
+@dataclass
+class Shop:
+    """Everything in a journeys folder, cross-checked. Read by klbuild and klcheckout alike."""
+
+    root: Path
+    site: Site
+    business_entities: dict[str, BusinessEntity]
+    payment_methods: dict[str, PaymentMethod]
+    products: dict[str, Product]
+    product_selections: dict[str, ProductSelection]
+    forms: dict[str, Form]
+    #: By key, in file-name order.
+    journeys: dict[str, Journey]
+    warnings: list[Problem] = field(default_factory=list)
+    #: A digest of the shared files; a change there touches every journey.
+    shared_digest: str = ""
+
+    def entity(self, journey: Journey) -> BusinessEntity:
+        return self.business_entities[journey.business_entity]
+
+    def offered_methods(self, step: PaymentMethodStep) -> dict[str, PaymentMethod]:
+        """The methods a payment step offers, in the shop's order."""
+        wanted = step.methods if step.methods is not None else list(self.payment_methods)
+        return {key: self.payment_methods[key] for key in self.payment_methods if key in wanted}
+
+
+def load(root: Path | str, *, assign_keys: bool = False) -> Shop:
+    """Read and validate every file under ``root``.
+
+    With ``assign_keys``, a journey without a key gets a random one written into
+    its file; without it (``klbuild check``), the key is made up in memory only.
+    Raises ``ConfigError`` listing every problem found.
+    """
+    loader = _Loader(Path(root))
+    shop = loader.load()
+    if loader.errors:
+        raise ConfigError(loader.errors + loader.warnings)
+    assert shop is not None
+    if assign_keys:
+        for journey in shop.journeys.values():
+            if loader.generated_keys.get(journey.source):
+                write_key(shop.root / journey.source, journey.key)
+    return shop
+
+
+def new_key() -> str:
+    """Ten lowercase letters and digits: short in a URL, about 52 bits of randomness."""
+    alphabet = string.ascii_lowercase + string.digits
+    return secrets.choice(string.ascii_lowercase) + "".join(
+        secrets.choice(alphabet) for _ in range(9)
+    )
+
+
+def write_key(path: Path, key: str) -> None:
+    """Write ``key = "..."`` into a journey file, keeping its comments and layout."""
+    text = path.read_text(encoding="utf-8")
+    document = tomlkit.parse(text)
+    document["key"] = key
+    if "key" in tomllib.loads(text):
+        new_text = tomlkit.dumps(document)
+    else:
+        # tomlkit appends a new key after the last plain value; put it right after `name`
+        # instead, where a person looks for it.
+        new_text = _insert_key_line(text, key)
+    _replace_file(path, new_text)
+
+
+def _insert_key_line(text: str, key: str) -> str:
+    lines = text.splitlines(keepends=True)
+    insert_at = 0
+    for index, line in enumerate(lines):
+        if line.lstrip().startswith("["):
+            insert_at = index
+            break
+        if re.match(r"\s*name\s*=", line):
+            insert_at = index + 1
+            break
+    else:
+        insert_at = len(lines)
+    if insert_at and not lines[insert_at - 1].endswith("\n"):
+        lines[insert_at - 1] += "\n"
+    lines.insert(insert_at, f'key = "{key}"\n')
+    return "".join(lines)
+
+
+def _replace_file(path: Path, text: str) -> None:
+    """Temp file and rename, so an interrupted write never leaves half a journey."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class _Loader:
+    """One pass over a journeys folder; collects problems as it goes."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.errors: list[Problem] = []
+        self.warnings: list[Problem] = []
+        self.sources: dict[str, str] = {}
+        self.generated_keys: dict[str, bool] = {}
+
+    # -- reading ---------------------------------------------------------------------
+
+    def error(self, file: str, message: str, **where: Any) -> None:
+        self.errors.append(Problem(file=file, message=message, **where))
+
+    def warn(self, file: str, message: str, **where: Any) -> None:
+        self.warnings.append(Problem(file=file, message=message, severity="warning", **where))
+
+    def load(self) -> Shop | None:
+        shown = str(self.root)
+        if not self.root.exists():
+            self.error(
+                shown,
+                "the journeys folder does not exist; create it, or name the folder to use, "
+                "e.g. `klbuild build path/to/journeys`",
+            )
+            return None
+        if not self.root.is_dir():
+            self.error(shown, "expected a folder of .toml files, but this is a file")
+            return None
+        files = sorted(p for p in self.root.glob("*.toml") if not p.name.startswith("."))
+        if not files:
+            self.error(
+                shown,
+                f"no .toml files here; a shop needs {SHOP_FILE}, {CATALOG_FILE}, {FORMS_FILE} "
+                "and one file per journey (see the README)",
+            )
+            return None
+        documents = {path.name: self.parse(path) for path in files}
+        if SHOP_FILE not in documents:
+            self.error(
+                f"{shown}/{SHOP_FILE}",
+                "missing: every shop needs keylight.toml with [site] and [[business_entities]]",
+            )
+        shop_file = self.validate(SHOP_FILE, documents.get(SHOP_FILE), ShopFile)
+        catalog = self.validate(CATALOG_FILE, documents.get(CATALOG_FILE, {}), CatalogFile)
+        forms = self.validate(FORMS_FILE, documents.get(FORMS_FILE, {}), FormsFile)
+        journeys = []
+        for name, data in documents.items():
+            if name in (SHOP_FILE, CATALOG_FILE, FORMS_FILE):
+                continue
+            journey = self.validate(name, data, Journey)
+            if journey is not None:
+                journey._source = name
+                journeys.append(journey)
+        if shop_file is None:
+            return None
+        return self.assemble(shop_file, catalog or CatalogFile(), forms or FormsFile(), journeys)
+
+    def parse(self, path: Path) -> dict[str, Any] | None:
+        name = path.name
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            self.error(name, f"not UTF-8 text (byte {exc.start}); save the file as UTF-8")
+            return None
+        except OSError as exc:
+            self.error(name, f"cannot read the file: {exc.strerror}; check its permissions")
+            return None
+        self.sources[name] = text
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            message, line = _split_toml_error(str(exc))
+            self.error(name, f"not valid TOML: {message}", line=line)
+            return None
+
+    def validate(self, name: str, data: dict[str, Any] | None, model: type[M]) -> M | None:
+        if data is None:
+            return None
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            for detail in exc.errors():
+                self.errors.append(self.describe(name, data, model, detail))
+            return None
+
+    def describe(
+        self, name: str, data: dict[str, Any], model: type[BaseModel], detail: Any
+    ) -> Problem:
+        """Turn one pydantic error into a message with the journey, step and field."""
+        loc = tuple(detail["loc"])
+        if len(loc) > 2 and loc[0] == "steps" and loc[2] in STEP_TYPES:
+            loc = loc[:2] + loc[3:]  # pydantic names the union member; the file does not
+        journey = (
+            data.get("name") if model is Journey and isinstance(data.get("name"), str) else None
+        )
+        step = None
+        if loc[:1] == ("steps",) and len(loc) > 1 and isinstance(loc[1], int):
+            step = _step_label(data, loc[1])
+            loc_field = ".".join(str(p) for p in loc[2:]) or None
+        else:
+            loc_field = _dotted(loc) or None
+        kind, value = detail["type"], detail.get("input")
+        if kind == "missing":
+            message = "missing; this field is required"
+        elif kind == "extra_forbidden":
+            message = self.unknown_field(data, model, loc)
+        elif kind in ("union_tag_invalid", "union_tag_not_found"):
+            loc_field = "type"
+            found = value.get("type") if isinstance(value, dict) else None
+            message = (
+                _unknown("step type", found, STEP_TYPES)
+                if found
+                else ("missing; every step needs a type, one of: " + ", ".join(STEP_TYPES))
+            )
+        elif kind == "literal_error":
+            expected = detail["ctx"]["expected"]
+            message = f"{value!r} is not allowed; expected {expected}"
+            close = difflib.get_close_matches(str(value), re.findall(r"'([^']+)'", expected), 1)
+            if close:
+                message += f" (did you mean {close[0]!r}?)"
+        elif (
+            kind == "string_pattern_mismatch"
+            and loc_field
+            and loc_field.split(".")[-1] in ("id", "key")
+        ):
+            message = (
+                f"{value!r} cannot be used in a URL; use lowercase letters, digits, '-' and '_'"
+            )
+        else:
+            message = detail["msg"].removeprefix("Value error, ")
+            if (
+                kind not in ("value_error", "assertion_error")
+                and value is not None
+                and not isinstance(value, dict | list)
+            ):
+                message += f"; got {value!r}"
+        line = find_line(self.sources.get(name, ""), loc)
+        return Problem(
+            file=name, message=message, line=line, journey=journey, step=step, field=loc_field
+        )
+
+    def unknown_field(self, data: dict[str, Any], model: type[BaseModel], loc: tuple) -> str:
+        known = _known_fields(data, model, loc)
+        bad = str(loc[-1])
+        message = f"unknown field {bad!r}"
+        close = difflib.get_close_matches(bad, known, 1, 0.6)
+        if close:
+            return f"{message}; did you mean {close[0]!r}?"
+        return f"{message}; valid here: {', '.join(known)}"
+
+    # -- cross-references ----------------------------------------------------------
+
+    def assemble(
+        self, shop_file: ShopFile, catalog: CatalogFile, forms: FormsFile, journeys: list[Journey]
+    ) -> Shop:
+        entities = self.by_id(SHOP_FILE, "business_entities", shop_file.business_entities)
+        products = self.by_id(CATALOG_FILE, "products", catalog.products)
+        selections = self.by_id(CATALOG_FILE, "product_selections", catalog.product_selections)
+        form_map = self.by_id(FORMS_FILE, "forms", forms.forms)
+        for name, method in shop_file.payment_methods.items():
+            if name not in ("invoice", "sepa_debit"):
+                self.error(
+                    SHOP_FILE,
+                    _unknown("payment method", name, ("invoice", "sepa_debit")),
+                    field=f"payment_methods.{name}",
+                    line=find_line(self.sources.get(SHOP_FILE, ""), ("payment_methods", name)),
+                )
+        for index, selection in enumerate(catalog.product_selections):
+            for product in selection.products:
+                if product not in products:
+                    self.error(
+                        CATALOG_FILE,
+                        _unknown("product", product, products),
+                        field=f"product_selections[{index}].products",
+                        line=find_line(
+                            self.sources.get(CATALOG_FILE, ""),
+                            ("product_selections", index, "products"),
+                        ),
+                    )
+        shop = Shop(
+            root=self.root,
+            site=shop_file.site,
+            business_entities=entities,
+            payment_methods=shop_file.payment_methods,
+            products=products,
+            product_selections=selections,
+            forms=form_map,
+            journeys={},
+            warnings=self.warnings,
+        )
+        for journey in journeys:
+            self.check_journey(shop, journey)
+        used_keys: dict[str, str] = {}
+        for journey in journeys:
+            if journey.key in used_keys:
+                self.error(
+                    journey.source,
+                    f"key {journey.key!r} is already used by {used_keys[journey.key]}; "
+                    "give each journey its own key, or leave it empty to get a random one",
+                    journey=journey.name,
+                    field="key",
+                    line=find_line(self.sources.get(journey.source, ""), ("key",)),
+                )
+            elif journey.key:
+                used_keys[journey.key] = journey.source
+        for journey in journeys:
+            if not journey.key:
+                key = new_key()
+                while key in used_keys:
+                    key = new_key()
+                journey.key = key
+                used_keys[key] = journey.source
+                self.generated_keys[journey.source] = True
+        shop.journeys = {journey.key: journey for journey in journeys}
+        shop.shared_digest = _digest(
+            {name: self.sources.get(name, "") for name in (SHOP_FILE, CATALOG_FILE, FORMS_FILE)}
+        )
+        for journey in journeys:
+            journey._version = journey_version(shop, journey)
+        return shop
+
+    def by_id(self, file: str, kind: str, items: list[M]) -> dict[str, M]:
+        found: dict[str, M] = {}
+        for index, item in enumerate(items):
+            item_id = item.id  # type: ignore[attr-defined]
+            if item_id in found:
+                self.error(
+                    file,
+                    f"duplicate id {item_id!r}; each entry in [[{kind}]] needs its own id",
+                    field=f"{kind}[{index}].id",
+                    line=find_line(self.sources.get(file, ""), (kind, index, "id")),
+                )
+            found[item_id] = item
+        return found
+
+    def check_journey(self, shop: Shop, journey: Journey) -> None:
+        file = journey.source
+        source = self.sources.get(file, "")
+
+        def fail(message: str, loc: tuple, step: int | None = None) -> None:
+            self.error(
+                file,
+                message,
+                journey=journey.name,
+                step=_step_label_of(journey, step) if step is not None else None,
+                field=".".join(str(p) for p in loc[2:]) if step is not None else _dotted(loc),
+                line=find_line(source, loc),
+            )
+
+        if journey.business_entity not in shop.business_entities:
+            fail(
+                _unknown("business entity", journey.business_entity, shop.business_entities),
+                ("business_entity",),
+            )
+        seen: dict[str, int] = {}
+        for index, step in enumerate(journey.steps):
+            if step.id in seen:
+                fail(
+                    f"step id {step.id!r} is also used by step {seen[step.id] + 1}; "
+                    'rename one step or give it its own id = "..."',
+                    ("steps", index, "id"),
+                    index,
+                )
+            seen.setdefault(step.id, index)
+            if isinstance(step, ProductSelectionStep):
+                if step.product_selection not in shop.product_selections:
+                    fail(
+                        _unknown(
+                            "product selection", step.product_selection, shop.product_selections
+                        ),
+                        ("steps", index, "product_selection"),
+                        index,
+                    )
+            elif isinstance(step, FormStep):
+                if step.form not in shop.forms:
+                    fail(_unknown("form", step.form, shop.forms), ("steps", index, "form"), index)
+            elif isinstance(step, PaymentMethodStep):
+                if not shop.payment_methods:
+                    fail(
+                        "the shop offers no payment methods; add [payment_methods] to keylight.toml",
+                        ("steps", index, "type"),
+                        index,
+                    )
+                for method in step.methods or []:
+                    if method not in shop.payment_methods:
+                        fail(
+                            _unknown("payment method", method, shop.payment_methods),
+                            ("steps", index, "methods"),
+                            index,
+                        )
+                entity = shop.business_entities.get(journey.business_entity)
+                offers_sepa = "sepa_debit" in (step.methods or shop.payment_methods)
+                if entity and offers_sepa and not entity.sepa_creditor_id and step.active:
+                    fail(
+                        f"SEPA direct debit is offered, but business entity {entity.id!r} has no "
+                        "sepa_creditor_id; add it in keylight.toml or leave sepa_debit out of methods",
+                        ("steps", index, "methods"),
+                        index,
+                    )
+        self.check_sense(shop, journey)
+
+    def check_sense(self, shop: Shop, journey: Journey) -> None:
+        """Warnings: the journey is valid but probably not what its author meant."""
+        steps = journey.active_steps
+        kinds = [step.type for step in steps]  # type: ignore[attr-defined]
+
+        def warn(message: str, step: StepBase | None = None) -> None:
+            label = None
+            if step is not None:
+                label = _step_label_of(journey, journey.steps.index(step))
+            self.warn(journey.source, message, journey=journey.name, step=label)
+
+        if "product_selection" not in kinds:
+            warn("no active product selection step: customers cannot choose a product")
+        if "confirmation" not in kinds:
+            warn("no active confirmation step: no order can be placed in this journey")
+        if "payment_method" in kinds and "confirmation" in kinds:
+            if kinds.index("confirmation") < kinds.index("payment_method"):
+                warn(
+                    "the confirmation step comes before the payment method step; "
+                    "customers confirm before choosing how to pay",
+                    steps[kinds.index("confirmation")],
+                )
+        if "order_done" in kinds and kinds[-1] != "order_done":
+            warn(
+                "the order done step is not the last active step; the steps after it are never reached",
+                steps[kinds.index("order_done")],
+            )
+        for step in steps:
+            if isinstance(step, FormStep) and step.form in shop.forms:
+                if not shop.forms[step.form].fields:
+                    warn(f"form {step.form!r} has no fields; the step shows an empty form", step)
+            if isinstance(step, ConfirmationStep | OrderDoneStep):
+                continue
+        if steps and not any(step.progress_bar for step in steps):
+            warn("no active step has progress_bar = true; the progress bar is empty")
+
+
+def journey_version(shop: Shop, journey: Journey) -> str:
+    """A digest of everything the pages of this journey show and the backend charges.
+
+    It travels in the cart cookie: a cart made against another version is re-checked
+    against today's catalog instead of being trusted.
+    """
+    products: set[str] = set()
+    forms: set[str] = set()
+    for step in journey.steps:
+        if (
+            isinstance(step, ProductSelectionStep)
+            and step.product_selection in shop.product_selections
+        ):
+            products.update(shop.product_selections[step.product_selection].products)
+        if isinstance(step, FormStep):
+            forms.add(step.form)
+    payload = {
+        "journey": journey.model_dump(mode="json"),
+        "products": [
+            shop.products[p].model_dump(mode="json") for p in sorted(products) if p in shop.products
+        ],
+        "forms": [shop.forms[f].model_dump(mode="json") for f in sorted(forms) if f in shop.forms],
+        "entity": shop.business_entities[journey.business_entity].model_dump(mode="json")
+        if journey.business_entity in shop.business_entities
+        else None,
+        "payment_methods": {k: v.model_dump(mode="json") for k, v in shop.payment_methods.items()},
+        "site": shop.site.model_dump(mode="json"),
+    }
+    return _digest(payload)
+
+
+def _digest(payload: Any) -> str:
+    encoded = json.dumps(payload, sort_keys=True, default=str).encode()
+    return hashlib.sha256(encoded).hexdigest()[:12]
+
+
+def _unknown(kind: str, found: object, known: Any) -> str:
+    """ "unknown product selection 'plan'; known: plans, add-ons" with a suggestion if close."""
+    names = [str(k) for k in known]
+    message = f"unknown {kind} {found!r}; "
+    close = difflib.get_close_matches(str(found), names, 1, 0.6)
+    if close:
+        message += f"did you mean {close[0]!r}? "
+    return message + (f"known: {', '.join(names)}" if names else f"no {kind} is defined")
+
+
+def _dotted(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _step_label(data: dict[str, Any], index: int) -> str:
+    steps = data.get("steps")
+    name = None
+    if isinstance(steps, list) and index < len(steps) and isinstance(steps[index], dict):
+        name = steps[index].get("name")
+    return f"step {index + 1} {name!r}" if isinstance(name, str) else f"step {index + 1}"
+
+
+def _step_label_of(journey: Journey, index: int) -> str:
+    return f"step {index + 1} {journey.steps[index].name!r}"
+
+
+def _known_fields(data: dict[str, Any], model: type[BaseModel], loc: tuple) -> list[str]:
+    """The field names valid where an unknown one was found, for a 'did you mean'."""
+    current: Any = model
+    value: Any = data
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            value = value[part] if isinstance(value, list) and part < len(value) else None
+            continue
+        value = value.get(part) if isinstance(value, dict) else None
+        if current is Journey and part == "steps":
+            current = "steps"
+            continue
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            annotation = (
+                current.model_fields[part].annotation if part in current.model_fields else None
+            )
+            current = _model_in(annotation)
+    if current == "steps":
+        step_type = value.get("type") if isinstance(value, dict) else None
+        current = _step_class(step_type)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _model_in(annotation: Any) -> Any:
+    """The model class inside ``list[Model]``, ``dict[str, Model]`` or ``Model``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _step_class(step_type: Any) -> type[BaseModel]:
+    from . import model as m
+
+    classes = {
+        "product_selection": m.ProductSelectionStep,
+        "order": m.OrderStep,
+        "authentication": m.AuthenticationStep,
+        "optional_authentication": m.AuthenticationStep,
+        "form": m.FormStep,
+        "payment_method": m.PaymentMethodStep,
+        "confirmation": m.ConfirmationStep,
+        "order_done": m.OrderDoneStep,
+    }
+    return classes.get(step_type, m.StepBase)
+
+
+def _split_toml_error(text: str) -> tuple[str, int | None]:
+    """tomllib puts the position in its message: '... (at line 3, column 7)'."""
+    match = re.search(r"\s*\(at line (\d+), column \d+\)$", text)
+    if match:
+        return text[: match.start()], int(match.group(1))
+    match = re.search(r"\s*\(at end of document\)$", text)
+    if match:
+        return text[: match.start()] + " at the end of the file", None
+    return text, None
+
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+|\"[^\"]+\")\s*=")
+
+
+def find_line(source: str, loc: tuple) -> int | None:
+    """The line of a value in a TOML file, from a location such as ('steps', 2, 'type').
+
+    tomllib gives no positions for values, so follow the table headers the way a
+    reader would. A missing field points at the header of its table.
+    """
+    if not source or not loc:
+        return None
+    path: tuple = ()
+    path_line: dict[tuple, int] = {}
+    counts: dict[tuple, int] = {}
+    for number, line in enumerate(source.splitlines(), 1):
+        header = _HEADER.match(line)
+        if header and not _KEY.match(line):
+            names = tuple(part.strip().strip("\"'") for part in header.group(2).split("."))
+            parent = _resolve(path, names[:-1])
+            if header.group(1) == "[[":
+                counter = parent + (names[-1],)
+                counts[counter] = counts.get(counter, -1) + 1
+                path = counter + (counts[counter],)
+            else:
+                path = parent + (names[-1],)
+            path_line.setdefault(path, number)
+            continue
+        key = _KEY.match(line)
+        if key:
+            full = path + (key.group(1).strip('"'),)
+            if tuple(loc[: len(full)]) == full:
+                return number
+    for cut in range(len(loc), 0, -1):
+        if tuple(loc[:cut]) in path_line:
+            return path_line[tuple(loc[:cut])]
+    return None
+
+
+def _resolve(current: tuple, names: tuple) -> tuple:
+    """``[[forms.fields]]`` nests under the current ``[[forms]]`` entry, with its index."""
+    result: tuple = ()
+    rest = list(current)
+    for name in names:
+        if rest[:1] == [name]:
+            result += (rest.pop(0),)
+            if rest and isinstance(rest[0], int):
+                result += (rest.pop(0),)
+        else:
+            result += (name,)
+            rest = []
+    return result

@@ -1,0 +1,345 @@
+"""The journey model: one typed, validated object graph for the pages and the backend.
+
+Each class mirrors a table of the journey format (``shared/journey-format.md``).
+Validation that needs only the value itself lives here; checks that need the
+whole shop (references between files, duplicate ids) live in ``config``.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
+
+from babel import Locale, UnknownLocaleError
+from babel.numbers import get_currency_name
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
+ID_HINT = "lowercase letters, digits, '-' and '_', starting with a letter or digit"
+
+Billing = Literal["one_time", "monthly", "yearly"]
+FieldType = Literal[
+    "text", "email", "tel", "textarea", "select", "checkbox", "date", "country", "number"
+]
+FormTarget = Literal["sold_to_account", "ship_to", "order_notes"]
+PaymentKind = Literal["invoice", "sepa_debit"]
+
+#: Every step type the format knows, in the order a journey usually has them.
+STEP_TYPES = (
+    "product_selection",
+    "order",
+    "authentication",
+    "optional_authentication",
+    "form",
+    "payment_method",
+    "confirmation",
+    "order_done",
+)
+
+
+class Strict(BaseModel):
+    """Refuse unknown keys: in a hand-written file they are almost always typos."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _decimal(value: Any, what: str) -> Decimal:
+    """Accept decimal strings and integers; refuse floats, which TOML rounds silently."""
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValueError(f'write {what} as a quoted decimal string, e.g. "9.90", not {value!r}')
+    if isinstance(value, int):
+        return Decimal(value)
+    if not isinstance(value, str):
+        raise ValueError(f'expected a decimal string such as "9.90", got {value!r}')
+    try:
+        number = Decimal(value.strip())
+    except InvalidOperation:
+        raise ValueError(f'expected a decimal string such as "9.90", got {value!r}') from None
+    if not number.is_finite():
+        raise ValueError(f'expected a decimal string such as "9.90", got {value!r}')
+    return number
+
+
+class Site(Strict):
+    title: str
+    base_url: str = "/"
+    api_url: str = "/api"
+    locale: str = "en-US"
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not (value.startswith("/") or re.match(r"^https?://[^/]+", value)):
+            raise ValueError(
+                f"expected '/' or an absolute http(s) URL such as "
+                f"'https://shop.example.com/', got {value!r}"
+            )
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        if not (value.startswith("/") or re.match(r"^https?://[^/]+", value)):
+            raise ValueError(
+                f"expected a path such as '/api' or an absolute http(s) URL, got {value!r}"
+            )
+        return value.rstrip("/") or "/"
+
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, value: str) -> str:
+        try:
+            Locale.parse(value.replace("-", "_"))
+        except (ValueError, UnknownLocaleError):
+            raise ValueError(
+                f"unknown locale {value!r}; use a language tag such as 'en-US' or 'de-DE'"
+            ) from None
+        return value
+
+    @property
+    def babel_locale(self) -> str:
+        return self.locale.replace("-", "_")
+
+
+class BusinessEntity(Strict):
+    id: Annotated[str, Field(pattern=ID_PATTERN)]
+    name: str
+    currency: str
+    address: str = ""
+    vat_id: str = ""
+    sepa_creditor_id: str = ""
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        code = value.upper()
+        if not re.fullmatch(r"[A-Z]{3}", code) or get_currency_name(code) == code:
+            raise ValueError(f"unknown currency {value!r}; use an ISO 4217 code such as 'EUR'")
+        return code
+
+
+class PaymentMethod(Strict):
+    label: str
+
+
+class Product(Strict):
+    id: Annotated[str, Field(pattern=ID_PATTERN)]
+    name: str
+    description: str = ""
+    price: Decimal
+    billing: Billing
+    tax_rate: Decimal
+
+    @field_validator("price", mode="before")
+    @classmethod
+    def _price(cls, value: Any) -> Decimal:
+        price = _decimal(value, "the price")
+        if price < 0:
+            raise ValueError(f"a price cannot be negative, got {value!r}")
+        return price
+
+    @field_validator("tax_rate", mode="before")
+    @classmethod
+    def _tax_rate(cls, value: Any) -> Decimal:
+        rate = _decimal(value, "the tax rate")
+        if not 0 <= rate < 100:
+            raise ValueError(f"expected a percentage from 0 to below 100, got {value!r}")
+        return rate
+
+
+class ProductSelection(Strict):
+    id: Annotated[str, Field(pattern=ID_PATTERN)]
+    name: str
+    products: Annotated[list[str], Field(min_length=1)]
+
+
+class FormField(Strict):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+    label: str
+    type: FieldType = "text"
+    required: bool = False
+    autocomplete: str = ""
+    help: str = ""
+    placeholder: str = ""
+    min_length: Annotated[int, Field(ge=0)] | None = None
+    max_length: Annotated[int, Field(ge=1)] | None = None
+    pattern: str | None = None
+    options: list[str] = []
+    default: str | bool | int | None = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression ({exc})") from None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FormField:
+        if self.type == "select" and not self.options:
+            raise ValueError('a select field needs options, e.g. options = ["Mr", "Ms"]')
+        if self.options and self.type != "select":
+            raise ValueError(f'options are only for type = "select", not {self.type!r}')
+        if (
+            self.min_length is not None
+            and self.max_length is not None
+            and self.min_length > self.max_length
+        ):
+            raise ValueError(
+                f"min_length ({self.min_length}) is larger than max_length ({self.max_length})"
+            )
+        return self
+
+    @property
+    def effective_max_length(self) -> int:
+        """Every text answer is bounded, so a form can never carry a megabyte of text."""
+        if self.max_length is not None:
+            return self.max_length
+        return 2000 if self.type == "textarea" else 200
+
+
+class Form(Strict):
+    id: Annotated[str, Field(pattern=ID_PATTERN)]
+    name: str
+    fields: list[FormField] = []
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Form:
+        seen: set[str] = set()
+        for form_field in self.fields:
+            if form_field.name in seen:
+                raise ValueError(f"two fields are named {form_field.name!r}; names must be unique")
+            seen.add(form_field.name)
+        return self
+
+
+class StepBase(Strict):
+    name: Annotated[str, Field(min_length=1)]
+    active: bool = True
+    progress_bar: bool = False
+    id: Annotated[str, Field(pattern=ID_PATTERN)] = ""
+
+    @model_validator(mode="after")
+    def _default_id(self) -> StepBase:
+        if not self.id:
+            slug = slugify(self.name)
+            if not slug:
+                raise ValueError(
+                    f'cannot make a URL from the name {self.name!r}; set id = "..." ({ID_HINT})'
+                )
+            object.__setattr__(self, "id", slug)
+        return self
+
+
+class ProductSelectionStep(StepBase):
+    type: Literal["product_selection"]
+    product_selection: str
+    unique_selection: bool = False
+
+
+class OrderStep(StepBase):
+    type: Literal["order"]
+
+
+class AuthenticationStep(StepBase):
+    type: Literal["authentication", "optional_authentication"]
+
+    @property
+    def guest_allowed(self) -> bool:
+        return self.type == "optional_authentication"
+
+
+class FormStep(StepBase):
+    type: Literal["form"]
+    form: str
+    form_target: FormTarget
+
+
+class PaymentMethodStep(StepBase):
+    type: Literal["payment_method"]
+    methods: list[str] | None = None
+
+
+class ConfirmationStep(StepBase):
+    type: Literal["confirmation"]
+    confirmation_type: Literal["direct"] = "direct"
+
+
+class OrderDoneStep(StepBase):
+    type: Literal["order_done"]
+    external_url: str = ""
+    message_title: str = ""
+    message_body: str = ""
+
+    @field_validator("external_url")
+    @classmethod
+    def _external_url(cls, value: str) -> str:
+        if value and not re.match(r"^https?://[^/\s]+\S*$", value):
+            raise ValueError(
+                f"expected an absolute http(s) URL such as 'https://example.com/thanks', "
+                f"got {value!r}"
+            )
+        return value
+
+
+Step = Annotated[
+    ProductSelectionStep
+    | OrderStep
+    | AuthenticationStep
+    | FormStep
+    | PaymentMethodStep
+    | ConfirmationStep
+    | OrderDoneStep,
+    Field(discriminator="type"),
+]
+
+
+class Journey(Strict):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+    name: Annotated[str, Field(min_length=1)]
+    key: Annotated[str, Field(pattern=r"^([a-z0-9][a-z0-9_-]*)?$")] = ""
+    business_entity: str
+    order_channel: str = ""
+    steps: Annotated[list[Step], Field(min_length=1)]
+
+    #: The file this journey was read from, relative to the journeys folder.
+    _source: str = PrivateAttr(default="")
+    #: A digest of everything a page of this journey shows; see ``config.journey_version``.
+    _version: str = PrivateAttr(default="")
+
+    @property
+    def source(self) -> str:
+        return self._source
+
+    @property
+    def version(self) -> str:
+        return self._version
+
+    @property
+    def active_steps(self) -> list[StepBase]:
+        return [step for step in self.steps if step.active]
+
+    def step(self, step_id: str) -> StepBase | None:
+        """The active step with this id, or None: inactive steps do not exist for customers."""
+        for step in self.active_steps:
+            if step.id == step_id:
+                return step
+        return None
+
+
+def slugify(text: str) -> str:
+    """A URL segment from a step name: 'Confirm Order' becomes 'confirm-order'."""
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower())
+    return slug.strip("-")
