@@ -1,1 +1,1 @@
-
+"""klbuild: Order Journeys, written as TOML files, built into static pages for any CDN."""

@@ -21,28 +21,28 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import tomlkit
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from .errors import ConfigError, Problem
 from .model import (
     STEP_TYPES,
     BusinessEntity,
-    ConfirmationStep,
     Form,
     FormStep,
     Journey,
-    OrderDoneStep,
     PaymentMethod,
     PaymentMethodStep,
     Product,
     ProductSelection,
     ProductSelectionStep,
     Site,
+    Step,
     StepBase,
     Strict,
 )
 
 M = TypeVar("M", bound=BaseModel)
+_STEP_ADAPTER: TypeAdapter[Step] = TypeAdapter(Step)
 
 SHOP_FILE = "keylight.toml"
 CATALOG_FILE = "catalog.toml"
@@ -90,14 +90,36 @@ class Shop:
         return {key: self.payment_methods[key] for key in self.payment_methods if key in wanted}
 
 
-def load(root: Path | str, *, assign_keys: bool = False) -> Shop:
+class LoadCache:
+    """Parsed and validated files, kept between loads by a long-running process.
+
+    The dev server reloads after every save; re-validating a thousand unchanged
+    journeys would cost more than rendering the one that changed.
+    """
+
+    def __init__(self) -> None:
+        self.entries: dict[str, _Entry] = {}
+
+
+@dataclass
+class _Entry:
+    signature: tuple[int, int, int]
+    text: str | None
+    model: BaseModel | None
+    problems: list[Problem]
+    #: For a journey with errors: its valid steps, so references in them are checked too.
+    partial: Journey | None = None
+
+
+def load(root: Path | str, *, assign_keys: bool = False, cache: LoadCache | None = None) -> Shop:
     """Read and validate every file under ``root``.
 
     With ``assign_keys``, a journey without a key gets a random one written into
     its file; without it (``klbuild check``), the key is made up in memory only.
-    Raises ``ConfigError`` listing every problem found.
+    With a ``cache``, files whose size and modification time are unchanged since
+    the last load are not read again. Raises ``ConfigError`` listing every problem.
     """
-    loader = _Loader(Path(root))
+    loader = _Loader(Path(root), cache or LoadCache())
     shop = loader.load()
     if loader.errors:
         raise ConfigError(loader.errors + loader.warnings)
@@ -164,12 +186,15 @@ def _replace_file(path: Path, text: str) -> None:
 class _Loader:
     """One pass over a journeys folder; collects problems as it goes."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, cache: LoadCache) -> None:
         self.root = root
+        self.cache = cache
         self.errors: list[Problem] = []
         self.warnings: list[Problem] = []
         self.sources: dict[str, str] = {}
         self.generated_keys: dict[str, bool] = {}
+        self.partial_journeys: list[Journey] = []
+        self.broken: set[str] = set()
 
     # -- reading ---------------------------------------------------------------------
 
@@ -199,38 +224,77 @@ class _Loader:
                 "and one file per journey (see the README)",
             )
             return None
-        documents = {path.name: self.parse(path) for path in files}
-        if SHOP_FILE not in documents:
+        names = {path.name for path in files}
+        if SHOP_FILE not in names:
             self.error(
                 f"{shown}/{SHOP_FILE}",
                 "missing: every shop needs keylight.toml with [site] and [[business_entities]]",
             )
-        shop_file = self.validate(SHOP_FILE, documents.get(SHOP_FILE), ShopFile)
-        catalog = self.validate(CATALOG_FILE, documents.get(CATALOG_FILE, {}), CatalogFile)
-        forms = self.validate(FORMS_FILE, documents.get(FORMS_FILE, {}), FormsFile)
+        self.cache.entries = {
+            name: entry for name, entry in self.cache.entries.items() if name in names
+        }
+        models = {path.name: self.read(path) for path in files}
+        # References into a file that failed to load would all look unknown: skip them.
+        self.broken = {name for name, model in models.items() if model is None}
+        self.partial_journeys = [
+            entry.partial for entry in self.cache.entries.values() if entry.partial is not None
+        ]
         journeys = []
-        for name, data in documents.items():
-            if name in (SHOP_FILE, CATALOG_FILE, FORMS_FILE):
-                continue
-            journey = self.validate(name, data, Journey)
-            if journey is not None:
+        for name, model in models.items():
+            if isinstance(model, Journey):
+                journey = model.model_copy()  # keys are assigned below; keep the cache clean
                 journey._source = name
                 journeys.append(journey)
-        if shop_file is None:
+        shop_file = models.get(SHOP_FILE)
+        if not isinstance(shop_file, ShopFile):
             return None
-        return self.assemble(shop_file, catalog or CatalogFile(), forms or FormsFile(), journeys)
+        catalog = models.get(CATALOG_FILE)
+        forms = models.get(FORMS_FILE)
+        return self.assemble(
+            shop_file,
+            catalog if isinstance(catalog, CatalogFile) else CatalogFile(),
+            forms if isinstance(forms, FormsFile) else FormsFile(),
+            journeys,
+        )
 
-    def parse(self, path: Path) -> dict[str, Any] | None:
+    def read(self, path: Path) -> BaseModel | None:
+        """Parse and validate one file, or take it from the cache if it has not changed."""
         name = path.name
         try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            self.error(name, f"not UTF-8 text (byte {exc.start}); save the file as UTF-8")
-            return None
+            stat = path.stat()
         except OSError as exc:
             self.error(name, f"cannot read the file: {exc.strerror}; check its permissions")
             return None
-        self.sources[name] = text
+        signature = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        entry = self.cache.entries.get(name)
+        if entry is None or entry.signature != signature:
+            before = len(self.errors)
+            text = self.read_text(path)
+            model = partial = None
+            if text is not None:
+                self.sources[name] = text
+                data = self.parse(name, text)
+                model = self.validate(name, data, _model_for(name))
+                if model is None and data is not None and _model_for(name) is Journey:
+                    partial = _partial_journey(name, data)
+            entry = _Entry(signature, text, model, self.errors[before:], partial)
+            self.cache.entries[name] = entry
+        else:
+            self.errors.extend(entry.problems)
+        if entry.text is not None:
+            self.sources[name] = entry.text
+        return entry.model
+
+    def read_text(self, path: Path) -> str | None:
+        try:
+            return path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            self.error(path.name, f"not UTF-8 text (byte {exc.start}); save the file as UTF-8")
+        except OSError as exc:
+            self.error(path.name, f"cannot read the file: {exc.strerror}; check its permissions")
+        return None
+
+    def parse(self, name: str, text: str) -> dict[str, Any] | None:
         try:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -270,7 +334,7 @@ class _Loader:
         elif kind == "extra_forbidden":
             message = self.unknown_field(data, model, loc)
         elif kind in ("union_tag_invalid", "union_tag_not_found"):
-            loc_field = "type"
+            loc, loc_field = loc + ("type",), "type"
             found = value.get("type") if isinstance(value, dict) else None
             message = (
                 _unknown("step type", found, STEP_TYPES)
@@ -322,7 +386,7 @@ class _Loader:
         products = self.by_id(CATALOG_FILE, "products", catalog.products)
         selections = self.by_id(CATALOG_FILE, "product_selections", catalog.product_selections)
         form_map = self.by_id(FORMS_FILE, "forms", forms.forms)
-        for name, method in shop_file.payment_methods.items():
+        for name in shop_file.payment_methods:
             if name not in ("invoice", "sepa_debit"):
                 self.error(
                     SHOP_FILE,
@@ -354,6 +418,9 @@ class _Loader:
             warnings=self.warnings,
         )
         for journey in journeys:
+            self.check_journey(shop, journey)
+            self.check_sense(shop, journey)
+        for journey in self.partial_journeys:
             self.check_journey(shop, journey)
         used_keys: dict[str, str] = {}
         for journey in journeys:
@@ -412,13 +479,15 @@ class _Loader:
                 line=find_line(source, loc),
             )
 
-        if journey.business_entity not in shop.business_entities:
+        if journey.business_entity and journey.business_entity not in shop.business_entities:
             fail(
                 _unknown("business entity", journey.business_entity, shop.business_entities),
                 ("business_entity",),
             )
         seen: dict[str, int] = {}
         for index, step in enumerate(journey.steps):
+            if step is None:  # invalid, and already reported
+                continue
             if step.id in seen:
                 fail(
                     f"step id {step.id!r} is also used by step {seen[step.id] + 1}; "
@@ -428,7 +497,10 @@ class _Loader:
                 )
             seen.setdefault(step.id, index)
             if isinstance(step, ProductSelectionStep):
-                if step.product_selection not in shop.product_selections:
+                if (
+                    CATALOG_FILE not in self.broken
+                    and step.product_selection not in shop.product_selections
+                ):
                     fail(
                         _unknown(
                             "product selection", step.product_selection, shop.product_selections
@@ -437,12 +509,13 @@ class _Loader:
                         index,
                     )
             elif isinstance(step, FormStep):
-                if step.form not in shop.forms:
+                if FORMS_FILE not in self.broken and step.form not in shop.forms:
                     fail(_unknown("form", step.form, shop.forms), ("steps", index, "form"), index)
             elif isinstance(step, PaymentMethodStep):
                 if not shop.payment_methods:
                     fail(
-                        "the shop offers no payment methods; add [payment_methods] to keylight.toml",
+                        "the shop offers no payment methods; "
+                        "add [payment_methods] to keylight.toml",
                         ("steps", index, "type"),
                         index,
                     )
@@ -458,11 +531,11 @@ class _Loader:
                 if entity and offers_sepa and not entity.sepa_creditor_id and step.active:
                     fail(
                         f"SEPA direct debit is offered, but business entity {entity.id!r} has no "
-                        "sepa_creditor_id; add it in keylight.toml or leave sepa_debit out of methods",
+                        "sepa_creditor_id; add it in keylight.toml "
+                        "or leave sepa_debit out of methods",
                         ("steps", index, "methods"),
                         index,
                     )
-        self.check_sense(shop, journey)
 
     def check_sense(self, shop: Shop, journey: Journey) -> None:
         """Warnings: the journey is valid but probably not what its author meant."""
@@ -488,17 +561,50 @@ class _Loader:
                 )
         if "order_done" in kinds and kinds[-1] != "order_done":
             warn(
-                "the order done step is not the last active step; the steps after it are never reached",
+                "the order done step is not the last active step; "
+                "the steps after it are never reached",
                 steps[kinds.index("order_done")],
             )
         for step in steps:
             if isinstance(step, FormStep) and step.form in shop.forms:
                 if not shop.forms[step.form].fields:
                     warn(f"form {step.form!r} has no fields; the step shows an empty form", step)
-            if isinstance(step, ConfirmationStep | OrderDoneStep):
-                continue
         if steps and not any(step.progress_bar for step in steps):
             warn("no active step has progress_bar = true; the progress bar is empty")
+
+
+def _partial_journey(name: str, data: dict[str, Any]) -> Journey | None:
+    """The parts of an invalid journey that are valid on their own.
+
+    Their references (business entity, product selection, form...) are checked
+    too, so one run reports every mistake instead of revealing them one by one.
+    """
+    business_entity = data.get("business_entity")
+    steps = data.get("steps")
+    if not isinstance(steps, list):
+        steps = []
+    valid_steps = []
+    for raw in steps:
+        try:
+            valid_steps.append(_STEP_ADAPTER.validate_python(raw))
+        except ValidationError:
+            valid_steps.append(None)
+    journey = Journey.model_construct(
+        name=str(data.get("name", "")),
+        key="",
+        business_entity=business_entity if isinstance(business_entity, str) else "",
+        order_channel="",
+        steps=valid_steps,
+    )
+    journey._source = name
+    return journey
+
+
+def _model_for(name: str) -> type[BaseModel]:
+    """Three file names are the shop's; every other file is one journey."""
+    return {SHOP_FILE: ShopFile, CATALOG_FILE: CatalogFile, FORMS_FILE: FormsFile}.get(
+        name, Journey
+    )
 
 
 def journey_version(shop: Shop, journey: Journey) -> str:

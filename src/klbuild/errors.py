@@ -75,7 +75,7 @@ class ConfigError(click.ClickException):
 
     def format_message(self) -> str:
         lines = [str(p) for p in self.problems]
-        lines.append(f"{summary(self.problems)}; nothing was built.")
+        lines.append(f"{summary(self.problems)}; fix them and run again.")
         return "\n".join(lines)
 
     def show(self, file: IO[str] | None = None) -> None:

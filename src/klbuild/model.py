@@ -268,7 +268,7 @@ class FormStep(StepBase):
 
 class PaymentMethodStep(StepBase):
     type: Literal["payment_method"]
-    methods: list[str] | None = None
+    methods: Annotated[list[str], Field(min_length=1)] | None = None
 
 
 class ConfirmationStep(StepBase):
@@ -310,7 +310,7 @@ class Journey(Strict):
 
     name: Annotated[str, Field(min_length=1)]
     key: Annotated[str, Field(pattern=r"^([a-z0-9][a-z0-9_-]*)?$")] = ""
-    business_entity: str
+    business_entity: Annotated[str, Field(min_length=1)]
     order_channel: str = ""
     steps: Annotated[list[Step], Field(min_length=1)]
 

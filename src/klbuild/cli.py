@@ -1,0 +1,75 @@
+"""The ``klbuild`` command: wiring only; each command's work lives in its own module."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from . import config
+from .errors import ConfigError, Problem, summary
+
+journeys_argument = click.argument(
+    "journeys",
+    default="journeys",
+    type=click.Path(path_type=Path, file_okay=True, dir_okay=True),
+)
+strict_option = click.option(
+    "--strict/--no-strict",
+    default=False,
+    help="Treat warnings as errors (exit status 1).",
+)
+
+
+@click.group()
+@click.version_option(package_name="keylight")
+def cli() -> None:
+    """Build Order Journeys, written as TOML files, into static pages."""
+
+
+@cli.command()
+@journeys_argument
+@strict_option
+def check(journeys: Path, strict: bool) -> None:
+    """Validate the journey files in JOURNEYS (default: ./journeys) and report every problem."""
+    shop = _load(journeys, assign_keys=False, strict=strict)
+    count = len(shop.journeys)
+    click.echo(f"{journeys}: {count} journey{'s' if count != 1 else ''}, {summary(shop.warnings)}.")
+
+
+@cli.command()
+@journeys_argument
+@click.option(
+    "--site",
+    default="site",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where to write the pages (default: ./site).",
+)
+@click.option(
+    "--templates",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    help="A theme folder; its templates replace the built-in ones of the same name.",
+)
+@strict_option
+def build(journeys: Path, site: Path, templates: Path | None, strict: bool) -> None:
+    """Build the journeys in JOURNEYS (default: ./journeys) into static pages."""
+    from .build import build as run_build
+
+    if strict:
+        _load(journeys, assign_keys=False, strict=True)
+    report = run_build(journeys, site, templates)
+    _show_warnings(report.warnings)
+    click.echo(report.describe(site))
+
+
+def _load(journeys: Path, *, assign_keys: bool, strict: bool) -> config.Shop:
+    shop = config.load(journeys, assign_keys=assign_keys)
+    if strict and shop.warnings:
+        raise ConfigError(shop.warnings)
+    _show_warnings(shop.warnings)
+    return shop
+
+
+def _show_warnings(warnings: list[Problem]) -> None:
+    for warning in warnings:
+        click.echo(str(warning), err=True)

@@ -1,0 +1,450 @@
+"""Loading journeys: the model, and one test per kind of mistake with its exact message."""
+
+from __future__ import annotations
+
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from klbuild import config
+from klbuild.errors import ConfigError
+from klbuild.model import FormStep, ProductSelectionStep
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "journeys"
+
+
+@pytest.fixture
+def shop_dir(tmp_path: Path) -> Path:
+    """A private copy of the example shop, safe to break."""
+    target = tmp_path / "journeys"
+    shutil.copytree(EXAMPLE, target)
+    return target
+
+
+def edit(path: Path, old: str, new: str, count: int = 1) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path.name}"
+    path.write_text(text.replace(old, new, count))
+
+
+def problems(root: Path) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        config.load(root)
+    return [str(p) for p in info.value.problems]
+
+
+def only_error(root: Path) -> str:
+    found = [p for p in problems(root) if ": error:" in p]
+    assert len(found) == 1, found
+    return found[0]
+
+
+# -- the example ------------------------------------------------------------------
+
+
+def test_example_loads_into_one_model(shop_dir: Path) -> None:
+    shop = config.load(shop_dir)
+    assert shop.site.title == "Acme Shop"
+    assert shop.warnings == []
+    (journey,) = shop.journeys.values()
+    assert journey.name == "Self-Service Shop & Checkout"
+    assert [s.name for s in journey.steps] == [
+        "Product selection",
+        "Cart",
+        "Login or create an account",
+        "Customer Information",
+        "Payment method",
+        "Confirm Order",
+        "Order done",
+    ]
+    assert [s.id for s in journey.steps][:2] == ["product-selection", "cart"]
+    assert [s.progress_bar for s in journey.steps] == [True, True, False, True, True, True, True]
+    assert isinstance(journey.steps[3], FormStep)
+    assert journey.steps[3].form_target == "sold_to_account"
+    price = shop.products["starter"].price
+    assert isinstance(price, Decimal) and price == Decimal("9.90")
+    assert {p.billing for p in shop.products.values()} == {"one_time", "monthly", "yearly"}
+    assert len(journey.version) == 12
+
+
+def test_version_changes_with_what_the_journey_shows(shop_dir: Path) -> None:
+    before = next(iter(config.load(shop_dir).journeys.values())).version
+    edit(shop_dir / "catalog.toml", 'price = "9.90"', 'price = "10.90"')
+    after = next(iter(config.load(shop_dir).journeys.values())).version
+    assert before != after
+
+
+# -- keys ---------------------------------------------------------------------------
+
+
+def test_missing_key_is_written_once_and_kept(shop_dir: Path) -> None:
+    journey_file = shop_dir / "self-service.toml"
+    text = journey_file.read_text()
+    start = text.index('key = "')
+    end = text.index("\n", start)
+    journey_file.write_text(text[:start] + 'key = ""' + text[end:])
+
+    checked = config.load(shop_dir)  # check: nothing written
+    assert 'key = ""' in journey_file.read_text()
+
+    first = config.load(shop_dir, assign_keys=True)
+    written = journey_file.read_text()
+    (key,) = first.journeys
+    assert f'key = "{key}"' in written
+    assert "# Move a [[steps]] block" in written, "comments are kept"
+    assert key not in checked.journeys or len(key) == 10
+
+    second = config.load(shop_dir, assign_keys=True)
+    assert list(second.journeys) == [key]
+    assert journey_file.read_text() == written
+
+
+def test_key_line_is_added_after_the_name_when_absent(shop_dir: Path) -> None:
+    journey_file = shop_dir / "self-service.toml"
+    lines = [
+        line for line in journey_file.read_text().splitlines(True) if not line.startswith("key")
+    ]
+    journey_file.write_text("".join(lines))
+    shop = config.load(shop_dir, assign_keys=True)
+    (key,) = shop.journeys
+    new_lines = journey_file.read_text().splitlines()
+    name_index = next(i for i, line in enumerate(new_lines) if line.startswith("name ="))
+    assert new_lines[name_index + 1] == f'key = "{key}"'
+
+
+def test_no_key_is_written_when_there_are_errors(shop_dir: Path) -> None:
+    journey_file = shop_dir / "self-service.toml"
+    edit(journey_file, 'key = "', 'key = "" #', 1)
+    edit(journey_file, 'form = "billing"', 'form = "nope"')
+    before = journey_file.read_text()
+    with pytest.raises(ConfigError):
+        config.load(shop_dir, assign_keys=True)
+    assert journey_file.read_text() == before
+
+
+# -- one test per kind of error ---------------------------------------------------------
+
+
+def test_toml_syntax_error_has_file_and_line(shop_dir: Path) -> None:
+    edit(shop_dir / "catalog.toml", 'name = "Pro"', 'name = "Pro')
+    message = only_error(shop_dir)
+    assert message.startswith("catalog.toml:13: error: not valid TOML: Illegal character")
+
+
+def test_unknown_step_type_lists_the_valid_ones(shop_dir: Path) -> None:
+    edit(shop_dir / "self-service.toml", 'type = "payment_method"', 'type = "payment_methods"')
+    message = only_error(shop_dir)
+    assert message == (
+        "self-service.toml:38: error: journey 'Self-Service Shop & Checkout', "
+        "step 5 'Payment method', field 'type': unknown step type 'payment_methods'; "
+        "did you mean 'payment_method'? known: product_selection, order, authentication, "
+        "optional_authentication, form, payment_method, confirmation, order_done"
+    )
+
+
+def test_unknown_field_suggests_the_closest(shop_dir: Path) -> None:
+    edit(shop_dir / "self-service.toml", "unique_selection = false", "unique_selecton = false")
+    message = only_error(shop_dir)
+    assert message == (
+        "self-service.toml:13: error: journey 'Self-Service Shop & Checkout', "
+        "step 1 'Product selection', field 'unique_selecton': "
+        "unknown field 'unique_selecton'; did you mean 'unique_selection'?"
+    )
+
+
+def test_unknown_field_without_a_close_match_lists_valid_fields(shop_dir: Path) -> None:
+    edit(shop_dir / "keylight.toml", 'locale = "en-US"', 'locale = "en-US"\ncolour = "red"')
+    message = only_error(shop_dir)
+    assert "field 'site.colour': unknown field 'colour'; valid here: title, base_url" in message
+
+
+def test_missing_required_field(shop_dir: Path) -> None:
+    edit(shop_dir / "self-service.toml", 'form = "billing"\n', "")
+    message = only_error(shop_dir)
+    assert message == (
+        "self-service.toml:28: error: journey 'Self-Service Shop & Checkout', "
+        "step 4 'Customer Information', field 'form': missing; this field is required"
+    )
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("price = 9.90", 'write the price as a quoted decimal string, e.g. "9.90", not 9.9'),
+        ('price = "9,90"', "expected a decimal string such as \"9.90\", got '9,90'"),
+        ('price = "-1"', "a price cannot be negative, got '-1'"),
+    ],
+)
+def test_bad_decimals(shop_dir: Path, written: str, expected: str) -> None:
+    edit(shop_dir / "catalog.toml", 'price = "9.90"', written)
+    message = only_error(shop_dir)
+    assert message == f"catalog.toml:7: error: field 'products[0].price': {expected}"
+
+
+def test_bad_tax_rate(shop_dir: Path) -> None:
+    edit(shop_dir / "catalog.toml", 'tax_rate = "19"', 'tax_rate = "119"')
+    assert only_error(shop_dir).endswith(
+        "field 'products[0].tax_rate': expected a percentage from 0 to below 100, got '119'"
+    )
+
+
+def test_duplicate_product_id(shop_dir: Path) -> None:
+    edit(shop_dir / "catalog.toml", 'id = "pro"', 'id = "starter"')
+    assert problems(shop_dir)[0] == (
+        "catalog.toml:12: error: field 'products[1].id': duplicate id 'starter'; "
+        "each entry in [[products]] needs its own id"
+    )
+
+
+def test_duplicate_step_id(shop_dir: Path) -> None:
+    edit(shop_dir / "self-service.toml", 'name = "Cart"', 'name = "Product selection"')
+    message = only_error(shop_dir)
+    assert (
+        "step 2 'Product selection', field 'id': step id 'product-selection' is also used by step 1"
+        in message
+    )
+
+
+def test_duplicate_journey_key(shop_dir: Path) -> None:
+    shutil.copy(shop_dir / "self-service.toml", shop_dir / "copy.toml")
+    message = only_error(shop_dir)
+    assert message.startswith(
+        "self-service.toml:5: error: journey 'Self-Service Shop & Checkout', field 'key': key "
+    )
+    assert "is already used by copy.toml" in message
+
+
+def test_unknown_reference_lists_the_known_ids(shop_dir: Path) -> None:
+    catalog = shop_dir / "catalog.toml"
+    catalog.write_text(
+        catalog.read_text()
+        + '\n[[product_selections]]\nid = "add-ons"\nname = "Add-ons"\nproducts = ["onboarding"]\n'
+    )
+    edit(
+        shop_dir / "self-service.toml", 'product_selection = "plans"', 'product_selection = "plan"'
+    )
+    assert only_error(shop_dir) == (
+        "self-service.toml:12: error: journey 'Self-Service Shop & Checkout', "
+        "step 1 'Product selection', field 'product_selection': unknown product selection "
+        "'plan'; did you mean 'plans'? known: plans, add-ons"
+    )
+
+
+def test_unknown_references_everywhere_reported_at_once(shop_dir: Path) -> None:
+    journey = shop_dir / "self-service.toml"
+    edit(journey, 'business_entity = "acme"', 'business_entity = "acm"')
+    edit(journey, 'form = "billing"', 'form = "biling"')
+    edit(journey, 'type = "order"', 'type = "cart"')  # makes the journey itself invalid
+    edit(shop_dir / "catalog.toml", '"starter", "pro"', '"starter", "prod"')
+    found = problems(shop_dir)
+    assert len(found) == 4
+    assert any(
+        "unknown business entity 'acm'; did you mean 'acme'? known: acme" in p for p in found
+    )
+    assert any("unknown form 'biling'; did you mean 'billing'? known: billing" in p for p in found)
+    assert any("unknown step type 'cart'" in p for p in found)
+    assert any(
+        p.startswith(
+            "catalog.toml:30: error: field 'product_selections[0].products': unknown product 'prod'"
+        )
+        for p in found
+    )
+
+
+def test_unknown_payment_method_in_step(shop_dir: Path) -> None:
+    edit(
+        shop_dir / "self-service.toml",
+        'type = "payment_method"',
+        'type = "payment_method"\nmethods = ["card"]',
+    )
+    assert (
+        "field 'methods': unknown payment method 'card'; known: invoice, sepa_debit"
+        in only_error(shop_dir)
+    )
+
+
+def test_unsupported_payment_method_in_shop(shop_dir: Path) -> None:
+    edit(shop_dir / "keylight.toml", "invoice    =", 'paypal = { label = "PayPal" }\ninvoice    =')
+    assert "field 'payment_methods.paypal': unknown payment method 'paypal'" in only_error(shop_dir)
+
+
+def test_sepa_needs_a_creditor_id(shop_dir: Path) -> None:
+    edit(shop_dir / "keylight.toml", 'sepa_creditor_id = "DE98ZZZ09999999999"\n', "")
+    assert "business entity 'acme' has no sepa_creditor_id" in only_error(shop_dir)
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "expected"),
+    [
+        ("keylight.toml", 'locale = "en-US"', 'locale = "xx-YY"', "unknown locale 'xx-YY'"),
+        ("keylight.toml", 'currency = "EUR"', 'currency = "EUX"', "unknown currency 'EUX'"),
+        (
+            "keylight.toml",
+            'base_url = "/"',
+            'base_url = "shop"',
+            "expected '/' or an absolute http(s) URL",
+        ),
+        (
+            "self-service.toml",
+            'external_url = ""',
+            'external_url = "javascript:alert(1)"',
+            "expected an absolute http(s) URL",
+        ),
+        ("forms.toml", 'type = "country"', 'type = "select"', "a select field needs options"),
+        (
+            "forms.toml",
+            'pattern = "[A-Za-z0-9 -]{3,10}"',
+            'pattern = "[A-"',
+            "not a valid regular expression",
+        ),
+        (
+            "forms.toml",
+            'type = "email"',
+            'type = "e-mail"',
+            "'e-mail' is not allowed; expected 'text'",
+        ),
+        (
+            "self-service.toml",
+            'form_target = "sold_to_account"',
+            'form_target = "sold_to"',
+            "(did you mean 'sold_to_account'?)",
+        ),
+        (
+            "self-service.toml",
+            'name = "Cart"',
+            'name = "🛒"',
+            "cannot make a URL from the name '🛒'",
+        ),
+    ],
+)
+def test_invalid_values(shop_dir: Path, file: str, old: str, new: str, expected: str) -> None:
+    edit(shop_dir / file, old, new)
+    assert expected in only_error(shop_dir)
+
+
+def test_missing_folder(tmp_path: Path) -> None:
+    assert problems(tmp_path / "nope") == [
+        f"{tmp_path / 'nope'}: error: the journeys folder does not exist; create it, or name "
+        "the folder to use, e.g. `klbuild build path/to/journeys`"
+    ]
+
+
+def test_empty_folder(tmp_path: Path) -> None:
+    (message,) = problems(tmp_path)
+    assert message.endswith(
+        "error: no .toml files here; a shop needs keylight.toml, catalog.toml, forms.toml "
+        "and one file per journey (see the README)"
+    )
+
+
+def test_missing_shop_file(shop_dir: Path) -> None:
+    (shop_dir / "keylight.toml").unlink()
+    assert "keylight.toml: error: missing: every shop needs keylight.toml" in only_error(shop_dir)
+
+
+def test_unreadable_file(shop_dir: Path) -> None:
+    (shop_dir / "broken.toml").write_bytes(b'name = "caf\xe9"\n')
+    (shop_dir / "folder.toml").mkdir()
+    found = problems(shop_dir)
+    assert "broken.toml: error: not UTF-8 text (byte 11); save the file as UTF-8" in found
+    assert (
+        "folder.toml: error: cannot read the file: Is a directory; check its permissions" in found
+    )
+
+
+def test_errors_never_raise_anything_but_config_error(shop_dir: Path) -> None:
+    """Odd shapes (a table where a list belongs, a number for a name) are messages too."""
+    (shop_dir / "odd.toml").write_text('name = 3\nbusiness_entity = ["acme"]\nsteps = "all"\n')
+    found = problems(shop_dir)
+    assert any(
+        "odd.toml:1: error: field 'name': Input should be a valid string; got 3" == p for p in found
+    )
+    assert any("field 'steps'" in p for p in found)
+
+
+# -- warnings ---------------------------------------------------------------------------
+
+
+def warnings_of(root: Path) -> list[str]:
+    return [p.message for p in config.load(root).warnings]
+
+
+def test_sense_warnings(shop_dir: Path) -> None:
+    journey = shop_dir / "self-service.toml"
+    text = journey.read_text()
+    blocks = text.split("\n[[steps]]\n")
+    # confirmation (block 6) before payment (block 5), order done (7) in the middle
+    reordered = [
+        blocks[0],
+        blocks[1],
+        blocks[2],
+        blocks[7],
+        blocks[3],
+        blocks[4],
+        blocks[6],
+        blocks[5],
+    ]
+    journey.write_text("\n[[steps]]\n".join(reordered))
+    found = warnings_of(shop_dir)
+    assert any("confirmation step comes before the payment method step" in w for w in found)
+    assert any("order done step is not the last active step" in w for w in found)
+
+
+def test_warning_for_no_product_selection_and_empty_progress_bar(shop_dir: Path) -> None:
+    journey = shop_dir / "self-service.toml"
+    edit(
+        journey,
+        'product_selection = "plans"\nunique_selection = false\nprogress_bar = true\nactive = true',
+        'product_selection = "plans"\nactive = false',
+    )
+    edit(journey, "progress_bar = true", "progress_bar = false", count=10)
+    found = warnings_of(shop_dir)
+    assert "no active product selection step: customers cannot choose a product" in found
+    assert "no active step has progress_bar = true; the progress bar is empty" in found
+
+
+def test_warning_for_form_without_fields(shop_dir: Path) -> None:
+    (shop_dir / "forms.toml").write_text(
+        (shop_dir / "forms.toml").read_text() + '\n[[forms]]\nid = "empty"\nname = "Empty"\n'
+    )
+    edit(shop_dir / "self-service.toml", 'form = "billing"', 'form = "empty"')
+    assert "form 'empty' has no fields; the step shows an empty form" in warnings_of(shop_dir)
+
+
+def test_inactive_steps_are_loaded_but_not_active(shop_dir: Path) -> None:
+    edit(
+        shop_dir / "self-service.toml",
+        'type = "order"\nprogress_bar = true\nactive = true',
+        'type = "order"\nprogress_bar = true\nactive = false',
+    )
+    (journey,) = config.load(shop_dir).journeys.values()
+    assert len(journey.steps) == 7
+    assert "cart" not in [s.id for s in journey.active_steps]
+    assert journey.step("cart") is None
+    assert isinstance(journey.step("product-selection"), ProductSelectionStep)
+
+
+# -- the cache the dev server uses ----------------------------------------------------------
+
+
+def test_cache_rereads_only_changed_files(shop_dir: Path) -> None:
+    cache = config.LoadCache()
+    first = config.load(shop_dir, cache=cache)
+    entries = dict(cache.entries)
+    edit(shop_dir / "catalog.toml", 'price = "9.90"', 'price = "12.00"')
+    second = config.load(shop_dir, cache=cache)
+    assert cache.entries["self-service.toml"] is entries["self-service.toml"]
+    assert cache.entries["catalog.toml"] is not entries["catalog.toml"]
+    assert second.products["starter"].price == Decimal("12.00")
+    assert first.products["starter"].price == Decimal("9.90")
+
+
+def test_cache_keeps_reporting_errors_of_unchanged_files(shop_dir: Path) -> None:
+    cache = config.LoadCache()
+    edit(shop_dir / "self-service.toml", 'form = "billing"', 'formm = "billing"')
+    for _ in range(2):
+        with pytest.raises(ConfigError) as info:
+            config.load(shop_dir, cache=cache)
+        assert any("unknown field 'formm'" in str(p) for p in info.value.problems)
