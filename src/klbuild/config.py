@@ -109,6 +109,10 @@ class _Entry:
     problems: list[Problem]
     #: For a journey with errors: its valid steps, so references in them are checked too.
     partial: Journey | None = None
+    #: (shared digest, key, version) of the last load, so unchanged journeys skip hashing.
+    version: tuple[str, str, str] | None = None
+    #: (shared digest, errors, warnings) of checking this journey against the shared files.
+    checked: tuple[str, list[Problem], list[Problem]] | None = None
 
 
 def load(root: Path | str, *, assign_keys: bool = False, cache: LoadCache | None = None) -> Shop:
@@ -216,7 +220,11 @@ class _Loader:
         if not self.root.is_dir():
             self.error(shown, "expected a folder of .toml files, but this is a file")
             return None
-        files = sorted(p for p in self.root.glob("*.toml") if not p.name.startswith("."))
+        files = [
+            self.root / name
+            for name in sorted(os.listdir(self.root))
+            if name.endswith(".toml") and not name.startswith(".")
+        ]
         if not files:
             self.error(
                 shown,
@@ -242,7 +250,8 @@ class _Loader:
         journeys = []
         for name, model in models.items():
             if isinstance(model, Journey):
-                journey = model.model_copy()  # keys are assigned below; keep the cache clean
+                # A key is assigned below to a journey without one: keep the cached one clean.
+                journey = model if model.key else model.model_copy()
                 journey._source = name
                 journeys.append(journey)
         shop_file = models.get(SHOP_FILE)
@@ -416,10 +425,12 @@ class _Loader:
             forms=form_map,
             journeys={},
             warnings=self.warnings,
+            shared_digest=_digest(
+                {name: self.sources.get(name, "") for name in (SHOP_FILE, CATALOG_FILE, FORMS_FILE)}
+            ),
         )
         for journey in journeys:
-            self.check_journey(shop, journey)
-            self.check_sense(shop, journey)
+            self.check_cached(shop, journey)
         for journey in self.partial_journeys:
             self.check_journey(shop, journey)
         used_keys: dict[str, str] = {}
@@ -444,12 +455,31 @@ class _Loader:
                 used_keys[key] = journey.source
                 self.generated_keys[journey.source] = True
         shop.journeys = {journey.key: journey for journey in journeys}
-        shop.shared_digest = _digest(
-            {name: self.sources.get(name, "") for name in (SHOP_FILE, CATALOG_FILE, FORMS_FILE)}
-        )
         for journey in journeys:
-            journey._version = journey_version(shop, journey)
+            journey._version = self.cached_version(shop, journey)
         return shop
+
+    def check_cached(self, shop: Shop, journey: Journey) -> None:
+        """Check a journey against the shared files, unless neither changed since last time."""
+        entry = self.cache.entries.get(journey.source)
+        if entry and entry.checked and entry.checked[0] == shop.shared_digest:
+            self.errors.extend(entry.checked[1])
+            self.warnings.extend(entry.checked[2])
+            return
+        errors, warnings = len(self.errors), len(self.warnings)
+        self.check_journey(shop, journey)
+        self.check_sense(shop, journey)
+        if entry:
+            entry.checked = (shop.shared_digest, self.errors[errors:], self.warnings[warnings:])
+
+    def cached_version(self, shop: Shop, journey: Journey) -> str:
+        entry = self.cache.entries.get(journey.source)
+        if entry and entry.version and entry.version[:2] == (shop.shared_digest, journey.key):
+            return entry.version[2]
+        version = journey_version(shop, journey)
+        if entry:
+            entry.version = (shop.shared_digest, journey.key, version)
+        return version
 
     def by_id(self, file: str, kind: str, items: list[M]) -> dict[str, M]:
         found: dict[str, M] = {}

@@ -319,13 +319,15 @@ class Journey(Strict):
     #: A digest of everything a page of this journey shows; see ``config.journey_version``.
     _version: str = PrivateAttr(default="")
 
+    # Read the private values directly: pydantic's attribute fallback is slow enough
+    # to show up in a rebuild of a thousand journeys.
     @property
     def source(self) -> str:
-        return self._source
+        return self.__pydantic_private__["_source"]  # type: ignore[index]
 
     @property
     def version(self) -> str:
-        return self._version
+        return self.__pydantic_private__["_version"]  # type: ignore[index]
 
     @property
     def active_steps(self) -> list[StepBase]:
