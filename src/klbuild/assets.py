@@ -1,0 +1,91 @@
+"""Where templates come from, and the stylesheet and script every page shares.
+
+A shop's theme folder is searched before the built-in templates, file by file:
+a theme overrides ``steps/form.html`` or ``assets/app.css`` by having a file of
+that name and inherits everything else. The assets are published under a name
+carrying a digest of their content, so a CDN may cache them forever and a
+changed stylesheet is a new URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import klbuild
+
+#: The shared files every page links, by their name under ``assets/``.
+ASSET_NAMES = ("app.css", "app.js")
+
+#: Characters of the SHA-256 hex digest in an asset's file name.
+HASH_LENGTH = 8
+
+
+def builtin_templates() -> Path:
+    """The built-in templates: packaged in a wheel, or at the top of a source checkout."""
+    packaged = Path(klbuild.__file__).parent / "templates"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "templates"
+
+
+def search_path(theme: Path | None = None) -> list[Path]:
+    """The folders templates and assets are looked up in, the theme first."""
+    folders = [builtin_templates()]
+    if theme is not None:
+        folders.insert(0, Path(theme))
+    return folders
+
+
+def resolve_files(folders: list[Path]) -> dict[str, Path]:
+    """Every template and asset name, mapped to the file that wins for it.
+
+    Sorted by name so that anything computed from it is the same on every run.
+    """
+    found: dict[str, Path] = {}
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for path in folder.rglob("*"):
+            if path.is_file() and not path.name.startswith("."):
+                found.setdefault(path.relative_to(folder).as_posix(), path)
+    return dict(sorted(found.items()))
+
+
+def templates_digest(files: dict[str, Path]) -> str:
+    """A digest of every template and asset in use: when it changes, every page may have."""
+    digest = hashlib.sha256()
+    for name, path in files.items():
+        digest.update(name.encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Asset:
+    """One shared file, as published: ``assets/app.1a2b3c4d.css``."""
+
+    name: str
+    content: bytes
+
+    @property
+    def hashed_name(self) -> str:
+        stem, _, suffix = self.name.rpartition(".")
+        short = hashlib.sha256(self.content).hexdigest()[:HASH_LENGTH]
+        return f"{stem}.{short}.{suffix}"
+
+    @property
+    def path(self) -> str:
+        """Where the asset is written, relative to the site folder."""
+        return f"assets/{self.hashed_name}"
+
+
+def load_assets(files: dict[str, Path]) -> dict[str, Asset]:
+    """The shared assets, each read from the folder that wins for it."""
+    return {name: Asset(name, files[f"assets/{name}"].read_bytes()) for name in ASSET_NAMES}
+
+
+def asset_urls(assets: dict[str, Asset], base_url: str) -> dict[str, str]:
+    """Each asset's URL as the pages reference it: under ``base_url``, absolute or rooted."""
+    return {name.rpartition(".")[2]: base_url + asset.path for name, asset in assets.items()}

@@ -1,0 +1,337 @@
+"""Build a journeys folder into ``site/``: complete, deterministic and never half-written.
+
+- A mistake in the files (or in a theme's templates) is reported before anything
+  is written, so the previous site keeps working.
+- The first build goes into a staging folder next to ``site/`` that is renamed
+  into place; later builds re-render only the journeys whose version or templates
+  changed, write only files whose bytes differ, and replace each with a rename.
+- The same files always give the same bytes: no timestamps, sorted everything.
+
+``Builder`` keeps what it learnt between builds (parsed files, compiled
+templates, the manifest), so the dev server rebuilds one saved journey in
+milliseconds; ``build()`` is the one-shot form the CLI uses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, TemplateError, TemplateSyntaxError
+
+from . import assets, config
+from .errors import BuildError, ConfigError, Problem
+from .model import Journey
+from .render import Renderer, make_environment, page_path
+
+#: Records what was built, so the next build knows what it may skip and delete.
+MANIFEST = ".klbuild.json"
+MANIFEST_FORMAT = 1
+#: Cache rules for Netlify and Cloudflare Pages. Assets are named by their content,
+#: so they may be kept forever; pages must be checked on every visit.
+HEADERS_FILE = "_headers"
+HEADERS = """\
+/assets/*
+  Cache-Control: public, max-age=31536000, immutable
+
+/:journey/:step/
+  Cache-Control: public, max-age=0, must-revalidate
+
+/:journey/:step/index.html
+  Cache-Control: public, max-age=0, must-revalidate
+"""
+STAGING_SUFFIX = ".klbuild-tmp"
+
+
+@dataclass
+class BuildReport:
+    """What a build did, for the CLI's summary line and the dev server's reload decision."""
+
+    pages_written: int = 0
+    pages_unchanged: int = 0
+    pages_removed: int = 0
+    #: Keys of the journeys whose pages were rendered, sorted.
+    journeys_rendered: list[str] = field(default_factory=list)
+    #: Keys of the journeys that are gone, their pages deleted, sorted.
+    journeys_removed: list[str] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def changed_journeys(self) -> list[str]:
+        """Journeys whose pages may look different now: what a browser showing them reloads."""
+        return sorted(set(self.journeys_rendered) | set(self.journeys_removed))
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.pages_written or self.pages_removed)
+
+
+def build(journeys: Path, site: Path, templates: Path | None = None) -> BuildReport:
+    """Build once: what ``klbuild build`` runs. Reads the manifest a previous build left."""
+    return Builder(journeys, site, templates).build()
+
+
+class Builder:
+    """Builds the same journeys folder into the same site again and again.
+
+    Between builds it keeps the loader's cache, the compiled templates (recompiled
+    only when a template file changes) and the manifest of the last build.
+    """
+
+    def __init__(self, journeys: Path, site: Path, templates: Path | None = None) -> None:
+        self.journeys = Path(journeys)
+        self.site = Path(site)
+        self.templates = Path(templates) if templates is not None else None
+        self.load_cache = config.LoadCache()
+        self._env: Environment | None = None
+        self._env_digest = ""
+        self._manifest: dict[str, Any] | None = None
+
+    def build(self) -> BuildReport:
+        """Load, render and write; raises ``ConfigError`` (nothing written) on any mistake."""
+        started = time.perf_counter()
+        shop = config.load(self.journeys, assign_keys=True, cache=self.load_cache)
+        files = assets.resolve_files(assets.search_path(self.templates))
+        self._check_theme(files)
+        digest = assets.templates_digest(files)
+        shared = assets.load_assets(files)
+        renderer = Renderer(
+            self.environment(digest),
+            shop,
+            assets.asset_urls(shared, shop.site.base_url),
+        )
+        report = BuildReport(warnings=list(shop.warnings))
+        if _is_empty(self.site):
+            self._full_build(shop.journeys, renderer, digest, shared, report)
+        else:
+            self._update(shop.journeys, renderer, digest, shared, report)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def environment(self, digest: str) -> Environment:
+        """The compiled templates, made anew only when a template file changed."""
+        if self._env is None or digest != self._env_digest:
+            self._env = make_environment(assets.search_path(self.templates))
+            self._env_digest = digest
+        return self._env
+
+    def _check_theme(self, files: dict[str, Path]) -> None:
+        if self.templates is not None and not self.templates.is_dir():
+            raise ConfigError(
+                [Problem(str(self.templates), "the templates folder does not exist")]
+            )
+        missing = [name for name in assets.ASSET_NAMES if f"assets/{name}" not in files]
+        if missing:
+            raise ConfigError(
+                [Problem(str(self.templates or "templates"), f"missing assets/{missing[0]}")]
+            )
+
+    # -- the first build: everything into a staging folder, renamed into place -------
+
+    def _full_build(
+        self,
+        journeys: dict[str, Journey],
+        renderer: Renderer,
+        digest: str,
+        shared: dict[str, assets.Asset],
+        report: BuildReport,
+    ) -> None:
+        self.site.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(
+            tempfile.mkdtemp(dir=self.site.parent, prefix=f".{self.site.name}.", suffix=".staging")
+        )
+        try:
+            os.chmod(staging, 0o755)
+            manifest = _new_manifest(digest, shared)
+            for key in sorted(journeys):
+                journey = journeys[key]
+                for path, html in _render(renderer, journey):
+                    _write(staging / path, html.encode("utf-8"))
+                    report.pages_written += 1
+                manifest["journeys"][key] = _manifest_entry(journey)
+                report.journeys_rendered.append(key)
+            for asset in shared.values():
+                _write(staging / asset.path, asset.content)
+            _write(staging / HEADERS_FILE, HEADERS.encode())
+            _write(staging / MANIFEST, _dump_manifest(manifest))
+            if self.site.is_dir():
+                self.site.rmdir()  # empty: checked by the caller
+            os.replace(staging, self.site)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        self._manifest = manifest
+
+    # -- later builds: only what changed, each file replaced by a rename --------------
+
+    def _update(
+        self,
+        journeys: dict[str, Journey],
+        renderer: Renderer,
+        digest: str,
+        shared: dict[str, assets.Asset],
+        report: BuildReport,
+    ) -> None:
+        old = self._manifest if self._manifest is not None else _read_manifest(self.site)
+        manifest = _new_manifest(digest, shared)
+        same_templates = old.get("templates") == digest
+        staging = self.site / f".staging{STAGING_SUFFIX}"
+        shutil.rmtree(staging, ignore_errors=True)
+        pending: list[str] = []
+        try:
+            for key in sorted(journeys):
+                journey = journeys[key]
+                entry = _manifest_entry(journey)
+                manifest["journeys"][key] = entry
+                if same_templates and old["journeys"].get(key) == entry:
+                    continue
+                report.journeys_rendered.append(key)
+                for path, html in _render(renderer, journey):
+                    data = html.encode("utf-8")
+                    if _read(self.site / path) == data:
+                        report.pages_unchanged += 1
+                        continue
+                    _write(staging / path, data)
+                    pending.append(path)
+            # Everything rendered: now move it into place, one rename per file.
+            for path in pending:
+                target = self.site / path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(staging / path, target)
+                report.pages_written += 1
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        report.journeys_removed = sorted(set(old["journeys"]) - set(journeys))
+        self._remove_stale(old, manifest, report)
+        for asset in shared.values():
+            _write_if_changed(self.site / asset.path, asset.content)
+        for stale in sorted(set(old.get("assets", [])) - set(manifest["assets"])):
+            (self.site / stale).unlink(missing_ok=True)
+        _write_if_changed(self.site / HEADERS_FILE, HEADERS.encode())
+        _write_if_changed(self.site / MANIFEST, _dump_manifest(manifest))
+        self._manifest = manifest
+
+    def _remove_stale(
+        self, old: dict[str, Any], new: dict[str, Any], report: BuildReport
+    ) -> None:
+        """Delete the pages of removed journeys and of steps that are gone or inactive."""
+        for key, entry in sorted(old["journeys"].items()):
+            kept = set(new["journeys"].get(key, {}).get("steps", []))
+            for step_id in entry.get("steps", []):
+                if step_id in kept:
+                    continue
+                page = self.site / key / step_id / "index.html"
+                if page.exists():
+                    page.unlink()
+                    report.pages_removed += 1
+                _remove_empty(page.parent, self.site)
+
+
+def _render(renderer: Renderer, journey: Journey):  # type: ignore[no-untyped-def]
+    """The journey's pages; a template mistake becomes a ``ConfigError`` naming the file."""
+    try:
+        yield from renderer.pages(journey)
+    except TemplateSyntaxError as exc:
+        raise ConfigError(
+            [Problem(exc.filename or exc.name or "template", exc.message or str(exc), exc.lineno)]
+        ) from None
+    except TemplateError as exc:
+        raise ConfigError(
+            [
+                Problem(
+                    "templates",
+                    f"cannot render {journey.source}: {exc.message or exc}",
+                    journey=journey.name,
+                )
+            ]
+        ) from None
+
+
+def _new_manifest(digest: str, shared: dict[str, assets.Asset]) -> dict[str, Any]:
+    return {
+        "format": MANIFEST_FORMAT,
+        "templates": digest,
+        "assets": sorted(asset.path for asset in shared.values()),
+        "journeys": {},
+    }
+
+
+def _manifest_entry(journey: Journey) -> dict[str, Any]:
+    return {"version": journey.version, "steps": [step.id for step in journey.active_steps]}
+
+
+def _read_manifest(site: Path) -> dict[str, Any]:
+    """The last build's manifest; an unreadable one means "rebuild everything"."""
+    empty: dict[str, Any] = {"journeys": {}}
+    try:
+        data = json.loads((site / MANIFEST).read_bytes())
+    except (OSError, ValueError):
+        return empty
+    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
+        return empty
+    if not isinstance(data.get("journeys"), dict):
+        return empty
+    return data
+
+
+def _dump_manifest(manifest: dict[str, Any]) -> bytes:
+    return (json.dumps(manifest, sort_keys=True, separators=(",", ":")) + "\n").encode()
+
+
+def _is_empty(site: Path) -> bool:
+    """True when there is nothing to keep: the site folder is missing or empty."""
+    if not site.exists():
+        return True
+    if not site.is_dir():
+        raise BuildError(f"{site} is a file; the site must be written into a folder")
+    return next(site.iterdir(), None) is None
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Write a new file (in a folder no one reads yet), creating its folder."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
+def _write_if_changed(path: Path, data: bytes) -> bool:
+    """Replace ``path`` by a rename, and only when its bytes differ."""
+    if _read(path) == data:
+        return False
+    tmp = path.with_name(f".{path.name}{STAGING_SUFFIX}")
+    try:
+        _write(tmp, data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return True
+
+
+def _remove_empty(folder: Path, stop: Path) -> None:
+    """Remove ``folder`` and its parents up to ``stop`` while they are empty."""
+    while folder != stop and folder.is_dir() and next(folder.iterdir(), None) is None:
+        folder.rmdir()
+        folder = folder.parent

@@ -1,0 +1,237 @@
+"""Turn a validated journey into the HTML of its step pages.
+
+Python decides *what* a page shows (which steps are in the progress bar and
+which are done, the prices in the shop's locale, the countries in its language)
+and the templates decide *how*. Everything shared by many journeys — formatted
+prices, Markdown, the country list — is computed once per build and reused, so
+a shop of a thousand journeys costs little more than writing its files.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from babel import Locale
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
+from markupsafe import Markup
+
+from .config import Shop
+from .model import (
+    FormStep,
+    Journey,
+    PaymentMethodStep,
+    ProductSelectionStep,
+    StepBase,
+)
+from .money import format_price
+from .text import markdown
+
+#: Territory codes Babel knows that are not countries a customer lives in.
+NOT_COUNTRIES = frozenset({"EU", "EZ", "UN", "QO", "XA", "XB", "ZZ"})
+
+
+def make_environment(folders: list[Path]) -> Environment:
+    """A Jinja2 environment over ``folders``, searched in order (the theme first).
+
+    Templates are compiled once and never re-checked on disk: the builder makes a
+    new environment when the digest of the template files changes, which saves a
+    ``stat`` per include per page.
+    """
+    env = Environment(
+        loader=FileSystemLoader([str(folder) for folder in folders]),
+        autoescape=True,
+        undefined=StrictUndefined,
+        auto_reload=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        cache_size=-1,
+    )
+    env.filters["markdown"] = markdown
+    return env
+
+
+def step_template(step: StepBase) -> str:
+    """The template that renders a step: one per step type."""
+    return f"steps/{step.type}.html"  # type: ignore[attr-defined]
+
+
+def page_path(journey: Journey, step: StepBase) -> str:
+    """Where a step's page is written, relative to the site folder."""
+    return f"{journey.key}/{step.id}/index.html"
+
+
+@dataclass(frozen=True)
+class ProgressItem:
+    """One entry of the progress bar: ``state`` is ``done``, ``current`` or ``upcoming``."""
+
+    name: str
+    url: str
+    state: str
+
+
+def progress_bar(journey: Journey, current: StepBase, base_url: str) -> list[ProgressItem]:
+    """The active steps with ``progress_bar = true``, in journey order.
+
+    A bar step before the current step is done, the current step is current,
+    the rest are upcoming. A step that is not in the bar itself (a login step,
+    say) shows the bar as it stands at its place in the journey: the bar steps
+    before it are done and none is current.
+    """
+    steps = journey.active_steps
+    position = steps.index(current)
+    items = []
+    for index, step in enumerate(steps):
+        if not step.progress_bar:
+            continue
+        if index < position:
+            state = "done"
+        elif index == position:
+            state = "current"
+        else:
+            state = "upcoming"
+        items.append(ProgressItem(step.name, f"{base_url}{journey.key}/{step.id}/", state))
+    return items
+
+
+@dataclass(frozen=True)
+class ProductView:
+    """A product as a page shows it: the price already formatted for the shop's locale."""
+
+    id: str
+    name: str
+    description: Markup
+    price: str
+
+
+@lru_cache(maxsize=4096)
+def formatted_price(amount: Decimal, currency: str, locale: str, billing: str) -> str:
+    """``format_price``, cached: Babel's formatting is the dearest call in a product page."""
+    return format_price(amount, currency, locale, billing)
+
+
+@lru_cache(maxsize=64)
+def countries(locale: str) -> tuple[tuple[str, str], ...]:
+    """(ISO code, name in ``locale``) for every country, sorted as a reader expects."""
+    names = Locale.parse(locale.replace("-", "_")).territories
+    pairs = [
+        (code, name)
+        for code, name in names.items()
+        if len(code) == 2 and code.isalpha() and code not in NOT_COUNTRIES
+    ]
+    return tuple(sorted(pairs, key=lambda pair: _sort_key(pair[1])))
+
+
+def _sort_key(name: str) -> str:
+    """Sort 'Åland Islands' with the A's: compare letters without their accents."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+class Renderer:
+    """Renders the pages of one shop, reusing what journeys share.
+
+    One renderer serves one loaded ``Shop``; it keeps the formatted products of
+    each selection, so a thousand journeys showing the same plans format them once.
+    """
+
+    def __init__(self, env: Environment, shop: Shop, asset_urls: dict[str, str]) -> None:
+        self.env = env
+        self.shop = shop
+        self.asset_urls = asset_urls
+        self._templates: dict[str, Template] = {}
+        self._products: dict[tuple[str, str], list[ProductView]] = {}
+
+    def template(self, name: str) -> Template:
+        if name not in self._templates:
+            self._templates[name] = self.env.get_template(name)
+        return self._templates[name]
+
+    def pages(self, journey: Journey) -> Iterator[tuple[str, str]]:
+        """(path under the site folder, HTML) for each active step, in journey order."""
+        shared = self.journey_context(journey)
+        steps = journey.active_steps
+        for index, step in enumerate(steps):
+            context = dict(shared)
+            context.update(self.step_context(journey, step))
+            context["previous_url"] = (
+                self.step_url(journey, steps[index - 1]) if index > 0 else None
+            )
+            context["next_url"] = (
+                self.step_url(journey, steps[index + 1]) if index + 1 < len(steps) else None
+            )
+            html = self.template(step_template(step)).render(context)
+            yield page_path(journey, step), html
+
+    def step_url(self, journey: Journey, step: StepBase) -> str:
+        return f"{self.shop.site.base_url}{journey.key}/{step.id}/"
+
+    def journey_context(self, journey: Journey) -> dict[str, Any]:
+        """What every page of a journey shares, computed once for the journey."""
+        site = self.shop.site
+        api = site.api_url.rstrip("/")
+        entity = self.shop.entity(journey)
+        form_steps = [
+            (step, self.shop.forms[step.form])
+            for step in journey.active_steps
+            if isinstance(step, FormStep)
+        ]
+        return {
+            "site": site,
+            "lang": site.locale,
+            "assets": self.asset_urls,
+            "journey": journey,
+            "entity": entity,
+            "api": api,
+            "journey_api": f"{api}/{journey.key}",
+            "form_steps": [
+                {"step": step, "form": form, "url": self.step_url(journey, step)}
+                for step, form in form_steps
+            ],
+        }
+
+    def step_context(self, journey: Journey, step: StepBase) -> dict[str, Any]:
+        """What one step's page needs beyond the journey's shared context."""
+        context: dict[str, Any] = {
+            "step": step,
+            "progress": progress_bar(journey, step, self.shop.site.base_url),
+            "step_action": f"{self.shop.site.api_url.rstrip('/')}/{journey.key}/steps/{step.id}",
+            "robots": None if isinstance(step, ProductSelectionStep) else "noindex",
+        }
+        if isinstance(step, ProductSelectionStep):
+            selection = self.shop.product_selections[step.product_selection]
+            context["selection"] = selection
+            context["products"] = self.products(
+                step.product_selection, self.shop.entity(journey).currency
+            )
+        elif isinstance(step, FormStep):
+            context["form"] = self.shop.forms[step.form]
+            context["countries"] = countries(self.shop.site.locale)
+        elif isinstance(step, PaymentMethodStep):
+            context["methods"] = self.shop.offered_methods(step)
+        return context
+
+    def products(self, selection_id: str, currency: str) -> list[ProductView]:
+        """A selection's products, formatted once per build and currency."""
+        cache_key = (selection_id, currency)
+        if cache_key not in self._products:
+            locale = self.shop.site.locale
+            self._products[cache_key] = [
+                ProductView(
+                    id=product.id,
+                    name=product.name,
+                    description=markdown(product.description),
+                    price=formatted_price(product.price, currency, locale, product.billing),
+                )
+                for product in (
+                    self.shop.products[pid]
+                    for pid in self.shop.product_selections[selection_id].products
+                )
+            ]
+        return self._products[cache_key]

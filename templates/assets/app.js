@@ -1,0 +1,209 @@
+/*
+ * keylight page script: the page side of docs/pages-and-backend.md.
+ * The page works without it as plain HTML forms; with it, the page shows the
+ * cart, totals, saved answers and errors from the backend's state endpoint.
+ * No framework, no build step, no request to any other host.
+ */
+(function () {
+  "use strict";
+  var body = document.body;
+  var api = body.getAttribute("data-api") + "/" + body.getAttribute("data-journey");
+  var step = body.getAttribute("data-step");
+  var LAST_FORM = "kl-last-form";
+
+  function all(selector, root) {
+    return Array.prototype.slice.call((root || document).querySelectorAll(selector));
+  }
+  function setText(el, value) { el.textContent = value == null ? "" : String(value); }
+  function postForms() { return all("form").filter(function (f) { return f.method === "post"; }); }
+
+  function hiddenInput(form, name, value) {
+    var input = form.querySelector('input[type="hidden"][name="' + name + '"]');
+    if (!input) {
+      input = document.createElement("input");
+      input.type = "hidden";
+      input.name = name;
+      form.appendChild(input);
+    }
+    input.value = value;
+  }
+
+  function randomToken() {
+    var bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+
+  function renderCart(cart) {
+    var lines = (cart && cart.lines) || [];
+    all("[data-kl-cart]").forEach(function (box) {
+      var template = box.querySelector("template[data-kl-cart-line]");
+      if (!template) return;
+      all("[data-kl-cart-clone]", box).forEach(function (el) { el.remove(); });
+      lines.forEach(function (line) {
+        var clone = template.content.cloneNode(true);
+        all("[data-kl-line]", clone).forEach(function (el) {
+          var key = el.getAttribute("data-kl-line");
+          var formatted = line.formatted || {};
+          setText(el, key in formatted ? formatted[key] : line[key]);
+        });
+        all('input[name="product"]', clone).forEach(function (el) { el.value = line.product; });
+        all('input[name="quantity"]:not([type="hidden"])', clone).forEach(function (el) { el.value = line.quantity; });
+        all("*", clone).forEach(function (el) { if (el.parentNode === clone) el.setAttribute("data-kl-cart-clone", ""); });
+        template.parentNode.insertBefore(clone, template);
+      });
+      var empty = box.querySelector("[data-kl-cart-empty]");
+      if (empty) empty.hidden = lines.length > 0;
+    });
+    var inCart = {};
+    lines.forEach(function (line) { inCart[line.product] = true; });
+    all("[data-kl-product]").forEach(function (el) {
+      var mark = el.querySelector("[data-kl-in-cart]");
+      if (mark) mark.hidden = !inCart[el.getAttribute("data-kl-product")];
+    });
+    var formatted = (cart && cart.totals && cart.totals.formatted) || {};
+    all("[data-kl-totals] [data-kl-total]").forEach(function (el) {
+      var value = formatted[el.getAttribute("data-kl-total")];
+      setText(el, value);
+      if (el.parentElement && el.parentElement.parentElement.hasAttribute("data-kl-totals")) {
+        el.parentElement.hidden = !value || lines.length === 0;
+      }
+    });
+  }
+
+  function renderCustomer(customer) {
+    var signedIn = !!(customer && customer.signed_in);
+    all("[data-kl-customer]").forEach(function (el) { setText(el, customer ? customer.email : ""); });
+    all("[data-kl-signed-in]").forEach(function (el) { el.hidden = !signedIn; });
+    all("[data-kl-signed-out]").forEach(function (el) { el.hidden = signedIn; });
+  }
+
+  function fillValues(values) {
+    Object.keys(values || {}).forEach(function (name) {
+      var value = values[name];
+      all("form [name]").forEach(function (el) {
+        if (el.name !== name || el.type === "hidden" || el.type === "password") return;
+        if (el.type === "checkbox") el.checked = value === true || value === "on";
+        else if (el.type === "radio") el.checked = el.value === String(value);
+        else el.value = value == null ? "" : String(value);
+      });
+      all('[data-kl-value="' + name + '"]').forEach(function (el) {
+        var checkbox = el.getAttribute("data-kl-value-type") === "checkbox";
+        setText(el, checkbox ? (value === true || value === "on" ? "Yes" : "No") : value);
+      });
+    });
+  }
+
+  function renderMessages(messages) {
+    all("[data-kl-messages]").forEach(function (box) {
+      box.textContent = "";
+      (messages || []).forEach(function (text) {
+        var item = document.createElement("li");
+        setText(item, text);
+        box.appendChild(item);
+      });
+      box.hidden = !(messages && messages.length);
+    });
+  }
+
+  /* The form the customer sent last: on the login page, "email" exists in three forms. */
+  function errorForm(name) {
+    var last = null;
+    try { last = sessionStorage.getItem(LAST_FORM); } catch (e) { /* storage disabled */ }
+    var preferred = last && document.querySelector('[data-kl-form="' + last + '"]');
+    if (preferred && preferred.querySelector('[name="' + name + '"]')) return preferred;
+    return postForms().filter(function (f) { return f.querySelector('[name="' + name + '"]'); })[0] || null;
+  }
+
+  function showErrors(errors) {
+    var names = Object.keys(errors || {});
+    var summary = document.querySelector("[data-kl-error-summary]");
+    if (!names.length || !summary) return;
+    var list = summary.querySelector("[data-kl-error-list]");
+    list.textContent = "";
+    names.forEach(function (name) {
+      var form = errorForm(name);
+      var field = form && form.querySelector('[name="' + name + '"]:not([type="hidden"])');
+      var message = document.createElement("p");
+      var item = document.createElement("li");
+      if (field) {
+        var holder = field.closest("[data-kl-field]") || field.closest("fieldset") || form;
+        message = holder.querySelector('[data-kl-error="' + name + '"]') || message;
+        if (!message.id) message.id = "error-" + (field.id || name);
+        setText(message, errors[name]);
+        message.hidden = false;
+        field.setAttribute("aria-invalid", "true");
+        var described = (field.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
+        if (described.indexOf(message.id) < 0) described.push(message.id);
+        field.setAttribute("aria-describedby", described.join(" "));
+        var link = document.createElement("a");
+        link.href = "#" + field.id;
+        setText(link, errors[name]);
+        link.addEventListener("click", function (event) { event.preventDefault(); field.focus(); });
+        item.appendChild(link);
+      } else {
+        setText(item, errors[name]);
+      }
+      list.appendChild(item);
+    });
+    summary.hidden = false;
+    summary.focus();
+  }
+
+  function renderPayment(payment) {
+    all("[data-kl-payment]").forEach(function (el) {
+      setText(el, payment ? [payment.label, payment.iban_masked, payment.holder].filter(Boolean).join(" · ") : "");
+    });
+  }
+
+  function renderOrder(order) {
+    all("[data-kl-order-number]").forEach(function (el) { setText(el, order ? order.number : ""); });
+    all("[data-kl-order]").forEach(function (el) { el.hidden = !order; });
+  }
+
+  /* Show the details of the chosen payment method only; without script all are shown. */
+  function followPaymentChoice() {
+    var details = all("[data-kl-method-details]");
+    if (!details.length) return;
+    function update() {
+      var chosen = document.querySelector('input[name="method"]:checked');
+      details.forEach(function (box) {
+        var on = !!chosen && chosen.value === box.getAttribute("data-kl-method-details");
+        box.hidden = !on;
+        box.disabled = !on;
+      });
+    }
+    all('input[name="method"]').forEach(function (el) { el.addEventListener("change", update); });
+    update();
+  }
+
+  function apply(state) {
+    postForms().forEach(function (form) { hiddenInput(form, "csrf_token", state.csrf_token); });
+    renderCart(state.cart);
+    renderCustomer(state.customer);
+    fillValues(state.values);
+    renderMessages(state.messages);
+    renderPayment(state.payment);
+    renderOrder(state.order);
+    followPaymentChoice();
+    showErrors(state.errors);
+  }
+
+  all("form[data-kl-confirm]").forEach(function (form) { hiddenInput(form, "confirm_token", randomToken()); });
+  postForms().forEach(function (form) {
+    form.addEventListener("submit", function () {
+      try { sessionStorage.setItem(LAST_FORM, form.getAttribute("data-kl-form") || ""); } catch (e) { /* storage disabled */ }
+    });
+  });
+
+  fetch(api + "/state?step=" + encodeURIComponent(step), {
+    credentials: "include",
+    headers: { Accept: "application/json" }
+  }).then(function (response) {
+    if (!response.ok) throw new Error("state: HTTP " + response.status);
+    return response.json();
+  }).then(apply).catch(function (error) {
+    /* The forms still work without the state; say so in the console only. */
+    if (window.console) console.warn("keylight:", error.message);
+  });
+})();
