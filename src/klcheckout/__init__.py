@@ -1,1 +1,93 @@
+"""klcheckout: the checkout backend behind a journey's static pages.
 
+``create_app`` builds the Flask app the Flask-tutorial way. The loaded journeys
+live in ``app.extensions["keylight"]`` (a ``ShopHolder``): the dev server calls
+its ``set_shop(shop)`` or ``reload()`` after a rebuild, and the next request
+uses the new model. Routes sit at the app's root; ``mount`` puts them under the
+site's ``api_url`` path for serving next to the pages.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import NotFound
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from klbuild.config import Shop
+
+from . import db, errors, ratelimit, security, settings
+from .holder import ShopHolder
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def create_app(test_config: dict[str, Any] | None = None, *, shop: Shop | None = None) -> Flask:
+    """The checkout app, configured from ``KEYLIGHT_*`` variables, then ``test_config``."""
+    config = settings.from_env()
+    config.update(test_config or {})
+    settings.finish(config)
+    app = Flask(__name__, instance_path=config["KEYLIGHT_INSTANCE"])
+    app.config.update(config)
+    if app.config["KEYLIGHT_TRUSTED_PROXIES"]:
+        hops = app.config["KEYLIGHT_TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+    if app.config["KEYLIGHT_ENV"] == "production":
+        app.logger.setLevel(logging.INFO)
+
+    app.extensions["keylight"] = ShopHolder(app.config["KEYLIGHT_JOURNEYS"], shop)
+    engine = db.make_engine(app.config["KEYLIGHT_DATABASE_URL"])
+    db.upgrade(engine)
+    db.check_durability(engine)
+    app.extensions["keylight_db"] = engine
+
+    ratelimit.init_app(app)
+    errors.init_app(app)
+
+    from . import state, steps
+    from .steps import authentication, products
+
+    app.register_blueprint(state.bp)
+    app.register_blueprint(steps.bp)
+    app.register_blueprint(products.bp)
+    app.register_blueprint(authentication.bp)
+
+    @app.before_request
+    def start() -> Response | None:
+        sent = request.headers.get("X-Request-Id", "")
+        g.request_id = sent if REQUEST_ID.match(sent) else secrets.token_hex(8)
+        if request.method == "OPTIONS":  # CORS preflight; headers added below
+            return Response(status=204)
+        return None
+
+    @app.after_request
+    def finish(response: Response) -> Response:
+        visit = g.get("keylight_visit")
+        if visit is not None:
+            visit.set_cookie(response)
+        security.cors_headers(app, request, response)
+        security.secure_headers(app, response)
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        return response
+
+    return app
+
+
+def api_path(app: Flask) -> str:
+    """The path part of the site's api_url: where the pages expect this backend."""
+    api_url = app.extensions["keylight"].shop.site.api_url
+    return urlsplit(api_url).path.rstrip("/") if "://" in api_url else api_url.rstrip("/")
+
+
+def mount(app: Flask) -> Any:
+    """A WSGI app serving ``app`` under the site's api_url path (and nothing else)."""
+    path = api_path(app)
+    if not path:
+        return app
+    return DispatcherMiddleware(NotFound(), {path: app})

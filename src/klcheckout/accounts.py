@@ -1,0 +1,188 @@
+"""Customer accounts and login sessions.
+
+Passwords are hashed with argon2id at no less than OWASP's minimum (19 MiB,
+2 passes, 1 lane) and re-hashed on login when the parameters change. A login is
+a row in ``sessions``; the cookie holds only a random token whose SHA-256 is the
+row's key, so logout, a password change or the absolute timeout really end it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
+
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+from .tables import customers, sessions
+
+MIN_PASSWORD = 8
+#: Long passphrases are welcome; the bound only keeps a request from hashing a megabyte.
+MAX_PASSWORD = 1024
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    """zxcvbn's list of the 30,000 most common passwords, compared lower-cased."""
+    return frozenset(word.lower() for word in FREQUENCY_LISTS["passwords"])
+
+
+def password_problem(password: str) -> str | None:
+    """Why this password cannot be used, or None. Length and commonness only (NIST 800-63B)."""
+    if len(password) < MIN_PASSWORD:
+        return f"Choose a password with at least {MIN_PASSWORD} characters."
+    if len(password) > MAX_PASSWORD:
+        return f"Choose a password with at most {MAX_PASSWORD} characters."
+    if password.lower() in common_passwords():
+        return "This password is one of the most common ones; choose another."
+    return None
+
+
+def hasher(params: dict[str, int]) -> PasswordHasher:
+    return _hasher(params["time_cost"], params["memory_cost"], params["parallelism"])
+
+
+@cache
+def _hasher(time_cost: int, memory_cost: int, parallelism: int) -> PasswordHasher:
+    return PasswordHasher(
+        time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism, type=Type.ID
+    )
+
+
+@cache
+def _dummy_hash(time_cost: int, memory_cost: int, parallelism: int) -> str:
+    return _hasher(time_cost, memory_cost, parallelism).hash(secrets.token_urlsafe(16))
+
+
+def normal_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def find_customer(connection: Connection, email: str) -> Any:
+    return connection.execute(
+        select(customers).where(customers.c.email == normal_email(email))
+    ).first()
+
+
+def create_customer(
+    connection: Connection, email: str, password: str, params: dict[str, int]
+) -> int | None:
+    """The new customer's id, or None when the email is taken (the caller must not say so)."""
+    password_hash = hasher(params).hash(password)
+    stamp = now()
+    try:
+        with connection.begin_nested():
+            return connection.execute(
+                insert(customers)
+                .values(
+                    email=normal_email(email),
+                    password_hash=password_hash,
+                    profile={},
+                    created_at=stamp,
+                    password_changed_at=stamp,
+                )
+                .returning(customers.c.id)
+            ).scalar_one()
+    except IntegrityError:
+        return None
+
+
+def authenticate(
+    connection: Connection, email: str, password: str, params: dict[str, int]
+) -> int | None:
+    """The customer's id if the password is right; as slow for an unknown email as a known one."""
+    row = find_customer(connection, email)
+    password_hasher = hasher(params)
+    if row is None:
+        try:
+            password_hasher.verify(_dummy_hash(*_key(params)), password)
+        except VerificationError:
+            pass
+        return None
+    try:
+        password_hasher.verify(row.password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return None
+    if password_hasher.check_needs_rehash(row.password_hash):
+        connection.execute(
+            update(customers)
+            .where(customers.c.id == row.id)
+            .values(password_hash=password_hasher.hash(password))
+        )
+    return row.id
+
+
+def _key(params: dict[str, int]) -> tuple[int, int, int]:
+    return params["time_cost"], params["memory_cost"], params["parallelism"]
+
+
+def start_session(connection: Connection, customer_id: int, max_age: int) -> str:
+    """A new random session token (always new: no session fixation)."""
+    token = secrets.token_urlsafe(32)
+    stamp = now()
+    connection.execute(
+        insert(sessions).values(
+            token_hash=token_hash(token),
+            customer_id=customer_id,
+            created_at=stamp,
+            expires_at=stamp + timedelta(seconds=max_age),
+        )
+    )
+    return token
+
+
+def end_session(connection: Connection, token: str) -> None:
+    connection.execute(delete(sessions).where(sessions.c.token_hash == token_hash(token)))
+
+
+def end_all_sessions(connection: Connection, customer_id: int) -> None:
+    """A password change signs the customer out everywhere."""
+    connection.execute(delete(sessions).where(sessions.c.customer_id == customer_id))
+
+
+def change_password(
+    connection: Connection, customer_id: int, password: str, params: dict[str, int]
+) -> None:
+    connection.execute(
+        update(customers)
+        .where(customers.c.id == customer_id)
+        .values(password_hash=hasher(params).hash(password), password_changed_at=now())
+    )
+    end_all_sessions(connection, customer_id)
+
+
+def session_customer(connection: Connection, token: str) -> Any:
+    """The signed-in customer for a session token, or None if it ended or never existed."""
+    if not token:
+        return None
+    row = connection.execute(
+        select(customers.c.id, customers.c.email, customers.c.profile, sessions.c.expires_at)
+        .join(sessions, sessions.c.customer_id == customers.c.id)
+        .where(sessions.c.token_hash == token_hash(token))
+    ).first()
+    if row is None:
+        return None
+    expires = row.expires_at
+    if expires.tzinfo is None:  # SQLite returns naive datetimes
+        expires = expires.replace(tzinfo=UTC)
+    if expires <= now():
+        return None
+    return row
+
+
+def save_profile(connection: Connection, customer_id: int, values: dict[str, Any]) -> None:
+    connection.execute(update(customers).where(customers.c.id == customer_id).values(profile=values))

@@ -1,0 +1,244 @@
+"""The cart, kept in a signed cookie: ids and quantities only, never personal data.
+
+The cookie is an itsdangerous ``URLSafeTimedSerializer`` token signed with the
+app's ``SECRET_KEY`` and verified with ``SECRET_KEY_FALLBACKS`` too, so secrets
+can be rotated without emptying every cart. Anyone holding the cookie can *read*
+it, which is why it carries only product ids, quantities, the journey key and
+version, a random checkout id and a random login-session token (whose meaning
+lives in the database and can be revoked there).
+
+A cookie that cannot be trusted (tampered, truncated, expired, signed with a
+retired key, made for another journey) is replaced by a fresh cart with a
+message; a cart made against another build of the journey is re-checked against
+today's catalog.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from klbuild.config import Shop
+from klbuild.model import Journey, ProductSelectionStep
+
+#: Browsers drop a cookie whose name, value and attributes pass 4096 bytes; stay clear.
+COOKIE_LIMIT = 4000
+#: Generous room for "; Path=/; Max-Age=...; Expires=...; HttpOnly; Secure; SameSite=Lax".
+ATTRIBUTE_ROOM = 140
+
+MESSAGES = {
+    "tampered": "Your cart could not be read, so a new one was started.",
+    "expired": "Your cart had expired, so a new one was started.",
+    "foreign": "Your cart belonged to another shop page, so a new one was started.",
+    "changed": "Products or prices changed since you added them; your cart was updated.",
+}
+
+
+class CartError(ValueError):
+    """A cart change the customer asked for and cannot have; ``field`` names the input."""
+
+    def __init__(self, field: str, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+        self.status = status
+
+
+def new_id() -> str:
+    return secrets.token_urlsafe(18)
+
+
+@dataclass
+class Cart:
+    journey: str
+    version: str
+    checkout_id: str = field(default_factory=new_id)
+    #: The login session token; "" when signed out.
+    session: str = ""
+    #: The checkout id of the last order placed, for the order done page.
+    done: str = ""
+    lines: dict[str, int] = field(default_factory=dict)
+    #: Set when the cookie has to be written back.
+    dirty: bool = False
+
+    def payload(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"j": self.journey, "v": self.version, "c": self.checkout_id}
+        if self.session:
+            data["s"] = self.session
+        if self.done:
+            data["d"] = self.done
+        if self.lines:
+            data["l"] = [[product, quantity] for product, quantity in self.lines.items()]
+        return data
+
+
+def cookie_name(app: Flask) -> str:
+    """``__Host-`` in production: the browser then insists on Secure, Path=/ and no Domain."""
+    return "__Host-keylight" if app.config["KEYLIGHT_ENV"] == "production" else "keylight"
+
+
+def serializer(app: Flask) -> URLSafeTimedSerializer:
+    """One serializer per set of secrets, rebuilt when the secrets change."""
+    keys = [*reversed(app.config.get("SECRET_KEY_FALLBACKS") or []), app.config["SECRET_KEY"]]
+    cache = app.extensions.setdefault("keylight_serializer", {})
+    marker = tuple(keys)
+    if cache.get("keys") != marker:
+        cache["keys"] = marker
+        cache["serializer"] = URLSafeTimedSerializer(
+            keys,
+            salt="keylight.cart",
+            signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha256},
+        )
+    return cache["serializer"]
+
+
+def decode(app: Flask, raw: str | None, journey: Journey) -> tuple[Cart, str | None]:
+    """The cart from the cookie value, or a fresh cart and the reason it is fresh."""
+    fresh = Cart(journey=journey.key, version=journey.version, dirty=True)
+    if not raw:
+        return fresh, None
+    try:
+        data = serializer(app).loads(raw, max_age=app.config["KEYLIGHT_CART_MAX_AGE"])
+    except SignatureExpired:
+        return fresh, "expired"
+    except (BadSignature, ValueError, UnicodeError):
+        return fresh, "tampered"
+    try:
+        cart = _from_payload(data)
+    except (KeyError, TypeError, ValueError):
+        return fresh, "tampered"
+    if cart.journey != journey.key:
+        # The login stays (it is checked in the database); the lines and answers do not.
+        fresh.session = cart.session
+        return fresh, "foreign"
+    return cart, None
+
+
+def _from_payload(data: Any) -> Cart:
+    if not isinstance(data, dict):
+        raise TypeError("not an object")
+    lines: dict[str, int] = {}
+    for product, quantity in data.get("l", []):
+        if not isinstance(product, str) or type(quantity) is not int:
+            raise TypeError("bad line")
+        lines[product] = quantity
+    values = [data["j"], data["v"], data["c"], data.get("s", ""), data.get("d", "")]
+    if not all(isinstance(value, str) for value in values) or not data["c"]:
+        raise TypeError("bad ids")
+    return Cart(
+        journey=values[0],
+        version=values[1],
+        checkout_id=values[2],
+        session=values[3],
+        done=values[4],
+        lines=lines,
+    )
+
+
+def encode(app: Flask, cart: Cart) -> str:
+    return serializer(app).dumps(cart.payload())
+
+
+def fits(app: Flask, value: str) -> bool:
+    return len(cookie_name(app)) + 1 + len(value) + ATTRIBUTE_ROOM <= COOKIE_LIMIT
+
+
+def selections_of(shop: Shop, journey: Journey) -> dict[str, ProductSelectionStep]:
+    """Product id to the active product selection step that offers it (first one wins)."""
+    found: dict[str, ProductSelectionStep] = {}
+    for step in journey.active_steps:
+        if isinstance(step, ProductSelectionStep) and step.product_selection in shop.product_selections:
+            for product in shop.product_selections[step.product_selection].products:
+                if product in shop.products:
+                    found.setdefault(product, step)
+    return found
+
+
+def recheck(cart: Cart, shop: Shop, journey: Journey, max_quantity: int) -> str | None:
+    """Drop what today's journey no longer sells and bound quantities; say if anything changed.
+
+    Runs on every request (it is cheap), so a cookie from an older build, or one
+    that is validly signed but odd, is never trusted as it stands.
+    """
+    offered = selections_of(shop, journey)
+    kept: dict[str, int] = {}
+    unique_taken: set[str] = set()
+    for product, quantity in cart.lines.items():
+        step = offered.get(product)
+        if step is None or quantity < 1:
+            continue
+        if step.unique_selection:
+            if step.id in unique_taken:
+                continue
+            unique_taken.add(step.id)
+        kept[product] = min(quantity, max_quantity)
+    changed = kept != cart.lines
+    if changed:
+        cart.lines = kept
+        cart.dirty = True
+    if cart.version != journey.version:
+        cart.version = journey.version
+        cart.dirty = True
+    return "changed" if changed else None
+
+
+def parse_quantity(raw: str | None, max_quantity: int, *, allow_zero: bool, default: int | None) -> int:
+    """A whole number from 1 (or 0, meaning remove) to ``max_quantity``, or a CartError."""
+    if raw is None or raw.strip() == "":
+        if default is None:
+            raise CartError("quantity", "Enter a quantity.")
+        return default
+    text = raw.strip()
+    if not text.lstrip("-").isdigit() or len(text) > 12:
+        raise CartError("quantity", f"Enter the quantity as a whole number, not {text[:20]!r}.")
+    quantity = int(text)
+    lowest = 0 if allow_zero else 1
+    if quantity < lowest:
+        raise CartError("quantity", f"Enter a quantity of at least {lowest}.")
+    if quantity > max_quantity:
+        raise CartError("quantity", f"You can order at most {max_quantity} of one product.")
+    return quantity
+
+
+def add(
+    cart: Cart, shop: Shop, journey: Journey, step_id: str, product: str, quantity: int, max_quantity: int
+) -> None:
+    """Add ``quantity`` of ``product`` from the product selection step ``step_id``.
+
+    With unique selection the product replaces any other of that selection.
+    """
+    step = journey.step(step_id)
+    if not isinstance(step, ProductSelectionStep):
+        raise CartError("step", f"{step_id!r} is not a product selection step of this shop.", 404)
+    selection = shop.product_selections[step.product_selection]
+    if product not in selection.products or product not in shop.products:
+        raise CartError("product", "This product is not available here.")
+    if step.unique_selection:
+        for other in selection.products:
+            if other != product:
+                cart.lines.pop(other, None)
+        new_quantity = quantity
+    else:
+        new_quantity = cart.lines.get(product, 0) + quantity
+    if new_quantity > max_quantity:
+        raise CartError(
+            "quantity", f"You can order at most {max_quantity} of {shop.products[product].name}."
+        )
+    cart.lines[product] = new_quantity
+    cart.dirty = True
+
+
+def update(cart: Cart, shop: Shop, product: str, quantity: int) -> None:
+    """Set a line's quantity; 0 removes it. Only lines already in the cart can change."""
+    if product not in cart.lines:
+        raise CartError("product", "This product is not in your cart.")
+    if quantity == 0:
+        del cart.lines[product]
+    else:
+        cart.lines[product] = quantity
+    cart.dirty = True

@@ -1,0 +1,96 @@
+"""What a checkout collected so far, stored server-side under the cookie's random checkout id.
+
+Answers, the chosen payment method and the errors of the last POST live here,
+not in the cookie, because the cookie can be read by whoever holds it. Rows are
+written only when there is something to keep, so browsing and adding to the
+cart never touch the database.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from .accounts import now
+from .tables import checkouts
+
+
+def get(connection: Connection, checkout_id: str) -> Any:
+    return connection.execute(select(checkouts).where(checkouts.c.id == checkout_id)).first()
+
+
+def lock(connection: Connection, checkout_id: str, journey_key: str) -> Any:
+    """The row for this checkout, created if missing, locked for the rest of the transaction."""
+    query = select(checkouts).where(checkouts.c.id == checkout_id).with_for_update()
+    row = connection.execute(query).first()
+    if row is not None:
+        return row
+    try:
+        with connection.begin_nested():
+            connection.execute(
+                insert(checkouts).values(
+                    id=checkout_id, journey_key=journey_key, answers={}, flash={}, updated_at=now()
+                )
+            )
+    except IntegrityError:
+        pass  # a concurrent request created it first
+    return connection.execute(query).first()
+
+
+def change(connection: Connection, checkout_id: str, **values: Any) -> None:
+    connection.execute(
+        update(checkouts).where(checkouts.c.id == checkout_id).values(updated_at=now(), **values)
+    )
+
+
+def save_answers(
+    connection: Connection, row: Any, step_id: str, answers: dict[str, Any]
+) -> None:
+    everything = dict(row.answers or {})
+    everything[step_id] = answers
+    flash = dict(row.flash or {})
+    flash.get("steps", {}).pop(step_id, None)
+    change(connection, row.id, answers=everything, flash=flash)
+
+
+def add_flash(
+    connection: Connection,
+    row: Any,
+    *,
+    step_id: str | None = None,
+    errors: dict[str, str] | None = None,
+    values: dict[str, Any] | None = None,
+    messages: list[str] | None = None,
+) -> None:
+    """Keep errors, typed values and messages until the page asks for them once."""
+    flash = {"messages": list((row.flash or {}).get("messages", [])),
+             "steps": dict((row.flash or {}).get("steps", {}))}
+    if messages:
+        flash["messages"] = (flash["messages"] + messages)[-5:]
+    if step_id is not None:
+        flash["steps"][step_id] = {"errors": errors or {}, "values": values or {}}
+    change(connection, row.id, flash=flash)
+
+
+def take_flash(connection: Connection, checkout_id: str, step_id: str | None) -> dict[str, Any]:
+    """Hand out the messages, and the errors and values of ``step_id``, exactly once."""
+    row = connection.execute(
+        select(checkouts.c.flash).where(checkouts.c.id == checkout_id).with_for_update()
+    ).first()
+    if row is None or not row.flash:
+        return {}
+    flash = row.flash
+    taken = {"messages": flash.get("messages", [])}
+    steps = dict(flash.get("steps", {}))
+    if step_id and step_id in steps:
+        taken.update(steps.pop(step_id))
+    if taken["messages"] or len(steps) != len(flash.get("steps", {})):
+        change(connection, checkout_id, flash={"messages": [], "steps": steps} if steps else {})
+    return taken
+
+
+def forget(connection: Connection, checkout_id: str) -> None:
+    """Once the order holds the answers, the checkout's copy of them goes."""
+    connection.execute(delete(checkouts).where(checkouts.c.id == checkout_id))

@@ -1,0 +1,155 @@
+"""The database: one engine per app, durable SQLite settings, schema upgrades on start.
+
+SQLite is opened in WAL mode with ``synchronous=FULL`` (a commit is on disk
+before the customer hears about it, even across a power cut) and a busy timeout
+(several worker processes wait for the write lock instead of failing). Write
+transactions start with ``BEGIN IMMEDIATE``: a deferred transaction that later
+wants to write can fail at once with "database is locked" instead of waiting.
+PostgreSQL keeps its durable defaults (fsync, synchronous_commit).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+class DatabaseError(RuntimeError):
+    """The database is not what the backend needs (e.g. durability settings did not stick)."""
+
+
+def make_engine(url: str) -> Engine:
+    """An engine with the settings above; a SQLite file's folder is created if missing."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own is too late).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    if connection.get_execution_options().get("keylight_write"):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        connection.exec_driver_sql("BEGIN")
+
+
+@contextlib.contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """A write transaction, committed when the block ends without an exception."""
+    with engine.connect() as connection:
+        connection = connection.execution_options(keylight_write=True)
+        with connection.begin():
+            yield connection
+
+
+def check_durability(engine: Engine) -> dict[str, object]:
+    """Read back what the connection really runs with; raise if it is not durable."""
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            found = {
+                "journal_mode": connection.exec_driver_sql("PRAGMA journal_mode").scalar(),
+                "synchronous": connection.exec_driver_sql("PRAGMA synchronous").scalar(),
+                "busy_timeout": connection.exec_driver_sql("PRAGMA busy_timeout").scalar(),
+            }
+            database = engine.url.database or ""
+            in_memory = database in ("", ":memory:")
+            # synchronous: 2 is FULL, 3 is EXTRA; both survive a power cut in WAL mode.
+            if (
+                (found["journal_mode"] != "wal" and not in_memory)
+                or found["synchronous"] not in (2, 3)
+                or not found["busy_timeout"]
+            ):
+                raise DatabaseError(f"SQLite is not durable with these settings: {found}")
+            return found
+        if engine.dialect.name == "postgresql":
+            found = {
+                "fsync": connection.exec_driver_sql("SHOW fsync").scalar(),
+                "synchronous_commit": connection.exec_driver_sql(
+                    "SHOW synchronous_commit"
+                ).scalar(),
+            }
+            if found["fsync"] != "on" or found["synchronous_commit"] == "off":
+                raise DatabaseError(f"PostgreSQL is not durable with these settings: {found}")
+            return found
+        return {}
+
+
+def alembic_config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option(
+        "script_location", str(resources.files("klcheckout").joinpath("migrations"))
+    )
+    config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the newest revision, one process at a time.
+
+    Several gunicorn workers start together; a lock (a PostgreSQL advisory lock,
+    or a lock file next to the SQLite file) lets the first migrate and the others
+    find nothing left to do.
+    """
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(7140457)"))
+            connection.commit()
+            try:
+                command.upgrade(alembic_config(connection), "head")
+                connection.commit()
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(7140457)"))
+                connection.commit()
+        return
+    with _file_lock(engine), engine.connect() as connection:
+        command.upgrade(alembic_config(connection), "head")
+        connection.commit()
+
+
+@contextlib.contextmanager
+def _file_lock(engine: Engine) -> Iterator[None]:
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    with open(database + ".migrate-lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        try:
+            return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except Exception:
+            return None

@@ -1,0 +1,75 @@
+"""Error answers: a clear message for people, JSON for the page script, never a traceback.
+
+Unexpected errors are logged with the request id (which the customer also sees)
+and nothing from the request body or cookies, so no password, IBAN or cookie
+ends up in a log.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Response, g, jsonify, render_template
+from werkzeug.exceptions import HTTPException
+
+from .security import Forbidden
+
+TITLES = {
+    400: "The request could not be read",
+    403: "Request refused",
+    404: "Not found",
+    405: "Not allowed",
+    413: "Too much data",
+    429: "Too many attempts",
+    500: "Something went wrong",
+}
+
+MESSAGES = {
+    400: "The form could not be read. Please go back, reload the page and try again.",
+    405: "This address does not accept that kind of request.",
+    413: "The form sent more data than the shop accepts.",
+    500: "Something went wrong on our side. Please try again in a moment.",
+}
+
+
+def answer(status: int, message: str) -> Response:
+    from .web import wants_json
+
+    request_id = g.get("request_id", "")
+    if wants_json():
+        response = jsonify({"ok": False, "error": message, "errors": {"_form": message},
+                            "request_id": request_id})
+    else:
+        response = Response(
+            render_template(
+                "keylight_error.html",
+                title=TITLES.get(status, "Error"),
+                message=message,
+                request_id=request_id,
+            ),
+            mimetype="text/html",
+        )
+    response.status_code = status
+    return response
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(Forbidden)
+    def forbidden(error: Forbidden) -> Response:
+        app.logger.info("refused [%s]: %s", g.get("request_id"), error.message)
+        return answer(403, error.message)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        if status >= 500:
+            app.logger.error("error %s [%s]", status, g.get("request_id"))
+        message = MESSAGES.get(status) if status != 404 else None
+        return answer(status, message or error.description or TITLES.get(status, "Error"))
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Response:
+        if isinstance(error, HTTPException):
+            return http_error(error)
+        app.logger.exception("unexpected error [%s]", g.get("request_id"))
+        return answer(500, MESSAGES[500] + f" (reference {g.get('request_id', '')})")
+
+    del forbidden, unexpected

@@ -1,0 +1,107 @@
+"""Server-side validation of a form step's answers, field by field, from its definition.
+
+The page's HTML attributes are a convenience for the customer; these checks are
+the rule. Each message says what is wrong and what would be right.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from functools import cache
+
+from babel import Locale
+
+from klbuild.model import Form, FormField
+
+#: Form names the page itself adds; never answers.
+RESERVED = frozenset({"csrf_token", "step"})
+
+EMAIL = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$")
+PHONE = re.compile(r"^\+?[0-9 ()./-]{3,30}$")
+
+Answers = dict[str, str | bool]
+
+
+@cache
+def countries() -> frozenset[str]:
+    """ISO 3166 alpha-2 codes babel knows (two letters; regions like '001' are not countries)."""
+    return frozenset(code for code in Locale("en").territories if re.fullmatch(r"[A-Z]{2}", code))
+
+
+def valid_email(value: str) -> bool:
+    return len(value) <= 254 and EMAIL.match(value) is not None
+
+
+def validate(form: Form, data: Mapping[str, str]) -> tuple[Answers, dict[str, str]]:
+    """The cleaned answers and the errors by field name ("_form" for the form as a whole)."""
+    answers: Answers = {}
+    errors: dict[str, str] = {}
+    known = {form_field.name for form_field in form.fields}
+    extra = sorted(name for name in data if name not in known and name not in RESERVED)
+    if extra:
+        errors["_form"] = "This form does not have the field(s) " + ", ".join(
+            repr(name[:40]) for name in extra[:5]
+        ) + "; they were not accepted."
+    for form_field in form.fields:
+        raw = data.get(form_field.name)
+        value, error = clean(form_field, raw)
+        if error:
+            errors[form_field.name] = error
+        elif value is not None and value != "":
+            answers[form_field.name] = value
+        elif form_field.type == "checkbox":
+            answers[form_field.name] = False
+    return answers, errors
+
+
+def clean(form_field: FormField, raw: str | None) -> tuple[str | bool | None, str | None]:
+    """One field's value, or the message that says why it cannot be accepted."""
+    label = form_field.label
+    if form_field.type == "checkbox":
+        ticked = raw is not None and raw.strip().lower() in ("on", "true", "1", "yes")
+        if raw not in (None, "") and not ticked and raw.strip().lower() not in ("off", "false", "0"):
+            return None, f"{label}: expected the box to be ticked or not."
+        if form_field.required and not ticked:
+            return None, f"Tick “{label}” to continue."
+        return ticked, None
+    value = (raw or "").strip()
+    if not value:
+        if form_field.required:
+            return None, f"{label} is required."
+        return None, None
+    if len(value) > form_field.effective_max_length:
+        return None, f"{label} can have at most {form_field.effective_max_length} characters."
+    if form_field.min_length is not None and len(value) < form_field.min_length:
+        return None, f"{label} needs at least {form_field.min_length} characters."
+    if "\x00" in value:
+        return None, f"{label} contains a character that is not allowed."
+    kind = form_field.type
+    if kind == "email" and not valid_email(value):
+        return None, f"Enter an email address such as name@example.com for {label}."
+    if kind == "tel" and not PHONE.match(value):
+        return None, f"Enter a phone number for {label}, such as +49 30 1234567."
+    if kind == "select" and value not in form_field.options:
+        return None, f"Choose one of the options for {label}."
+    if kind == "country":
+        value = value.upper()
+        if value not in countries():
+            return None, f"Choose a country for {label} (a two-letter code such as DE)."
+    if kind == "date":
+        try:
+            value = date.fromisoformat(value).isoformat()
+        except ValueError:
+            return None, f"Enter {label} as a date, YYYY-MM-DD."
+    if kind == "number":
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            return None, f"Enter {label} as a number, such as 12 or 3.5."
+        if not number.is_finite():
+            return None, f"Enter {label} as a number, such as 12 or 3.5."
+    if form_field.pattern and not re.fullmatch(form_field.pattern, value):
+        hint = f" ({form_field.help})" if form_field.help else ""
+        return None, f"{label} is not in the expected format{hint}."
+    return value, None

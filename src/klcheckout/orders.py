@@ -1,0 +1,196 @@
+"""Placing orders, exactly once per checkout, and reading them back for operators.
+
+``place`` writes the order, its lines with price snapshots and the answers in
+one transaction. The unique ``checkout_id`` makes a second confirmation of the
+same checkout (a double click, a replay, two concurrent requests) find the first
+order instead of creating another; the unique ``confirm_token`` keeps one page
+view from confirming twice.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from klbuild.model import FormStep
+
+from . import db
+from .accounts import now
+from .pricing import price_lines, totals
+from .tables import checkouts, order_lines, orders
+from .visit import Visit
+
+#: Crockford's base 32: no I, L, O or U, so a number read over the phone is unambiguous.
+ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+class OrderRefused(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Placed:
+    number: str
+    checkout_id: str
+    created: bool
+
+
+def new_number() -> str:
+    """'KL-2026-4F7Q-9K2M': the year, then 40 random bits in two groups of four."""
+    code = "".join(secrets.choice(ALPHABET) for _ in range(8))
+    return f"KL-{now().year}-{code[:4]}-{code[4:]}"
+
+
+def placed_for(engine: Engine, checkout_id: str) -> Placed | None:
+    with engine.connect() as connection:
+        number = connection.execute(
+            select(orders.c.number).where(orders.c.checkout_id == checkout_id)
+        ).scalar()
+    return Placed(number, checkout_id, False) if number else None
+
+
+def place(visit: Visit, confirm_token: str | None) -> Placed:
+    """Place the order for this visit's checkout, or return the one already placed."""
+    if not visit.cart.lines:
+        raise OrderRefused("Your cart is empty: choose a product first.")
+    for _attempt in range(5):
+        try:
+            with db.writing(visit.engine) as connection:
+                existing = connection.execute(
+                    select(orders.c.number).where(orders.c.checkout_id == visit.cart.checkout_id)
+                ).scalar()
+                if existing:
+                    return Placed(existing, visit.cart.checkout_id, False)
+                number = _insert(connection, visit, confirm_token)
+            return Placed(number, visit.cart.checkout_id, True)
+        except IntegrityError:
+            # Another request placed this checkout's order first, or (rarely) the number
+            # or the token was taken: find out which.
+            found = placed_for(visit.engine, visit.cart.checkout_id)
+            if found is not None:
+                return found
+            if confirm_token and _token_used(visit.engine, confirm_token):
+                raise OrderRefused(
+                    "This confirmation was already used. Reload the page to confirm again."
+                ) from None
+    raise OrderRefused("The order could not be placed. Please try again.")
+
+
+def _token_used(engine: Engine, token: str) -> bool:
+    with engine.connect() as connection:
+        return connection.execute(
+            select(orders.c.id).where(orders.c.confirm_token == token)
+        ).first() is not None
+
+
+def _insert(connection: Connection, visit: Visit, confirm_token: str | None) -> str:
+    shop, journey = visit.shop, visit.journey
+    entity = shop.entity(journey)
+    lines = price_lines(shop, journey, visit.cart.lines)
+    figures = totals(lines, entity.currency, shop.site.locale)
+    figures.pop("formatted")
+    checkout = connection.execute(
+        select(checkouts).where(checkouts.c.id == visit.cart.checkout_id)
+    ).first()
+    saved = (checkout.answers or {}) if checkout is not None else {}
+    answers: dict[str, dict[str, Any]] = {}
+    for step in journey.active_steps:
+        if isinstance(step, FormStep) and step.id in saved:
+            answers.setdefault(step.form_target, {}).update(saved[step.id])
+    payment = dict((checkout.payment or {}) if checkout is not None else {})
+    method = payment.pop("method", "") or "none"
+    email = visit.email or _email_from(answers)
+    stamp = now()
+    number = new_number()
+    order_id = connection.execute(
+        insert(orders)
+        .values(
+            number=number,
+            checkout_id=visit.cart.checkout_id,
+            confirm_token=confirm_token,
+            journey_key=journey.key,
+            journey_version=journey.version,
+            business_entity=entity.id,
+            order_channel=journey.order_channel,
+            customer_id=visit.customer.id if visit.customer is not None else None,
+            email=email,
+            currency=entity.currency,
+            totals=figures,
+            answers=answers,
+            payment_method=method,
+            payment=payment,
+            status="placed",
+            created_at=stamp,
+            updated_at=stamp,
+        )
+        .returning(orders.c.id)
+    ).scalar_one()
+    connection.execute(
+        insert(order_lines),
+        [
+            {
+                "order_id": order_id,
+                "position": position,
+                "product": line.product.id,
+                "name": line.product.name,
+                "quantity": line.quantity,
+                "billing": line.product.billing,
+                "unit_price": str(line.unit_price),
+                "line_total": str(line.line_total),
+                "tax_rate": str(line.product.tax_rate),
+                "tax": str(line.tax),
+            }
+            for position, line in enumerate(lines, start=1)
+        ],
+    )
+    return number
+
+
+def _email_from(answers: dict[str, dict[str, Any]]) -> str:
+    for target in ("sold_to_account", "ship_to", "order_notes"):
+        value = answers.get(target, {}).get("email")
+        if isinstance(value, str):
+            return value
+    return ""
+
+
+def find(connection: Connection, number: str) -> dict[str, Any] | None:
+    """One order with its lines, as plain data (for the CLI and the order done page)."""
+    row = connection.execute(select(orders).where(orders.c.number == number)).first()
+    if row is None:
+        return None
+    return _with_lines(connection, [row])[0]
+
+
+def recent(connection: Connection, limit: int = 50, journey: str | None = None) -> list[dict[str, Any]]:
+    query = select(orders).order_by(orders.c.created_at.desc(), orders.c.id.desc()).limit(limit)
+    if journey:
+        query = query.where(orders.c.journey_key == journey)
+    return _with_lines(connection, list(connection.execute(query)))
+
+
+def _with_lines(connection: Connection, rows: list[Any]) -> list[dict[str, Any]]:
+    ids = [row.id for row in rows]
+    lines: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+    if ids:
+        query = select(order_lines).where(order_lines.c.order_id.in_(ids)).order_by(
+            order_lines.c.order_id, order_lines.c.position
+        )
+        for line in connection.execute(query):
+            data = dict(line._mapping)
+            data.pop("id")
+            lines[data.pop("order_id")].append(data)
+    result = []
+    for row in rows:
+        data = dict(row._mapping)
+        data["created_at"] = data["created_at"].isoformat()
+        data["updated_at"] = data["updated_at"].isoformat()
+        data["lines"] = lines[row.id]
+        result.append(data)
+    return result

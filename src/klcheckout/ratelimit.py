@@ -1,0 +1,59 @@
+"""Limits on failed logins, per account and per client address.
+
+Only failures count, so a customer who signs in correctly is never slowed down.
+Flask-Limiter provides the storage (memory by default; Redis when
+``KEYLIGHT_RATELIMIT_STORAGE`` names one, so all worker processes share counts)
+and its moving-window strategy; this module decides what is counted.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from flask import Flask, current_app, request
+from flask_limiter import Limiter
+from limits import RateLimitItem, parse
+
+from .accounts import normal_email
+
+
+def init_app(app: Flask) -> None:
+    limiter = Limiter(
+        key_func=lambda: request.remote_addr or "unknown",
+        app=app,
+        storage_uri=app.config["KEYLIGHT_RATELIMIT_STORAGE"],
+        strategy="moving-window",
+        default_limits=[],
+        headers_enabled=False,
+    )
+    app.extensions["keylight_limits"] = (limiter, parse(app.config["KEYLIGHT_LOGIN_LIMIT"]))
+
+
+def _identifiers(email: str) -> list[tuple[str, str]]:
+    return [("account", normal_email(email)), ("address", request.remote_addr or "unknown")]
+
+
+def _parts() -> tuple[Limiter, RateLimitItem]:
+    return current_app.extensions["keylight_limits"]
+
+
+def blocked(email: str) -> str | None:
+    """How long to wait ('5 minutes') if the account or the address is over its limit."""
+    limiter, item = _parts()
+    strategy = limiter.limiter
+    wait = 0.0
+    for kind, value in _identifiers(email):
+        if not strategy.test(item, "keylight-login", kind, value):
+            reset, _ = strategy.get_window_stats(item, "keylight-login", kind, value)
+            wait = max(wait, reset - time.time(), 1)
+    if not wait:
+        return None
+    minutes = math.ceil(wait / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def failed(email: str) -> None:
+    limiter, item = _parts()
+    for kind, value in _identifiers(email):
+        limiter.limiter.hit(item, "keylight-login", kind, value)

@@ -1,0 +1,135 @@
+"""Cross-site safety and response headers.
+
+Every state-changing request passes two independent checks: its ``Origin`` (or,
+missing that, its ``Referer``) must be exactly one of the configured page
+origins, and it must carry a CSRF token bound to the visitor's cookie. The token
+is an HMAC of the checkout id and login session under the app's secrets, so it
+needs no storage and changes whenever the login does.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from urllib.parse import urlsplit
+
+from flask import Flask, Request, Response, request
+
+from .cart import Cart
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+#: The backend serves no script; its few pages (errors) need nothing but themselves.
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'self'"
+)
+
+
+class Forbidden(Exception):
+    """A request refused for cross-site safety; the message says why, for a person."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def own_origin(req: Request) -> str:
+    return f"{req.scheme}://{req.host}".lower()
+
+
+def allowed_origins(app: Flask, req: Request) -> set[str]:
+    configured = app.config["KEYLIGHT_ALLOWED_ORIGINS"]
+    return {origin.lower() for origin in configured} if configured else {own_origin(req)}
+
+
+def origin_of(url: str) -> str | None:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if not parts.scheme or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def check_origin(app: Flask, req: Request) -> None:
+    """Refuse a state change that did not come from one of the shop's own pages."""
+    origin = req.headers.get("Origin")
+    if origin is None or origin == "null":
+        referer = req.headers.get("Referer")
+        origin = origin_of(referer) if referer else None
+    if origin is None:
+        raise Forbidden(
+            "This request was refused because it did not say which page sent it "
+            "(no Origin or Referer). Please go back to the shop page and try again."
+        )
+    origin = origin.lower().rstrip("/")
+    if origin not in allowed_origins(app, req):
+        raise Forbidden(
+            f"This request was refused because it came from {origin}, "
+            "which is not one of this shop's pages."
+        )
+    fetch_site = req.headers.get("Sec-Fetch-Site")
+    if fetch_site == "cross-site" and not app.config["KEYLIGHT_ALLOWED_ORIGINS"]:
+        raise Forbidden("This request was refused because the browser marked it as cross-site.")
+
+
+def _mac(key: str | bytes, cart: Cart) -> str:
+    if isinstance(key, str):
+        key = key.encode()
+    message = f"keylight.csrf|{cart.checkout_id}|{cart.session}".encode()
+    digest = hmac.new(key, message, hashlib.sha256).digest()[:24]
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def csrf_token(app: Flask, cart: Cart) -> str:
+    return _mac(app.config["SECRET_KEY"], cart)
+
+
+def check_csrf(app: Flask, req: Request, cart: Cart) -> None:
+    """The token from the form (or the X-CSRF-Token header) must match this cookie."""
+    sent = req.form.get("csrf_token") or req.headers.get("X-CSRF-Token") or ""
+    if not sent:
+        raise Forbidden(
+            "This form was refused because it had no security token. "
+            "Please reload the page and send it again."
+        )
+    keys = [app.config["SECRET_KEY"], *(app.config.get("SECRET_KEY_FALLBACKS") or [])]
+    if not any(hmac.compare_digest(sent, _mac(key, cart)) for key in keys):
+        raise Forbidden(
+            "This form was refused because its security token does not match your session. "
+            "Please reload the page and send it again."
+        )
+
+
+def cors_headers(app: Flask, req: Request, response: Response) -> None:
+    """Credentials may be shared only with the exact configured origins, never '*'."""
+    origin = req.headers.get("Origin", "").lower().rstrip("/")
+    response.vary.add("Origin")
+    configured = {o.lower() for o in app.config["KEYLIGHT_ALLOWED_ORIGINS"]}
+    if origin and origin in configured and origin != own_origin(req):
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Credentials"] = "true"
+        if req.method == "OPTIONS":
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST"
+            response.headers["Access-Control-Allow-Headers"] = "Content-Type, X-CSRF-Token, Accept"
+            response.headers["Access-Control-Max-Age"] = "600"
+
+
+def secure_headers(app: Flask, response: Response) -> Response:
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CSP)
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["X-Frame-Options"] = "DENY"
+    headers["Referrer-Policy"] = "same-origin"
+    # Every answer of this backend is about one visitor (or is an error): never cache it.
+    headers["Cache-Control"] = "no-store"
+    if app.config["KEYLIGHT_ENV"] == "production":
+        headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+    return response
+
+
+def is_state_changing() -> bool:
+    return request.method not in SAFE_METHODS

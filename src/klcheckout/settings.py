@@ -1,0 +1,171 @@
+"""Configuration of the checkout backend, from ``KEYLIGHT_``-prefixed environment variables.
+
+Every setting has a safe local default so ``klcheckout serve`` works in a fresh
+checkout; production mode (``KEYLIGHT_ENV=production``) refuses to start without
+a real secret, because a generated development secret would log everyone out on
+every restart and could not be shared between workers.
+
+=============================  ===========================================================
+variable                       meaning (default)
+=============================  ===========================================================
+KEYLIGHT_ENV                   ``development`` or ``production`` (development). Production
+                               needs KEYLIGHT_SECRET_KEYS, sets ``Secure`` cookies with the
+                               ``__Host-`` prefix and sends HSTS.
+KEYLIGHT_JOURNEYS              the journeys folder read through ``klbuild.config.load``
+                               (``./journeys``)
+KEYLIGHT_INSTANCE              folder for the SQLite file and the generated dev secret
+                               (``./instance``)
+KEYLIGHT_SECRET_KEYS           comma-separated secrets, newest first; the first signs,
+                               the others still verify (key rotation). Development
+                               default: a random secret kept in the instance folder
+KEYLIGHT_DATABASE_URL          SQLAlchemy URL (``sqlite:///<instance>/keylight.sqlite3``);
+                               PostgreSQL: ``postgresql+psycopg://user@host/db``
+KEYLIGHT_ALLOWED_ORIGINS       comma-separated page origins allowed to POST, e.g.
+                               ``https://shop.example.com`` (default: the request's own
+                               origin, which fits pages and backend on one host)
+KEYLIGHT_RATELIMIT_STORAGE     Flask-Limiter storage URI (``memory://``); use
+                               ``redis://127.0.0.1:6379`` so several processes share limits
+KEYLIGHT_LOGIN_LIMIT           failed logins allowed per account and per client address
+                               (``10 per 15 minutes``)
+KEYLIGHT_MAX_QUANTITY          largest quantity of one product in a cart (50)
+KEYLIGHT_CART_MAX_AGE          seconds a cart cookie stays valid (1209600, 14 days)
+KEYLIGHT_SESSION_MAX_AGE       absolute lifetime of a login in seconds (43200, 12 hours)
+KEYLIGHT_MAX_CONTENT_LENGTH    largest request body in bytes (65536)
+KEYLIGHT_COOKIE_SAMESITE       ``Lax`` (default) or ``None`` when pages and backend are on
+                               different sites (requires production mode, i.e. Secure)
+KEYLIGHT_TRUSTED_PROXIES       number of reverse proxies whose X-Forwarded-For/-Proto to
+                               trust (0)
+=============================  ===========================================================
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+PREFIX = "KEYLIGHT_"
+
+#: Every environment variable read here, for the docs test and ``klcheckout config``.
+VARIABLES = (
+    "ENV",
+    "JOURNEYS",
+    "INSTANCE",
+    "SECRET_KEYS",
+    "DATABASE_URL",
+    "ALLOWED_ORIGINS",
+    "RATELIMIT_STORAGE",
+    "LOGIN_LIMIT",
+    "MAX_QUANTITY",
+    "CART_MAX_AGE",
+    "SESSION_MAX_AGE",
+    "MAX_CONTENT_LENGTH",
+    "COOKIE_SAMESITE",
+    "TRUSTED_PROXIES",
+)
+
+
+class SettingsError(RuntimeError):
+    """The environment asks for something the backend cannot run with."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(PREFIX + name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{PREFIX}{name}: expected a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{PREFIX}{name}: expected at least {minimum}, got {value}")
+    return value
+
+
+def _list(raw: str) -> list[str]:
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Flask config keys (``KEYLIGHT_*`` and Flask's own) read from ``env``."""
+    env = os.environ if env is None else env
+    mode = env.get(PREFIX + "ENV", "development").strip() or "development"
+    if mode not in ("development", "production"):
+        raise SettingsError(f"{PREFIX}ENV: expected 'development' or 'production', got {mode!r}")
+    instance = Path(env.get(PREFIX + "INSTANCE", "") or "instance").resolve()
+    samesite = env.get(PREFIX + "COOKIE_SAMESITE", "Lax").strip().capitalize() or "Lax"
+    if samesite not in ("Lax", "Strict", "None"):
+        raise SettingsError(
+            f"{PREFIX}COOKIE_SAMESITE: expected 'Lax', 'Strict' or 'None', got {samesite!r}"
+        )
+    return {
+        "KEYLIGHT_ENV": mode,
+        "KEYLIGHT_JOURNEYS": str(Path(env.get(PREFIX + "JOURNEYS", "") or "journeys").resolve()),
+        "KEYLIGHT_INSTANCE": str(instance),
+        "KEYLIGHT_SECRET_KEYS": _list(env.get(PREFIX + "SECRET_KEYS", "")),
+        "KEYLIGHT_DATABASE_URL": env.get(PREFIX + "DATABASE_URL", "").strip()
+        or f"sqlite:///{instance / 'keylight.sqlite3'}",
+        "KEYLIGHT_ALLOWED_ORIGINS": [o.rstrip("/") for o in _list(env.get(PREFIX + "ALLOWED_ORIGINS", ""))],
+        "KEYLIGHT_RATELIMIT_STORAGE": env.get(PREFIX + "RATELIMIT_STORAGE", "").strip()
+        or "memory://",
+        "KEYLIGHT_LOGIN_LIMIT": env.get(PREFIX + "LOGIN_LIMIT", "").strip()
+        or "10 per 15 minutes",
+        "KEYLIGHT_MAX_QUANTITY": _int(env, "MAX_QUANTITY", 50),
+        "KEYLIGHT_CART_MAX_AGE": _int(env, "CART_MAX_AGE", 14 * 24 * 3600),
+        "KEYLIGHT_SESSION_MAX_AGE": _int(env, "SESSION_MAX_AGE", 12 * 3600),
+        "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 64 * 1024),
+        "KEYLIGHT_COOKIE_SAMESITE": samesite,
+        "KEYLIGHT_TRUSTED_PROXIES": _int(env, "TRUSTED_PROXIES", 0, minimum=0),
+        #: argon2id parameters; OWASP's minimum for argon2id. Tests may lower them
+        #: through test_config only.
+        "KEYLIGHT_ARGON2": {"time_cost": 2, "memory_cost": 19 * 1024, "parallelism": 1},
+    }
+
+
+def finish(config: dict[str, Any]) -> None:
+    """Fill in the secret and check what only makes sense as a whole; raise on nonsense."""
+    production = config["KEYLIGHT_ENV"] == "production"
+    keys = list(config["KEYLIGHT_SECRET_KEYS"])
+    if not keys:
+        if production:
+            raise SettingsError(
+                f"{PREFIX}SECRET_KEYS is not set: production mode needs a real secret "
+                '(e.g. python -c "import secrets; print(secrets.token_urlsafe(48))")'
+            )
+        keys = [dev_secret(Path(config["KEYLIGHT_INSTANCE"]))]
+    if production and any(len(key) < 32 for key in keys):
+        raise SettingsError(f"{PREFIX}SECRET_KEYS: each secret needs at least 32 characters")
+    if config["KEYLIGHT_COOKIE_SAMESITE"] == "None" and not production:
+        raise SettingsError(
+            f"{PREFIX}COOKIE_SAMESITE=None needs Secure cookies: set {PREFIX}ENV=production"
+        )
+    config["SECRET_KEY"] = keys[0]
+    config["SECRET_KEY_FALLBACKS"] = keys[1:]
+
+
+def dev_secret(instance: Path) -> str:
+    """A random secret kept in the instance folder, so a restart keeps carts and logins."""
+    path = instance / "dev-secret"
+    try:
+        secret = path.read_text().strip()
+        if secret:
+            return secret
+    except FileNotFoundError:
+        pass
+    instance.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another worker wrote it first: use theirs
+        for _ in range(50):
+            existing = path.read_text().strip()
+            if existing:
+                return existing
+            time.sleep(0.01)
+        raise SettingsError(f"{path} is empty; delete it and start again") from None
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret + "\n")
+    return secret

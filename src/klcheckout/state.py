@@ -1,0 +1,119 @@
+"""``GET API/KEY/state``: everything the static pages fill in, and ``GET API/healthz``.
+
+The shapes are the contract in ``docs/pages-and-backend.md``. Reading the state
+changes nothing except handing out, once, the errors and messages kept for the
+page after a plain form POST.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from sqlalchemy import text
+from werkzeug.exceptions import NotFound
+
+from klbuild.model import AuthenticationStep, FormStep, StepBase
+
+from . import checkouts, db, orders, security
+from .payment import PROVIDERS
+from .pricing import price_lines, totals
+from .visit import Visit, begin
+
+bp = Blueprint("state", __name__)
+
+
+def cart_json(visit: Visit) -> dict[str, Any]:
+    shop, journey = visit.shop, visit.journey
+    currency = shop.entity(journey).currency
+    locale = shop.site.locale
+    lines = price_lines(shop, journey, visit.cart.lines)
+    return {
+        "lines": [line.as_json(currency, locale) for line in lines],
+        "count": sum(line.quantity for line in lines),
+        "currency": currency,
+        "totals": totals(lines, currency, locale),
+    }
+
+
+def customer_json(visit: Visit) -> dict[str, Any] | None:
+    if visit.customer is not None:
+        return {"email": visit.customer.email, "signed_in": True, "guest": False}
+    if visit.guest_email:
+        return {"email": visit.guest_email, "signed_in": False, "guest": True}
+    return None
+
+
+def values_for(visit: Visit, step: StepBase | None) -> dict[str, Any]:
+    """Saved answers of the step, else auto-fill from the signed-in customer's own profile."""
+    if isinstance(step, AuthenticationStep):
+        return {"email": visit.email} if visit.email else {}
+    if not isinstance(step, FormStep):
+        return {}
+    saved = visit.answers.get(step.id)
+    if saved is not None:
+        return dict(saved)
+    values: dict[str, Any] = {}
+    profile = (visit.customer.profile or {}) if visit.customer is not None else {}
+    for form_field in visit.shop.forms[step.form].fields:
+        key = form_field.autocomplete or f"name:{form_field.name}"
+        if step.form_target == "sold_to_account" and key in profile:
+            values[form_field.name] = profile[key]
+        elif form_field.autocomplete == "email" and visit.email:
+            values[form_field.name] = visit.email
+        elif form_field.default is not None:
+            values[form_field.name] = form_field.default
+    return values
+
+
+def payment_json(visit: Visit) -> dict[str, Any] | None:
+    chosen = visit.payment
+    if not chosen or chosen.get("method") not in PROVIDERS:
+        return None
+    method = chosen["method"]
+    label = visit.shop.payment_methods[method].label if method in visit.shop.payment_methods else method
+    return {"method": method, "label": label, **PROVIDERS[method].public(chosen)}
+
+
+@bp.get("/<key>/state")
+def state(key: str) -> Response:
+    visit = begin(key, changes_state=False)
+    step_id = request.args.get("step", "")
+    step = visit.journey.step(step_id) if step_id else None
+    if step_id and step is None:
+        raise NotFound(f"This shop has no step {step_id[:40]!r}. Check the address.")
+    flash: dict[str, Any] = {}
+    if visit.checkout is not None and visit.checkout.flash:
+        with db.writing(visit.engine) as connection:
+            flash = checkouts.take_flash(connection, visit.cart.checkout_id, step_id or None)
+    values = values_for(visit, step)
+    values.update(flash.get("values", {}))
+    order = None
+    if visit.cart.done:
+        placed = orders.placed_for(visit.engine, visit.cart.done)
+        order = {"number": placed.number} if placed else None
+    customer = customer_json(visit)  # may notice an ended login and add a message
+    body = {
+        "csrf_token": security.csrf_token(visit.app, visit.cart),
+        "journey": {"key": visit.journey.key, "version": visit.journey.version},
+        "cart": cart_json(visit),
+        "customer": customer,
+        "values": values,
+        "errors": flash.get("errors", {}),
+        "messages": visit.messages + flash.get("messages", []),
+        "payment": payment_json(visit),
+        "order": order,
+    }
+    return jsonify(body)
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[Response, int]:
+    """200 when the database answers, 503 (and no detail for strangers) when it does not."""
+    try:
+        with current_app.extensions["keylight_db"].connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception:
+        current_app.logger.exception("health check: the database does not answer")
+        return jsonify({"status": "unavailable", "database": "unreachable"}), 503
+    return jsonify({"status": "ok"}), 200

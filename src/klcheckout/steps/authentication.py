@@ -1,0 +1,111 @@
+"""Login, sign-up, guest checkout and logout.
+
+Login and sign-up answer identically whether or not the email is registered:
+a sign-up for a taken email gets the same redirect as a successful one, but no
+login; the next step then asks the customer to sign in. Failed logins are
+limited per account and per client address (``ratelimit``).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, request
+
+from klbuild.model import AuthenticationStep, StepBase
+
+from .. import accounts, cart as carts, checkouts, db, forms, progress, ratelimit, web
+from ..visit import Visit, begin
+from . import find_step, handles
+
+bp = Blueprint("auth", __name__)
+
+WRONG = "The email or password is wrong."
+
+
+def _params() -> dict[str, int]:
+    return current_app.config["KEYLIGHT_ARGON2"]
+
+
+def _sign_in(visit: Visit, customer_id: int, connection) -> None:  # type: ignore[no-untyped-def]
+    """A new session id on every login and sign-up; the old one, if any, ends."""
+    if visit.cart.session:
+        accounts.end_session(connection, visit.cart.session)
+    visit.cart.session = accounts.start_session(
+        connection, customer_id, current_app.config["KEYLIGHT_SESSION_MAX_AGE"]
+    )
+    visit.cart.dirty = True
+
+
+@handles("authentication", "optional_authentication")
+def authenticate(visit: Visit, step: StepBase) -> Response:
+    assert isinstance(step, AuthenticationStep)
+    action = request.form.get("action", "login")
+    email = request.form.get("email", "").strip()
+    password = request.form.get("password", "")
+    values = {"email": email[:254], "action": action[:10]}
+    if action not in ("login", "signup", "guest") or (action == "guest" and not step.guest_allowed):
+        choices = "sign in, create an account" + (" or continue as a guest" if step.guest_allowed else "")
+        return web.respond(visit, step, errors={"action": f"Choose to {choices}."}, values=values)
+    errors: dict[str, str] = {}
+    if not forms.valid_email(email):
+        errors["email"] = "Enter your email address, such as name@example.com."
+    if action == "signup" and (problem := accounts.password_problem(password)):
+        errors["password"] = problem
+    if action == "login" and not password:
+        errors["password"] = "Enter your password."
+    if action == "login" and len(password) > accounts.MAX_PASSWORD:
+        errors["password"] = WRONG
+    if errors:
+        return web.respond(visit, step, errors=errors, values=values)
+    done = web.respond  # the same answer for every outcome below that is not an error
+    if action == "guest":
+        with db.writing(visit.engine) as connection:
+            row = checkouts.lock(connection, visit.cart.checkout_id, visit.journey.key)
+            checkouts.change(connection, row.id, guest_email=accounts.normal_email(email))
+        visit.forget_reads()
+        return done(visit, progress.after(visit.journey, step))
+    if action == "login":
+        wait = ratelimit.blocked(email)
+        if wait:
+            return web.respond(
+                visit, step, status=429, values=values,
+                errors={"_form": f"Too many failed sign-in attempts. Try again in {wait}."},
+            )
+    with db.writing(visit.engine) as connection:
+        if action == "signup" and accounts.find_customer(connection, email) is None:
+            customer_id = accounts.create_customer(connection, email, password, _params())
+            if customer_id is None:  # registered a moment ago by a concurrent request
+                customer_id = accounts.authenticate(connection, email, password, _params())
+        elif action == "signup":
+            # Taken: answer exactly as for a new account (one argon2 run either way),
+            # but only the right password signs in (it is then simply a login).
+            customer_id = accounts.authenticate(connection, email, password, _params())
+        else:
+            customer_id = accounts.authenticate(connection, email, password, _params())
+        if customer_id is not None:
+            _sign_in(visit, customer_id, connection)
+    visit.forget_reads()
+    if customer_id is None and action == "login":
+        ratelimit.failed(email)
+        return web.respond(visit, step, errors={"_form": WRONG}, values=values, status=401)
+    if customer_id is None:
+        # Same redirect and body as a successful sign-up; a new cookie either way.
+        visit.cart.session = ""
+        visit.cart.checkout_id = carts.new_id()
+        visit.cart.dirty = True
+    return done(visit, progress.after(visit.journey, step))
+
+
+@bp.post("/<key>/logout")
+def logout(key: str) -> Response:
+    visit = begin(key, changes_state=True)
+    step_id = request.form.get("step", "")
+    back = find_step(visit, step_id) if step_id else visit.journey.active_steps[0]
+    if visit.cart.session:
+        with db.writing(visit.engine) as connection:
+            accounts.end_session(connection, visit.cart.session)
+    visit.cart.session = ""
+    # A fresh checkout id too: the answers of the signed-in customer stay with them.
+    visit.cart.checkout_id = carts.new_id()
+    visit.cart.dirty = True
+    visit.forget_reads()
+    return web.respond(visit, back)

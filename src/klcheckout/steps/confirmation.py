@@ -1,0 +1,41 @@
+"""Direct confirmation: place the order, then send the customer on.
+
+The order is committed before the answer leaves; a repeated confirmation (double
+click, replay, retry after a timeout) finds the order already placed for this
+checkout and answers with it instead of placing another.
+"""
+
+from __future__ import annotations
+
+from flask import Response, request
+
+from klbuild.model import OrderDoneStep, StepBase
+
+from .. import cart as carts, orders, progress, web
+from ..visit import Visit
+from . import guard, handles
+
+
+@handles("confirmation", guarded=False)
+def confirm(visit: Visit, step: StepBase) -> Response:
+    token = request.form.get("confirm_token", "").strip()[:64] or None
+    placed = orders.placed_for(visit.engine, visit.cart.checkout_id)
+    if placed is None:
+        refused = guard(visit, step)
+        if refused is not None:
+            return refused
+        try:
+            placed = orders.place(visit, token)
+        except orders.OrderRefused as error:
+            return web.respond(visit, step, errors={"_form": error.message}, status=409)
+    # The cart is now empty and gets a fresh checkout id; the done page finds the order
+    # through the old one.
+    visit.cart.lines = {}
+    visit.cart.done = placed.checkout_id
+    visit.cart.checkout_id = carts.new_id()
+    visit.cart.dirty = True
+    target = progress.after(visit.journey, step)
+    location = None
+    if isinstance(target, OrderDoneStep) and target.external_url:
+        location = target.external_url
+    return web.respond(visit, target, location=location)

@@ -1,0 +1,41 @@
+"""Form steps: validate every field from the form definition and keep the answers.
+
+A signed-in customer's sold-to answers are also saved to their account, keyed by
+the fields' autocomplete tokens, to fill the form in next time.
+"""
+
+from __future__ import annotations
+
+from flask import Response, request
+
+from klbuild.model import FormStep, StepBase
+
+from .. import accounts, checkouts, db, forms, progress, web
+from ..visit import Visit
+from . import handles
+
+
+def profile_of(form_step: FormStep, visit: Visit, answers: dict[str, object]) -> dict[str, object]:
+    """Answers keyed for auto-fill: by autocomplete token, else by 'name:<field>'."""
+    profile = dict(visit.customer.profile or {}) if visit.customer is not None else {}
+    for form_field in visit.shop.forms[form_step.form].fields:
+        key = form_field.autocomplete or f"name:{form_field.name}"
+        if form_field.name in answers:
+            profile[key] = answers[form_field.name]
+    return profile
+
+
+@handles("form")
+def submit_form(visit: Visit, step: StepBase) -> Response:
+    assert isinstance(step, FormStep)
+    form = visit.shop.forms[step.form]
+    answers, errors = forms.validate(form, request.form)
+    if errors:
+        return web.respond(visit, step, errors=errors, values=web.form_values())
+    with db.writing(visit.engine) as connection:
+        row = checkouts.lock(connection, visit.cart.checkout_id, visit.journey.key)
+        checkouts.save_answers(connection, row, step.id, answers)
+        if step.form_target == "sold_to_account" and visit.customer is not None:
+            accounts.save_profile(connection, visit.customer.id, profile_of(step, visit, answers))
+    visit.forget_reads()
+    return web.respond(visit, progress.after(visit.journey, step))

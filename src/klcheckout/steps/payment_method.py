@@ -1,0 +1,34 @@
+"""The payment method step: one of the journey's offered methods, validated by its provider."""
+
+from __future__ import annotations
+
+from flask import Response, request
+
+from klbuild.model import PaymentMethodStep, StepBase
+
+from .. import checkouts, db, progress, web
+from ..payment import PROVIDERS
+from ..visit import Visit
+from . import handles
+
+
+@handles("payment_method")
+def choose_method(visit: Visit, step: StepBase) -> Response:
+    assert isinstance(step, PaymentMethodStep)
+    offered = visit.shop.offered_methods(step)
+    method = request.form.get("method", "")
+    provider = PROVIDERS.get(method)
+    if method not in offered or provider is None:
+        names = ", ".join(m.label for m in offered.values())
+        return web.respond(
+            visit, step, errors={"method": f"Choose one of the offered payment methods: {names}."},
+            values=web.form_values(),
+        )
+    details, errors = provider.validate(request.form)
+    if errors:
+        return web.respond(visit, step, errors=errors, values=web.form_values())
+    with db.writing(visit.engine) as connection:
+        row = checkouts.lock(connection, visit.cart.checkout_id, visit.journey.key)
+        checkouts.change(connection, row.id, payment={"method": method, **details})
+    visit.forget_reads()
+    return web.respond(visit, progress.after(visit.journey, step))

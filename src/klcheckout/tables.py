@@ -1,0 +1,117 @@
+"""The database schema, in SQLAlchemy Core: what the migrations create and the code queries.
+
+Money is stored as exact decimal strings (SQLite has no decimal type, and a float
+would lose cents); structured answers as JSON.
+The unique constraints carry the guarantees: one order per checkout and per
+confirm token (idempotent confirmation), one account per email.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    #: Sold-to answers by autocomplete token (or "name:<field>"), for auto-fill.
+    Column("profile", JSON, nullable=False, default=dict),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("password_changed_at", DateTime(timezone=True), nullable=False),
+)
+
+#: Logins. The cookie holds a random token; only its SHA-256 is stored, so a
+#: database leak does not hand out live sessions.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column(
+        "customer_id",
+        Integer,
+        ForeignKey("customers.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+#: What a checkout collected so far, under the random checkout id from the cookie.
+checkouts = Table(
+    "checkouts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("journey_key", String(64), nullable=False),
+    Column("guest_email", String(254)),
+    #: {step_id: {field: value}}
+    Column("answers", JSON, nullable=False, default=dict),
+    #: {"method": ..., details...}
+    Column("payment", JSON),
+    #: Errors, submitted values and messages handed out once by the state endpoint.
+    Column("flash", JSON, nullable=False, default=dict),
+    Column("updated_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("number", String(32), nullable=False, unique=True),
+    Column("checkout_id", String(32), nullable=False, unique=True),
+    Column("confirm_token", String(64), unique=True),
+    Column("journey_key", String(64), nullable=False, index=True),
+    Column("journey_version", String(32), nullable=False),
+    Column("business_entity", String(64), nullable=False),
+    Column("order_channel", String(200), nullable=False, default=""),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="SET NULL")),
+    Column("email", String(254), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("totals", JSON, nullable=False),
+    #: {form_target: {field: value}}
+    Column("answers", JSON, nullable=False),
+    Column("payment_method", String(32), nullable=False),
+    Column("payment", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+order_lines = Table(
+    "order_lines",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("position", Integer, nullable=False),
+    Column("product", String(64), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("billing", String(16), nullable=False),
+    Column("unit_price", String(32), nullable=False),
+    Column("line_total", String(32), nullable=False),
+    Column("tax_rate", String(16), nullable=False),
+    Column("tax", String(32), nullable=False),
+)

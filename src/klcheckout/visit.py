@@ -1,0 +1,129 @@
+"""One request's view of a customer: the journey, the cart cookie, the login, the checkout row.
+
+Database reads happen lazily, the first time a handler asks, so the requests
+that only touch the cart (the busiest ones) never open a connection.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request
+from sqlalchemy import Engine
+from werkzeug.exceptions import NotFound
+
+from klbuild.config import Shop
+from klbuild.model import Journey
+
+from . import accounts, cart as carts, checkouts, security
+from .cart import Cart
+
+SIGNED_OUT = "Your sign-in has ended; please sign in again."
+
+
+class Visit:
+    def __init__(self, app: Flask, shop: Shop, journey: Journey, cart: Cart, messages: list[str]):
+        self.app = app
+        self.shop = shop
+        self.journey = journey
+        self.cart = cart
+        #: Notes for the customer from this request (e.g. why the cart was reset).
+        self.messages = messages
+
+    @property
+    def engine(self) -> Engine:
+        return self.app.extensions["keylight_db"]
+
+    @property
+    def max_quantity(self) -> int:
+        return self.app.config["KEYLIGHT_MAX_QUANTITY"]
+
+    @cached_property
+    def customer(self) -> Any:
+        """The signed-in customer's row, or None; a dead session is dropped from the cookie."""
+        if not self.cart.session:
+            return None
+        with self.engine.connect() as connection:
+            row = accounts.session_customer(connection, self.cart.session)
+        if row is None:
+            self.cart.session = ""
+            self.cart.dirty = True
+            self.messages.append(SIGNED_OUT)
+        return row
+
+    @cached_property
+    def checkout(self) -> Any:
+        with self.engine.connect() as connection:
+            return checkouts.get(connection, self.cart.checkout_id)
+
+    def forget_reads(self) -> None:
+        """After a write, read again rather than trust what was read before it."""
+        for name in ("customer", "checkout"):
+            self.__dict__.pop(name, None)
+
+    @property
+    def answers(self) -> dict[str, Any]:
+        return (self.checkout.answers or {}) if self.checkout is not None else {}
+
+    @property
+    def payment(self) -> dict[str, Any] | None:
+        return self.checkout.payment if self.checkout is not None else None
+
+    @property
+    def guest_email(self) -> str | None:
+        return self.checkout.guest_email if self.checkout is not None else None
+
+    @property
+    def email(self) -> str:
+        if self.customer is not None:
+            return self.customer.email
+        return self.guest_email or ""
+
+    def set_cookie(self, response: Response) -> None:
+        if not self.cart.dirty:
+            return
+        value = carts.encode(self.app, self.cart)
+        production = self.app.config["KEYLIGHT_ENV"] == "production"
+        response.set_cookie(
+            carts.cookie_name(self.app),
+            value,
+            max_age=self.app.config["KEYLIGHT_CART_MAX_AGE"],
+            path="/",
+            secure=production,
+            httponly=True,
+            samesite=self.app.config["KEYLIGHT_COOKIE_SAMESITE"],
+        )
+
+
+def begin(journey_key: str, *, changes_state: bool) -> Visit:
+    """Read the journey and the cookie; for a POST, refuse it unless it is from our pages."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if changes_state:
+        security.check_origin(app, request)
+    shop = app.extensions["keylight"].shop
+    journey = shop.journeys.get(journey_key)
+    if journey is None:
+        raise NotFound(f"There is no shop journey {journey_key[:40]!r}. Check the address.")
+    raw = request.cookies.get(carts.cookie_name(app))
+    cart, reason = carts.decode(app, raw, journey)
+    messages = [carts.MESSAGES[reason]] if reason else []
+    if changes_state:
+        if raw is None:
+            raise security.Forbidden(
+                "Your browser did not send the shop's cookie. "
+                "Please allow cookies for this site, reload the page and try again."
+            )
+        if reason:
+            # The page's token belongs to a cart that is gone: start afresh and say so.
+            g.keylight_visit = Visit(app, shop, journey, cart, messages)
+            raise security.Forbidden(
+                messages[0] + " Please reload the page and try again."
+            )
+        security.check_csrf(app, request, cart)
+    changed = carts.recheck(cart, shop, journey, app.config["KEYLIGHT_MAX_QUANTITY"])
+    if changed:
+        messages.append(carts.MESSAGES[changed])
+    visit = Visit(app, shop, journey, cart, messages)
+    g.keylight_visit = visit
+    return visit

@@ -1,0 +1,68 @@
+"""Answers to the pages: a 303 to a static page for plain forms, JSON for the page script.
+
+A plain form POST cannot carry errors across the redirect to a static page, so
+errors, the values typed (never passwords or IBANs) and messages are stored
+under the checkout id and handed out once by the state endpoint.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, jsonify, redirect, request
+
+from klbuild.model import StepBase
+
+from . import checkouts, db, progress, security
+from .visit import Visit
+
+#: Typed values that are never kept for re-filling a form.
+SECRET_FIELDS = frozenset({"password", "iban", "csrf_token", "confirm_token"})
+
+
+def wants_json() -> bool:
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+
+
+def respond(
+    visit: Visit,
+    target: StepBase,
+    *,
+    errors: dict[str, str] | None = None,
+    values: dict[str, Any] | None = None,
+    status: int = 422,
+    location: str | None = None,
+) -> Response:
+    """Send the customer to ``target`` (a 303, or JSON), with errors kept for that page."""
+    url = location or progress.page_url(visit.shop, visit.journey, target)
+    if wants_json():
+        body = {
+            "ok": not errors,
+            "redirect": url,
+            "errors": errors or {},
+            "messages": visit.messages,
+            "csrf_token": security.csrf_token(visit.app, visit.cart),
+        }
+        response = jsonify(body)
+        response.status_code = status if errors else 200
+        return response
+    if errors or visit.messages:
+        kept = {k: v for k, v in (values or {}).items() if k not in SECRET_FIELDS}
+        with db.writing(visit.engine) as connection:
+            row = checkouts.lock(connection, visit.cart.checkout_id, visit.journey.key)
+            checkouts.add_flash(
+                connection,
+                row,
+                step_id=target.id if errors else None,
+                errors=errors,
+                values=kept,
+                messages=list(visit.messages),
+            )
+        visit.forget_reads()
+    return redirect(url, code=303)
+
+
+def form_values() -> dict[str, str]:
+    """The submitted fields, bounded, for re-filling the form after an error."""
+    return {key: value[:2000] for key, value in list(request.form.items())[:100]}
