@@ -28,7 +28,7 @@ from jinja2 import Environment, TemplateError, TemplateSyntaxError
 from . import assets, config
 from .errors import BuildError, ConfigError, Problem
 from .model import Journey
-from .render import Renderer, make_environment, page_path
+from .render import Renderer, make_environment
 
 #: Records what was built, so the next build knows what it may skip and delete.
 MANIFEST = ".klbuild.json"
@@ -124,9 +124,7 @@ class Builder:
 
     def _check_theme(self, files: dict[str, Path]) -> None:
         if self.templates is not None and not self.templates.is_dir():
-            raise ConfigError(
-                [Problem(str(self.templates), "the templates folder does not exist")]
-            )
+            raise ConfigError([Problem(str(self.templates), "the templates folder does not exist")])
         missing = [name for name in assets.ASSET_NAMES if f"assets/{name}" not in files]
         if missing:
             raise ConfigError(
@@ -218,9 +216,7 @@ class Builder:
         _write_if_changed(self.site / MANIFEST, _dump_manifest(manifest))
         self._manifest = manifest
 
-    def _remove_stale(
-        self, old: dict[str, Any], new: dict[str, Any], report: BuildReport
-    ) -> None:
+    def _remove_stale(self, old: dict[str, Any], new: dict[str, Any], report: BuildReport) -> None:
         """Delete the pages of removed journeys and of steps that are gone or inactive."""
         for key, entry in sorted(old["journeys"].items()):
             kept = set(new["journeys"].get(key, {}).get("steps", []))

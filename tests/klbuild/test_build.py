@@ -1,0 +1,265 @@
+"""Building a site: determinism, atomicity, incremental rebuilds, themes, headers."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from klbuild.build import HEADERS_FILE, MANIFEST, Builder, build
+from klbuild.errors import ConfigError
+
+
+def test_first_build_writes_pages_assets_headers_and_manifest(ws):
+    report = ws.build()
+    assert report.pages_written == 7
+    assert report.pages_unchanged == 0
+    assert report.journeys_rendered == [ws.key]
+    assert report.changed_journeys == [ws.key]
+    files = ws.snapshot()
+    assets = sorted(name for name in files if name.startswith("assets/"))
+    assert sorted(Path(a).suffix for a in assets) == [".css", ".js"]
+    for name in assets:
+        assert len(Path(name).stem.split(".")[1]) == 8
+    manifest = json.loads(files[MANIFEST])
+    assert manifest["journeys"][ws.key]["steps"][0] == "product-selection"
+    # no staging folder is left next to the site
+    assert sorted(p.name for p in ws.root.iterdir()) == ["journeys", "site"]
+
+
+def test_headers_cache_assets_forever_and_pages_never(built):
+    headers = (built.site / HEADERS_FILE).read_text()
+    blocks = {block.split("\n")[0]: block for block in headers.strip().split("\n\n")}
+    assert "Cache-Control: public, max-age=31536000, immutable" in blocks["/assets/*"]
+    assert "Cache-Control: public, max-age=0, must-revalidate" in blocks["/:journey/:step/"]
+    assert "immutable" not in blocks["/:journey/:step/index.html"]
+
+
+def test_pages_link_assets_under_the_base_url(ws):
+    ws.build()
+    css = next(p.name for p in (ws.site / "assets").glob("*.css"))
+    assert f'href="/assets/{css}"' in ws.page("cart")
+    ws.edit("keylight.toml", 'base_url = "/"', 'base_url = "https://shop.example.com/"')
+    ws.build()
+    html = ws.page("cart")
+    assert f'href="https://shop.example.com/assets/{css}"' in html
+    assert 'href="https://shop.example.com/k9uscs7vr7/product-selection/"' in html
+
+
+def test_two_builds_are_byte_identical(ws, tmp_path):
+    ws.build()
+    first = ws.snapshot()
+    other = tmp_path / "other-site"
+    build(ws.journeys, other)
+    second = {
+        p.relative_to(other).as_posix(): p.read_bytes() for p in other.rglob("*") if p.is_file()
+    }
+    assert first == second
+
+
+def test_a_rebuild_without_changes_writes_nothing(built):
+    before = {p: p.stat().st_mtime_ns for p in built.site.rglob("*") if p.is_file()}
+    report = built.build()
+    assert report.pages_written == 0 and report.pages_removed == 0
+    assert report.journeys_rendered == [] and not report.changed
+    assert {p: p.stat().st_mtime_ns for p in built.site.rglob("*") if p.is_file()} == before
+
+
+def test_a_broken_journey_leaves_the_previous_site_untouched(built):
+    before = built.snapshot()
+    built.edit(built.journey_file, 'type = "order"', 'type = "ordr"')
+    with pytest.raises(ConfigError) as info:
+        built.build()
+    assert "ordr" in info.value.format_message()
+    assert built.snapshot() == before
+
+
+def test_a_broken_first_build_writes_nothing(ws):
+    ws.edit("catalog.toml", 'price = "9.90"', "price = 9.90")
+    with pytest.raises(ConfigError):
+        ws.build()
+    assert not ws.site.exists()
+    assert sorted(p.name for p in ws.root.iterdir()) == ["journeys"]
+
+
+def test_a_template_error_writes_nothing(built, tmp_path):
+    theme = tmp_path / "theme"
+    (theme / "steps").mkdir(parents=True)
+    (theme / "steps" / "order.html").write_text(
+        "{% extends 'base.html' %}{% block content %}{{ no_such_thing }}{% endblock %}"
+    )
+    before = built.snapshot()
+    with pytest.raises(ConfigError) as info:
+        built.build(templates=theme)
+    assert "no_such_thing" in info.value.format_message()
+    assert built.snapshot() == before
+    (theme / "steps" / "order.html").write_text("{% if %}")
+    with pytest.raises(ConfigError) as info:
+        built.build(templates=theme)
+    assert "order.html" in info.value.format_message()
+    assert built.snapshot() == before
+
+
+def test_changing_one_journey_rewrites_only_its_pages(ws):
+    other = ws.add_journey("second", "Second journey")
+    ws.build()
+    before = {p: (p.stat().st_mtime_ns, p.stat().st_ino) for p in ws.site.rglob("*") if p.is_file()}
+    ws.edit(other, 'name = "Cart"', 'name = "Your basket"\nid = "cart"')
+    report = ws.build()
+    assert report.journeys_rendered == ["second"]
+    assert report.changed_journeys == ["second"]
+    # the name shows in every page's progress bar: all seven pages of "second" change
+    assert report.pages_written == 7
+    after = {p: (p.stat().st_mtime_ns, p.stat().st_ino) for p in ws.site.rglob("*") if p.is_file()}
+    changed = sorted(p.relative_to(ws.site).as_posix() for p in after if after[p] != before.get(p))
+    assert changed == [MANIFEST] + sorted(
+        f"second/{s}/index.html"
+        for s in (
+            "cart",
+            "confirm-order",
+            "customer-information",
+            "login-or-create-an-account",
+            "order-done",
+            "payment-method",
+            "product-selection",
+        )
+    )
+    assert "Your basket" in ws.page("cart", "second")
+    assert "Your basket" not in ws.page("cart")
+
+
+def test_only_pages_whose_bytes_differ_are_written(ws, tmp_path):
+    ws.build()
+    theme = tmp_path / "theme"
+    (theme / "steps").mkdir(parents=True)
+    (theme / "steps" / "order_done.html").write_text(
+        "{% extends 'base.html' %}{% block content %}<p>Thanks!</p>{% endblock %}\n"
+    )
+    before = {p: p.stat().st_mtime_ns for p in ws.site.rglob("index.html")}
+    report = ws.build(templates=theme)
+    assert report.journeys_rendered == [ws.key]  # the templates changed: all are rendered
+    assert report.pages_written == 1  # but only the order-done page differs
+    assert report.pages_unchanged == 6
+    assert "<p>Thanks!</p>" in ws.page("order-done")
+    after = {p: p.stat().st_mtime_ns for p in ws.site.rglob("index.html")}
+    assert [p.parent.name for p in after if after[p] != before[p]] == ["order-done"]
+
+
+def test_inactive_steps_are_not_built_and_their_pages_go(ws):
+    ws.build()
+    ws.edit(
+        ws.journey_file,
+        'type = "payment_method"\nprogress_bar = true\nactive = true',
+        'type = "payment_method"\nprogress_bar = true\nactive = false',
+    )
+    report = ws.build()
+    assert report.pages_removed == 1
+    assert not (ws.site / ws.key / "payment-method").exists()
+    assert "Payment method" not in ws.page("customer-information")
+    assert len(ws.pages()) == 6
+    # and a fresh build of the same files never creates it
+    fresh = ws.root / "fresh"
+    build(ws.journeys, fresh)
+    assert not (fresh / ws.key / "payment-method").exists()
+
+
+def test_a_removed_journey_loses_its_pages(ws):
+    other = ws.add_journey("second", "Second journey")
+    ws.build()
+    (ws.journeys / other).unlink()
+    report = ws.build()
+    assert report.journeys_removed == ["second"]
+    assert report.changed_journeys == ["second"]
+    assert report.pages_removed == 7
+    assert not (ws.site / "second").exists()
+    assert len(ws.pages()) == 7
+
+
+def test_a_template_change_rerenders_every_journey(ws, tmp_path):
+    ws.add_journey("second", "Second journey")
+    ws.build()
+    theme = tmp_path / "theme"
+    (theme / "partials").mkdir(parents=True)
+    (theme / "partials" / "footer.html").write_text("<footer>Our own footer</footer>\n")
+    report = ws.build(templates=theme)
+    assert report.journeys_rendered == ["k9uscs7vr7", "second"]
+    assert report.pages_written == 14
+    assert all("Our own footer" in html for html in ws.pages().values())
+
+
+def test_theme_overrides_templates_and_assets(ws, tmp_path):
+    theme = tmp_path / "theme"
+    (theme / "steps").mkdir(parents=True)
+    (theme / "assets").mkdir()
+    (theme / "steps" / "order.html").write_text(
+        "{% extends 'base.html' %}{% block content %}<p>Themed cart</p>{% endblock %}\n"
+    )
+    (theme / "assets" / "app.css").write_text("body { font-family: serif; }\n")
+    ws.build(templates=theme)
+    assert "<p>Themed cart</p>" in ws.page("cart")
+    assert "Themed cart" not in ws.page("product-selection")
+    css = list((ws.site / "assets").glob("*.css"))
+    assert [p.read_text() for p in css] == ["body { font-family: serif; }\n"]
+    assert f"/assets/{css[0].name}" in ws.page("cart")
+
+
+def test_changed_assets_replace_the_old_ones(ws, tmp_path):
+    ws.build()
+    old_css = {p.name for p in (ws.site / "assets").glob("*.css")}
+    theme = tmp_path / "theme"
+    (theme / "assets").mkdir(parents=True)
+    (theme / "assets" / "app.css").write_text("body { color: #000; }\n")
+    ws.build(templates=theme)
+    new_css = {p.name for p in (ws.site / "assets").glob("*.css")}
+    assert new_css.isdisjoint(old_css) and len(new_css) == 1
+
+
+def test_a_missing_theme_folder_is_an_error(ws, tmp_path):
+    with pytest.raises(ConfigError):
+        ws.build(templates=tmp_path / "nope")
+    assert not ws.site.exists()
+
+
+def test_builder_rebuilds_in_process(ws):
+    builder = Builder(ws.journeys, ws.site)
+    assert builder.build().pages_written == 7
+    assert builder.build().changed_journeys == []
+    ws.edit(ws.journey_file, 'name = "Cart"', 'name = "Basket"\nid = "cart"')
+    report = builder.build()
+    assert report.changed_journeys == [ws.key]
+    assert report.pages_written == 7
+    assert "Basket" in ws.page("cart")
+    # the manifest on disk agrees with what the builder remembers
+    assert build(ws.journeys, ws.site).pages_written == 0
+
+
+def test_a_lost_manifest_rebuilds_without_rewriting_equal_pages(built):
+    (built.site / MANIFEST).unlink()
+    report = built.build()
+    assert report.journeys_rendered == [built.key]
+    assert report.pages_written == 0 and report.pages_unchanged == 7
+    assert (built.site / MANIFEST).exists()
+
+
+def test_builds_into_an_existing_empty_folder(ws):
+    ws.site.mkdir()
+    assert ws.build().pages_written == 7
+    assert oct(ws.site.stat().st_mode & 0o777) == oct(0o755 & ~_umask())
+
+
+def test_warnings_are_reported(ws):
+    ws.edit(
+        ws.journey_file,
+        'type = "confirmation"\nconfirmation_type = "direct"\nprogress_bar = true\nactive = true',
+        'type = "confirmation"\nconfirmation_type = "direct"\nprogress_bar = true\nactive = false',
+    )
+    report = ws.build()
+    assert any("no active confirmation step" in w.message for w in report.warnings)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
