@@ -1,0 +1,131 @@
+"""``klcheckout``: run the backend locally and look at orders.
+
+Commands are thin: each builds the app from the ``KEYLIGHT_*`` environment and
+calls the module that does the work. Errors are printed without a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import click
+from flask import Flask
+
+from . import create_app, mount, orders as order_store
+from .settings import SettingsError
+
+
+def _app() -> Flask:
+    try:
+        return create_app()
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@contextlib.contextmanager
+def _database() -> Iterator[Any]:
+    """A connection for one command; the engine is closed afterwards."""
+    engine = _app().extensions["keylight_db"]
+    try:
+        with engine.connect() as connection:
+            yield connection
+    finally:
+        engine.dispose()
+
+
+@click.group()
+def cli() -> None:
+    """The keylight checkout backend (configured by KEYLIGHT_* environment variables)."""
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Serve the backend for local use, under the site's api_url path.
+
+    For production use a WSGI server with several workers, e.g.
+    gunicorn -w 4 'klcheckout.wsgi:application'.
+    """
+    from werkzeug.serving import run_simple
+
+    app = _app()
+    click.echo(f"klcheckout on http://{host}:{port} (Ctrl+C to stop)")
+    run_simple(host, port, mount(app), threaded=True)
+
+
+@cli.group()
+def orders() -> None:
+    """Look at placed orders."""
+
+
+@orders.command("list")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100000))
+@click.option("--journey", default=None, help="Only orders of this journey key.")
+def list_orders(limit: int, journey: str | None) -> None:
+    """The newest orders, one a line."""
+    with _database() as connection:
+        found = order_store.recent(connection, limit, journey)
+    if not found:
+        click.echo("No orders yet.")
+    for order in found:
+        gross = order["totals"].get("gross", "")
+        click.echo(
+            f"{order['number']}  {order['created_at'][:19]}  {order['journey_key']}  "
+            f"{order['email'] or '-'}  {gross} {order['currency']}  {order['payment_method']}  "
+            f"{order['status']}"
+        )
+
+
+@orders.command("show")
+@click.argument("number")
+def show_order(number: str) -> None:
+    """One order with its lines, answers and payment, as JSON."""
+    with _database() as connection:
+        order = order_store.find(connection, number.strip().upper())
+    if order is None:
+        raise click.ClickException(f"no order {number!r}; `klcheckout orders list` shows them")
+    click.echo(json.dumps(order, indent=2, ensure_ascii=False, default=str))
+
+
+@orders.command("export")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@click.option("--limit", default=100000, show_default=True, type=click.IntRange(1, 10**7))
+@click.option("--journey", default=None, help="Only orders of this journey key.")
+def export_orders(fmt: str, limit: int, journey: str | None) -> None:
+    """All orders: JSON (one document) or CSV (one row per order line)."""
+    with _database() as connection:
+        found = order_store.recent(connection, limit, journey)
+    if fmt == "json":
+        click.echo(json.dumps(found, indent=2, ensure_ascii=False, default=str))
+        return
+    click.echo(to_csv(found), nl=False)
+
+
+CSV_COLUMNS = (
+    "number", "created_at", "status", "journey_key", "business_entity", "order_channel",
+    "email", "currency", "payment_method", "position", "product", "name", "quantity",
+    "billing", "unit_price", "line_total", "tax_rate", "tax",
+)
+
+
+def _cell(value: object) -> str:
+    """A CSV cell a spreadsheet will not run as a formula (a customer typed the text)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def to_csv(found: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for order in found:
+        for line in order["lines"]:
+            row = {**order, **line}
+            writer.writerow([_cell(row.get(column, "")) for column in CSV_COLUMNS])
+    return out.getvalue()

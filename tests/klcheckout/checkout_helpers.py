@@ -1,0 +1,304 @@
+"""Fixtures: the backend served over real HTTP, on SQLite and on PostgreSQL.
+
+Each database kind gets one server for the test session (a fresh SQLite file, or
+a fresh PostgreSQL schema dropped afterwards). Tests stay independent by using a
+new ``Shopper`` (its own cookies, its own client address) and unique emails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from flask import Flask
+from sqlalchemy import create_engine, text
+from werkzeug.serving import make_server
+
+from klcheckout import create_app
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = "k9uscs7vr7"
+TEST_JOURNEY = "guestshop1"
+PG_URL = os.environ.get(
+    "KEYLIGHT_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+SECRETS = ["new-test-secret-" + "n" * 32, "old-test-secret-" + "o" * 32]
+#: Cheap argon2 only for tests that are not about hashing (explicit test config).
+FAST_ARGON2 = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
+
+GUEST_JOURNEY = f'''
+name = "Guest shop for tests"
+key = "{TEST_JOURNEY}"
+business_entity = "acme"
+order_channel = "tests"
+
+[[steps]]
+name = "Plan"
+type = "product_selection"
+product_selection = "plans"
+unique_selection = true
+
+[[steps]]
+name = "Extras"
+type = "product_selection"
+product_selection = "bulk"
+
+[[steps]]
+name = "Cart"
+type = "order"
+
+[[steps]]
+name = "Account"
+type = "optional_authentication"
+
+[[steps]]
+name = "Billing"
+type = "form"
+form = "billing"
+form_target = "sold_to_account"
+
+[[steps]]
+name = "Payment"
+type = "payment_method"
+methods = ["invoice", "sepa_debit"]
+
+[[steps]]
+name = "Confirm"
+type = "confirmation"
+
+[[steps]]
+name = "Done"
+type = "order_done"
+external_url = "https://example.com/thanks"
+'''
+
+
+def bulk_catalog(count: int = 150) -> str:
+    """Many products with random ids, so a cart can outgrow its cookie (random ids don't compress)."""
+    ids = [f"bulk-{secrets.token_hex(12)}" for _ in range(count)]
+    parts = [
+        f'[[products]]\nid = "{pid}"\nname = "Bulk {i}"\nprice = "1.00"\n'
+        f'billing = "one_time"\ntax_rate = "7"\n'
+        for i, pid in enumerate(ids)
+    ]
+    ids_list = ", ".join(f'"{pid}"' for pid in ids)
+    parts.append(f'[[product_selections]]\nid = "bulk"\nname = "Bulk"\nproducts = [{ids_list}]\n')
+    return "\n".join(parts)
+
+
+@pytest.fixture(scope="session")
+def journeys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the example journeys plus a guest journey; the repo's files are never written."""
+    root = tmp_path_factory.mktemp("journeys") / "journeys"
+    shutil.copytree(REPO / "journeys", root)
+    with open(root / "catalog.toml", "a") as handle:
+        handle.write("\n" + bulk_catalog())
+    (root / "guestshop.toml").write_text(GUEST_JOURNEY)
+    return root
+
+
+def postgres_available() -> str | None:
+    engine = create_engine(PG_URL)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return None
+    except Exception as error:  # noqa: BLE001 - any failure means "not reachable"
+        return f"{type(error).__name__}: {str(error).splitlines()[0]}"
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def clean_environment() -> Iterator[None]:
+    """Tests configure the app explicitly; a developer's KEYLIGHT_* must not leak in."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith("KEYLIGHT_") and name != "KEYLIGHT_TEST_POSTGRES":
+                patch.delenv(name)
+        yield
+
+
+@dataclass
+class Backend:
+    kind: str
+    url: str
+    database_url: str
+    app: Flask
+    config: dict[str, Any]
+
+    @property
+    def engine(self) -> Any:
+        return self.app.extensions["keylight_db"]
+
+    def shopper(self, journey: str = EXAMPLE) -> Shopper:
+        return Shopper(self.url, journey)
+
+
+@dataclass
+class Served:
+    url: str
+    stop: Any
+
+
+def serve(app: Flask) -> Served:
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+    return Served(f"http://127.0.0.1:{server.server_port}", stop)
+
+
+def base_config(tmp: Path, journeys: Path, database_url: str) -> dict[str, Any]:
+    return {
+        "KEYLIGHT_JOURNEYS": str(journeys),
+        "KEYLIGHT_INSTANCE": str(tmp / "instance"),
+        "KEYLIGHT_DATABASE_URL": database_url,
+        "KEYLIGHT_SECRET_KEYS": list(SECRETS),
+        "KEYLIGHT_ARGON2": FAST_ARGON2,
+        # Each Shopper sends its own X-Forwarded-For, so per-address limits stay per test.
+        "KEYLIGHT_TRUSTED_PROXIES": 1,
+        "KEYLIGHT_LOGIN_LIMIT": "5 per 10 minutes",
+    }
+
+
+@contextlib.contextmanager
+def database(kind: str, tmp: Path) -> Iterator[str]:
+    """A fresh, empty database of ``kind``; removed afterwards (PostgreSQL: its own schema)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp / 'keylight.sqlite3'}"
+        return
+    problem = postgres_available()
+    if problem:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL at {PG_URL} is required in CI and unreachable: {problem}")
+        pytest.skip(f"PostgreSQL at {PG_URL} is unreachable ({problem})")
+    schema = f"kltest_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, journeys_dir: Path
+) -> Iterator[Backend]:
+    """The app served over HTTP on 127.0.0.1, once per database kind."""
+    tmp = tmp_path_factory.mktemp(request.param)
+    with database(request.param, tmp) as database_url:
+        config = base_config(tmp, journeys_dir, database_url)
+        app = create_app(config)
+        served = serve(app)
+        try:
+            yield Backend(request.param, served.url, database_url, app, config)
+        finally:
+            served.stop()
+            app.extensions["keylight_db"].dispose()
+
+
+class Shopper:
+    """A browser stand-in: its own cookies and client address, the page's Origin and token."""
+
+    def __init__(self, base: str, journey: str) -> None:
+        self.base = base
+        self.journey = journey
+        self.http = requests.Session()
+        self.http.headers["Origin"] = base
+        self.http.headers["X-Forwarded-For"] = f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250)}"
+        self.csrf = ""
+
+    def close(self) -> None:
+        self.http.close()
+
+    def state(self, step: str | None = None) -> dict[str, Any]:
+        response = self.http.get(
+            f"{self.base}/{self.journey}/state", params={"step": step} if step else None
+        )
+        assert response.status_code == 200, response.text
+        assert response.headers["Cache-Control"] == "no-store"
+        body = response.json()
+        self.csrf = body["csrf_token"]
+        return body
+
+    def post(
+        self, path: str, data: dict[str, Any] | None = None, *, json: bool = False,
+        csrf: bool = True, **kwargs: Any,
+    ) -> requests.Response:
+        if csrf and not self.csrf:
+            self.state()
+        form = dict(data or {})
+        if csrf:
+            form.setdefault("csrf_token", self.csrf)
+        headers = kwargs.pop("headers", {})
+        if json:
+            headers["Accept"] = "application/json"
+        response = self.http.post(
+            f"{self.base}/{self.journey}/{path}", data=form, headers=headers,
+            allow_redirects=False, **kwargs,
+        )
+        if response.status_code == 303:
+            self.csrf = ""  # a browser loads the next page, which asks for the state again
+        return response
+
+    def step(self, step: str, data: dict[str, Any] | None = None, **kwargs: Any) -> requests.Response:
+        return self.post(f"steps/{step}", data, **kwargs)
+
+    def add(
+        self, product: str, quantity: Any = 1, step: str = "product-selection",
+        extra: dict[str, Any] | None = None, **kw: Any,
+    ) -> requests.Response:
+        data = {"product": product, "quantity": quantity, "step": step, **(extra or {})}
+        return self.post("cart/add", data, **kw)
+
+
+@pytest.fixture
+def shopper(backend: Backend) -> Iterator[Shopper]:
+    person = backend.shopper()
+    yield person
+    person.close()
+
+
+@pytest.fixture
+def guest(backend: Backend) -> Iterator[Shopper]:
+    person = backend.shopper(TEST_JOURNEY)
+    yield person
+    person.close()
+
+
+def unique_email() -> str:
+    return f"ada-{uuid.uuid4().hex[:10]}@example.com"
+
+
+BILLING = {
+    "company": "Analytical Engines Ltd",
+    "first_name": "Ada",
+    "last_name": "Lovelace",
+    "email": "ada@example.com",
+    "street": "1 Engine Road",
+    "postal_code": "10115",
+    "city": "Berlin",
+    "country": "DE",
+    "vat_id": "",
+}
+GOOD_IBAN = "DE89 3704 0044 0532 0130 00"

@@ -1,0 +1,3 @@
+"""Fixtures for the backend tests; they live in ``checkout_helpers`` so tests can import helpers."""
+
+from checkout_helpers import backend, clean_environment, guest, journeys_dir, shopper  # noqa: F401

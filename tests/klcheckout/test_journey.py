@@ -1,0 +1,144 @@
+"""The example journey walked through the backend with real HTTP, product to stored order."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from klcheckout import tables
+from klcheckout.cli import cli
+
+from checkout_helpers import BILLING, EXAMPLE, GOOD_IBAN, TEST_JOURNEY, Backend, Shopper, unique_email
+
+
+def test_example_journey_from_product_to_order(backend: Backend, shopper: Shopper) -> None:
+    email = unique_email()
+    assert shopper.state("product-selection")["cart"]["count"] == 0
+
+    answer = shopper.add("starter", 2, extra={"price": "0.01"})  # a price from the client is ignored
+    assert answer.status_code == 303
+    assert answer.headers["Location"] == f"/{EXAMPLE}/product-selection/"
+    assert shopper.add("onboarding").status_code == 303
+
+    cart = shopper.state("cart")["cart"]
+    assert [(line["product"], line["quantity"], line["line_total"]) for line in cart["lines"]] == [
+        ("starter", 2, "19.80"),
+        ("onboarding", 1, "249.00"),
+    ]
+    assert cart["totals"]["recurring"]["monthly"]["gross"] == "19.80"
+    assert cart["totals"]["one_time"] == {"net": "209.24", "tax": "39.76", "gross": "249.00"}
+
+    assert shopper.step("cart").headers["Location"] == f"/{EXAMPLE}/login-or-create-an-account/"
+    signed_up = shopper.step(
+        "login-or-create-an-account",
+        {"action": "signup", "email": email, "password": "a long passphrase"},
+    )
+    assert signed_up.headers["Location"] == f"/{EXAMPLE}/customer-information/"
+    state = shopper.state("customer-information")
+    assert state["customer"] == {"email": email, "signed_in": True, "guest": False}
+    assert state["values"]["email"] == email  # auto-filled from the account
+
+    filled = shopper.step("customer-information", {**BILLING, "email": email})
+    assert filled.headers["Location"] == f"/{EXAMPLE}/payment-method/"
+    paid = shopper.step(
+        "payment-method",
+        {"method": "sepa_debit", "iban": GOOD_IBAN, "holder": "Ada Lovelace", "mandate": "on"},
+    )
+    assert paid.headers["Location"] == f"/{EXAMPLE}/confirm-order/"
+    payment = shopper.state("confirm-order")["payment"]
+    assert payment["iban_masked"] == "DE89 •••• •••• •••• •••• 00"
+    assert "0532" not in json.dumps(payment)
+
+    confirmed = shopper.step("confirm-order", {"confirm_token": "t-" + email})
+    assert confirmed.status_code == 303
+    assert confirmed.headers["Location"] == f"/{EXAMPLE}/order-done/"
+    done = shopper.state("order-done")
+    number = done["order"]["number"]
+    assert number.startswith("KL-")
+    assert done["cart"]["count"] == 0
+
+    with backend.engine.connect() as connection:
+        order = connection.execute(
+            select(tables.orders).where(tables.orders.c.number == number)
+        ).one()
+        lines = connection.execute(
+            select(tables.order_lines).where(tables.order_lines.c.order_id == order.id)
+        ).all()
+    assert order.email == email
+    assert order.journey_key == EXAMPLE
+    assert order.business_entity == "acme"
+    assert order.payment_method == "sepa_debit"
+    assert order.payment["iban"] == "DE89370400440532013000"
+    assert order.answers["sold_to_account"]["last_name"] == "Lovelace"
+    assert order.totals["gross"] == "268.80"
+    assert order.status == "placed" and order.currency == "EUR"
+    assert [(line.product, line.quantity, line.unit_price) for line in lines] == [
+        ("starter", 2, "9.90"),
+        ("onboarding", 1, "249.00"),
+    ]
+
+    env = {"KEYLIGHT_DATABASE_URL": backend.database_url, **_env(backend)}
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["orders", "list"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert number in listed.output
+    shown = runner.invoke(cli, ["orders", "show", number], env=env)
+    assert shown.exit_code == 0 and json.loads(shown.output)["email"] == email
+    exported = runner.invoke(cli, ["orders", "export", "--format", "csv"], env=env)
+    assert f"{number}," in exported.output and "onboarding" in exported.output
+    as_json = runner.invoke(cli, ["orders", "export", "--format", "json"], env=env)
+    assert number in {o["number"] for o in json.loads(as_json.output)}
+    missing = runner.invoke(cli, ["orders", "show", "KL-0000-XXXX-XXXX"], env=env)
+    assert missing.exit_code == 1 and "no order" in missing.output
+
+
+def _env(backend: Backend) -> dict[str, str]:
+    return {
+        "KEYLIGHT_JOURNEYS": backend.config["KEYLIGHT_JOURNEYS"],
+        "KEYLIGHT_INSTANCE": backend.config["KEYLIGHT_INSTANCE"],
+        "KEYLIGHT_SECRET_KEYS": ",".join(backend.config["KEYLIGHT_SECRET_KEYS"]),
+    }
+
+
+def test_guest_checkout_returning_customer_autofill_and_external_done(backend: Backend) -> None:
+    """Optional authentication: guest first, then an account; saved answers fill the form."""
+    email = unique_email()
+    first = backend.shopper(TEST_JOURNEY)
+    first.add("pro", step="plan")
+    first.add("starter", step="plan")  # unique selection: replaces pro
+    assert [line["product"] for line in first.state("cart")["cart"]["lines"]] == ["starter"]
+    first.step("cart")
+    assert first.step("account", {"action": "guest", "email": email}).headers["Location"] == (
+        f"/{TEST_JOURNEY}/billing/"
+    )
+    assert first.state("billing")["customer"] == {"email": email, "signed_in": False, "guest": True}
+    first.step("billing", {**BILLING, "email": email})
+    first.step("payment", {"method": "invoice"})
+    done = first.step("confirm", {"confirm_token": "guest-" + email})
+    assert done.headers["Location"] == "https://example.com/thanks"
+    first.close()
+
+    # A guest can create an account afterwards; a signed-in customer's answers auto-fill.
+    second = backend.shopper(TEST_JOURNEY)
+    second.add("pro", step="plan")
+    second.step("cart")
+    second.step("account", {"action": "signup", "email": email, "password": "another passphrase"})
+    second.step("billing", {**BILLING, "email": email, "first_name": "Augusta"})
+    second.close()
+
+    third = backend.shopper(TEST_JOURNEY)
+    third.add("pro", step="plan")
+    third.step("cart")
+    third.step("account", {"action": "login", "email": email, "password": "another passphrase"})
+    values = third.state("billing")["values"]
+    assert values["first_name"] == "Augusta" and values["city"] == "Berlin"
+    third.close()
+
+    stranger = backend.shopper(TEST_JOURNEY)
+    stranger.add("pro", step="plan")
+    stranger.step("cart")
+    stranger.step("account", {"action": "guest", "email": email})
+    assert "first_name" not in stranger.state("billing")["values"]  # nobody else's answers
+    stranger.close()
