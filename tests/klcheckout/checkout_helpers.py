@@ -22,7 +22,7 @@ import pytest
 import requests
 from flask import Flask
 from sqlalchemy import create_engine, text
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from klcheckout import create_app
 
@@ -85,7 +85,8 @@ external_url = "https://example.com/thanks"
 
 def bulk_catalog(count: int = 150) -> str:
     """Many products with random ids, so a cart can outgrow its cookie (random ids don't compress)."""
-    ids = [f"bulk-{secrets.token_hex(12)}" for _ in range(count)]
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+    ids = ["b" + "".join(secrets.choice(alphabet) for _ in range(40)) for _ in range(count)]
     parts = [
         f'[[products]]\nid = "{pid}"\nname = "Bulk {i}"\nprice = "1.00"\n'
         f'billing = "one_time"\ntax_rate = "7"\n'
@@ -145,6 +146,13 @@ class Backend:
         return Shopper(self.url, journey)
 
 
+class QuietHandler(WSGIRequestHandler):
+    """No access log: hundreds of request lines would bury a failure's output."""
+
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
 @dataclass
 class Served:
     url: str
@@ -152,7 +160,7 @@ class Served:
 
 
 def serve(app: Flask) -> Served:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
 
