@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,13 +150,14 @@ class Builder:
         try:
             os.chmod(staging, 0o755)
             manifest = _new_manifest(digest, shared)
-            for key in sorted(journeys):
-                journey = journeys[key]
-                for path, html in _render(renderer, journey):
-                    _write(staging / path, html.encode("utf-8"))
-                    report.pages_written += 1
-                manifest["journeys"][key] = _manifest_entry(journey)
-                report.journeys_rendered.append(key)
+            with _Writer() as writer:
+                for key in sorted(journeys):
+                    journey = journeys[key]
+                    for path, html in _render(renderer, journey):
+                        writer.write(staging / path, html.encode("utf-8"))
+                        report.pages_written += 1
+                    manifest["journeys"][key] = _manifest_entry(journey)
+                    report.journeys_rendered.append(key)
             for asset in shared.values():
                 _write(staging / asset.path, asset.content)
             _write(staging / HEADERS_FILE, HEADERS.encode())
@@ -184,20 +187,21 @@ class Builder:
         shutil.rmtree(staging, ignore_errors=True)
         pending: list[str] = []
         try:
-            for key in sorted(journeys):
-                journey = journeys[key]
-                entry = _manifest_entry(journey)
-                manifest["journeys"][key] = entry
-                if same_templates and old["journeys"].get(key) == entry:
-                    continue
-                report.journeys_rendered.append(key)
-                for path, html in _render(renderer, journey):
-                    data = html.encode("utf-8")
-                    if _read(self.site / path) == data:
-                        report.pages_unchanged += 1
+            with _Writer() as writer:
+                for key in sorted(journeys):
+                    journey = journeys[key]
+                    entry = _manifest_entry(journey)
+                    manifest["journeys"][key] = entry
+                    if same_templates and old["journeys"].get(key) == entry:
                         continue
-                    _write(staging / path, data)
-                    pending.append(path)
+                    report.journeys_rendered.append(key)
+                    for path, html in _render(renderer, journey):
+                        data = html.encode("utf-8")
+                        if _read(self.site / path) == data:
+                            report.pages_unchanged += 1
+                            continue
+                        writer.write(staging / path, data)
+                        pending.append(path)
             # Everything rendered: now move it into place, one rename per file.
             for path in pending:
                 target = self.site / path
@@ -248,6 +252,46 @@ def _render(renderer: Renderer, journey: Journey):  # type: ignore[no-untyped-de
                 )
             ]
         ) from None
+
+
+class _Writer:
+    """Writes files on background threads while the caller renders the next page.
+
+    File system calls release the GIL, so on two cores writing overlaps with
+    rendering. The queue is bounded: pages stream to disk and memory stays flat
+    however big the site. The first error is raised again by ``write`` or on exit.
+    """
+
+    def __init__(self, threads: int = 2, backlog: int = 64) -> None:
+        self._queue: queue.Queue[tuple[Path, bytes] | None] = queue.Queue(maxsize=backlog)
+        self._error: BaseException | None = None
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+        for thread in self._threads:
+            thread.start()
+
+    def write(self, path: Path, data: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put((path, data))
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    _write(*item)
+                except BaseException as exc:  # handed to the rendering thread
+                    self._error = exc
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join()
+        if self._error is not None and exc_info[0] is None:
+            raise self._error
 
 
 def _new_manifest(digest: str, shared: dict[str, assets.Asset]) -> dict[str, Any]:

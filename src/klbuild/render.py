@@ -147,6 +147,7 @@ class Renderer:
         self.asset_urls = asset_urls
         self._templates: dict[str, Template] = {}
         self._products: dict[tuple[str, str], list[ProductView]] = {}
+        self._form_fields: dict[str, Markup] = {}
 
     def template(self, name: str) -> Template:
         if name not in self._templates:
@@ -212,10 +213,19 @@ class Renderer:
             )
         elif isinstance(step, FormStep):
             context["form"] = self.shop.forms[step.form]
-            context["countries"] = countries(self.shop.site.locale)
+            context["form_fields"] = self.form_fields(step.form)
         elif isinstance(step, PaymentMethodStep):
             context["methods"] = self.shop.offered_methods(step)
         return context
+
+    def form_fields(self, form_id: str) -> Markup:
+        """A form's fields, rendered once per build: the country list alone is 250 options."""
+        if form_id not in self._form_fields:
+            html = self.template("partials/form_fields.html").render(
+                form=self.shop.forms[form_id], countries=countries(self.shop.site.locale)
+            )
+            self._form_fields[form_id] = Markup(html)
+        return self._form_fields[form_id]
 
     def products(self, selection_id: str, currency: str) -> list[ProductView]:
         """A selection's products, formatted once per build and currency."""
