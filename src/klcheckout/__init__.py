@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, g, request
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import NotFound
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -35,6 +36,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, shop: Shop | None =
     settings.finish(config)
     app = Flask(__name__, instance_path=config["KEYLIGHT_INSTANCE"])
     app.config.update(config)
+    app.session_interface = NoSession()
     if app.config["KEYLIGHT_TRUSTED_PROXIES"]:
         hops = app.config["KEYLIGHT_TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
@@ -77,6 +79,17 @@ def create_app(test_config: dict[str, Any] | None = None, *, shop: Shop | None =
         return response
 
     return app
+
+
+class NoSession(SecureCookieSessionInterface):
+    """Flask's own session cookie is not used (the cart cookie is ``cart.py``'s), so it is
+    not opened on every request either."""
+
+    def open_session(self, app: Flask, request: Any) -> Any:
+        return self.make_null_session(app)
+
+    def save_session(self, app: Flask, session: Any, response: Response) -> None:
+        return None
 
 
 def api_path(app: Flask) -> str:

@@ -65,6 +65,8 @@ class Cart:
     lines: dict[str, int] = field(default_factory=dict)
     #: Set when the cookie has to be written back.
     dirty: bool = False
+    #: The last encoding, reused when nothing changed since (signing twice costs).
+    encoded: tuple[Any, str] | None = field(default=None, compare=False, repr=False)
 
     def payload(self) -> dict[str, Any]:
         data: dict[str, Any] = {"j": self.journey, "v": self.version, "c": self.checkout_id}
@@ -141,7 +143,12 @@ def _from_payload(data: Any) -> Cart:
 
 
 def encode(app: Flask, cart: Cart) -> str:
-    return serializer(app).dumps(cart.payload())
+    payload = cart.payload()
+    if cart.encoded is not None and cart.encoded[0] == payload:
+        return cart.encoded[1]
+    value = serializer(app).dumps(payload)
+    cart.encoded = (payload, value)
+    return value
 
 
 def fits(app: Flask, value: str) -> bool:

@@ -9,6 +9,7 @@ and its moving-window strategy; this module decides what is counted.
 from __future__ import annotations
 
 import math
+from functools import partial
 import time
 
 from flask import Flask, current_app, request
@@ -27,7 +28,26 @@ def init_app(app: Flask) -> None:
         default_limits=[],
         headers_enabled=False,
     )
+    _drop_request_hooks(app, limiter)
     app.extensions["keylight_limits"] = (limiter, parse(app.config["KEYLIGHT_LOGIN_LIMIT"]))
+
+
+def _drop_request_hooks(app: Flask, limiter: Limiter) -> None:
+    """Only failed logins are counted, by ``failed`` below; no route declares a limit.
+
+    Flask-Limiter's per-request hooks would still run on every request (about a
+    third of a millisecond, a quarter of an add-to-cart), so they are taken out.
+    """
+    own = [limiter._check_request_limit]
+    app.before_request_funcs[None] = [f for f in app.before_request_funcs[None] if f not in own]
+    app.after_request_funcs[None] = [
+        f for f in app.after_request_funcs[None]
+        if not (isinstance(f, partial) and f.args[:1] == (limiter,))
+    ]
+    release = getattr(limiter, "_Limiter__release_context", None)
+    app.teardown_request_funcs[None] = [
+        f for f in app.teardown_request_funcs.get(None, []) if f != release
+    ]
 
 
 def _identifiers(email: str) -> list[tuple[str, str]]:

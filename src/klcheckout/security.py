@@ -106,9 +106,12 @@ def check_csrf(app: Flask, req: Request, cart: Cart) -> None:
 
 def cors_headers(app: Flask, req: Request, response: Response) -> None:
     """Credentials may be shared only with the exact configured origins, never '*'."""
-    origin = req.headers.get("Origin", "").lower().rstrip("/")
+    configured = app.config["KEYLIGHT_ALLOWED_ORIGINS"]
+    if not configured:  # pages and backend on one origin: no CORS at all
+        return
     response.vary.add("Origin")
-    configured = {o.lower() for o in app.config["KEYLIGHT_ALLOWED_ORIGINS"]}
+    origin = req.headers.get("Origin", "").lower().rstrip("/")
+    configured = {o.lower() for o in configured}
     if origin and origin in configured and origin != own_origin(req):
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Credentials"] = "true"
