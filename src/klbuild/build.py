@@ -95,6 +95,8 @@ class Builder:
         self._env: Environment | None = None
         self._env_digest = ""
         self._manifest: dict[str, Any] | None = None
+        self._renderer: Renderer | None = None
+        self._renderer_key: tuple[str, str] = ("", "")
 
     def build(self) -> BuildReport:
         """Load, render and write; raises ``ConfigError`` (nothing written) on any mistake."""
@@ -104,11 +106,7 @@ class Builder:
         self._check_theme(files)
         digest = assets.templates_digest(files)
         shared = assets.load_assets(files)
-        renderer = Renderer(
-            self.environment(digest),
-            shop,
-            assets.asset_urls(shared, shop.site.base_url),
-        )
+        renderer = self.renderer(shop, digest, shared)
         report = BuildReport(warnings=list(shop.warnings))
         if _is_empty(self.site):
             self._full_build(shop.journeys, renderer, digest, shared, report)
@@ -123,6 +121,21 @@ class Builder:
             self._env = make_environment(assets.search_path(self.templates))
             self._env_digest = digest
         return self._env
+
+    def renderer(self, shop: config.Shop, digest: str, shared: dict[str, assets.Asset]) -> Renderer:
+        """A renderer for ``shop``, keeping what it formatted while shared files are unchanged.
+
+        Formatted products and rendered forms depend only on the templates and the
+        shared files (shop, catalog, forms), so a saved journey reuses them.
+        """
+        key = (digest, shop.shared_digest)
+        if self._renderer is None or key != self._renderer_key:
+            urls = assets.asset_urls(shared, shop.site.base_url)
+            self._renderer = Renderer(self.environment(digest), shop, urls)
+            self._renderer_key = key
+        else:
+            self._renderer.shop = shop
+        return self._renderer
 
     def _check_theme(self, files: dict[str, Path]) -> None:
         if self.templates is not None and not self.templates.is_dir():
@@ -190,10 +203,12 @@ class Builder:
             with _Writer() as writer:
                 for key in sorted(journeys):
                     journey = journeys[key]
-                    entry = _manifest_entry(journey)
-                    manifest["journeys"][key] = entry
-                    if same_templates and old["journeys"].get(key) == entry:
+                    previous = old["journeys"].get(key)
+                    if same_templates and previous and previous["version"] == journey.version:
+                        # the version covers the steps too: the pages are as they were
+                        manifest["journeys"][key] = previous
                         continue
+                    manifest["journeys"][key] = _manifest_entry(journey)
                     report.journeys_rendered.append(key)
                     for path, html in _render(renderer, journey):
                         data = html.encode("utf-8")
@@ -221,8 +236,12 @@ class Builder:
         self._manifest = manifest
 
     def _remove_stale(self, old: dict[str, Any], new: dict[str, Any], report: BuildReport) -> None:
-        """Delete the pages of removed journeys and of steps that are gone or inactive."""
-        for key, entry in sorted(old["journeys"].items()):
+        """Delete the pages of removed journeys and of steps that are gone or inactive.
+
+        Only journeys that were rendered or removed can have lost a page.
+        """
+        for key in sorted(set(report.journeys_rendered) | set(report.journeys_removed)):
+            entry = old["journeys"].get(key, {})
             kept = set(new["journeys"].get(key, {}).get("steps", []))
             for step_id in entry.get("steps", []):
                 if step_id in kept:
