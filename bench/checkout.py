@@ -40,7 +40,9 @@ HOST = "127.0.0.1"
 CONCURRENCY = 32
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
-PG_URL = os.environ.get("KEYLIGHT_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_URL = os.environ.get(
+    "KEYLIGHT_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 KEY = "benchshop1"
 JOURNEY = f'''
 name = "Benchmark shop"
@@ -79,8 +81,13 @@ name = "Done"
 type = "order_done"
 '''
 BILLING = {
-    "first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com",
-    "street": "1 Engine Road", "postal_code": "10115", "city": "Berlin", "country": "DE",
+    "first_name": "Ada",
+    "last_name": "Lovelace",
+    "email": "ada@example.com",
+    "street": "1 Engine Road",
+    "postal_code": "10115",
+    "city": "Berlin",
+    "country": "DE",
 }
 
 
@@ -88,7 +95,8 @@ def bare_app() -> Flask:
     """The ceiling: read, update and re-sign an itsdangerous cookie, nothing else."""
     app = Flask(__name__)
     serializer = URLSafeTimedSerializer(
-        "bench-secret-" + "x" * 40, salt="bench",
+        "bench-secret-" + "x" * 40,
+        salt="bench",
         signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha256},
     )
 
@@ -126,10 +134,16 @@ class Answer:
         return None
 
 
-async def http(port: int, method: str, path: str, cookie: str = "", form: dict | None = None) -> Answer:
+async def http(
+    port: int, method: str, path: str, cookie: str = "", form: dict | None = None
+) -> Answer:
     body = urlencode(form).encode() if form is not None else b""
-    lines = [f"{method} {path} HTTP/1.1", f"Host: {HOST}:{port}", "Connection: close",
-             f"Origin: http://{HOST}:{port}"]
+    lines = [
+        f"{method} {path} HTTP/1.1",
+        f"Host: {HOST}:{port}",
+        "Connection: close",
+        f"Origin: http://{HOST}:{port}",
+    ]
     if cookie:
         lines.append(f"Cookie: {cookie}")
     if form is not None:
@@ -212,11 +226,17 @@ async def checkouts(port: int, total: int) -> dict:
             ("steps/confirm", {"confirm_token": uuid.uuid4().hex}),
         ]
         for path, form in steps:
-            answer = await http(port, "POST", f"{api}/{path}", cookie, {**form, "csrf_token": token})
+            answer = await http(
+                port, "POST", f"{api}/{path}", cookie, {**form, "csrf_token": token}
+            )
             fresh = answer.cookie("keylight")
             if fresh:
                 cookie = "keylight=" + fresh
-            if answer.status != 303 or "/done/" in answer.header("location") and path != "steps/confirm":
+            if (
+                answer.status != 303
+                or "/done/" in answer.header("location")
+                and path != "steps/confirm"
+            ):
                 failures[f"{path} {answer.status}"] = failures.get(f"{path} {answer.status}", 0) + 1
                 return
         if answer.header("location").endswith(f"/{KEY}/done/"):
@@ -233,7 +253,8 @@ async def _token(port: int, api: str, cookie: str) -> str:
 
     reader, writer = await asyncio.open_connection(HOST, port)
     writer.write(
-        f"GET {api}/state HTTP/1.1\r\nHost: {HOST}:{port}\r\nConnection: close\r\nCookie: {cookie}\r\n\r\n".encode()
+        f"GET {api}/state HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
+        f"Connection: close\r\nCookie: {cookie}\r\n\r\n".encode()
     )
     raw = await reader.read()
     writer.close()
@@ -251,9 +272,22 @@ def free_port() -> int:
 
 def start_gunicorn(app: str, env: dict[str, str], port: int) -> subprocess.Popen:
     process = subprocess.Popen(
-        [str(VENV_BIN / "gunicorn"), "-w", "2", "-b", f"{HOST}:{port}", "--log-level", "warning",
-         "--backlog", "2048", "--pythonpath", str(Path(__file__).parent), app],
-        env={**os.environ, **env}, cwd=str(REPO),
+        [
+            str(VENV_BIN / "gunicorn"),
+            "-w",
+            "2",
+            "-b",
+            f"{HOST}:{port}",
+            "--log-level",
+            "warning",
+            "--backlog",
+            "2048",
+            "--pythonpath",
+            str(Path(__file__).parent),
+            app,
+        ],
+        env={**os.environ, **env},
+        cwd=str(REPO),
     )
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -311,7 +345,12 @@ def run_backend(tmp: Path, database_url: str, total_checkouts: int, add_requests
                 state = await http(port, "GET", f"/api/{KEY}/state")
                 cookie = state.cookie("keylight") or ""
                 token = await _token(port, f"/api/{KEY}", f"keylight={cookie}")
-                return cookie, {"product": "starter", "quantity": "1", "step": "plans", "csrf_token": token}
+                return cookie, {
+                    "product": "starter",
+                    "quantity": "1",
+                    "step": "plans",
+                    "csrf_token": token,
+                }
 
             result["add"] = asyncio.run(
                 measure_cookie_post(port, f"/api/{KEY}/cart/add", "keylight", add_requests, prepare)
@@ -327,6 +366,7 @@ def run_bare(total: int) -> dict:
     port = free_port()
     process = start_gunicorn("checkout:bare_app()", {}, port)
     try:
+
         async def prepare() -> tuple[str, dict]:
             answer = await http(port, "GET", "/bare")
             return answer.cookie("bare") or "", {"product": "starter", "quantity": "1"}
@@ -388,8 +428,14 @@ def main() -> None:
 
     add = on_sqlite["add"]
     print(f"gunicorn, 2 sync workers, {HOST}, concurrency {CONCURRENCY}, {os.cpu_count()} cores")
-    print(f"add-to-cart POST    {add['rps']:8.0f} req/s  p50 {add['p50']:6.1f} ms  p99 {add['p99']:6.1f} ms  {add['statuses']}")
-    print(f"bare cookie ceiling {bare['rps']:8.0f} req/s  p50 {bare['p50']:6.1f} ms  p99 {bare['p99']:6.1f} ms  {bare['statuses']}")
+    print(
+        f"add-to-cart POST    {add['rps']:8.0f} req/s  p50 {add['p50']:6.1f} ms  "
+        f"p99 {add['p99']:6.1f} ms  {add['statuses']}"
+    )
+    print(
+        f"bare cookie ceiling {bare['rps']:8.0f} req/s  p50 {bare['p50']:6.1f} ms  "
+        f"p99 {bare['p99']:6.1f} ms  {bare['statuses']}"
+    )
     print(f"ratio add/ceiling   {add['rps'] / bare['rps']:8.0%}   (goal: >= 70 %, p99 < 50 ms)")
     for name, result in (("SQLite", on_sqlite), ("PostgreSQL", on_postgres)):
         if result is None:

@@ -185,4 +185,6 @@ def session_customer(connection: Connection, token: str) -> Any:
 
 
 def save_profile(connection: Connection, customer_id: int, values: dict[str, Any]) -> None:
-    connection.execute(update(customers).where(customers.c.id == customer_id).values(profile=values))
+    connection.execute(
+        update(customers).where(customers.c.id == customer_id).values(profile=values)
+    )

@@ -159,7 +159,10 @@ def selections_of(shop: Shop, journey: Journey) -> dict[str, ProductSelectionSte
     """Product id to the active product selection step that offers it (first one wins)."""
     found: dict[str, ProductSelectionStep] = {}
     for step in journey.active_steps:
-        if isinstance(step, ProductSelectionStep) and step.product_selection in shop.product_selections:
+        if (
+            isinstance(step, ProductSelectionStep)
+            and step.product_selection in shop.product_selections
+        ):
             for product in shop.product_selections[step.product_selection].products:
                 if product in shop.products:
                     found.setdefault(product, step)
@@ -194,7 +197,9 @@ def recheck(cart: Cart, shop: Shop, journey: Journey, max_quantity: int) -> str 
     return "changed" if changed else None
 
 
-def parse_quantity(raw: str | None, max_quantity: int, *, allow_zero: bool, default: int | None) -> int:
+def parse_quantity(
+    raw: str | None, max_quantity: int, *, allow_zero: bool, default: int | None
+) -> int:
     """A whole number from 1 (or 0, meaning remove) to ``max_quantity``, or a CartError."""
     if raw is None or raw.strip() == "":
         if default is None:
@@ -213,7 +218,13 @@ def parse_quantity(raw: str | None, max_quantity: int, *, allow_zero: bool, defa
 
 
 def add(
-    cart: Cart, shop: Shop, journey: Journey, step_id: str, product: str, quantity: int, max_quantity: int
+    cart: Cart,
+    shop: Shop,
+    journey: Journey,
+    step_id: str,
+    product: str,
+    quantity: int,
+    max_quantity: int,
 ) -> None:
     """Add ``quantity`` of ``product`` from the product selection step ``step_id``.
 

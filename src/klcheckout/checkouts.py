@@ -45,9 +45,7 @@ def change(connection: Connection, checkout_id: str, **values: Any) -> None:
     )
 
 
-def save_answers(
-    connection: Connection, row: Any, step_id: str, answers: dict[str, Any]
-) -> None:
+def save_answers(connection: Connection, row: Any, step_id: str, answers: dict[str, Any]) -> None:
     everything = dict(row.answers or {})
     everything[step_id] = answers
     flash = dict(row.flash or {})
@@ -65,8 +63,10 @@ def add_flash(
     messages: list[str] | None = None,
 ) -> None:
     """Keep errors, typed values and messages until the page asks for them once."""
-    flash = {"messages": list((row.flash or {}).get("messages", [])),
-             "steps": dict((row.flash or {}).get("steps", {}))}
+    flash = {
+        "messages": list((row.flash or {}).get("messages", [])),
+        "steps": dict((row.flash or {}).get("steps", {})),
+    }
     if messages:
         flash["messages"] = (flash["messages"] + messages)[-5:]
     if step_id is not None:

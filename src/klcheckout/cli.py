@@ -16,7 +16,8 @@ from typing import Any
 import click
 from flask import Flask
 
-from . import create_app, mount, orders as order_store
+from . import create_app, mount
+from . import orders as order_store
 from .settings import SettingsError
 
 
@@ -94,7 +95,9 @@ def show_order(number: str) -> None:
 
 
 @orders.command("export")
-@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True
+)
 @click.option("--limit", default=100000, show_default=True, type=click.IntRange(1, 10**7))
 @click.option("--journey", default=None, help="Only orders of this journey key.")
 def export_orders(fmt: str, limit: int, journey: str | None) -> None:
@@ -108,9 +111,24 @@ def export_orders(fmt: str, limit: int, journey: str | None) -> None:
 
 
 CSV_COLUMNS = (
-    "number", "created_at", "status", "journey_key", "business_entity", "order_channel",
-    "email", "currency", "payment_method", "position", "product", "name", "quantity",
-    "billing", "unit_price", "line_total", "tax_rate", "tax",
+    "number",
+    "created_at",
+    "status",
+    "journey_key",
+    "business_entity",
+    "order_channel",
+    "email",
+    "currency",
+    "payment_method",
+    "position",
+    "product",
+    "name",
+    "quantity",
+    "billing",
+    "unit_price",
+    "line_total",
+    "tax_rate",
+    "tax",
 )
 
 

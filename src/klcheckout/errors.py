@@ -35,8 +35,9 @@ def answer(status: int, message: str) -> Response:
 
     request_id = g.get("request_id", "")
     if wants_json():
-        response = jsonify({"ok": False, "error": message, "errors": {"_form": message},
-                            "request_id": request_id})
+        response = jsonify(
+            {"ok": False, "error": message, "errors": {"_form": message}, "request_id": request_id}
+        )
     else:
         response = Response(
             render_template(

@@ -19,7 +19,9 @@ from klbuild.model import Form, FormField
 #: Form names the page itself adds; never answers.
 RESERVED = frozenset({"csrf_token", "step"})
 
-EMAIL = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$")
+EMAIL = re.compile(
+    r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$"
+)
 PHONE = re.compile(r"^\+?[0-9 ()./-]{3,30}$")
 
 Answers = dict[str, str | bool]
@@ -42,9 +44,11 @@ def validate(form: Form, data: Mapping[str, str]) -> tuple[Answers, dict[str, st
     known = {form_field.name for form_field in form.fields}
     extra = sorted(name for name in data if name not in known and name not in RESERVED)
     if extra:
-        errors["_form"] = "This form does not have the field(s) " + ", ".join(
-            repr(name[:40]) for name in extra[:5]
-        ) + "; they were not accepted."
+        errors["_form"] = (
+            "This form does not have the field(s) "
+            + ", ".join(repr(name[:40]) for name in extra[:5])
+            + "; they were not accepted."
+        )
     for form_field in form.fields:
         raw = data.get(form_field.name)
         value, error = clean(form_field, raw)
@@ -62,7 +66,11 @@ def clean(form_field: FormField, raw: str | None) -> tuple[str | bool | None, st
     label = form_field.label
     if form_field.type == "checkbox":
         ticked = raw is not None and raw.strip().lower() in ("on", "true", "1", "yes")
-        if raw not in (None, "") and not ticked and raw.strip().lower() not in ("off", "false", "0"):
+        if (
+            raw not in (None, "")
+            and not ticked
+            and raw.strip().lower() not in ("off", "false", "0")
+        ):
             return None, f"{label}: expected the box to be ticked or not."
         if form_field.required and not ticked:
             return None, f"Tick “{label}” to continue."

@@ -84,9 +84,10 @@ def place(visit: Visit, confirm_token: str | None) -> Placed:
 
 def _token_used(engine: Engine, token: str) -> bool:
     with engine.connect() as connection:
-        return connection.execute(
-            select(orders.c.id).where(orders.c.confirm_token == token)
-        ).first() is not None
+        return (
+            connection.execute(select(orders.c.id).where(orders.c.confirm_token == token)).first()
+            is not None
+        )
 
 
 def _insert(connection: Connection, visit: Visit, confirm_token: str | None) -> str:
@@ -168,7 +169,9 @@ def find(connection: Connection, number: str) -> dict[str, Any] | None:
     return _with_lines(connection, [row])[0]
 
 
-def recent(connection: Connection, limit: int = 50, journey: str | None = None) -> list[dict[str, Any]]:
+def recent(
+    connection: Connection, limit: int = 50, journey: str | None = None
+) -> list[dict[str, Any]]:
     query = select(orders).order_by(orders.c.created_at.desc(), orders.c.id.desc()).limit(limit)
     if journey:
         query = query.where(orders.c.journey_key == journey)
@@ -179,8 +182,10 @@ def _with_lines(connection: Connection, rows: list[Any]) -> list[dict[str, Any]]
     ids = [row.id for row in rows]
     lines: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
     if ids:
-        query = select(order_lines).where(order_lines.c.order_id.in_(ids)).order_by(
-            order_lines.c.order_id, order_lines.c.position
+        query = (
+            select(order_lines)
+            .where(order_lines.c.order_id.in_(ids))
+            .order_by(order_lines.c.order_id, order_lines.c.position)
         )
         for line in connection.execute(query):
             data = dict(line._mapping)

@@ -66,7 +66,10 @@ class SepaDebit:
         return {"iban": iban.compact, "holder": holder, "bic": str(iban.bic or "")}, {}
 
     def public(self, details: Mapping[str, Any]) -> dict[str, Any]:
-        return {"iban_masked": mask_iban(details.get("iban", "")), "holder": details.get("holder", "")}
+        return {
+            "iban_masked": mask_iban(details.get("iban", "")),
+            "holder": details.get("holder", ""),
+        }
 
 
 def iban_problem(exc: Exception, raw: str) -> str:

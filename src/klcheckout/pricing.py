@@ -51,7 +51,9 @@ def price_lines(shop: Shop, journey: Journey, lines: dict[str, int]) -> list[Pri
         unit = quantize(product.price, currency)
         total = quantize(product.price * quantity, currency)
         priced.append(
-            PricedLine(product, quantity, unit, total, tax_included(total, product.tax_rate, currency))
+            PricedLine(
+                product, quantity, unit, total, tax_included(total, product.tax_rate, currency)
+            )
         )
     return priced
 
@@ -59,12 +61,18 @@ def price_lines(shop: Shop, journey: Journey, lines: dict[str, int]) -> list[Pri
 def _figures(lines: list[PricedLine], currency: str) -> dict[str, Decimal]:
     gross = sum((line.line_total for line in lines), Decimal(0))
     tax = sum((line.tax for line in lines), Decimal(0))
-    return {"net": quantize(gross - tax, currency), "tax": quantize(tax, currency), "gross": quantize(gross, currency)}
+    return {
+        "net": quantize(gross - tax, currency),
+        "tax": quantize(tax, currency),
+        "gross": quantize(gross, currency),
+    }
 
 
 def totals(lines: list[PricedLine], currency: str, locale: str) -> dict[str, object]:
     """Net, tax and gross per billing period and per tax rate, plain and formatted."""
-    by_billing = {b: _figures([x for x in lines if x.product.billing == b], currency) for b in BILLINGS}
+    by_billing = {
+        b: _figures([x for x in lines if x.product.billing == b], currency) for b in BILLINGS
+    }
     rates: dict[Decimal, Decimal] = {}
     for line in lines:
         rates[line.product.tax_rate] = rates.get(line.product.tax_rate, Decimal(0)) + line.tax
@@ -82,7 +90,9 @@ def totals(lines: list[PricedLine], currency: str, locale: str) -> dict[str, obj
         ],
         "formatted": {
             "one_time_gross": format_money(by_billing["one_time"]["gross"], currency, locale),
-            "monthly_gross": format_price(by_billing["monthly"]["gross"], currency, locale, "monthly"),
+            "monthly_gross": format_price(
+                by_billing["monthly"]["gross"], currency, locale, "monthly"
+            ),
             "yearly_gross": format_price(by_billing["yearly"]["gross"], currency, locale, "yearly"),
             "tax": format_money(everything["tax"], currency, locale),
             "gross": format_money(everything["gross"], currency, locale),

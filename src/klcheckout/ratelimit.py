@@ -9,8 +9,8 @@ and its moving-window strategy; this module decides what is counted.
 from __future__ import annotations
 
 import math
-from functools import partial
 import time
+from functools import partial
 
 from flask import Flask, current_app, request
 from flask_limiter import Limiter
@@ -41,7 +41,8 @@ def _drop_request_hooks(app: Flask, limiter: Limiter) -> None:
     own = [limiter._check_request_limit]
     app.before_request_funcs[None] = [f for f in app.before_request_funcs[None] if f not in own]
     app.after_request_funcs[None] = [
-        f for f in app.after_request_funcs[None]
+        f
+        for f in app.after_request_funcs[None]
         if not (isinstance(f, partial) and f.args[:1] == (limiter,))
     ]
     release = getattr(limiter, "_Limiter__release_context", None)

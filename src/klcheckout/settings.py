@@ -108,11 +108,12 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "KEYLIGHT_SECRET_KEYS": _list(env.get(PREFIX + "SECRET_KEYS", "")),
         "KEYLIGHT_DATABASE_URL": env.get(PREFIX + "DATABASE_URL", "").strip()
         or f"sqlite:///{instance / 'keylight.sqlite3'}",
-        "KEYLIGHT_ALLOWED_ORIGINS": [o.rstrip("/") for o in _list(env.get(PREFIX + "ALLOWED_ORIGINS", ""))],
+        "KEYLIGHT_ALLOWED_ORIGINS": [
+            o.rstrip("/") for o in _list(env.get(PREFIX + "ALLOWED_ORIGINS", ""))
+        ],
         "KEYLIGHT_RATELIMIT_STORAGE": env.get(PREFIX + "RATELIMIT_STORAGE", "").strip()
         or "memory://",
-        "KEYLIGHT_LOGIN_LIMIT": env.get(PREFIX + "LOGIN_LIMIT", "").strip()
-        or "10 per 15 minutes",
+        "KEYLIGHT_LOGIN_LIMIT": env.get(PREFIX + "LOGIN_LIMIT", "").strip() or "10 per 15 minutes",
         "KEYLIGHT_MAX_QUANTITY": _int(env, "MAX_QUANTITY", 50),
         "KEYLIGHT_CART_MAX_AGE": _int(env, "CART_MAX_AGE", 14 * 24 * 3600),
         "KEYLIGHT_SESSION_MAX_AGE": _int(env, "SESSION_MAX_AGE", 12 * 3600),

@@ -71,7 +71,9 @@ def payment_json(visit: Visit) -> dict[str, Any] | None:
     if not chosen or chosen.get("method") not in PROVIDERS:
         return None
     method = chosen["method"]
-    label = visit.shop.payment_methods[method].label if method in visit.shop.payment_methods else method
+    label = (
+        visit.shop.payment_methods[method].label if method in visit.shop.payment_methods else method
+    )
     return {"method": method, "label": label, **PROVIDERS[method].public(chosen)}
 
 

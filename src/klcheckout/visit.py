@@ -16,7 +16,8 @@ from werkzeug.exceptions import NotFound
 from klbuild.config import Shop
 from klbuild.model import Journey
 
-from . import accounts, cart as carts, checkouts, security
+from . import accounts, checkouts, security
+from . import cart as carts
 from .cart import Cart
 
 SIGNED_OUT = "Your sign-in has ended; please sign in again."
@@ -117,9 +118,7 @@ def begin(journey_key: str, *, changes_state: bool) -> Visit:
         if reason:
             # The page's token belongs to a cart that is gone: start afresh and say so.
             g.keylight_visit = Visit(app, shop, journey, cart, messages)
-            raise security.Forbidden(
-                messages[0] + " Please reload the page and try again."
-            )
+            raise security.Forbidden(messages[0] + " Please reload the page and try again.")
         security.check_csrf(app, request, cart)
     changed = carts.recheck(cart, shop, journey, app.config["KEYLIGHT_MAX_QUANTITY"])
     if changed:

@@ -84,7 +84,7 @@ external_url = "https://example.com/thanks"
 
 
 def bulk_catalog(count: int = 150) -> str:
-    """Many products with random ids, so a cart can outgrow its cookie (random ids don't compress)."""
+    """Many products with random ids, so a cart can outgrow its cookie (they don't compress)."""
     alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
     ids = ["b" + "".join(secrets.choice(alphabet) for _ in range(40)) for _ in range(count)]
     parts = [
@@ -233,7 +233,9 @@ class Shopper:
         self.journey = journey
         self.http = requests.Session()
         self.http.headers["Origin"] = base
-        self.http.headers["X-Forwarded-For"] = f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250)}"
+        self.http.headers["X-Forwarded-For"] = (
+            f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250)}"
+        )
         self.csrf = ""
 
     def close(self) -> None:
@@ -250,8 +252,13 @@ class Shopper:
         return body
 
     def post(
-        self, path: str, data: dict[str, Any] | None = None, *, json: bool = False,
-        csrf: bool = True, **kwargs: Any,
+        self,
+        path: str,
+        data: dict[str, Any] | None = None,
+        *,
+        json: bool = False,
+        csrf: bool = True,
+        **kwargs: Any,
     ) -> requests.Response:
         if csrf and not self.csrf:
             self.state()
@@ -262,19 +269,28 @@ class Shopper:
         if json:
             headers["Accept"] = "application/json"
         response = self.http.post(
-            f"{self.base}/{self.journey}/{path}", data=form, headers=headers,
-            allow_redirects=False, **kwargs,
+            f"{self.base}/{self.journey}/{path}",
+            data=form,
+            headers=headers,
+            allow_redirects=False,
+            **kwargs,
         )
         if response.status_code == 303:
             self.csrf = ""  # a browser loads the next page, which asks for the state again
         return response
 
-    def step(self, step: str, data: dict[str, Any] | None = None, **kwargs: Any) -> requests.Response:
+    def step(
+        self, step: str, data: dict[str, Any] | None = None, **kwargs: Any
+    ) -> requests.Response:
         return self.post(f"steps/{step}", data, **kwargs)
 
     def add(
-        self, product: str, quantity: Any = 1, step: str = "product-selection",
-        extra: dict[str, Any] | None = None, **kw: Any,
+        self,
+        product: str,
+        quantity: Any = 1,
+        step: str = "product-selection",
+        extra: dict[str, Any] | None = None,
+        **kw: Any,
     ) -> requests.Response:
         data = {"product": product, "quantity": quantity, "step": step, **(extra or {})}
         return self.post("cart/add", data, **kw)

@@ -7,9 +7,6 @@ import threading
 import time
 
 import pytest
-from itsdangerous import TimestampSigner, URLSafeTimedSerializer
-from sqlalchemy import func, select
-
 from checkout_helpers import (
     BILLING,
     EXAMPLE,
@@ -19,6 +16,9 @@ from checkout_helpers import (
     Shopper,
     unique_email,
 )
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from sqlalchemy import func, select
+
 from klcheckout import tables
 
 
@@ -38,12 +38,16 @@ def test_unknown_journey_step_and_product(backend: Backend, shopper: Shopper) ->
     assert unknown.json()["errors"] == {"product": "This product is not available here."}
     # As a plain form: back to the page, and the page shows the error once.
     assert shopper.add("no-such-product").status_code == 303
-    assert errors_of(shopper, "product-selection") == {"product": "This product is not available here."}
+    assert errors_of(shopper, "product-selection") == {
+        "product": "This product is not available here."
+    }
     assert errors_of(shopper, "product-selection") == {}
 
 
 def test_product_from_another_selection_is_refused(backend: Backend, guest: Shopper) -> None:
-    bulk_product = next(iter(backend.app.extensions["keylight"].shop.product_selections["bulk"].products))
+    bulk_product = next(
+        iter(backend.app.extensions["keylight"].shop.product_selections["bulk"].products)
+    )
     answer = guest.add(bulk_product, step="plan", json=True)
     assert answer.status_code == 422 and "not available" in answer.json()["errors"]["product"]
     assert guest.add(bulk_product, step="extras", json=True).status_code == 200
@@ -98,7 +102,9 @@ def _forge(payload: dict, secret: str, age: int = 0) -> str:
             return int(time.time()) - age
 
     serializer = URLSafeTimedSerializer(
-        secret, salt="keylight.cart", signer=Old,
+        secret,
+        salt="keylight.cart",
+        signer=Old,
         signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha256},
     )
     return serializer.dumps(payload)
@@ -110,7 +116,9 @@ def _reset_message(shopper: Shopper) -> list[str]:
     return state["messages"]
 
 
-def test_tampered_truncated_expired_rotated_and_foreign_cookies(backend: Backend, shopper: Shopper) -> None:
+def test_tampered_truncated_expired_rotated_and_foreign_cookies(
+    backend: Backend, shopper: Shopper
+) -> None:
     shopper.add("starter", 2)
     good = _cookie(shopper)
     version = shopper.state()["journey"]["version"]
@@ -134,9 +142,18 @@ def test_tampered_truncated_expired_rotated_and_foreign_cookies(backend: Backend
     refused = shopper.add("starter", csrf=False, extra={"csrf_token": "whatever"})
     assert refused.status_code == 403 and "could not be read" in refused.text
     # A cookie from an older build is re-checked against today's catalog.
-    _set_cookie(shopper, _forge({**payload, "v": "oldbuild", "l": [["starter", 3], ["gone", 1], ["pro", 500]]}, SECRETS[0]))
+    _set_cookie(
+        shopper,
+        _forge(
+            {**payload, "v": "oldbuild", "l": [["starter", 3], ["gone", 1], ["pro", 500]]},
+            SECRETS[0],
+        ),
+    )
     state = shopper.state()
-    assert [(x["product"], x["quantity"]) for x in state["cart"]["lines"]] == [("starter", 3), ("pro", 50)]
+    assert [(x["product"], x["quantity"]) for x in state["cart"]["lines"]] == [
+        ("starter", 3),
+        ("pro", 50),
+    ]
     assert "cart was updated" in state["messages"][0]
 
 
@@ -185,7 +202,10 @@ def test_login_cookie_replayed_after_logout_is_refused(backend: Backend, shopper
     email = unique_email()
     shopper.add("starter")
     shopper.step("cart")
-    shopper.step("login-or-create-an-account", {"action": "signup", "email": email, "password": "correct horse battery"})
+    shopper.step(
+        "login-or-create-an-account",
+        {"action": "signup", "email": email, "password": "correct horse battery"},
+    )
     assert shopper.state()["customer"]["signed_in"] is True
     copied = _cookie(shopper)
     assert shopper.post("logout", {"step": "cart"}).headers["Location"] == f"/{EXAMPLE}/cart/"
@@ -196,30 +216,45 @@ def test_login_cookie_replayed_after_logout_is_refused(backend: Backend, shopper
     assert "Your sign-in has ended; please sign in again." in state["messages"]
 
 
-def test_login_and_signup_answer_alike_and_passwords_are_checked(backend: Backend, shopper: Shopper) -> None:
+def test_login_and_signup_answer_alike_and_passwords_are_checked(
+    backend: Backend, shopper: Shopper
+) -> None:
     email = unique_email()
     shopper.add("starter")
     shopper.step("cart")
     step = "login-or-create-an-account"
     short = shopper.step(step, {"action": "signup", "email": email, "password": "short"}, json=True)
     assert short.status_code == 422 and "at least 8" in short.json()["errors"]["password"]
-    common = shopper.step(step, {"action": "signup", "email": email, "password": "Password123"}, json=True)
+    common = shopper.step(
+        step, {"action": "signup", "email": email, "password": "Password123"}, json=True
+    )
     assert "most common" in common.json()["errors"]["password"]
     long_one = "x" * 80 + " a long passphrase"
-    assert shopper.step(step, {"action": "signup", "email": email, "password": long_one}, json=True).status_code == 200
+    assert (
+        shopper.step(
+            step, {"action": "signup", "email": email, "password": long_one}, json=True
+        ).status_code
+        == 200
+    )
 
     def attempt(action: str, address: str, password: str) -> tuple[int, dict]:
         other = backend.shopper()
         other.add("starter")
         other.step("cart")
-        answer = other.step(step, {"action": action, "email": address, "password": password}, json=True)
+        answer = other.step(
+            step, {"action": action, "email": address, "password": password}, json=True
+        )
         body = answer.json()
         other.close()
         return answer.status_code, {k: v for k, v in body.items() if k != "csrf_token"}
 
-    assert attempt("login", email, "wrong password!") == attempt("login", unique_email(), "wrong password!")
+    assert attempt("login", email, "wrong password!") == attempt(
+        "login", unique_email(), "wrong password!"
+    )
     assert attempt("login", email, "wrong password!")[0] == 401
-    assert attempt("signup", email, "some other passphrase") == attempt("signup", unique_email(), "some other passphrase")
+    assert attempt("signup", email, "some other passphrase") == attempt(
+        "signup", unique_email(), "some other passphrase"
+    )
 
 
 def test_failed_logins_are_rate_limited(backend: Backend, shopper: Shopper) -> None:
@@ -231,7 +266,9 @@ def test_failed_logins_are_rate_limited(backend: Backend, shopper: Shopper) -> N
     shopper.post("logout", {"step": "cart"})
     statuses = []
     for _ in range(7):
-        answer = shopper.step(step, {"action": "login", "email": email, "password": "wrong passphrase"}, json=True)
+        answer = shopper.step(
+            step, {"action": "login", "email": email, "password": "wrong passphrase"}, json=True
+        )
         statuses.append(answer.status_code)
     assert statuses[:5] == [401] * 5 and statuses[5:] == [429, 429]
     assert "Too many failed sign-in attempts" in answer.json()["errors"]["_form"]
@@ -239,7 +276,9 @@ def test_failed_logins_are_rate_limited(backend: Backend, shopper: Shopper) -> N
     other = backend.shopper()
     other.add("starter")
     other.step("cart")
-    blocked = other.step(step, {"action": "login", "email": email, "password": "right passphrase"}, json=True)
+    blocked = other.step(
+        step, {"action": "login", "email": email, "password": "right passphrase"}, json=True
+    )
     assert blocked.status_code == 429
     other.close()
 
@@ -248,8 +287,15 @@ def test_form_errors_missing_overlong_wrong_type_extra(guest: Shopper) -> None:
     guest.add("pro", step="plan")
     guest.step("cart")
     guest.step("account", {"action": "guest", "email": unique_email()})
-    bad = {**BILLING, "first_name": "", "last_name": "L" * 61, "country": "XX",
-           "email": "not-an-email", "postal_code": "!!", "is_admin": "1"}
+    bad = {
+        **BILLING,
+        "first_name": "",
+        "last_name": "L" * 61,
+        "country": "XX",
+        "email": "not-an-email",
+        "postal_code": "!!",
+        "is_admin": "1",
+    }
     answer = guest.step("billing", bad)
     assert answer.status_code == 303 and answer.headers["Location"] == f"/{TEST_JOURNEY}/billing/"
     state = guest.state("billing")
@@ -271,7 +317,11 @@ def test_invalid_iban_and_unoffered_method(guest: Shopper) -> None:
     guest.step("cart")
     guest.step("account", {"action": "guest", "email": unique_email()})
     guest.step("billing", BILLING)
-    bad = guest.step("payment", {"method": "sepa_debit", "iban": "DE89 3704 0044 0532 0130 01", "holder": ""}, json=True)
+    bad = guest.step(
+        "payment",
+        {"method": "sepa_debit", "iban": "DE89 3704 0044 0532 0130 01", "holder": ""},
+        json=True,
+    )
     assert bad.status_code == 422
     errors = bad.json()["errors"]
     assert errors["iban"].startswith("This IBAN is not valid") and "checksum" in errors["iban"]
@@ -312,7 +362,9 @@ def test_confirming_twice_concurrently_places_one_order(backend: Backend, guest:
     def confirm(n: int) -> None:
         person = Shopper(backend.url, TEST_JOURNEY)
         _set_cookie(person, cookie)
-        answer = person.post("steps/confirm", {"confirm_token": f"tab-{n % 2}", "csrf_token": token}, csrf=False)
+        answer = person.post(
+            "steps/confirm", {"confirm_token": f"tab-{n % 2}", "csrf_token": token}, csrf=False
+        )
         results.append((answer.status_code, answer.headers.get("Location", "")))
         person.close()
 

@@ -4,20 +4,29 @@ from __future__ import annotations
 
 import json
 
+from checkout_helpers import (
+    BILLING,
+    EXAMPLE,
+    GOOD_IBAN,
+    TEST_JOURNEY,
+    Backend,
+    Shopper,
+    unique_email,
+)
 from click.testing import CliRunner
 from sqlalchemy import select
 
 from klcheckout import tables
 from klcheckout.cli import cli
 
-from checkout_helpers import BILLING, EXAMPLE, GOOD_IBAN, TEST_JOURNEY, Backend, Shopper, unique_email
-
 
 def test_example_journey_from_product_to_order(backend: Backend, shopper: Shopper) -> None:
     email = unique_email()
     assert shopper.state("product-selection")["cart"]["count"] == 0
 
-    answer = shopper.add("starter", 2, extra={"price": "0.01"})  # a price from the client is ignored
+    answer = shopper.add(
+        "starter", 2, extra={"price": "0.01"}
+    )  # a price from the client is ignored
     assert answer.status_code == 303
     assert answer.headers["Location"] == f"/{EXAMPLE}/product-selection/"
     assert shopper.add("onboarding").status_code == 303

@@ -64,7 +64,11 @@ def test_sqlite_is_durable_and_the_shop_can_be_swapped(tmp_path: Path) -> None:
     engine = app.extensions["keylight_db"]
     try:
         found = db.check_durability(engine)
-        assert found == {"journal_mode": "wal", "synchronous": 2, "busy_timeout": db.BUSY_TIMEOUT_MS}
+        assert found == {
+            "journal_mode": "wal",
+            "synchronous": 2,
+            "busy_timeout": db.BUSY_TIMEOUT_MS,
+        }
         assert db.current_revision(engine) == "0001"
         holder = app.extensions["keylight"]
         shop = holder.reload()

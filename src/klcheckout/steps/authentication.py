@@ -12,7 +12,8 @@ from flask import Blueprint, Response, current_app, request
 
 from klbuild.model import AuthenticationStep, StepBase
 
-from .. import accounts, cart as carts, checkouts, db, forms, progress, ratelimit, web
+from .. import accounts, checkouts, db, forms, progress, ratelimit, web
+from .. import cart as carts
 from ..visit import Visit, begin
 from . import find_step, handles
 
@@ -43,7 +44,9 @@ def authenticate(visit: Visit, step: StepBase) -> Response:
     password = request.form.get("password", "")
     values = {"email": email[:254], "action": action[:10]}
     if action not in ("login", "signup", "guest") or (action == "guest" and not step.guest_allowed):
-        choices = "sign in, create an account" + (" or continue as a guest" if step.guest_allowed else "")
+        choices = "sign in, create an account" + (
+            " or continue as a guest" if step.guest_allowed else ""
+        )
         return web.respond(visit, step, errors={"action": f"Choose to {choices}."}, values=values)
     errors: dict[str, str] = {}
     if not forms.valid_email(email):
@@ -67,7 +70,10 @@ def authenticate(visit: Visit, step: StepBase) -> Response:
         wait = ratelimit.blocked(email)
         if wait:
             return web.respond(
-                visit, step, status=429, values=values,
+                visit,
+                step,
+                status=429,
+                values=values,
                 errors={"_form": f"Too many failed sign-in attempts. Try again in {wait}."},
             )
     with db.writing(visit.engine) as connection:

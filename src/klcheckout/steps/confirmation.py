@@ -11,7 +11,8 @@ from flask import Response, request
 
 from klbuild.model import OrderDoneStep, StepBase
 
-from .. import cart as carts, orders, progress, web
+from .. import cart as carts
+from .. import orders, progress, web
 from ..visit import Visit
 from . import guard, handles
 

@@ -21,7 +21,9 @@ def choose_method(visit: Visit, step: StepBase) -> Response:
     if method not in offered or provider is None:
         names = ", ".join(m.label for m in offered.values())
         return web.respond(
-            visit, step, errors={"method": f"Choose one of the offered payment methods: {names}."},
+            visit,
+            step,
+            errors={"method": f"Choose one of the offered payment methods: {names}."},
             values=web.form_values(),
         )
     details, errors = provider.validate(request.form)

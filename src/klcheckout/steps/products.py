@@ -10,10 +10,12 @@ from flask import Blueprint, Response, request
 
 from klbuild.model import StepBase
 
-from .. import cart as carts, progress, web
+from .. import cart as carts
+from .. import progress, web
 from ..cart import CartError
 from ..visit import Visit, begin
-from . import bp as steps_bp, find_step, handles
+from . import bp as steps_bp
+from . import find_step, handles
 
 bp = Blueprint("cart", __name__)
 
@@ -35,7 +37,15 @@ def _apply(visit: Visit, change: str) -> Response:
             quantity = carts.parse_quantity(
                 request.form.get("quantity"), visit.max_quantity, allow_zero=False, default=1
             )
-            carts.add(visit.cart, visit.shop, visit.journey, back.id, product, quantity, visit.max_quantity)
+            carts.add(
+                visit.cart,
+                visit.shop,
+                visit.journey,
+                back.id,
+                product,
+                quantity,
+                visit.max_quantity,
+            )
         else:
             quantity = carts.parse_quantity(
                 request.form.get("quantity"), visit.max_quantity, allow_zero=True, default=None
@@ -65,7 +75,9 @@ def update(key: str) -> Response:
 def continue_from_cart(visit: Visit, step: StepBase) -> Response:
     """'Continue' on a product or cart page: the cart must hold something."""
     if not visit.cart.lines:
-        return web.respond(visit, step, errors={"_form": "Your cart is empty: choose a product first."})
+        return web.respond(
+            visit, step, errors={"_form": "Your cart is empty: choose a product first."}
+        )
     return web.respond(visit, progress.after(visit.journey, step))
 
 
