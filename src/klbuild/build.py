@@ -24,12 +24,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from jinja2 import Environment, TemplateError, TemplateSyntaxError
 
 from . import assets, config
 from .errors import BuildError, ConfigError, Problem
-from .model import Journey
+from .model import Journey, Site
 from .render import Renderer, make_environment
 
 #: Records what was built, so the next build knows what it may skip and delete.
@@ -64,6 +65,8 @@ class BuildReport:
     journeys_removed: list[str] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     seconds: float = 0.0
+    #: The shop that was built; the dev server hands it to the checkout backend.
+    shop: config.Shop | None = None
 
     @property
     def changed_journeys(self) -> list[str]:
@@ -74,10 +77,30 @@ class BuildReport:
     def changed(self) -> bool:
         return bool(self.pages_written or self.pages_removed)
 
+    def describe(self, site: Path) -> str:
+        """The CLI's summary line."""
+        journeys = len(self.shop.journeys) if self.shop else 0
+        return (
+            f"Built {journeys} journey{'s' if journeys != 1 else ''} into {site}/ "
+            f"in {self.seconds:.2f} s: {self.pages_written} pages written, "
+            f"{self.pages_unchanged} unchanged, {self.pages_removed} removed."
+        )
+
 
 def build(journeys: Path, site: Path, templates: Path | None = None) -> BuildReport:
     """Build once: what ``klbuild build`` runs. Reads the manifest a previous build left."""
     return Builder(journeys, site, templates).build()
+
+
+def local_site(site: Site) -> Site:
+    """The site as the dev server serves it: pages at ``/``, the backend at its path.
+
+    A shop published to ``https://shop.example.com/`` with its backend on another
+    host still previews on one local origin, with nothing fetched from production.
+    """
+    return site.model_copy(
+        update={"base_url": "/", "api_url": urlsplit(site.api_url).path.rstrip("/") or "/api"}
+    )
 
 
 class Builder:
@@ -87,8 +110,12 @@ class Builder:
     only when a template file changes) and the manifest of the last build.
     """
 
-    def __init__(self, journeys: Path, site: Path, templates: Path | None = None) -> None:
+    def __init__(
+        self, journeys: Path, site: Path, templates: Path | None = None, *, preview: bool = False
+    ) -> None:
         self.journeys = Path(journeys)
+        #: For the dev server: pages and backend on its own origin, whatever the site says.
+        self.preview = preview
         self.site = Path(site)
         self.templates = Path(templates) if templates is not None else None
         self.load_cache = config.LoadCache()
@@ -102,12 +129,14 @@ class Builder:
         """Load, render and write; raises ``ConfigError`` (nothing written) on any mistake."""
         started = time.perf_counter()
         shop = config.load(self.journeys, assign_keys=True, cache=self.load_cache)
+        if self.preview:
+            shop.site = local_site(shop.site)
         files = assets.resolve_files(assets.search_path(self.templates))
         self._check_theme(files)
         digest = assets.templates_digest(files)
         shared = assets.load_assets(files)
         renderer = self.renderer(shop, digest, shared)
-        report = BuildReport(warnings=list(shop.warnings))
+        report = BuildReport(warnings=list(shop.warnings), shop=shop)
         if _is_empty(self.site):
             self._full_build(shop.journeys, renderer, digest, shared, report)
         else:

@@ -14,6 +14,17 @@ journeys_argument = click.argument(
     default="journeys",
     type=click.Path(path_type=Path, file_okay=True, dir_okay=True),
 )
+site_option = click.option(
+    "--site",
+    default="site",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where to write the pages (default: ./site).",
+)
+templates_option = click.option(
+    "--templates",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    help="A theme folder; its templates replace the built-in ones of the same name.",
+)
 strict_option = click.option(
     "--strict/--no-strict",
     default=False,
@@ -39,17 +50,8 @@ def check(journeys: Path, strict: bool) -> None:
 
 @cli.command()
 @journeys_argument
-@click.option(
-    "--site",
-    default="site",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Where to write the pages (default: ./site).",
-)
-@click.option(
-    "--templates",
-    type=click.Path(path_type=Path, exists=True, file_okay=False),
-    help="A theme folder; its templates replace the built-in ones of the same name.",
-)
+@site_option
+@templates_option
 @strict_option
 def build(journeys: Path, site: Path, templates: Path | None, strict: bool) -> None:
     """Build the journeys in JOURNEYS (default: ./journeys) into static pages."""
@@ -60,6 +62,40 @@ def build(journeys: Path, site: Path, templates: Path | None, strict: bool) -> N
     report = run_build(journeys, site, templates)
     _show_warnings(report.warnings)
     click.echo(report.describe(site))
+
+
+@cli.command()
+@journeys_argument
+@site_option
+@templates_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", default=8000, show_default=True, help="Port to listen on; 0 picks a free one."
+)
+@click.option(
+    "--open/--no-open",
+    "open_browser",
+    default=None,
+    help="Open the first journey in the browser (default: when a display exists).",
+)
+@click.option(
+    "--poll",
+    is_flag=True,
+    help="Poll for changes instead of waiting for file events (network mounts, containers).",
+)
+def serve(
+    journeys: Path,
+    site: Path,
+    templates: Path | None,
+    host: str,
+    port: int,
+    open_browser: bool | None,
+    poll: bool,
+) -> None:
+    """Build JOURNEYS, serve the pages with the checkout backend, and reload on every save."""
+    from .serve import serve as run_serve
+
+    run_serve(journeys, site, templates, host=host, port=port, open_browser=open_browser, poll=poll)
 
 
 def _load(journeys: Path, *, assign_keys: bool, strict: bool) -> config.Shop:
