@@ -617,7 +617,16 @@ def _partial_journey(name: str, data: dict[str, Any]) -> Journey | None:
     for raw in steps:
         try:
             valid_steps.append(_STEP_ADAPTER.validate_python(raw))
+            continue
         except ValidationError:
+            pass
+        # A typo in one field should not hide a wrong reference in another: try again
+        # without the unknown fields (already reported).
+        known = _step_class(raw.get("type") if isinstance(raw, dict) else None).model_fields
+        try:
+            cleaned = {k: v for k, v in raw.items() if k in known}
+            valid_steps.append(_STEP_ADAPTER.validate_python(cleaned))
+        except (ValidationError, AttributeError):
             valid_steps.append(None)
     journey = Journey.model_construct(
         name=str(data.get("name", "")),

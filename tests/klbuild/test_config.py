@@ -448,3 +448,13 @@ def test_cache_keeps_reporting_errors_of_unchanged_files(shop_dir: Path) -> None
         with pytest.raises(ConfigError) as info:
             config.load(shop_dir, cache=cache)
         assert any("unknown field 'formm'" in str(p) for p in info.value.problems)
+
+
+def test_a_typo_in_a_step_does_not_hide_its_wrong_reference(shop_dir: Path) -> None:
+    journey = shop_dir / "self-service.toml"
+    edit(journey, 'product_selection = "plans"', 'product_selection = "plan"')
+    edit(journey, "unique_selection = false", "unique_selecton = false")
+    found = problems(shop_dir)
+    assert len(found) == 2
+    assert "did you mean 'unique_selection'?" in found[0]
+    assert "unknown product selection 'plan'; did you mean 'plans'? known: plans" in found[1]
