@@ -1,4 +1,4 @@
-"""The README documents every command-line option and setting: cheap insurance that docs and code agree."""
+"""The README documents every option and setting: cheap insurance that docs and code agree."""
 
 from __future__ import annotations
 
