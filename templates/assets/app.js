@@ -15,7 +15,10 @@
     return Array.prototype.slice.call((root || document).querySelectorAll(selector));
   }
   function setText(el, value) { el.textContent = value == null ? "" : String(value); }
-  function postForms() { return all("form").filter(function (f) { return f.method === "post"; }); }
+  /* The attribute, not f.method: a field named "method" (the payment choice) shadows the property. */
+  function postForms() {
+    return all("form").filter(function (f) { return (f.getAttribute("method") || "").toLowerCase() === "post"; });
+  }
 
   function hiddenInput(form, name, value) {
     var input = form.querySelector('input[type="hidden"][name="' + name + '"]');
@@ -61,12 +64,22 @@
       var mark = el.querySelector("[data-kl-in-cart]");
       if (mark) mark.hidden = !inCart[el.getAttribute("data-kl-product")];
     });
-    var formatted = (cart && cart.totals && cart.totals.formatted) || {};
+    var totals = (cart && cart.totals) || {};
+    var formatted = totals.formatted || {};
+    var recurring = totals.recurring || {};
+    /* The amount behind each formatted total: a billing period the cart has nothing for is not shown. */
+    var amounts = {
+      one_time_gross: (totals.one_time || {}).gross,
+      monthly_gross: (recurring.monthly || {}).gross,
+      yearly_gross: (recurring.yearly || {}).gross
+    };
     all("[data-kl-totals] [data-kl-total]").forEach(function (el) {
-      var value = formatted[el.getAttribute("data-kl-total")];
+      var key = el.getAttribute("data-kl-total");
+      var value = formatted[key];
       setText(el, value);
       if (el.parentElement && el.parentElement.parentElement.hasAttribute("data-kl-totals")) {
-        el.parentElement.hidden = !value || lines.length === 0;
+        var nothing = key in amounts && amounts[key] != null && Number(amounts[key]) === 0;
+        el.parentElement.hidden = !value || nothing || lines.length === 0;
       }
     });
   }
@@ -178,8 +191,9 @@
   }
 
   function apply(state) {
-    postForms().forEach(function (form) { hiddenInput(form, "csrf_token", state.csrf_token); });
     renderCart(state.cart);
+    /* After the cart: its lines' quantity and remove forms are clones made just now. */
+    postForms().forEach(function (form) { hiddenInput(form, "csrf_token", state.csrf_token); });
     renderCustomer(state.customer);
     fillValues(state.values);
     renderMessages(state.messages);
