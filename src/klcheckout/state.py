@@ -13,7 +13,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import text
 from werkzeug.exceptions import NotFound
 
-from klbuild.model import AuthenticationStep, FormStep, StepBase
+from klbuild.model import AuthenticationStep, ConfirmationStep, FormStep, StepBase
 
 from . import checkouts, db, orders, security
 from .payment import PROVIDERS
@@ -48,6 +48,13 @@ def values_for(visit: Visit, step: StepBase | None) -> dict[str, Any]:
     """Saved answers of the step, else auto-fill from the signed-in customer's own profile."""
     if isinstance(step, AuthenticationStep):
         return {"email": visit.email} if visit.email else {}
+    if isinstance(step, ConfirmationStep):
+        # The confirmation page shows the saved answers of every form step of the journey.
+        merged: dict[str, Any] = {}
+        for form_step in visit.journey.active_steps:
+            if isinstance(form_step, FormStep):
+                merged.update(visit.answers.get(form_step.id) or {})
+        return merged
     if not isinstance(step, FormStep):
         return {}
     saved = visit.answers.get(step.id)
