@@ -156,6 +156,15 @@ class Renderer:
 
     def pages(self, journey: Journey) -> Iterator[tuple[str, str]]:
         """(path under the site folder, HTML) for each active step, in journey order."""
+        for path, template, context in self.page_contexts(journey):
+            yield path, self.template(template).render(context)
+
+    def page_contexts(self, journey: Journey) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """(path, template name, context) for each active step: everything but the render.
+
+        Kept apart from ``pages`` so the benchmark can prepare the very same pages
+        beforehand and time a bare Jinja2 render-and-write of them.
+        """
         shared = self.journey_context(journey)
         steps = journey.active_steps
         for index, step in enumerate(steps):
@@ -167,8 +176,7 @@ class Renderer:
             context["next_url"] = (
                 self.step_url(journey, steps[index + 1]) if index + 1 < len(steps) else None
             )
-            html = self.template(step_template(step)).render(context)
-            yield page_path(journey, step), html
+            yield page_path(journey, step), step_template(step), context
 
     def step_url(self, journey: Journey, step: StepBase) -> str:
         return f"{self.shop.site.base_url}{journey.key}/{step.id}/"
