@@ -311,9 +311,10 @@ def shot(page: Any, name: str) -> None:
 
 
 def add_product(page: Any, product: str) -> None:
-    step = step_of(page)
-    page.locator(f'[data-kl-product="{product}"] button[type=submit]').click()
-    wait_for_step(page, step)
+    step, key = step_of(page), page.locator("body").get_attribute("data-journey")
+    with page.expect_navigation():  # back to the same step: wait for the new page
+        page.locator(f'[data-kl-product="{product}"] button[type=submit]').click()
+    wait_for_step(page, step, key)
 
 
 def press_continue(page: Any) -> None:
@@ -370,3 +371,20 @@ def no_horizontal_scroll(page: Any) -> tuple[int, int]:
     return page.evaluate(
         "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
     )
+
+
+def cookie_text(context: Any) -> str:
+    """Every cookie's value with signed payloads decoded (itsdangerous: base64, maybe zlib)."""
+    import base64
+    import zlib
+
+    texts = []
+    for cookie in context.cookies():
+        value = cookie["value"]
+        texts.append(value)
+        compressed = value.startswith(".")
+        payload = value.lstrip(".").split(".")[0]
+        with contextlib.suppress(ValueError, zlib.error):
+            raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+            texts.append((zlib.decompress(raw) if compressed else raw).decode("utf-8", "replace"))
+    return "\n".join(texts)

@@ -13,6 +13,7 @@ from browser_helpers import (
     Workspace,
     add_product,
     choose_sepa,
+    cookie_text,
     fill_billing,
     log_in,
     no_horizontal_scroll,
@@ -157,7 +158,10 @@ def test_happy_path_sepa_order_lands_in_the_database(
     answers = json.loads(order["answers"])
     assert answers["sold_to_account"]["last_name"] == "Lovelace"
     assert answers["sold_to_account"]["city"] == "Berlin"
-    assert "DE89370400440532013000" not in order["payment"]  # never stored in clear
+    assert json.loads(order["payment"])["iban"] == "DE89370400440532013000"
+    # ... but the IBAN and the answers never travel in the cookie in clear text.
+    cookies = cookie_text(page.context)
+    assert "DE89" not in cookies and "Lovelace" not in cookies
     lines = module_ws.query(
         "SELECT product, quantity, line_total FROM order_lines WHERE order_id = ? ORDER BY position",
         order["id"],
