@@ -199,6 +199,8 @@ class _Loader:
         self.generated_keys: dict[str, bool] = {}
         self.partial_journeys: list[Journey] = []
         self.broken: set[str] = set()
+        #: What journeys show from the shared files, digested once per load.
+        self.shown_digests: dict[tuple[Any, ...], str] = {}
 
     # -- reading ---------------------------------------------------------------------
 
@@ -476,7 +478,7 @@ class _Loader:
         entry = self.cache.entries.get(journey.source)
         if entry and entry.version and entry.version[:2] == (shop.shared_digest, journey.key):
             return entry.version[2]
-        version = journey_version(shop, journey)
+        version = journey_version(shop, journey, self.shown_digests)
         if entry:
             entry.version = (shop.shared_digest, journey.key, version)
         return version
@@ -646,11 +648,19 @@ def _model_for(name: str) -> type[BaseModel]:
     )
 
 
-def journey_version(shop: Shop, journey: Journey) -> str:
+def journey_version(
+    shop: Shop, journey: Journey, memo: dict[tuple[Any, ...], str] | None = None
+) -> str:
     """A digest of everything the pages of this journey show and the backend charges.
 
     It travels in the cart cookie: a cart made against another version is re-checked
     against today's catalog instead of being trusted.
+
+    What the journey shows from the shared files (its products and forms, its
+    business entity, the payment methods, the site) is digested apart: many
+    journeys show the same plans, and encoding the catalog once per journey was
+    the dearest part of loading a thousand of them. ``memo``, kept for one load,
+    holds those digests.
     """
     products: set[str] = set()
     forms: set[str] = set()
@@ -662,14 +672,24 @@ def journey_version(shop: Shop, journey: Journey) -> str:
             products.update(shop.product_selections[step.product_selection].products)
         if isinstance(step, FormStep):
             forms.add(step.form)
+    memo = {} if memo is None else memo
+    key = (tuple(sorted(products)), tuple(sorted(forms)), journey.business_entity)
+    if key not in memo:
+        memo[key] = _shown_digest(shop, *key)
+    return _digest({"journey": journey.model_dump(mode="json"), "shown": memo[key]})
+
+
+def _shown_digest(
+    shop: Shop, products: tuple[str, ...], forms: tuple[str, ...], entity: str
+) -> str:
+    """A digest of what a journey shows from the shared files; see ``journey_version``."""
     payload = {
-        "journey": journey.model_dump(mode="json"),
         "products": [
-            shop.products[p].model_dump(mode="json") for p in sorted(products) if p in shop.products
+            shop.products[p].model_dump(mode="json") for p in products if p in shop.products
         ],
-        "forms": [shop.forms[f].model_dump(mode="json") for f in sorted(forms) if f in shop.forms],
-        "entity": shop.business_entities[journey.business_entity].model_dump(mode="json")
-        if journey.business_entity in shop.business_entities
+        "forms": [shop.forms[f].model_dump(mode="json") for f in forms if f in shop.forms],
+        "entity": shop.business_entities[entity].model_dump(mode="json")
+        if entity in shop.business_entities
         else None,
         "payment_methods": {k: v.model_dump(mode="json") for k, v in shop.payment_methods.items()},
         "site": shop.site.model_dump(mode="json"),
