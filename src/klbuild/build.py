@@ -6,6 +6,9 @@
   into place; later builds re-render only the journeys whose version or templates
   changed, write only files whose bytes differ, and replace each with a rename.
 - The same files always give the same bytes: no timestamps, sorted everything.
+- Each page is written as soon as it is rendered, on the same thread: memory stays
+  flat however big the site. (Writer threads were tried: after every system call
+  they waited for the GIL held by the rendering thread, and the build got slower.)
 
 ``Builder`` keeps what it learnt between builds (parsed files, compiled
 templates, the manifest), so the dev server rebuilds one saved journey in
@@ -16,10 +19,8 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import shutil
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,14 +193,13 @@ class Builder:
         try:
             os.chmod(staging, 0o755)
             manifest = _new_manifest(digest, shared)
-            with _Writer() as writer:
-                for key in sorted(journeys):
-                    journey = journeys[key]
-                    for path, html in _render(renderer, journey):
-                        writer.write(staging / path, html.encode("utf-8"))
-                        report.pages_written += 1
-                    manifest["journeys"][key] = _manifest_entry(journey)
-                    report.journeys_rendered.append(key)
+            for key in sorted(journeys):
+                journey = journeys[key]
+                for path, html in _render(renderer, journey):
+                    _write(staging / path, html.encode("utf-8"))
+                    report.pages_written += 1
+                manifest["journeys"][key] = _manifest_entry(journey)
+                report.journeys_rendered.append(key)
             for asset in shared.values():
                 _write(staging / asset.path, asset.content)
             _write(staging / HEADERS_FILE, HEADERS.encode())
@@ -229,23 +229,22 @@ class Builder:
         shutil.rmtree(staging, ignore_errors=True)
         pending: list[str] = []
         try:
-            with _Writer() as writer:
-                for key in sorted(journeys):
-                    journey = journeys[key]
-                    previous = old["journeys"].get(key)
-                    if same_templates and previous and previous["version"] == journey.version:
-                        # the version covers the steps too: the pages are as they were
-                        manifest["journeys"][key] = previous
+            for key in sorted(journeys):
+                journey = journeys[key]
+                previous = old["journeys"].get(key)
+                if same_templates and previous and previous["version"] == journey.version:
+                    # the version covers the steps too: the pages are as they were
+                    manifest["journeys"][key] = previous
+                    continue
+                manifest["journeys"][key] = _manifest_entry(journey)
+                report.journeys_rendered.append(key)
+                for path, html in _render(renderer, journey):
+                    data = html.encode("utf-8")
+                    if _read(self.site / path) == data:
+                        report.pages_unchanged += 1
                         continue
-                    manifest["journeys"][key] = _manifest_entry(journey)
-                    report.journeys_rendered.append(key)
-                    for path, html in _render(renderer, journey):
-                        data = html.encode("utf-8")
-                        if _read(self.site / path) == data:
-                            report.pages_unchanged += 1
-                            continue
-                        writer.write(staging / path, data)
-                        pending.append(path)
+                    _write(staging / path, data)
+                    pending.append(path)
             # Everything rendered: now move it into place, one rename per file.
             for path in pending:
                 target = self.site / path
@@ -300,46 +299,6 @@ def _render(renderer: Renderer, journey: Journey):  # type: ignore[no-untyped-de
                 )
             ]
         ) from None
-
-
-class _Writer:
-    """Writes files on background threads while the caller renders the next page.
-
-    File system calls release the GIL, so on two cores writing overlaps with
-    rendering. The queue is bounded: pages stream to disk and memory stays flat
-    however big the site. The first error is raised again by ``write`` or on exit.
-    """
-
-    def __init__(self, threads: int = 2, backlog: int = 64) -> None:
-        self._queue: queue.Queue[tuple[Path, bytes] | None] = queue.Queue(maxsize=backlog)
-        self._error: BaseException | None = None
-        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
-        for thread in self._threads:
-            thread.start()
-
-    def write(self, path: Path, data: bytes) -> None:
-        if self._error is not None:
-            raise self._error
-        self._queue.put((path, data))
-
-    def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
-            if self._error is None:
-                try:
-                    _write(*item)
-                except BaseException as exc:  # handed to the rendering thread
-                    self._error = exc
-
-    def __enter__(self) -> _Writer:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        for _ in self._threads:
-            self._queue.put(None)
-        for thread in self._threads:
-            thread.join()
-        if self._error is not None and exc_info[0] is None:
-            raise self._error
 
 
 def _new_manifest(digest: str, shared: dict[str, assets.Asset]) -> dict[str, Any]:
