@@ -1,0 +1,61 @@
+"""A wheel built from the repository works outside it, templates and migrations included."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(REPO)],
+        check=True,
+    )
+    (built,) = out.glob("keylight-*.whl")
+    return built
+
+
+def test_wheel_carries_templates_and_migrations(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "klbuild/templates/base.html" in names
+    assert "klbuild/templates/assets/app.js" in names
+    assert any(n.startswith("klbuild/templates/steps/") for n in names)
+    assert any(n.startswith("klcheckout/migrations/versions/") for n in names)
+
+
+def test_unpacked_wheel_builds_the_example_away_from_the_repository(
+    wheel: Path, tmp_path: Path
+) -> None:
+    installed = tmp_path / "site-packages"
+    zipfile.ZipFile(wheel).extractall(installed)
+    shop = tmp_path / "shop"
+    shutil.copytree(REPO / "journeys", shop / "journeys")
+    env = {**os.environ, "PYTHONPATH": str(installed)}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import klbuild, sys; from klbuild.cli import cli; "
+            "assert klbuild.__file__.startswith(sys.argv[1]), klbuild.__file__; "
+            "cli(['build'])",
+            str(installed),
+        ],
+        cwd=shop,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "7 pages written" in result.stdout
+    pages = list((shop / "site").rglob("index.html"))
+    assert len(pages) == 7
