@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import mimetypes
 import os
+import socket
 import threading
 import webbrowser
 from collections.abc import Callable, Iterable
@@ -19,7 +20,7 @@ from urllib.parse import urlsplit
 
 import click
 from jinja2 import Environment, FileSystemLoader
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, get_sockaddr, make_server, select_address_family
 from werkzeug.utils import safe_join
 from werkzeug.wrappers import Response
 
@@ -118,9 +119,9 @@ class DevServer:
     # -- running -------------------------------------------------------------------------
 
     def start(self) -> str:
-        """Build, start the backend, the watcher and the HTTP server; return the base URL."""
-        self.rebuild()
+        """Listen, build, start the backend and the watcher; return the base URL."""
         try:
+            _check_port(self.host, self.port)
             self._server = make_server(self.host, self.port, self.wsgi, threaded=True)
         except OSError as exc:
             raise click.ClickException(
@@ -128,6 +129,7 @@ class DevServer:
                 "stop the other server or choose another port with --port"
             ) from None
         self.port = self._server.server_port
+        self.rebuild()
         folders = [self.journeys, *assets.search_path(self.templates)]
         self._watcher = Watcher(folders, self.rebuild, poll=self.poll)
         self._watcher.start()
@@ -161,14 +163,14 @@ class DevServer:
     def _make_backend(self) -> Any:
         from klcheckout import create_app
 
-        app = create_app(
-            {
-                "KEYLIGHT_JOURNEYS": str(self.journeys),
-                "KEYLIGHT_INSTANCE": str(self.instance),
-            },
-            shop=self.shop,
-        )
-        return app
+        overrides = {
+            "KEYLIGHT_JOURNEYS": str(self.journeys),
+            "KEYLIGHT_INSTANCE": str(self.instance),
+        }
+        if not os.environ.get("KEYLIGHT_DATABASE_URL", "").strip():
+            # The default URL was made from the working directory's instance folder.
+            overrides["KEYLIGHT_DATABASE_URL"] = f"sqlite:///{self.instance / 'keylight.sqlite3'}"
+        return create_app(overrides, shop=self.shop)
 
     # -- the WSGI application ----------------------------------------------------------
 
@@ -239,6 +241,16 @@ class DevServer:
 
 
 _NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _check_port(host: str, port: int) -> None:
+    """Raise OSError when the port is taken: werkzeug would print its own text and exit."""
+    if port == 0:
+        return
+    family = select_address_family(host, port)
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug binds
+        probe.bind(get_sockaddr(host, port, family))
 
 
 def _touches_shared(changed: Iterable[Path], journeys: Path) -> bool:

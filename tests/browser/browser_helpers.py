@@ -64,6 +64,9 @@ class Workspace:
         self.journeys = root / "journeys"
         self.site = root / "site"
         self.instance = root / "instance"
+        #: The server's working directory: not the journeys' parent, whose instance it uses.
+        self.cwd = root / "cwd"
+        self.cwd.mkdir()
         shutil.copytree(EXAMPLE, self.journeys)
 
     def path(self, name: str) -> Path:
@@ -123,16 +126,23 @@ class Server:
                 "--no-open",
                 *extra,
             ],
-            cwd=ws.root,
+            cwd=ws.cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
             text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={
+                **{k: v for k, v in os.environ.items() if not k.startswith("KEYLIGHT_")},
+                "PYTHONUNBUFFERED": "1",
+            },
         )
         self._readers = [
-            threading.Thread(target=self._read, args=(self.process.stdout, self.stdout), daemon=True),
-            threading.Thread(target=self._read, args=(self.process.stderr, self.stderr), daemon=True),
+            threading.Thread(
+                target=self._read, args=(self.process.stdout, self.stdout), daemon=True
+            ),
+            threading.Thread(
+                target=self._read, args=(self.process.stderr, self.stderr), daemon=True
+            ),
         ]
         for reader in self._readers:
             reader.start()
@@ -154,13 +164,15 @@ class Server:
                         # The per-journey URLs follow on the next lines.
                         self._lines.wait_for(lambda: len(self.stdout) > 1, 1.0)
                         self.urls = [
-                            m.group(0) for l in self.stdout[1:] for m in [re.search(r"http://\S+", l)] if m
+                            m.group(0)
+                            for line in self.stdout[1:]
+                            for m in [re.search(r"http://\S+", line)]
+                            if m
                         ]
                         return match.group(1)
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(
-                        "klbuild serve did not start:\n"
-                        + "\n".join(self.stdout + self.stderr)
+                        "klbuild serve did not start:\n" + "\n".join(self.stdout + self.stderr)
                     )
                 self._lines.wait(0.1)
 
@@ -232,9 +244,7 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             yield browser
         finally:
@@ -264,9 +274,9 @@ def page(context: Any) -> Iterator[Any]:
 
     def on_console(message: Any) -> None:
         # Chromium asks every origin for /favicon.ico; the shop has none.
-        if message.type in ("error", "warning") and not message.location.get(
-            "url", ""
-        ).endswith("/favicon.ico"):
+        if message.type in ("error", "warning") and not message.location.get("url", "").endswith(
+            "/favicon.ico"
+        ):
             errors.append(f"console.{message.type}: {message.text}")
 
     page.on("console", on_console)
@@ -300,7 +310,10 @@ def wait_for_state(page: Any) -> None:
     page.wait_for_function(
         """() => Array.from(document.querySelectorAll('form'))
                 .filter(f => (f.getAttribute('method') || '').toLowerCase() === 'post')
-                .every(f => { const t = f.querySelector('input[name=csrf_token]'); return t && t.value; })"""
+                .every(f => {
+                  const t = f.querySelector('input[name=csrf_token]');
+                  return t && t.value;
+                })"""
     )
 
 

@@ -41,7 +41,7 @@ def to_payment(page: Any, server: Server) -> str:
 
 
 def check_announced(page: Any, name: str, field_id: str, message_part: str) -> None:
-    """Summary at the top, focused, linking to the field; field invalid and described by its message."""
+    """Summary on top, focused, linking to the field; field invalid, described by its message."""
     summary = page.locator("[data-kl-error-summary]")
     assert summary.is_visible()
     assert page.evaluate("() => document.activeElement.hasAttribute('data-kl-error-summary')")
@@ -226,11 +226,16 @@ def type_into(page: Any, name: str, text: str) -> None:
     page.keyboard.type(text)
 
 
-def test_whole_journey_with_keyboard_only(page: Any, module_server: Server, module_ws: Workspace) -> None:
+def test_whole_journey_with_keyboard_only(
+    page: Any, module_server: Server, module_ws: Workspace
+) -> None:
     email = unique_email("kb")
     page.goto(module_server.url("product-selection"))
     wait_for_step(page, "product-selection")
-    tab_to(page, "el => el.closest && !!el.closest('[data-kl-product=\"pro\"]') && el.type === 'submit'")
+    tab_to(
+        page,
+        "el => el.closest && !!el.closest('[data-kl-product=\"pro\"]') && el.type === 'submit'",
+    )
     with page.expect_navigation():
         page.keyboard.press("Enter")
     wait_for_step(page, "product-selection")

@@ -57,7 +57,7 @@ STEP_NAMES = dict(
 
 
 def check_progress(page: Any) -> None:
-    """The bar lists the bar steps; the current one (if in the bar) is aria-current, earlier done."""
+    """The bar lists the bar steps; the current one (if in it) is aria-current, earlier done."""
     items = page.locator("nav.progress li")
     texts = [t.replace("(completed)", "").strip() for t in items.all_inner_texts()]
     names = [t.split(maxsplit=1)[1].rstrip(" ✓").strip() for t in texts]
@@ -163,7 +163,8 @@ def test_happy_path_sepa_order_lands_in_the_database(
     cookies = cookie_text(page.context)
     assert "DE89" not in cookies and "Lovelace" not in cookies
     lines = module_ws.query(
-        "SELECT product, quantity, line_total FROM order_lines WHERE order_id = ? ORDER BY position",
+        "SELECT product, quantity, line_total FROM order_lines"
+        " WHERE order_id = ? ORDER BY position",
         order["id"],
     )
     assert [(r["product"], r["quantity"], r["line_total"]) for r in lines] == [
@@ -218,7 +219,5 @@ def test_returning_customer_finds_the_billing_form_filled(
         wait_for_step(again, "payment-method")
     finally:
         second.close()
-    rows = module_ws.query(
-        "SELECT count(*) AS n FROM orders WHERE email = ?", email
-    )
+    rows = module_ws.query("SELECT count(*) AS n FROM orders WHERE email = ?", email)
     assert rows[0]["n"] == 1

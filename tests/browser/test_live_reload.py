@@ -64,7 +64,9 @@ def bar(page: Any) -> list[str]:
     return [t.replace("(completed)", "").split(maxsplit=1)[1].rstrip(" ✓").strip() for t in texts]
 
 
-def test_renamed_and_deactivated_steps_show_after_a_save(page: Any, ws: Workspace, server: Server) -> None:
+def test_renamed_and_deactivated_steps_show_after_a_save(
+    page: Any, ws: Workspace, server: Server
+) -> None:
     page.goto(server.url("product-selection"))
     wait_for_step(page, "product-selection")
     add_product(page, "starter")
