@@ -1,0 +1,192 @@
+"""How long a save takes to reach an open page in ``klbuild serve``.
+
+    .venv/bin/python bench/reload.py [--journeys 1000] [--saves 20]
+
+Copies the example journeys into a temporary folder, adds N synthetic journeys
+(the example under other keys), starts ``klbuild serve`` on a free port as a
+subprocess, connects one Server-Sent Events client to ``/__klbuild/events`` and
+saves one journey file ``--saves`` times: alternately in place (open, write,
+close) and by temp file and rename, as editors do. Each save renames a step, so
+every save changes the pages. It prints, per kind of save and overall, the median
+and worst time from just before the save to the ``reload`` event reaching the
+client. The goal: a median under 100 ms on 2 cores, whatever the number of journeys.
+
+Nothing is asserted: the figures are for people comparing changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE_KEY = "k9uscs7vr7"
+EXAMPLE_FILE = "self-service.toml"
+
+
+def make_journeys(root: Path, count: int) -> Path:
+    journeys = root / "journeys"
+    shutil.copytree(REPO / "journeys", journeys)
+    text = (journeys / EXAMPLE_FILE).read_text(encoding="utf-8")
+    for i in range(count):
+        key = f"syn{i:05d}x"
+        copy = text.replace(f'key = "{EXAMPLE_KEY}"', f'key = "{key}"').replace(
+            'name = "Self-Service Shop & Checkout"', f'name = "Synthetic journey {i}"'
+        )
+        (journeys / f"synthetic-{i:05d}.toml").write_text(copy, encoding="utf-8")
+    return journeys
+
+
+class Client:
+    """A bare SSE client on a socket, timestamping each event as it arrives."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.sock = socket.create_connection((host, port))
+        self.sock.sendall(
+            f"GET /__klbuild/events HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            "Accept: text/event-stream\r\n\r\n".encode()
+        )
+        self.events: queue.Queue[tuple[float, str, str]] = queue.Queue()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        buffer = b""
+        while True:
+            try:
+                chunk = self.sock.recv(65536)
+            except OSError:
+                return
+            now = time.perf_counter()
+            if not chunk:
+                return
+            buffer += chunk
+            while b"\n\n" in buffer:
+                block, buffer = buffer.split(b"\n\n", 1)
+                name = data = ""
+                for line in block.decode("utf-8", "replace").splitlines():
+                    if line.startswith("event: "):
+                        name = line[7:]
+                    elif line.startswith("data: "):
+                        data = line[6:]
+                if name:
+                    self.events.put((now, name, data))
+
+    def next(self, timeout: float) -> tuple[float, str, str]:
+        return self.events.get(timeout=timeout)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def save(path: Path, text: str, atomic: bool) -> None:
+    if atomic:
+        temp = path.with_name(f".{path.name}.swp-bench.tmp")
+        with open(temp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temp, path)
+    else:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--journeys", type=int, default=1000, help="synthetic journeys (1000)")
+    parser.add_argument("--saves", type=int, default=20, help="saves to time (20)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="klbuild-reload-") as tmp:
+        root = Path(tmp)
+        journeys = make_journeys(root, args.journeys)
+        started = time.perf_counter()
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "klbuild",
+                "serve",
+                str(journeys),
+                "--site",
+                str(root / "site"),
+                "--port",
+                "0",
+                "--no-open",
+            ],
+            cwd=root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            assert server.stdout is not None
+            line = server.stdout.readline()
+            match = re.search(r"at http://([\d.]+):(\d+)/", line)
+            if not match:
+                sys.exit(f"klbuild serve did not start: {line!r}")
+            # Keep reading stdout so the server never blocks on a full pipe.
+            threading.Thread(target=server.stdout.read, daemon=True).start()
+            ready = time.perf_counter() - started
+            client = Client(match.group(1), int(match.group(2)))
+            _, name, _ = client.next(timeout=30)
+            assert name == "hello", name
+            time.sleep(0.5)  # let the watcher settle after the first build
+
+            path = journeys / EXAMPLE_FILE
+            original = path.read_text(encoding="utf-8")
+            times: dict[str, list[float]] = {"in place": [], "temp file + rename": []}
+            for i in range(args.saves):
+                atomic = i % 2 == 1
+                text = original.replace('name = "Cart"', f'name = "Cart {i}"', 1)
+                before = time.perf_counter()
+                save(path, text, atomic)
+                while True:
+                    arrived, name, data = client.next(timeout=30)
+                    if name == "reload":
+                        break
+                    if name == "problems":
+                        sys.exit(f"the save made the journeys invalid: {data}")
+                times["temp file + rename" if atomic else "in place"].append(
+                    (arrived - before) * 1000
+                )
+                time.sleep(0.2)  # a person does not save faster; keep saves apart
+                # Nothing else must arrive for this save (one rebuild per save).
+                try:
+                    extra = client.next(timeout=0.01)
+                    print(f"  note: save {i + 1} sent a second event: {extra[1]}")
+                except queue.Empty:
+                    pass
+            path.write_text(original, encoding="utf-8")
+            client.close()
+        finally:
+            server.terminate()
+            server.wait(10)
+
+    print(
+        f"klbuild serve: example + {args.journeys} journeys, {os.cpu_count()} CPUs, "
+        f"ready in {ready:.1f} s"
+    )
+    every = [t for kind in times.values() for t in kind]
+    for label, values in [*times.items(), ("all saves", every)]:
+        if values:
+            print(
+                f"  {label:<20} {len(values):>3} saves: median {statistics.median(values):6.1f} ms,"
+                f" worst {max(values):6.1f} ms"
+            )
+    verdict = "meets" if statistics.median(every) < 100 else "MISSES"
+    print(f"Goal: median under 100 ms -> {verdict} it.")
+
+
+if __name__ == "__main__":
+    main()
