@@ -84,20 +84,38 @@ def progress_bar(journey: Journey, current: StepBase, base_url: str) -> list[Pro
     say) shows the bar as it stands at its place in the journey: the bar steps
     before it are done and none is current.
     """
+    return progress_bars(journey, base_url)[journey.active_steps.index(current)]
+
+
+def progress_bars(journey: Journey, base_url: str) -> list[list[ProgressItem]]:
+    """The progress bar of each active step, in journey order; see ``progress_bar``.
+
+    Made for the whole journey at once, so each entry is made in its three
+    states once per journey rather than once per page.
+    """
     steps = journey.active_steps
-    position = steps.index(current)
-    items = []
+    entries = []
     for index, step in enumerate(steps):
-        if not step.progress_bar:
-            continue
-        if index < position:
-            state = "done"
-        elif index == position:
-            state = "current"
-        else:
-            state = "upcoming"
-        items.append(ProgressItem(step.name, f"{base_url}{journey.key}/{step.id}/", state))
-    return items
+        if step.progress_bar:
+            url = f"{base_url}{journey.key}/{step.id}/"
+            states = {state: ProgressItem(step.name, url, state) for state in _STATES}
+            entries.append((index, states))
+    return [
+        [states[_state(index, position)] for index, states in entries]
+        for position in range(len(steps))
+    ]
+
+
+_STATES = ("done", "current", "upcoming")
+
+
+def _state(index: int, position: int) -> str:
+    """The state of the bar step at ``index`` on the page of the step at ``position``."""
+    if index < position:
+        return "done"
+    if index == position:
+        return "current"
+    return "upcoming"
 
 
 @dataclass(frozen=True)
@@ -167,15 +185,14 @@ class Renderer:
         """
         shared = self.journey_context(journey)
         steps = journey.active_steps
+        urls = [self.step_url(journey, step) for step in steps]
+        bars = progress_bars(journey, self.shop.site.base_url)
         for index, step in enumerate(steps):
             context = dict(shared)
             context.update(self.step_context(journey, step))
-            context["previous_url"] = (
-                self.step_url(journey, steps[index - 1]) if index > 0 else None
-            )
-            context["next_url"] = (
-                self.step_url(journey, steps[index + 1]) if index + 1 < len(steps) else None
-            )
+            context["progress"] = bars[index]
+            context["previous_url"] = urls[index - 1] if index > 0 else None
+            context["next_url"] = urls[index + 1] if index + 1 < len(steps) else None
             yield page_path(journey, step), step_template(step), context
 
     def step_url(self, journey: Journey, step: StepBase) -> str:
@@ -206,10 +223,9 @@ class Renderer:
         }
 
     def step_context(self, journey: Journey, step: StepBase) -> dict[str, Any]:
-        """What one step's page needs beyond the journey's shared context."""
+        """What one step's page needs beyond the journey's shared context and progress bar."""
         context: dict[str, Any] = {
             "step": step,
-            "progress": progress_bar(journey, step, self.shop.site.base_url),
             "step_action": f"{self.shop.site.api_url.rstrip('/')}/{journey.key}/steps/{step.id}",
             "robots": None if isinstance(step, ProductSelectionStep) else "noindex",
         }
