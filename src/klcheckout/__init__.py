@@ -78,6 +78,12 @@ def create_app(test_config: dict[str, Any] | None = None, *, shop: Shop | None =
         response.headers["X-Request-Id"] = g.get("request_id", "")
         return response
 
+    @app.teardown_request
+    def release(_error: BaseException | None) -> None:
+        visit = g.get("keylight_visit")
+        if visit is not None:
+            visit.close()
+
     return app
 
 

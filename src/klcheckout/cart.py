@@ -65,6 +65,8 @@ class Cart:
     lines: dict[str, int] = field(default_factory=dict)
     #: Set when the cookie has to be written back.
     dirty: bool = False
+    #: Set when this request made ``checkout_id`` (no checkout row can exist for it yet).
+    new: bool = False
     #: The last encoding, reused when nothing changed since (signing twice costs).
     encoded: tuple[Any, str] | None = field(default=None, compare=False, repr=False)
 
@@ -101,7 +103,7 @@ def serializer(app: Flask) -> URLSafeTimedSerializer:
 
 def decode(app: Flask, raw: str | None, journey: Journey) -> tuple[Cart, str | None]:
     """The cart from the cookie value, or a fresh cart and the reason it is fresh."""
-    fresh = Cart(journey=journey.key, version=journey.version, dirty=True)
+    fresh = Cart(journey=journey.key, version=journey.version, dirty=True, new=True)
     if not raw:
         return fresh, None
     try:
@@ -155,8 +157,24 @@ def fits(app: Flask, value: str) -> bool:
     return len(cookie_name(app)) + 1 + len(value) + ATTRIBUTE_ROOM <= COOKIE_LIMIT
 
 
+#: selections_of's answer for the last journeys asked about, keyed by their identity:
+#: a rebuild makes new Journey and Shop objects, so a stale entry is never hit.
+_SELECTIONS: dict[int, tuple[Shop, Journey, dict[str, ProductSelectionStep]]] = {}
+
+
 def selections_of(shop: Shop, journey: Journey) -> dict[str, ProductSelectionStep]:
     """Product id to the active product selection step that offers it (first one wins)."""
+    cached = _SELECTIONS.get(id(journey))
+    if cached is not None and cached[0] is shop and cached[1] is journey:
+        return cached[2]
+    found = _selections(shop, journey)
+    if len(_SELECTIONS) > 1000:
+        _SELECTIONS.clear()
+    _SELECTIONS[id(journey)] = (shop, journey, found)
+    return found
+
+
+def _selections(shop: Shop, journey: Journey) -> dict[str, ProductSelectionStep]:
     found: dict[str, ProductSelectionStep] = {}
     for step in journey.active_steps:
         if (

@@ -11,10 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from .accounts import now
 from .tables import checkouts
+
+#: INSERT ... ON CONFLICT, by dialect name.
+UPSERTS = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}
 
 
 def get(connection: Connection, checkout_id: str) -> Any:
@@ -37,6 +42,24 @@ def lock(connection: Connection, checkout_id: str, journey_key: str) -> Any:
     except IntegrityError:
         pass  # a concurrent request created it first
     return connection.execute(query).first()
+
+
+def put(connection: Connection, checkout_id: str, journey_key: str, **values: Any) -> None:
+    """Set ``values`` on the checkout's row, creating the row if missing: one statement."""
+    stamp = now()
+    upsert = UPSERTS.get(connection.dialect.name)
+    if upsert is None:  # pragma: no cover - the two supported databases both have ON CONFLICT
+        row = lock(connection, checkout_id, journey_key)
+        change(connection, row.id, **values)
+        return
+    statement = upsert(checkouts).values(
+        id=checkout_id, journey_key=journey_key, answers={}, flash={}, updated_at=stamp, **values
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=[checkouts.c.id],
+        set_={name: statement.excluded[name] for name in [*values, "updated_at"]},
+    )
+    connection.execute(statement)
 
 
 def change(connection: Connection, checkout_id: str, **values: Any) -> None:

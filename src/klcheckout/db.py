@@ -5,13 +5,29 @@ before the customer hears about it, even across a power cut) and a busy timeout
 (several worker processes wait for the write lock instead of failing). Write
 transactions start with ``BEGIN IMMEDIATE``: a deferred transaction that later
 wants to write can fail at once with "database is locked" instead of waiting.
-PostgreSQL keeps its durable defaults (fsync, synchronous_commit).
+The threads of one process take turns for SQLite's write lock on a
+``threading.Lock`` (a queue), so only other processes meet the busy timeout's
+polling sleeps. PostgreSQL keeps its durable defaults (fsync, synchronous_commit).
+
+Durability per transaction: every transaction that acknowledges something to
+the customer that must survive a crash (an order, an account, a login, a
+logout, a password change) is flushed to disk before its commit returns.
+``writing(..., durable=False)`` is only for a checkout's scratch data (answers,
+chosen payment method, messages for the next page): its commit skips the flush
+(SQLite ``synchronous=NORMAL`` for that transaction, PostgreSQL
+``SET LOCAL synchronous_commit = off``). Both databases write their log in
+order, so the next durable commit (the order's) flushes those earlier changes
+too; a power cut can only lose the last few steps' answers of a checkout not yet
+ordered, and the customer is then asked for them again. Neither setting can
+corrupt the database or lose a durable commit.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import threading
+import weakref
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -23,6 +39,9 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 BUSY_TIMEOUT_MS = 10_000
+
+#: One lock per SQLite engine: this process's writers queue here, not in busy-timeout sleeps.
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 
 
 class DatabaseError(RuntimeError):
@@ -38,6 +57,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
+        _WRITE_LOCKS[engine] = threading.Lock()
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
@@ -54,19 +74,49 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Connection) -> None:
-    if connection.get_execution_options().get("keylight_write"):
+    if connection.info.get("keylight_write"):
         connection.exec_driver_sql("BEGIN IMMEDIATE")
     else:
         connection.exec_driver_sql("BEGIN")
 
 
 @contextlib.contextmanager
-def writing(engine: Engine) -> Iterator[Connection]:
-    """A write transaction, committed when the block ends without an exception."""
-    with engine.connect() as connection:
-        connection = connection.execution_options(keylight_write=True)
-        with connection.begin():
-            yield connection
+def writing(bind: Engine | Connection, *, durable: bool = True) -> Iterator[Connection]:
+    """A write transaction, committed when the block ends without an exception.
+
+    ``bind`` is an engine (a connection is taken for the block) or a request's own
+    connection (a read transaction still open on it is ended first). ``durable``:
+    see the module's docstring; leave it on unless the data is a checkout's scratch.
+    """
+    if isinstance(bind, Engine):
+        with bind.connect() as connection:
+            with writing(connection, durable=durable) as same:
+                yield same
+        return
+    connection = bind
+    if connection.in_transaction():
+        connection.rollback()
+    sqlite = connection.dialect.name == "sqlite"
+    lock = _WRITE_LOCKS.get(connection.engine) if sqlite else None
+    if lock is not None:
+        lock.acquire()
+    raw = connection.connection.dbapi_connection if sqlite else None
+    try:
+        if raw is not None and not durable:
+            raw.execute("PRAGMA synchronous=NORMAL")
+        connection.info["keylight_write"] = True
+        try:
+            with connection.begin():
+                if not durable and connection.dialect.name == "postgresql":
+                    connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+                yield connection
+        finally:
+            connection.info["keylight_write"] = False
+            if raw is not None and not durable:
+                raw.execute("PRAGMA synchronous=FULL")
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def check_durability(engine: Engine) -> dict[str, object]:

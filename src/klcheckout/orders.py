@@ -13,12 +13,11 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from klbuild.model import FormStep
 
-from . import db
 from .accounts import now
 from .pricing import price_lines, totals
 from .tables import checkouts, order_lines, orders
@@ -47,11 +46,10 @@ def new_number() -> str:
     return f"KL-{now().year}-{code[:4]}-{code[4:]}"
 
 
-def placed_for(engine: Engine, checkout_id: str) -> Placed | None:
-    with engine.connect() as connection:
-        number = connection.execute(
-            select(orders.c.number).where(orders.c.checkout_id == checkout_id)
-        ).scalar()
+def placed_for(connection: Connection, checkout_id: str) -> Placed | None:
+    number = connection.execute(
+        select(orders.c.number).where(orders.c.checkout_id == checkout_id)
+    ).scalar()
     return Placed(number, checkout_id, False) if number else None
 
 
@@ -61,7 +59,7 @@ def place(visit: Visit, confirm_token: str | None) -> Placed:
         raise OrderRefused("Your cart is empty: choose a product first.")
     for _attempt in range(5):
         try:
-            with db.writing(visit.engine) as connection:
+            with visit.writing() as connection:
                 existing = connection.execute(
                     select(orders.c.number).where(orders.c.checkout_id == visit.cart.checkout_id)
                 ).scalar()
@@ -72,22 +70,21 @@ def place(visit: Visit, confirm_token: str | None) -> Placed:
         except IntegrityError:
             # Another request placed this checkout's order first, or (rarely) the number
             # or the token was taken: find out which.
-            found = placed_for(visit.engine, visit.cart.checkout_id)
+            found = placed_for(visit.connection, visit.cart.checkout_id)
             if found is not None:
                 return found
-            if confirm_token and _token_used(visit.engine, confirm_token):
+            if confirm_token and _token_used(visit.connection, confirm_token):
                 raise OrderRefused(
                     "This confirmation was already used. Reload the page to confirm again."
                 ) from None
     raise OrderRefused("The order could not be placed. Please try again.")
 
 
-def _token_used(engine: Engine, token: str) -> bool:
-    with engine.connect() as connection:
-        return (
-            connection.execute(select(orders.c.id).where(orders.c.confirm_token == token)).first()
-            is not None
-        )
+def _token_used(connection: Connection, token: str) -> bool:
+    return (
+        connection.execute(select(orders.c.id).where(orders.c.confirm_token == token)).first()
+        is not None
+    )
 
 
 def _insert(connection: Connection, visit: Visit, confirm_token: str | None) -> str:
@@ -150,6 +147,8 @@ def _insert(connection: Connection, visit: Visit, confirm_token: str | None) -> 
             for position, line in enumerate(lines, start=1)
         ],
     )
+    # The order holds the answers now; the checkout's copy goes in the same transaction.
+    connection.execute(delete(checkouts).where(checkouts.c.id == visit.cart.checkout_id))
     return number
 
 

@@ -9,10 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 from klbuild.config import Shop
 from klbuild.model import Journey, Product
-from klbuild.money import format_money, format_price, quantize, tax_included
+from klbuild.money import format_money as _format_money
+from klbuild.money import format_price as _format_price
+from klbuild.money import quantize, tax_included
+
+# Babel's formatting costs tens of microseconds a call and the same few amounts come
+# back on every request: remember them (the arguments are immutable values).
+format_money = lru_cache(maxsize=4096)(_format_money)
+format_price = lru_cache(maxsize=4096)(_format_price)
 
 BILLINGS = ("one_time", "monthly", "yearly")
 

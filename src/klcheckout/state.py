@@ -15,7 +15,7 @@ from werkzeug.exceptions import NotFound
 
 from klbuild.model import AuthenticationStep, ConfirmationStep, FormStep, StepBase
 
-from . import checkouts, db, orders, security
+from . import checkouts, orders, security
 from .payment import PROVIDERS
 from .pricing import price_lines, totals
 from .visit import Visit, begin
@@ -93,13 +93,13 @@ def state(key: str) -> Response:
         raise NotFound(f"This shop has no step {step_id[:40]!r}. Check the address.")
     flash: dict[str, Any] = {}
     if visit.checkout is not None and visit.checkout.flash:
-        with db.writing(visit.engine) as connection:
+        with visit.writing(durable=False) as connection:
             flash = checkouts.take_flash(connection, visit.cart.checkout_id, step_id or None)
     values = values_for(visit, step)
     values.update(flash.get("values", {}))
     order = None
     if visit.cart.done:
-        placed = orders.placed_for(visit.engine, visit.cart.done)
+        placed = orders.placed_for(visit.connection, visit.cart.done)
         order = {"number": placed.number} if placed else None
     customer = customer_json(visit)  # may notice an ended login and add a message
     body = {

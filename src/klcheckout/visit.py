@@ -1,22 +1,26 @@
 """One request's view of a customer: the journey, the cart cookie, the login, the checkout row.
 
 Database reads happen lazily, the first time a handler asks, so the requests
-that only touch the cart (the busiest ones) never open a connection.
+that only touch the cart (the busiest ones) never open a connection. A request
+that does use the database takes one connection from the pool, the first time,
+for all its reads and writes, and gives it back when the request ends.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from werkzeug.exceptions import NotFound
 
 from klbuild.config import Shop
 from klbuild.model import Journey
 
-from . import accounts, checkouts, security
+from . import accounts, checkouts, db, security
 from . import cart as carts
 from .cart import Cart
 
@@ -31,10 +35,30 @@ class Visit:
         self.cart = cart
         #: Notes for the customer from this request (e.g. why the cart was reset).
         self.messages = messages
+        self._connection: Connection | None = None
 
     @property
     def engine(self) -> Engine:
         return self.app.extensions["keylight_db"]
+
+    @property
+    def connection(self) -> Connection:
+        """This request's one database connection, taken from the pool on first use."""
+        if self._connection is None:
+            self._connection = self.engine.connect()
+        return self._connection
+
+    @contextmanager
+    def writing(self, *, durable: bool = True) -> Iterator[Connection]:
+        """A write transaction on this request's connection (``db.writing``)."""
+        with db.writing(self.connection, durable=durable) as connection:
+            yield connection
+
+    def close(self) -> None:
+        """Give the connection back (the request is over; an open read just ends)."""
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            connection.close()
 
     @property
     def max_quantity(self) -> int:
@@ -45,8 +69,7 @@ class Visit:
         """The signed-in customer's row, or None; a dead session is dropped from the cookie."""
         if not self.cart.session:
             return None
-        with self.engine.connect() as connection:
-            row = accounts.session_customer(connection, self.cart.session)
+        row = accounts.session_customer(self.connection, self.cart.session)
         if row is None:
             self.cart.session = ""
             self.cart.dirty = True
@@ -55,8 +78,9 @@ class Visit:
 
     @cached_property
     def checkout(self) -> Any:
-        with self.engine.connect() as connection:
-            return checkouts.get(connection, self.cart.checkout_id)
+        if self.cart.new:  # an id made by this request: no row can exist yet
+            return None
+        return checkouts.get(self.connection, self.cart.checkout_id)
 
     def forget_reads(self) -> None:
         """After a write, read again rather than trust what was read before it."""

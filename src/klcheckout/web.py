@@ -13,7 +13,7 @@ from flask import Response, jsonify, redirect, request
 
 from klbuild.model import StepBase
 
-from . import checkouts, db, progress, security
+from . import checkouts, progress, security
 from .visit import Visit
 
 #: Typed values that are never kept for re-filling a form.
@@ -52,7 +52,7 @@ def respond(
         return response
     if errors or visit.messages:
         kept = {k: v for k, v in (values or {}).items() if k not in SECRET_FIELDS}
-        with db.writing(visit.engine) as connection:
+        with visit.writing(durable=False) as connection:
             row = checkouts.lock(connection, visit.cart.checkout_id, visit.journey.key)
             checkouts.add_flash(
                 connection,

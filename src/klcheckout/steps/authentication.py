@@ -12,7 +12,7 @@ from flask import Blueprint, Response, current_app, request
 
 from klbuild.model import AuthenticationStep, StepBase
 
-from .. import accounts, checkouts, db, forms, progress, ratelimit, web
+from .. import accounts, checkouts, forms, progress, ratelimit, web
 from .. import cart as carts
 from ..visit import Visit, begin
 from . import find_step, handles
@@ -61,9 +61,13 @@ def authenticate(visit: Visit, step: StepBase) -> Response:
         return web.respond(visit, step, errors=errors, values=values)
     done = web.respond  # the same answer for every outcome below that is not an error
     if action == "guest":
-        with db.writing(visit.engine) as connection:
-            row = checkouts.lock(connection, visit.cart.checkout_id, visit.journey.key)
-            checkouts.change(connection, row.id, guest_email=accounts.normal_email(email))
+        with visit.writing(durable=False) as connection:
+            checkouts.put(
+                connection,
+                visit.cart.checkout_id,
+                visit.journey.key,
+                guest_email=accounts.normal_email(email),
+            )
         visit.forget_reads()
         return done(visit, progress.after(visit.journey, step))
     if action == "login":
@@ -76,7 +80,7 @@ def authenticate(visit: Visit, step: StepBase) -> Response:
                 values=values,
                 errors={"_form": f"Too many failed sign-in attempts. Try again in {wait}."},
             )
-    with db.writing(visit.engine) as connection:
+    with visit.writing() as connection:
         if action == "signup" and accounts.find_customer(connection, email) is None:
             customer_id = accounts.create_customer(connection, email, password, _params())
             if customer_id is None:  # registered a moment ago by a concurrent request
@@ -107,7 +111,7 @@ def logout(key: str) -> Response:
     step_id = request.form.get("step", "")
     back = find_step(visit, step_id) if step_id else visit.journey.active_steps[0]
     if visit.cart.session:
-        with db.writing(visit.engine) as connection:
+        with visit.writing() as connection:
             accounts.end_session(connection, visit.cart.session)
     visit.cart.session = ""
     # A fresh checkout id too: the answers of the signed-in customer stay with them.

@@ -20,11 +20,16 @@ from . import guard, handles
 @handles("confirmation", guarded=False)
 def confirm(visit: Visit, step: StepBase) -> Response:
     token = request.form.get("confirm_token", "").strip()[:64] or None
-    placed = orders.placed_for(visit.engine, visit.cart.checkout_id)
-    if placed is None:
-        refused = guard(visit, step)
-        if refused is not None:
+    placed = orders.placed_for(visit.connection, visit.cart.checkout_id)
+    if placed is None and progress.first_incomplete(visit, step) is not None:
+        # Placing the order ends the checkout's row, so a request racing a concurrent
+        # confirmation can find the steps incomplete: look for its order once more.
+        placed = orders.placed_for(visit.connection, visit.cart.checkout_id)
+        if placed is None:
+            refused = guard(visit, step)
+            assert refused is not None
             return refused
+    if placed is None:
         try:
             placed = orders.place(visit, token)
         except orders.OrderRefused as error:

@@ -10,7 +10,7 @@ from flask import Response, request
 
 from klbuild.model import FormStep, StepBase
 
-from .. import accounts, checkouts, db, forms, progress, web
+from .. import accounts, checkouts, forms, progress, web
 from ..visit import Visit
 from . import handles
 
@@ -32,10 +32,14 @@ def submit_form(visit: Visit, step: StepBase) -> Response:
     answers, errors = forms.validate(form, request.form)
     if errors:
         return web.respond(visit, step, errors=errors, values=web.form_values())
-    with db.writing(visit.engine) as connection:
+    # A signed-in customer's profile is their account's data: durable. A checkout's
+    # answers alone are scratch until the order copies them (see db.writing).
+    to_profile = step.form_target == "sold_to_account" and visit.customer is not None
+    profile = profile_of(step, visit, answers) if to_profile else None
+    with visit.writing(durable=to_profile) as connection:
         row = checkouts.lock(connection, visit.cart.checkout_id, visit.journey.key)
         checkouts.save_answers(connection, row, step.id, answers)
-        if step.form_target == "sold_to_account" and visit.customer is not None:
-            accounts.save_profile(connection, visit.customer.id, profile_of(step, visit, answers))
+        if profile is not None:
+            accounts.save_profile(connection, visit.customer.id, profile)
     visit.forget_reads()
     return web.respond(visit, progress.after(visit.journey, step))

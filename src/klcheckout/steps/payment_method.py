@@ -6,7 +6,7 @@ from flask import Response, request
 
 from klbuild.model import PaymentMethodStep, StepBase
 
-from .. import checkouts, db, progress, web
+from .. import checkouts, progress, web
 from ..payment import PROVIDERS
 from ..visit import Visit
 from . import handles
@@ -29,8 +29,12 @@ def choose_method(visit: Visit, step: StepBase) -> Response:
     details, errors = provider.validate(request.form)
     if errors:
         return web.respond(visit, step, errors=errors, values=web.form_values())
-    with db.writing(visit.engine) as connection:
-        row = checkouts.lock(connection, visit.cart.checkout_id, visit.journey.key)
-        checkouts.change(connection, row.id, payment={"method": method, **details})
+    with visit.writing(durable=False) as connection:
+        checkouts.put(
+            connection,
+            visit.cart.checkout_id,
+            visit.journey.key,
+            payment={"method": method, **details},
+        )
     visit.forget_reads()
     return web.respond(visit, progress.after(visit.journey, step))
