@@ -23,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from . import patterns
+
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 ID_HINT = "lowercase letters, digits, '-' and '_', starting with a letter or digit"
 
@@ -184,6 +186,9 @@ class FormField(Strict):
                 re.compile(value)
             except re.error as exc:
                 raise ValueError(f"not a valid regular expression ({exc})") from None
+            problem = patterns.browser_problem(value)
+            if problem:
+                raise ValueError(problem)
         return value
 
     @model_validator(mode="after")

@@ -292,7 +292,7 @@ def test_form_fields_have_types_labels_constraints_and_error_elements(ws):
     assert control("email").get("type") == "email"
     assert control("email").get("autocomplete") == "email"
     postal = control("postal_code")
-    assert postal.get("pattern") == "[A-Za-z0-9 -]{3,10}"
+    assert postal.get("pattern") == r"[A-Za-z0-9 \-]{3,10}"
     assert postal.get("maxlength") == "10"
     assert "required" in postal.attrib
     assert postal.get("aria-describedby") == "help-postal_code"
