@@ -18,6 +18,7 @@ import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 import tomlkit
@@ -99,6 +100,23 @@ class LoadCache:
 
     def __init__(self) -> None:
         self.entries: dict[str, _Entry] = {}
+        #: Set by ``trust_unchanged`` for the next load only: the names that may have changed.
+        self.changed_names: frozenset[str] | None = None
+
+    def trust_unchanged(self, changed: Iterable[Path | str]) -> None:
+        """Let the next load take cached files as unchanged, except those in ``changed``.
+
+        The dev server's watcher knows which files were saved; checking the other
+        thousand with ``stat`` would be most of its rebuild. The folder is still
+        listed, so a file added or removed is noticed even when ``changed`` does
+        not name it. Files are matched by name, so naming too many is only slower.
+        Later loads check every file again.
+        """
+        self.changed_names = frozenset(Path(path).name for path in changed)
+
+    def trusts(self, name: str) -> bool:
+        """Whether the cached entry of ``name`` may be used without looking at the file."""
+        return self.changed_names is not None and name not in self.changed_names
 
 
 @dataclass
@@ -121,10 +139,15 @@ def load(root: Path | str, *, assign_keys: bool = False, cache: LoadCache | None
     With ``assign_keys``, a journey without a key gets a random one written into
     its file; without it (``klbuild check``), the key is made up in memory only.
     With a ``cache``, files whose size and modification time are unchanged since
-    the last load are not read again. Raises ``ConfigError`` listing every problem.
+    the last load are not read again (see ``LoadCache.trust_unchanged`` to skip even
+    looking at them). Raises ``ConfigError`` listing every problem.
     """
-    loader = _Loader(Path(root), cache or LoadCache())
-    shop = loader.load()
+    cache = cache or LoadCache()
+    loader = _Loader(Path(root), cache)
+    try:
+        shop = loader.load()
+    finally:
+        cache.changed_names = None  # trust is for one load only
     if loader.errors:
         raise ConfigError(loader.errors + loader.warnings)
     assert shop is not None
@@ -222,8 +245,9 @@ class _Loader:
         if not self.root.is_dir():
             self.error(shown, "expected a folder of .toml files, but this is a file")
             return None
+        # Names, not paths: a thousand Path objects per load would cost more than the rest.
         files = [
-            self.root / name
+            name
             for name in sorted(os.listdir(self.root))
             if name.endswith(".toml") and not name.startswith(".")
         ]
@@ -234,7 +258,7 @@ class _Loader:
                 "and one file per journey (see the README)",
             )
             return None
-        names = {path.name for path in files}
+        names = set(files)
         if SHOP_FILE not in names:
             self.error(
                 f"{shown}/{SHOP_FILE}",
@@ -243,19 +267,17 @@ class _Loader:
         self.cache.entries = {
             name: entry for name, entry in self.cache.entries.items() if name in names
         }
-        models = {path.name: self.read(path) for path in files}
+        models = {name: self.read(name) for name in files}
         # References into a file that failed to load would all look unknown: skip them.
         self.broken = {name for name, model in models.items() if model is None}
         self.partial_journeys = [
             entry.partial for entry in self.cache.entries.values() if entry.partial is not None
         ]
         journeys = []
-        for name, model in models.items():
+        for model in models.values():
             if isinstance(model, Journey):
                 # A key is assigned below to a journey without one: keep the cached one clean.
-                journey = model if model.key else model.model_copy()
-                journey._source = name
-                journeys.append(journey)
+                journeys.append(model if model.key else model.model_copy())
         shop_file = models.get(SHOP_FILE)
         if not isinstance(shop_file, ShopFile):
             return None
@@ -268,33 +290,41 @@ class _Loader:
             journeys,
         )
 
-    def read(self, path: Path) -> BaseModel | None:
+    def read(self, name: str) -> BaseModel | None:
         """Parse and validate one file, or take it from the cache if it has not changed."""
-        name = path.name
-        try:
-            stat = path.stat()
-        except OSError as exc:
-            self.error(name, f"cannot read the file: {exc.strerror}; check its permissions")
-            return None
-        signature = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
         entry = self.cache.entries.get(name)
-        if entry is None or entry.signature != signature:
-            before = len(self.errors)
-            text = self.read_text(path)
-            model = partial = None
-            if text is not None:
-                self.sources[name] = text
-                data = self.parse(name, text)
-                model = self.validate(name, data, _model_for(name))
-                if model is None and data is not None and _model_for(name) is Journey:
-                    partial = _partial_journey(name, data)
-            entry = _Entry(signature, text, model, self.errors[before:], partial)
-            self.cache.entries[name] = entry
-        else:
-            self.errors.extend(entry.problems)
+        if entry is None or not self.cache.trusts(name):
+            path = self.root / name
+            try:
+                stat = path.stat()
+            except OSError as exc:
+                self.error(name, f"cannot read the file: {exc.strerror}; check its permissions")
+                return None
+            signature = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+            if entry is None or entry.signature != signature:
+                entry = self.parse_file(path, signature)
+                self.cache.entries[name] = entry
+                return entry.model
+        self.errors.extend(entry.problems)
         if entry.text is not None:
             self.sources[name] = entry.text
         return entry.model
+
+    def parse_file(self, path: Path, signature: tuple[int, int, int]) -> _Entry:
+        """Read, parse and validate a new or changed file into a cache entry."""
+        name = path.name
+        before = len(self.errors)
+        text = self.read_text(path)
+        model = partial = None
+        if text is not None:
+            self.sources[name] = text
+            data = self.parse(name, text)
+            model = self.validate(name, data, _model_for(name))
+            if isinstance(model, Journey):
+                model._source = name
+            elif data is not None and _model_for(name) is Journey:
+                partial = _partial_journey(name, data)
+        return _Entry(signature, text, model, self.errors[before:], partial)
 
     def read_text(self, path: Path) -> str | None:
         try:
@@ -458,7 +488,9 @@ class _Loader:
                 self.generated_keys[journey.source] = True
         shop.journeys = {journey.key: journey for journey in journeys}
         for journey in journeys:
-            journey._version = self.cached_version(shop, journey)
+            version = self.cached_version(shop, journey)
+            if journey.version != version:  # a cached journey mostly keeps its version
+                journey._version = version
         return shop
 
     def check_cached(self, shop: Shop, journey: Journey) -> None:
