@@ -16,7 +16,7 @@ from typing import Any
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
@@ -165,15 +165,18 @@ def change_password(
     end_all_sessions(connection, customer_id)
 
 
+SESSION_CUSTOMER = (
+    select(customers.c.id, customers.c.email, customers.c.profile, sessions.c.expires_at)
+    .join(sessions, sessions.c.customer_id == customers.c.id)
+    .where(sessions.c.token_hash == bindparam("token_hash"))
+)
+
+
 def session_customer(connection: Connection, token: str) -> Any:
     """The signed-in customer for a session token, or None if it ended or never existed."""
     if not token:
         return None
-    row = connection.execute(
-        select(customers.c.id, customers.c.email, customers.c.profile, sessions.c.expires_at)
-        .join(sessions, sessions.c.customer_id == customers.c.id)
-        .where(sessions.c.token_hash == token_hash(token))
-    ).first()
+    row = connection.execute(SESSION_CUSTOMER, {"token_hash": token_hash(token)}).first()
     if row is None:
         return None
     expires = row.expires_at

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -21,51 +21,80 @@ from .tables import checkouts
 #: INSERT ... ON CONFLICT, by dialect name.
 UPSERTS = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}
 
+# Statements built once: SQLAlchemy then reuses their compiled form without
+# rebuilding and re-keying them on every request (values come as parameters).
+_BY_ID = checkouts.c.id == bindparam("checkout_id")
+GET = select(checkouts).where(_BY_ID)
+LOCK = GET.with_for_update()
+INSERT = insert(checkouts)
+UPDATE = update(checkouts).where(_BY_ID)
+DELETE = delete(checkouts).where(_BY_ID)
+TAKE = select(checkouts.c.flash).where(_BY_ID).with_for_update()
+_UPSERTS: dict[tuple[str, tuple[str, ...]], Any] = {}
+
 
 def get(connection: Connection, checkout_id: str) -> Any:
-    return connection.execute(select(checkouts).where(checkouts.c.id == checkout_id)).first()
+    return connection.execute(GET, {"checkout_id": checkout_id}).first()
 
 
 def lock(connection: Connection, checkout_id: str, journey_key: str) -> Any:
     """The row for this checkout, created if missing, locked for the rest of the transaction."""
-    query = select(checkouts).where(checkouts.c.id == checkout_id).with_for_update()
-    row = connection.execute(query).first()
+    row = connection.execute(LOCK, {"checkout_id": checkout_id}).first()
     if row is not None:
         return row
     try:
         with connection.begin_nested():
             connection.execute(
-                insert(checkouts).values(
-                    id=checkout_id, journey_key=journey_key, answers={}, flash={}, updated_at=now()
-                )
+                INSERT,
+                {
+                    "id": checkout_id,
+                    "journey_key": journey_key,
+                    "answers": {},
+                    "flash": {},
+                    "updated_at": now(),
+                },
             )
     except IntegrityError:
         pass  # a concurrent request created it first
-    return connection.execute(query).first()
+    return connection.execute(LOCK, {"checkout_id": checkout_id}).first()
+
+
+def _upsert(dialect: str, names: tuple[str, ...]) -> Any:
+    key = (dialect, names)
+    statement = _UPSERTS.get(key)
+    if statement is None:
+        statement = UPSERTS[dialect](checkouts)
+        statement = statement.on_conflict_do_update(
+            index_elements=[checkouts.c.id],
+            set_={name: statement.excluded[name] for name in [*names, "updated_at"]},
+        )
+        _UPSERTS[key] = statement
+    return statement
 
 
 def put(connection: Connection, checkout_id: str, journey_key: str, **values: Any) -> None:
     """Set ``values`` on the checkout's row, creating the row if missing: one statement."""
     stamp = now()
-    upsert = UPSERTS.get(connection.dialect.name)
-    if upsert is None:  # pragma: no cover - the two supported databases both have ON CONFLICT
+    if connection.dialect.name not in UPSERTS:  # pragma: no cover - both databases have it
         row = lock(connection, checkout_id, journey_key)
         change(connection, row.id, **values)
         return
-    statement = upsert(checkouts).values(
-        id=checkout_id, journey_key=journey_key, answers={}, flash={}, updated_at=stamp, **values
+    statement = _upsert(connection.dialect.name, tuple(sorted(values)))
+    connection.execute(
+        statement,
+        {
+            "id": checkout_id,
+            "journey_key": journey_key,
+            "answers": {},
+            "flash": {},
+            "updated_at": stamp,
+            **values,
+        },
     )
-    statement = statement.on_conflict_do_update(
-        index_elements=[checkouts.c.id],
-        set_={name: statement.excluded[name] for name in [*values, "updated_at"]},
-    )
-    connection.execute(statement)
 
 
 def change(connection: Connection, checkout_id: str, **values: Any) -> None:
-    connection.execute(
-        update(checkouts).where(checkouts.c.id == checkout_id).values(updated_at=now(), **values)
-    )
+    connection.execute(UPDATE, {"checkout_id": checkout_id, "updated_at": now(), **values})
 
 
 def save_answers(connection: Connection, row: Any, step_id: str, answers: dict[str, Any]) -> None:
@@ -99,9 +128,7 @@ def add_flash(
 
 def take_flash(connection: Connection, checkout_id: str, step_id: str | None) -> dict[str, Any]:
     """Hand out the messages, and the errors and values of ``step_id``, exactly once."""
-    row = connection.execute(
-        select(checkouts.c.flash).where(checkouts.c.id == checkout_id).with_for_update()
-    ).first()
+    row = connection.execute(TAKE, {"checkout_id": checkout_id}).first()
     if row is None or not row.flash:
         return {}
     flash = row.flash
@@ -116,4 +143,4 @@ def take_flash(connection: Connection, checkout_id: str, step_id: str | None) ->
 
 def forget(connection: Connection, checkout_id: str) -> None:
     """Once the order holds the answers, the checkout's copy of them goes."""
-    connection.execute(delete(checkouts).where(checkouts.c.id == checkout_id))
+    connection.execute(DELETE, {"checkout_id": checkout_id})

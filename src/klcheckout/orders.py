@@ -13,14 +13,15 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from klbuild.model import FormStep
 
+from . import checkouts
 from .accounts import now
 from .pricing import price_lines, totals
-from .tables import checkouts, order_lines, orders
+from .tables import order_lines, orders
 from .visit import Visit
 
 #: Crockford's base 32: no I, L, O or U, so a number read over the phone is unambiguous.
@@ -46,10 +47,14 @@ def new_number() -> str:
     return f"KL-{now().year}-{code[:4]}-{code[4:]}"
 
 
+NUMBER_FOR = select(orders.c.number).where(orders.c.checkout_id == bindparam("checkout_id"))
+TOKEN_USED = select(orders.c.id).where(orders.c.confirm_token == bindparam("token"))
+INSERT_ORDER = insert(orders).returning(orders.c.id)
+INSERT_LINES = insert(order_lines)
+
+
 def placed_for(connection: Connection, checkout_id: str) -> Placed | None:
-    number = connection.execute(
-        select(orders.c.number).where(orders.c.checkout_id == checkout_id)
-    ).scalar()
+    number = connection.execute(NUMBER_FOR, {"checkout_id": checkout_id}).scalar()
     return Placed(number, checkout_id, False) if number else None
 
 
@@ -60,11 +65,9 @@ def place(visit: Visit, confirm_token: str | None) -> Placed:
     for _attempt in range(5):
         try:
             with visit.writing() as connection:
-                existing = connection.execute(
-                    select(orders.c.number).where(orders.c.checkout_id == visit.cart.checkout_id)
-                ).scalar()
-                if existing:
-                    return Placed(existing, visit.cart.checkout_id, False)
+                existing = placed_for(connection, visit.cart.checkout_id)
+                if existing is not None:
+                    return existing
                 number = _insert(connection, visit, confirm_token)
             return Placed(number, visit.cart.checkout_id, True)
         except IntegrityError:
@@ -81,10 +84,7 @@ def place(visit: Visit, confirm_token: str | None) -> Placed:
 
 
 def _token_used(connection: Connection, token: str) -> bool:
-    return (
-        connection.execute(select(orders.c.id).where(orders.c.confirm_token == token)).first()
-        is not None
-    )
+    return connection.execute(TOKEN_USED, {"token": token}).first() is not None
 
 
 def _insert(connection: Connection, visit: Visit, confirm_token: str | None) -> str:
@@ -93,9 +93,7 @@ def _insert(connection: Connection, visit: Visit, confirm_token: str | None) -> 
     lines = price_lines(shop, journey, visit.cart.lines)
     figures = totals(lines, entity.currency, shop.site.locale)
     figures.pop("formatted")
-    checkout = connection.execute(
-        select(checkouts).where(checkouts.c.id == visit.cart.checkout_id)
-    ).first()
+    checkout = checkouts.get(connection, visit.cart.checkout_id)
     saved = (checkout.answers or {}) if checkout is not None else {}
     answers: dict[str, dict[str, Any]] = {}
     for step in journey.active_steps:
@@ -107,30 +105,29 @@ def _insert(connection: Connection, visit: Visit, confirm_token: str | None) -> 
     stamp = now()
     number = new_number()
     order_id = connection.execute(
-        insert(orders)
-        .values(
-            number=number,
-            checkout_id=visit.cart.checkout_id,
-            confirm_token=confirm_token,
-            journey_key=journey.key,
-            journey_version=journey.version,
-            business_entity=entity.id,
-            order_channel=journey.order_channel,
-            customer_id=visit.customer.id if visit.customer is not None else None,
-            email=email,
-            currency=entity.currency,
-            totals=figures,
-            answers=answers,
-            payment_method=method,
-            payment=payment,
-            status="placed",
-            created_at=stamp,
-            updated_at=stamp,
-        )
-        .returning(orders.c.id)
+        INSERT_ORDER,
+        {
+            "number": number,
+            "checkout_id": visit.cart.checkout_id,
+            "confirm_token": confirm_token,
+            "journey_key": journey.key,
+            "journey_version": journey.version,
+            "business_entity": entity.id,
+            "order_channel": journey.order_channel,
+            "customer_id": visit.customer.id if visit.customer is not None else None,
+            "email": email,
+            "currency": entity.currency,
+            "totals": figures,
+            "answers": answers,
+            "payment_method": method,
+            "payment": payment,
+            "status": "placed",
+            "created_at": stamp,
+            "updated_at": stamp,
+        },
     ).scalar_one()
     connection.execute(
-        insert(order_lines),
+        INSERT_LINES,
         [
             {
                 "order_id": order_id,
@@ -148,7 +145,7 @@ def _insert(connection: Connection, visit: Visit, confirm_token: str | None) -> 
         ],
     )
     # The order holds the answers now; the checkout's copy goes in the same transaction.
-    connection.execute(delete(checkouts).where(checkouts.c.id == visit.cart.checkout_id))
+    checkouts.forget(connection, visit.cart.checkout_id)
     return number
 
 
