@@ -62,6 +62,15 @@ def templates_digest(files: dict[str, Path]) -> str:
     return digest.hexdigest()[:16]
 
 
+def files_signature(files: dict[str, Path]) -> tuple[tuple[str, int, int, int], ...]:
+    """(name, modification time, size, inode) of each file: cheap to compare between builds."""
+    signature = []
+    for name, path in files.items():
+        stat = path.stat()
+        signature.append((name, stat.st_mtime_ns, stat.st_size, stat.st_ino))
+    return tuple(signature)
+
+
 @dataclass(frozen=True)
 class Asset:
     """One shared file, as published: ``assets/app.1a2b3c4d.css``."""

@@ -22,6 +22,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,17 +126,26 @@ class Builder:
         self._manifest: dict[str, Any] | None = None
         self._renderer: Renderer | None = None
         self._renderer_key: tuple[str, str] = ("", "")
+        self._theme: tuple[str, dict[str, assets.Asset]] = ("", {})
+        self._theme_signature: tuple[tuple[str, int, int, int], ...] | None = None
 
-    def build(self) -> BuildReport:
-        """Load, render and write; raises ``ConfigError`` (nothing written) on any mistake."""
+    def build(self, changed: Iterable[Path] | None = None) -> BuildReport:
+        """Load, render and write; raises ``ConfigError`` (nothing written) on any mistake.
+
+        ``changed`` is for a caller that knows which files changed since the last
+        build, as the dev server's watcher does: the loader then takes the other
+        journey files as they were instead of looking at each one (it still lists
+        the folder, so added and removed files are noticed). ``None`` checks all.
+        """
         started = time.perf_counter()
+        if changed is not None:
+            self.load_cache.trust_unchanged(changed)
         shop = config.load(self.journeys, assign_keys=True, cache=self.load_cache)
         if self.preview:
             shop.site = local_site(shop.site)
         files = assets.resolve_files(assets.search_path(self.templates))
         self._check_theme(files)
-        digest = assets.templates_digest(files)
-        shared = assets.load_assets(files)
+        digest, shared = self.theme(files)
         renderer = self.renderer(shop, digest, shared)
         report = BuildReport(warnings=list(shop.warnings), shop=shop)
         if _is_empty(self.site):
@@ -144,6 +154,19 @@ class Builder:
             self._update(shop.journeys, renderer, digest, shared, report)
         report.seconds = time.perf_counter() - started
         return report
+
+    def theme(self, files: dict[str, Path]) -> tuple[str, dict[str, assets.Asset]]:
+        """The templates' digest and the shared assets, read again only when a file changed.
+
+        Reading every template to digest it cost more than rendering a saved
+        journey's pages; each file's modification time, size and inode tell whether
+        it changed, as they do for the journey files.
+        """
+        signature = assets.files_signature(files)
+        if signature != self._theme_signature:
+            self._theme = (assets.templates_digest(files), assets.load_assets(files))
+            self._theme_signature = signature
+        return self._theme
 
     def environment(self, digest: str) -> Environment:
         """The compiled templates, made anew only when a template file changed."""
@@ -338,7 +361,8 @@ def _is_empty(site: Path) -> bool:
         return True
     if not site.is_dir():
         raise BuildError(f"{site} is a file; the site must be written into a folder")
-    return next(site.iterdir(), None) is None
+    with os.scandir(site) as entries:  # stops at the first entry; iterdir lists them all
+        return next(entries, None) is None
 
 
 def _read(path: Path) -> bytes | None:

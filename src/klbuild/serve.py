@@ -83,7 +83,9 @@ class DevServer:
         with self._build_lock:
             self._idle.clear()
             try:
-                report = self.builder.build()
+                # The watcher names what changed, so the loader need not stat the rest;
+                # with no names (the first build, a manual call) it checks every file.
+                report = self.builder.build(changed=set(changed) or None)
             except ConfigError as exc:
                 self.problems = exc.problems
                 self.events.publish("problems", {"summary": summary(exc.problems)})

@@ -235,6 +235,43 @@ def test_builder_rebuilds_in_process(ws):
     assert build(ws.journeys, ws.site).pages_written == 0
 
 
+def test_builder_told_what_changed_rebuilds_that_journey(ws):
+    other = ws.add_journey("second", "Second journey")
+    builder = Builder(ws.journeys, ws.site)
+    builder.build()
+    ws.edit(other, 'name = "Cart"', 'name = "Basket"\nid = "cart"')
+    report = builder.build(changed={ws.journeys / other})
+    assert report.changed_journeys == ["second"]
+    assert report.pages_written == 7
+    assert "Basket" in ws.page("cart", "second")
+    assert builder.build(changed=set()).changed_journeys == []
+
+
+def test_builder_told_what_changed_still_notices_added_and_removed_files(ws):
+    builder = Builder(ws.journeys, ws.site)
+    builder.build()
+    other = ws.add_journey("second", "Second journey")
+    assert builder.build(changed=set()).changed_journeys == ["second"]
+    assert "second" in {page.split("/")[0] for page in ws.pages()}
+    (ws.journeys / other).unlink()
+    report = builder.build(changed=set())
+    assert report.journeys_removed == ["second"]
+    assert not (ws.site / "second").exists()
+
+
+def test_a_template_change_is_noticed_whatever_the_builder_is_told(ws, tmp_path):
+    theme = tmp_path / "theme"
+    (theme / "partials").mkdir(parents=True)
+    footer = theme / "partials" / "footer.html"
+    footer.write_text("<footer>One</footer>\n")
+    builder = Builder(ws.journeys, ws.site, theme)
+    builder.build()
+    footer.write_text("<footer>Two, longer</footer>\n")
+    report = builder.build(changed=set())
+    assert report.pages_written == 7
+    assert all("Two, longer" in html for html in ws.pages().values())
+
+
 def test_a_lost_manifest_rebuilds_without_rewriting_equal_pages(built):
     (built.site / MANIFEST).unlink()
     report = built.build()

@@ -457,6 +457,23 @@ def test_cache_keeps_reporting_errors_of_unchanged_files(shop_dir: Path) -> None
         assert any("unknown field 'formm'" in str(p) for p in info.value.problems)
 
 
+def test_a_trusting_cache_rereads_the_named_file_and_lists_the_folder(shop_dir: Path) -> None:
+    cache = config.LoadCache()
+    config.load(shop_dir, cache=cache)
+    journey = shop_dir / "self-service.toml"
+    edit(journey, 'name = "Cart"', 'name = "Basket"\nid = "cart"')
+    edit(shop_dir / "catalog.toml", 'price = "9.90"', 'price = "12.00"')
+    shutil.copy(journey, shop_dir / "second.toml")
+    edit(shop_dir / "second.toml", 'key = "k9uscs7vr7"', 'key = "second"')
+    cache.trust_unchanged({journey})
+    shop = config.load(shop_dir, cache=cache)
+    assert shop.journeys["k9uscs7vr7"].step("cart").name == "Basket"
+    assert "second" in shop.journeys  # not named, but new in the folder
+    # the catalog was not named: taken as it was, until a load that checks every file
+    assert shop.products["starter"].price == Decimal("9.90")
+    assert config.load(shop_dir, cache=cache).products["starter"].price == Decimal("12.00")
+
+
 def test_a_typo_in_a_step_does_not_hide_its_wrong_reference(shop_dir: Path) -> None:
     journey = shop_dir / "self-service.toml"
     edit(journey, 'product_selection = "plans"', 'product_selection = "plan"')
