@@ -1,4 +1,4 @@
-"""Login, sign-up, guest checkout and logout.
+"""Login, sign-up, guest checkout, logout and password change.
 
 Login and sign-up answer identically whether or not the email is registered:
 a sign-up for a taken email gets the same redirect as a successful one, but no
@@ -20,6 +20,7 @@ from . import find_step, handles
 bp = Blueprint("auth", __name__)
 
 WRONG = "The email or password is wrong."
+CHANGED = "Your password was changed; every other device you were signed in on is signed out."
 
 
 def _params() -> dict[str, int]:
@@ -118,4 +119,55 @@ def logout(key: str) -> Response:
     visit.cart.checkout_id = carts.new_id()
     visit.cart.dirty = True
     visit.forget_reads()
+    return web.respond(visit, back)
+
+
+@bp.post("/<key>/account/password")
+def change_password(key: str) -> Response:
+    """A signed-in customer's new password; every other session of theirs ends.
+
+    Takes ``current_password``, ``new_password`` and ``step`` (the page to go back
+    to). This browser gets a new session, so it stays signed in; a copy of the old
+    cookie anywhere else is signed out. Wrong current passwords count as failed
+    logins of the account (the same limit).
+    """
+    visit = begin(key, changes_state=True)
+    step_id = request.form.get("step", "")
+    back = find_step(visit, step_id) if step_id else visit.journey.active_steps[0]
+    customer = visit.customer
+    if customer is None:
+        return web.respond(
+            visit, back, status=401, errors={"_form": "Sign in to change your password."}
+        )
+    current = request.form.get("current_password", "")
+    new = request.form.get("new_password", "")
+    wait = ratelimit.blocked(customer.email)
+    if wait:
+        return web.respond(
+            visit,
+            back,
+            status=429,
+            errors={"_form": f"Too many failed sign-in attempts. Try again in {wait}."},
+        )
+    problem = accounts.password_problem(new)
+    if problem:
+        return web.respond(visit, back, errors={"new_password": problem})
+    if len(current) > accounts.MAX_PASSWORD:
+        verified = None
+    else:
+        with visit.writing() as connection:
+            verified = accounts.authenticate(connection, customer.email, current, _params())
+    if verified != customer.id:
+        ratelimit.failed(customer.email)
+        return web.respond(
+            visit, back, status=401, errors={"current_password": "The current password is wrong."}
+        )
+    with visit.writing() as connection:
+        accounts.change_password(connection, customer.id, new, _params())
+        visit.cart.session = accounts.start_session(
+            connection, customer.id, current_app.config["KEYLIGHT_SESSION_MAX_AGE"]
+        )
+    visit.cart.dirty = True
+    visit.forget_reads()
+    visit.messages.append(CHANGED)
     return web.respond(visit, back)
