@@ -1,0 +1,169 @@
+"""Deployment settings over real HTTP: CORS origins, production mode, limits shared in Redis."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from checkout_helpers import EXAMPLE, Served, Shopper, base_config, serve, unique_email
+
+from klcheckout import create_app
+
+SHOP = "https://shop.example.com"
+REDIS = os.environ.get("KEYLIGHT_TEST_REDIS", "redis://127.0.0.1:6379")
+
+
+@pytest.fixture
+def start(tmp_path: Path, journeys_dir: Path) -> Iterator[Any]:
+    """Start backends on one SQLite file with extra settings; all stopped afterwards."""
+    running: list[tuple[Served, Any]] = []
+
+    def started(**settings: Any) -> str:
+        config = base_config(tmp_path, journeys_dir, f"sqlite:///{tmp_path / 'k.sqlite3'}")
+        config.update(settings)
+        app = create_app(config)
+        served = serve(app)
+        running.append((served, app))
+        return served.url
+
+    yield started
+    for served, app in running:
+        served.stop()
+        app.extensions["keylight_db"].dispose()
+
+
+def test_cors_echoes_only_configured_origins(start: Any) -> None:
+    url = start(KEYLIGHT_ALLOWED_ORIGINS=[SHOP, "https://www.example.com"])
+    http = requests.Session()
+    state = http.get(f"{url}/{EXAMPLE}/state", headers={"Origin": SHOP})
+    assert state.status_code == 200
+    assert state.headers["Access-Control-Allow-Origin"] == SHOP
+    assert state.headers["Access-Control-Allow-Credentials"] == "true"
+    assert "Origin" in state.headers["Vary"]
+
+    preflight = http.options(
+        f"{url}/{EXAMPLE}/cart/add",
+        headers={
+            "Origin": SHOP,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "X-CSRF-Token, Content-Type",
+        },
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == SHOP
+    assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+    assert "X-CSRF-Token" in preflight.headers["Access-Control-Allow-Headers"]
+
+    # The page on the shop's origin posts with the token in the header, as fetch() does.
+    added = http.post(
+        f"{url}/{EXAMPLE}/cart/add",
+        data={"product": "starter", "step": "product-selection"},
+        headers={
+            "Origin": SHOP,
+            "Accept": "application/json",
+            "X-CSRF-Token": state.json()["csrf_token"],
+        },
+    )
+    assert added.status_code == 200, added.text
+    assert added.headers["Access-Control-Allow-Origin"] == SHOP
+
+    for other in ("https://evil.example.net", "null", "https://shop.example.com.evil.net"):
+        answer = http.get(f"{url}/{EXAMPLE}/state", headers={"Origin": other})
+        assert "Access-Control-Allow-Origin" not in answer.headers
+        assert "Access-Control-Allow-Credentials" not in answer.headers
+        refused = http.post(
+            f"{url}/{EXAMPLE}/cart/add",
+            data={"product": "starter", "csrf_token": answer.json()["csrf_token"]},
+            headers={"Origin": other, "Accept": "application/json"},
+        )
+        assert refused.status_code == 403
+        assert "Access-Control-Allow-Origin" not in refused.headers
+    for answer in (state, preflight, added):
+        assert answer.headers.get("Access-Control-Allow-Origin") != "*"
+
+
+def test_production_mode_cookie_and_headers(start: Any) -> None:
+    url = start(KEYLIGHT_ENV="production")
+    # The reverse proxy in front says the browser spoke https (KEYLIGHT_TRUSTED_PROXIES=1).
+    page = url.replace("http://", "https://")
+    headers = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "10.9.8.7"}
+    state = requests.get(f"{url}/{EXAMPLE}/state", headers=headers)
+    assert state.status_code == 200
+    assert state.headers["Strict-Transport-Security"].startswith("max-age=")
+    set_cookie = state.headers["Set-Cookie"]
+    name, _, rest = set_cookie.partition("=")
+    assert name == "__Host-keylight"
+    attributes = {part.strip().split("=")[0].lower() for part in rest.split(";")[1:]}
+    assert {"secure", "httponly", "path"} <= attributes and "domain" not in attributes
+    assert "Path=/" in set_cookie and "SameSite=Lax" in set_cookie
+    # The cookie under its production name carries the cart (a browser sends it over https).
+    cookie = set_cookie.split(";", 1)[0]
+    added = requests.post(
+        f"{url}/{EXAMPLE}/cart/add",
+        data={"product": "starter", "step": "product-selection"},
+        headers={
+            **headers,
+            "Origin": page,
+            "Cookie": cookie,
+            "Accept": "application/json",
+            "X-CSRF-Token": state.json()["csrf_token"],
+        },
+    )
+    assert added.status_code == 200, added.text
+    assert added.headers["Set-Cookie"].startswith("__Host-keylight=")
+    assert "Secure" in added.headers["Set-Cookie"]
+    # The development name is not read in production.
+    plain = requests.get(
+        f"{url}/{EXAMPLE}/state", headers={**headers, "Cookie": cookie.replace("__Host-", "")}
+    )
+    assert plain.json()["cart"]["count"] == 0
+    assert "Strict-Transport-Security" in plain.headers
+
+
+def redis_problem() -> str | None:
+    host, _, port = REDIS.removeprefix("redis://").partition(":")
+    try:
+        with socket.create_connection((host, int(port or 6379)), timeout=1) as probe:
+            probe.sendall(b"PING\r\n")
+            return None if probe.recv(16).startswith(b"+PONG") else "no PONG"
+    except OSError as error:
+        return str(error)
+
+
+def test_two_instances_share_the_login_limit_in_redis(start: Any) -> None:
+    problem = redis_problem()
+    if problem:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Redis at {REDIS} is required in CI and unreachable: {problem}")
+        pytest.skip(f"Redis at {REDIS} is unreachable ({problem})")
+    first = start(KEYLIGHT_RATELIMIT_STORAGE=REDIS)
+    second = start(KEYLIGHT_RATELIMIT_STORAGE=REDIS)
+    email = unique_email()
+    address = f"10.77.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
+
+    def login(url: str, password: str = "wrong password!") -> int:
+        person = Shopper(url, EXAMPLE)
+        person.http.headers["X-Forwarded-For"] = address
+        person.add("starter")
+        person.step("cart")
+        answer = person.step(
+            "login-or-create-an-account",
+            {"action": "login", "email": email, "password": password},
+            json=True,
+        )
+        person.close()
+        return answer.status_code
+
+    # The tests' limit is 5 failures per 10 minutes, counted across both instances.
+    assert [login(url) for url in (first, second, first, second, first)] == [401] * 5
+    assert login(second) == 429
+    assert login(first) == 429
+    # A third instance on memory storage does not see those counts.
+    alone = start()
+    assert login(alone) == 401
