@@ -37,6 +37,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, shop: Shop | None =
     app = Flask(__name__, instance_path=config["KEYLIGHT_INSTANCE"])
     app.config.update(config)
     app.session_interface = NoSession()
+    app.wsgi_app = security.StaticHeaders(app.wsgi_app, security.secure_headers(app))  # type: ignore[method-assign]
     if app.config["KEYLIGHT_TRUSTED_PROXIES"]:
         hops = app.config["KEYLIGHT_TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
@@ -74,7 +75,6 @@ def create_app(test_config: dict[str, Any] | None = None, *, shop: Shop | None =
         if visit is not None:
             visit.set_cookie(response)
         security.cors_headers(app, request, response)
-        security.secure_headers(app, response)
         response.headers["X-Request-Id"] = g.get("request_id", "")
         return response
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Request, Response, request
@@ -121,17 +122,41 @@ def cors_headers(app: Flask, req: Request, response: Response) -> None:
             response.headers["Access-Control-Max-Age"] = "600"
 
 
-def secure_headers(app: Flask, response: Response) -> Response:
-    headers = response.headers
-    headers.setdefault("Content-Security-Policy", CSP)
-    headers["X-Content-Type-Options"] = "nosniff"
-    headers["X-Frame-Options"] = "DENY"
-    headers["Referrer-Policy"] = "same-origin"
-    # Every answer of this backend is about one visitor (or is an error): never cache it.
-    headers["Cache-Control"] = "no-store"
+def secure_headers(app: Flask) -> list[tuple[str, str]]:
+    """The headers every answer carries; the same for every request, so built once."""
+    headers = [
+        ("Content-Security-Policy", CSP),
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "same-origin"),
+        # Every answer of this backend is about one visitor (or is an error): never cache it.
+        ("Cache-Control", "no-store"),
+    ]
     if app.config["KEYLIGHT_ENV"] == "production":
-        headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
-    return response
+        headers.append(("Strict-Transport-Security", "max-age=63072000; includeSubDomains"))
+    return headers
+
+
+class StaticHeaders:
+    """WSGI middleware adding fixed headers to every answer.
+
+    Appending to the list handed to ``start_response`` costs a fraction of setting
+    each header on the response object, on every request.
+    """
+
+    def __init__(self, wsgi_app: Any, headers: list[tuple[str, str]]) -> None:
+        self.wsgi_app = wsgi_app
+        self.headers = headers
+        self.names = {name.lower() for name, _ in headers}
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if any(name.lower() in self.names for name, _ in headers):
+                headers = [(k, v) for k, v in headers if k.lower() not in self.names]
+            headers.extend(self.headers)
+            return start_response(status, headers, exc_info)
+
+        return self.wsgi_app(environ, start)
 
 
 def is_state_changing() -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify, redirect, request
+from flask import Response, jsonify, request
 
 from klbuild.model import StepBase
 
@@ -21,6 +21,8 @@ SECRET_FIELDS = frozenset({"password", "iban", "csrf_token", "confirm_token"})
 
 
 def wants_json() -> bool:
+    if "json" not in request.headers.get("Accept", ""):
+        return False  # the usual plain form POST: no need to parse the header
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return (
         best == "application/json"
@@ -63,7 +65,8 @@ def respond(
                 messages=list(visit.messages),
             )
         visit.forget_reads()
-    return redirect(url, code=303)
+    # No HTML body: browsers follow a 303 without showing it (and building one costs).
+    return Response(status=303, headers={"Location": url})
 
 
 def form_values() -> dict[str, str]:
