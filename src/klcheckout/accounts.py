@@ -78,11 +78,10 @@ def find_customer(connection: Connection, email: str) -> Any:
     ).first()
 
 
-def create_customer(
-    connection: Connection, email: str, password: str, params: dict[str, int]
-) -> int | None:
-    """The new customer's id, or None when the email is taken (the caller must not say so)."""
-    password_hash = hasher(params).hash(password)
+def new_customer(connection: Connection, email: str, password_hash: str) -> int | None:
+    """The new customer's id, or None when the email is taken (the caller must not say so).
+
+    The password is hashed beforehand, outside the write transaction."""
     stamp = now()
     try:
         with connection.begin_nested():
@@ -105,6 +104,18 @@ def authenticate(
     connection: Connection, email: str, password: str, params: dict[str, int]
 ) -> int | None:
     """The customer's id if the password is right; as slow for an unknown email as a known one."""
+    customer_id, new_hash = check_password(connection, email, password, params)
+    if customer_id is not None and new_hash is not None:
+        set_password_hash(connection, customer_id, new_hash)
+    return customer_id
+
+
+def check_password(
+    connection: Connection, email: str, password: str, params: dict[str, int]
+) -> tuple[int | None, str | None]:
+    """``authenticate`` without writing: the id, and a new hash to store if the old one's
+    parameters are outdated. Lets argon2 (tens of milliseconds on purpose) run outside
+    a write transaction, where it would hold up every other writer (SQLite has one)."""
     row = find_customer(connection, email)
     password_hasher = hasher(params)
     if row is None:
@@ -112,18 +123,20 @@ def authenticate(
             password_hasher.verify(_dummy_hash(*_key(params)), password)
         except VerificationError:
             pass
-        return None
+        return None, None
     try:
         password_hasher.verify(row.password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return None
+        return None, None
     if password_hasher.check_needs_rehash(row.password_hash):
-        connection.execute(
-            update(customers)
-            .where(customers.c.id == row.id)
-            .values(password_hash=password_hasher.hash(password))
-        )
-    return row.id
+        return row.id, password_hasher.hash(password)
+    return row.id, None
+
+
+def set_password_hash(connection: Connection, customer_id: int, password_hash: str) -> None:
+    connection.execute(
+        update(customers).where(customers.c.id == customer_id).values(password_hash=password_hash)
+    )
 
 
 def _key(params: dict[str, int]) -> tuple[int, int, int]:
@@ -154,13 +167,12 @@ def end_all_sessions(connection: Connection, customer_id: int) -> None:
     connection.execute(delete(sessions).where(sessions.c.customer_id == customer_id))
 
 
-def change_password(
-    connection: Connection, customer_id: int, password: str, params: dict[str, int]
-) -> None:
+def set_new_password(connection: Connection, customer_id: int, password_hash: str) -> None:
+    """A changed password (hashed beforehand): every session of the customer ends."""
     connection.execute(
         update(customers)
         .where(customers.c.id == customer_id)
-        .values(password_hash=hasher(params).hash(password), password_changed_at=now())
+        .values(password_hash=password_hash, password_changed_at=now())
     )
     end_all_sessions(connection, customer_id)
 

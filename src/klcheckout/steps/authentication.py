@@ -81,17 +81,25 @@ def authenticate(visit: Visit, step: StepBase) -> Response:
                 values=values,
                 errors={"_form": f"Too many failed sign-in attempts. Try again in {wait}."},
             )
+    # argon2 runs before the write transaction: it is slow on purpose, and inside
+    # the transaction it would hold up every other writer (SQLite has one at a time).
+    params = _params()
+    new_account = action == "signup" and accounts.find_customer(visit.connection, email) is None
+    customer_id: int | None = None
+    password_hash = new_hash = None
+    if new_account:
+        password_hash = accounts.hasher(params).hash(password)
+    else:
+        # A login, or a sign-up for a taken email: answered exactly as for a new
+        # account (one argon2 run either way), but only the right password signs in.
+        customer_id, new_hash = accounts.check_password(visit.connection, email, password, params)
     with visit.writing() as connection:
-        if action == "signup" and accounts.find_customer(connection, email) is None:
-            customer_id = accounts.create_customer(connection, email, password, _params())
+        if password_hash is not None:
+            customer_id = accounts.new_customer(connection, email, password_hash)
             if customer_id is None:  # registered a moment ago by a concurrent request
-                customer_id = accounts.authenticate(connection, email, password, _params())
-        elif action == "signup":
-            # Taken: answer exactly as for a new account (one argon2 run either way),
-            # but only the right password signs in (it is then simply a login).
-            customer_id = accounts.authenticate(connection, email, password, _params())
-        else:
-            customer_id = accounts.authenticate(connection, email, password, _params())
+                customer_id = accounts.authenticate(connection, email, password, params)
+        elif customer_id is not None and new_hash is not None:
+            accounts.set_password_hash(connection, customer_id, new_hash)
         if customer_id is not None:
             _sign_in(visit, customer_id, connection)
     visit.forget_reads()
@@ -152,18 +160,17 @@ def change_password(key: str) -> Response:
     problem = accounts.password_problem(new)
     if problem:
         return web.respond(visit, back, errors={"new_password": problem})
-    if len(current) > accounts.MAX_PASSWORD:
-        verified = None
-    else:
-        with visit.writing() as connection:
-            verified = accounts.authenticate(connection, customer.email, current, _params())
+    verified = None
+    if len(current) <= accounts.MAX_PASSWORD:  # argon2 outside the write transaction
+        verified, _ = accounts.check_password(visit.connection, customer.email, current, _params())
     if verified != customer.id:
         ratelimit.failed(customer.email)
         return web.respond(
             visit, back, status=401, errors={"current_password": "The current password is wrong."}
         )
+    password_hash = accounts.hasher(_params()).hash(new)
     with visit.writing() as connection:
-        accounts.change_password(connection, customer.id, new, _params())
+        accounts.set_new_password(connection, customer.id, password_hash)
         visit.cart.session = accounts.start_session(
             connection, customer.id, current_app.config["KEYLIGHT_SESSION_MAX_AGE"]
         )
