@@ -4,7 +4,9 @@
 
 Generates N journeys of seven steps in a temporary folder and prints, from one run:
 
-- pages per second for a full build (the better of two, each into an empty folder);
+- pages per second for a full build (the better of two, each into an empty folder),
+  as ``klbuild build`` runs it (rendering in forked processes, one per core) and
+  in-process (``Builder(processes=1)``, what the dev server does);
 - the floor: a bare Jinja2 render-and-write of the same pages — the same step
   templates, in an environment made the same way, with every page's context
   prepared beforehand (outside the timing), each page written with open/write on
@@ -13,8 +15,10 @@ Generates N journeys of seven steps in a temporary folder and prints, from one r
 - for reference, the old floor: a one-line template per page, which measures the
   disk and the size of the templates rather than klbuild;
 - the time to rebuild after one journey file changes, in the same ``Builder``
-  and in a fresh ``build()`` reading the manifest;
-- the process's peak memory right after the first full build.
+  (told which file changed, as the dev server does, and not told) and in a fresh
+  ``build()`` reading the manifest;
+- peak memory (max RSS) right after the first full build: this process's, and the
+  largest of the rendering processes it forked.
 
 Nothing is asserted: the figures are for people comparing changes.
 """
@@ -156,9 +160,14 @@ def change_one(journeys: Path, index: int, label: str) -> Path:
     return path
 
 
-def peak_memory_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def peak_memory_mb(who: int = resource.RUSAGE_SELF) -> float:
+    peak = resource.getrusage(who).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def in_process(journeys: Path, site: Path) -> Any:
+    """A full build that renders in this process only."""
+    return Builder(journeys, site, processes=1).build()
 
 
 def main() -> None:
@@ -180,25 +189,34 @@ def main() -> None:
         os.sync()
         first = build(journeys, root / "site")
         memory = peak_memory_mb()
+        children_memory = peak_memory_mb(resource.RUSAGE_CHILDREN)
         os.sync()
         pages = prepare_pages(journeys)
         floor_seconds = floor(pages, root / "floor-1")
         os.sync()
-        second = build(journeys, root / "site-2")
+        single = [in_process(journeys, root / "single-1")]
         os.sync()
         floor_seconds = min(floor_seconds, floor(pages, root / "floor-2"))
         identical = same_pages(root / "floor-2", root / "site", pages)
         del pages
         os.sync()
+        second = build(journeys, root / "site-2")
+        os.sync()
+        single.append(in_process(journeys, root / "single-2"))
+        os.sync()
         minimal_seconds = minimal_floor(journeys, root / "minimal")
         os.sync()
         report = min(first, second, key=lambda r: r.seconds)
+        alone = min(single, key=lambda r: r.seconds)
         count = report.pages_written
 
         builder = Builder(journeys, root / "dev-site")
         builder.build()
-        change_one(journeys, args.journeys // 2, "Basket")
+        path = change_one(journeys, args.journeys // 2, "Basket")
+        told = builder.build(changed={path})
+        path = change_one(journeys, args.journeys // 4, "Bag")
         untold = builder.build()
+        nothing = builder.build(changed=set())
         change_one(journeys, args.journeys // 3, "Trolley")
         fresh = build(journeys, root / "dev-site")
 
@@ -209,7 +227,9 @@ def main() -> None:
             )
 
         print(f"journeys: {args.journeys}, pages: {count}")
-        print(f"full build:          {report.seconds:7.3f} s  {count / report.seconds:8.0f} pages/s")
+        print(
+            f"full build:          {report.seconds:7.3f} s  {count / report.seconds:8.0f} pages/s"
+        )
         print(f"  config.load (cold): {load_seconds:6.3f} s")
         print(
             f"floor (same pages):  {floor_seconds:7.3f} s  {count / floor_seconds:8.0f} pages/s"
@@ -218,12 +238,21 @@ def main() -> None:
         )
         print(f"ratio full build / floor:     {report.seconds / floor_seconds:5.2f}")
         print(
+            f"full build in-process: {alone.seconds:5.3f} s  {count / alone.seconds:8.0f} pages/s"
+            f"  (ratio to the floor {alone.seconds / floor_seconds:.2f})"
+        )
+        print(
             f"minimal-template floor: {minimal_seconds:5.3f} s  (one-line template per page, "
             f"for reference; ratio {report.seconds / minimal_seconds:.2f})"
         )
+        print(f"rebuild, same Builder, told what changed: {ms(told)}")
         print(f"rebuild, same Builder, not told:          {ms(untold)}")
+        print(f"rebuild, same Builder, nothing changed:   {ms(nothing)}")
         print(f"rebuild, fresh build():                   {ms(fresh)}")
-        print(f"peak memory after the first full build (max RSS): {memory:.0f} MB")
+        print(
+            f"peak memory after the first full build (max RSS): {memory:.0f} MB, "
+            f"largest rendering process {children_memory:.0f} MB"
+        )
 
 
 if __name__ == "__main__":

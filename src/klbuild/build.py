@@ -18,9 +18,11 @@ milliseconds; ``build()`` is the one-shot form the CLI uses.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -113,11 +115,19 @@ class Builder:
     """
 
     def __init__(
-        self, journeys: Path, site: Path, templates: Path | None = None, *, preview: bool = False
+        self,
+        journeys: Path,
+        site: Path,
+        templates: Path | None = None,
+        *,
+        preview: bool = False,
+        processes: int | None = None,
     ) -> None:
         self.journeys = Path(journeys)
         #: For the dev server: pages and backend on its own origin, whatever the site says.
         self.preview = preview
+        #: Processes that render a full build: None to choose, 1 to stay in this one.
+        self.processes = processes
         self.site = Path(site)
         self.templates = Path(templates) if templates is not None else None
         self.load_cache = config.LoadCache()
@@ -216,13 +226,21 @@ class Builder:
         try:
             os.chmod(staging, 0o755)
             manifest = _new_manifest(digest, shared)
-            for key in sorted(journeys):
-                journey = journeys[key]
-                for path, html in _render(renderer, journey):
-                    _write(staging / path, html.encode("utf-8"))
-                    report.pages_written += 1
-                manifest["journeys"][key] = _manifest_entry(journey)
-                report.journeys_rendered.append(key)
+            ordered = [journeys[key] for key in sorted(journeys)]
+            written = None
+            processes = _processes(self.processes, len(ordered))
+            if processes > 1:
+                # The first journey here: the templates it compiles and what it formats
+                # are inherited by the children and kept for the next rebuild.
+                first = _render_into(renderer, ordered[:1], staging)
+                rest = _render_forked(renderer, ordered[1:], staging, processes)
+                written = None if rest is None else first + rest
+            if written is None:
+                written = _render_into(renderer, ordered, staging)
+            report.pages_written = written
+            for journey in ordered:
+                manifest["journeys"][journey.key] = _manifest_entry(journey)
+                report.journeys_rendered.append(journey.key)
             for asset in shared.values():
                 _write(staging / asset.path, asset.content)
             _write(staging / HEADERS_FILE, HEADERS.encode())
@@ -322,6 +340,118 @@ def _render(renderer: Renderer, journey: Journey):  # type: ignore[no-untyped-de
                 )
             ]
         ) from None
+
+
+def _render_into(renderer: Renderer, journeys: list[Journey], folder: Path) -> int:
+    """Render and write the pages of ``journeys`` under ``folder``; return how many."""
+    written = 0
+    for journey in journeys:
+        for path, html in _render(renderer, journey):
+            _write(folder / path, html.encode("utf-8"))
+            written += 1
+    return written
+
+
+# -- a full build on several cores --------------------------------------------------------
+
+#: Fewer journeys than this render in-process: starting processes would cost more.
+PARALLEL_MIN_JOURNEYS = 200
+#: At most this many processes: past a few, the disk is the limit, not the cores.
+PARALLEL_MAX_PROCESSES = 4
+
+
+def _processes(requested: int | None, journeys: int) -> int:
+    """How many processes render a full build; 1 unless forking is safe and worth it."""
+    if requested == 1 or not _fork_is_safe():
+        return 1
+    if requested is None:
+        if journeys < PARALLEL_MIN_JOURNEYS:
+            return 1
+        requested = min(_cpu_count(), PARALLEL_MAX_PROCESSES)
+    return max(1, min(requested, journeys))
+
+
+def _fork_is_safe() -> bool:
+    """Only a process running one thread may fork.
+
+    A forked child gets a copy of the calling thread alone; a lock another thread
+    held (a logging handler, the dev server's event queue) would stay locked in
+    it forever. So the dev server, whose watcher thread runs the rebuilds, always
+    renders in-process.
+    """
+    return (
+        "fork" in multiprocessing.get_all_start_methods()
+        and threading.current_thread() is threading.main_thread()
+        and threading.active_count() == 1
+    )
+
+
+def _cpu_count() -> int:
+    """The cores this process may run on, which a container may limit below the machine's."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _render_forked(
+    renderer: Renderer, journeys: list[Journey], folder: Path, processes: int
+) -> int | None:
+    """Render ``journeys`` in forked processes, each writing a run of them under ``folder``.
+
+    The children inherit the loaded shop and compiled templates, so nothing is
+    sent to them; each sends back its page count or the problems of the first
+    journey it could not render. Every page's bytes depend only on its journey,
+    so the output is the same as in-process. A mistake in the files is raised as
+    the ``ConfigError`` an in-process build would raise first. Any other failure
+    (fork refused, a child killed or failing) returns None, and the caller renders
+    everything in-process, where a real problem such as a full disk shows as itself.
+    """
+    context = multiprocessing.get_context("fork")
+    size = -(-len(journeys) // processes)
+    runs = [journeys[start : start + size] for start in range(0, len(journeys), size)]
+    children: list[tuple[Any, Any]] = []
+    outcomes: list[tuple[str, Any]] = []
+    try:
+        for run in runs:
+            receiver, sender = context.Pipe(duplex=False)
+            child = context.Process(
+                target=_render_child, args=(renderer, run, folder, sender), daemon=True
+            )
+            children.append((child, receiver))
+            child.start()
+            sender.close()
+        for child, receiver in children:
+            try:
+                outcomes.append(receiver.recv())
+            except EOFError:
+                outcomes.append(("failed", "exited without a word"))
+            child.join()
+    except OSError:
+        return None
+    finally:
+        for child, receiver in children:
+            receiver.close()
+            if child.is_alive():
+                child.terminate()
+                child.join()
+    for kind, value in outcomes:  # runs are in key order, as an in-process build goes
+        if kind == "problems":
+            raise ConfigError(value)
+        if kind != "written":
+            return None
+    return sum(value for _, value in outcomes)
+
+
+def _render_child(renderer: Renderer, journeys: list[Journey], folder: Path, sender: Any) -> None:
+    """In a forked process: render and write ``journeys``, then say how it went."""
+    try:
+        sender.send(("written", _render_into(renderer, journeys, folder)))
+    except ConfigError as exc:
+        sender.send(("problems", exc.problems))
+    except BaseException as exc:
+        sender.send(("failed", f"{type(exc).__name__}: {exc}"))
+    finally:
+        sender.close()
 
 
 def _new_manifest(digest: str, shared: dict[str, assets.Asset]) -> dict[str, Any]:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
 
+from klbuild import build as klbuild_build
 from klbuild.build import HEADERS_FILE, MANIFEST, Builder, build
 from klbuild.errors import ConfigError
 
@@ -300,3 +302,70 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+# -- a full build on several cores ----------------------------------------------------------
+
+
+@pytest.fixture
+def forking(monkeypatch):
+    """Record what each forked render returned; skip where this process may not fork."""
+    if not klbuild_build._fork_is_safe():
+        pytest.skip("another thread is running in this test process: builds stay in-process")
+    results = []
+    real = klbuild_build._render_forked
+
+    def spy(*args, **kwargs):
+        results.append(real(*args, **kwargs))
+        return results[-1]
+
+    monkeypatch.setattr(klbuild_build, "_render_forked", spy)
+    return results
+
+
+def test_a_parallel_build_writes_the_same_bytes(ws, tmp_path, forking):
+    for index in range(5):
+        ws.add_journey(f"j{index}", f"Journey {index}")
+    report = Builder(ws.journeys, ws.site, processes=2).build()
+    assert forking == [35]  # the first journey is rendered before forking
+    assert report.pages_written == 42
+    in_process = tmp_path / "in-process"
+    Builder(ws.journeys, in_process, processes=1).build()
+    assert ws.snapshot() == {
+        p.relative_to(in_process).as_posix(): p.read_bytes()
+        for p in sorted(in_process.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_a_template_error_in_a_parallel_build_writes_nothing(ws, tmp_path, forking):
+    ws.add_journey("second", "Second journey")
+    theme = tmp_path / "theme"
+    (theme / "steps").mkdir(parents=True)
+    (theme / "steps" / "order.html").write_text("{{ no_such_variable }}\n")
+    with pytest.raises(ConfigError) as info:
+        Builder(ws.journeys, ws.site, theme, processes=2).build()
+    assert "no_such_variable" in info.value.format_message()
+    assert sorted(p.name for p in ws.root.iterdir()) == ["journeys", "theme"]
+
+
+def test_a_failed_child_falls_back_to_rendering_in_process(ws, monkeypatch, forking):
+    ws.add_journey("second", "Second journey")
+
+    def crash(*args):
+        os._exit(3)
+
+    monkeypatch.setattr(klbuild_build, "_render_child", crash)
+    report = Builder(ws.journeys, ws.site, processes=2).build()
+    assert forking == [None]
+    assert report.pages_written == 14
+    assert len(ws.pages()) == 14
+
+
+def test_builds_from_another_thread_stay_in_process():
+    counts = []
+    thread = threading.Thread(target=lambda: counts.append(klbuild_build._processes(2, 1000)))
+    thread.start()
+    thread.join()
+    assert counts == [1]
+    assert klbuild_build._processes(None, klbuild_build.PARALLEL_MIN_JOURNEYS - 1) == 1
