@@ -213,6 +213,25 @@ def cpu_per(process: subprocess.Popen, before: float | None, count: int) -> floa
     return None if before is None or after is None else (after - before) / count * 1000
 
 
+def fsync_cost(folder: Path, count: int = 200) -> tuple[float, float]:
+    """Median and p99 milliseconds of fsync after a 4 KiB append, in the database's folder:
+    the floor under every durable commit (SQLite's WAL, like PostgreSQL's, is fsynced)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "fsync-probe"
+    times = []
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        for _ in range(count):
+            os.write(descriptor, b"x" * 4096)
+            started = time.perf_counter()
+            os.fsync(descriptor)
+            times.append(time.perf_counter() - started)
+    finally:
+        os.close(descriptor)
+        path.unlink()
+    return statistics.median(times) * 1000, percentile(times, 0.99) * 1000
+
+
 def require_wrk() -> str:
     found = shutil.which("wrk")
     if found is None:
@@ -631,6 +650,7 @@ def main() -> None:
     try:
         shutil.copytree(REPO / "journeys", tmp / "journeys")
         (tmp / "journeys" / "bench.toml").write_text(JOURNEY)
+        fsync_ms = fsync_cost(tmp / "instance")
         bare = run_bare(wrk, tmp, add_requests)
         sqlite_url = f"sqlite:///{tmp / 'instance' / 'bench.sqlite3'}"
         on_sqlite = run_backend(wrk, tmp, sqlite_url, checkout_count, add_requests)
@@ -662,6 +682,10 @@ def main() -> None:
     if add.get("server_ms") and bare.get("server_ms"):
         share = bare["server_ms"] / add["server_ms"]
         print(f"ratio of server CPU {share:8.0%}   (ceiling's CPU per request / add-to-cart's)")
+    print(
+        f"fsync of 4 KiB (the SQLite file's disk): median {fsync_ms[0]:.2f} ms, "
+        f"p99 {fsync_ms[1]:.2f} ms; each order is one durable commit"
+    )
     for name, result in (("SQLite", on_sqlite), ("PostgreSQL", on_postgres)):
         if result is None:
             print(f"checkouts {name:10}  skipped")
