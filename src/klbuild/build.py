@@ -268,7 +268,8 @@ class Builder:
         same_templates = old.get("templates") == digest
         staging = self.site / f".staging{STAGING_SUFFIX}"
         shutil.rmtree(staging, ignore_errors=True)
-        pending: list[str] = []
+        #: (staged file, path under the site): staged flat, so no folder is made or removed.
+        pending: list[tuple[Path, str]] = []
         try:
             for key in sorted(journeys):
                 journey = journeys[key]
@@ -284,13 +285,14 @@ class Builder:
                     if _read(self.site / path) == data:
                         report.pages_unchanged += 1
                         continue
-                    _write(staging / path, data)
-                    pending.append(path)
+                    staged = staging / f"{len(pending)}.html"
+                    _write(staged, data)
+                    pending.append((staged, path))
             # Everything rendered: now move it into place, one rename per file.
-            for path in pending:
+            for staged, path in pending:
                 target = self.site / path
                 target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(staging / path, target)
+                os.replace(staged, target)
                 report.pages_written += 1
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -301,7 +303,8 @@ class Builder:
         for stale in sorted(set(old.get("assets", [])) - set(manifest["assets"])):
             (self.site / stale).unlink(missing_ok=True)
         _write_if_changed(self.site / HEADERS_FILE, HEADERS.encode())
-        _write_if_changed(self.site / MANIFEST, _dump_manifest(manifest))
+        if manifest != old or not (self.site / MANIFEST).is_file():  # encoding it is not free
+            _write_if_changed(self.site / MANIFEST, _dump_manifest(manifest))
         self._manifest = manifest
 
     def _remove_stale(self, old: dict[str, Any], new: dict[str, Any], report: BuildReport) -> None:
