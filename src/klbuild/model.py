@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from babel import Locale, UnknownLocaleError
 from babel.numbers import get_currency_name
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -23,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from . import patterns
+from . import expressions, patterns
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 ID_HINT = "lowercase letters, digits, '-' and '_', starting with a letter or digit"
@@ -230,11 +231,98 @@ class Form(Strict):
         return self
 
 
+def _condition(value: str) -> str:
+    """Parse a condition now, so a typo is a ``klbuild check`` error with its column."""
+    try:
+        expressions.parse(value)
+    except expressions.ExpressionError as exc:
+        raise ValueError(str(exc)) from None
+    return value.strip()
+
+
+#: An expression of the condition language (see ``klbuild.expressions``).
+Condition = Annotated[str, AfterValidator(_condition)]
+
+HookEvent = Literal["step_completed", "account_created", "signed_in", "order_placed"]
+
+
+class Rule(Strict):
+    """Refuses a step's input with ``message`` when ``when`` is true."""
+
+    when: Condition
+    message: Annotated[str, Field(min_length=1)]
+    #: The form field the message belongs next to; empty: the message is about the step.
+    field: str = ""
+
+
+class HookBase(Strict):
+    #: Run the hook only when this condition holds.
+    when: Condition | None = None
+
+
+def _http_url(value: str) -> str:
+    if not re.match(r"^https?://[^/\s]+\S*$", value):
+        raise ValueError(
+            f"expected an absolute http(s) URL such as 'https://example.com/hooks', got {value!r}"
+        )
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+#: The environment variable holding a hook's signing secret; never the secret itself,
+#: which does not belong in files kept in version control.
+SecretEnv = Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")]
+
+
+class WebhookHook(HookBase):
+    """POSTs a signed JSON event, delivered at least once from the outbox."""
+
+    type: Literal["webhook"]
+    event: HookEvent
+    url: HttpUrl
+    secret_env: SecretEnv = "KEYLIGHT_WEBHOOK_SECRET"
+
+
+class ValidateHook(HookBase):
+    """Asks a receiver, synchronously, whether a step's input is acceptable."""
+
+    type: Literal["validate"]
+    url: HttpUrl
+    secret_env: SecretEnv = "KEYLIGHT_WEBHOOK_SECRET"
+    timeout: Annotated[float, Field(gt=0, le=30)] = 3.0
+    #: What a timeout, an error or an answer of the wrong shape means.
+    on_error: Literal["accept", "refuse"] = "refuse"
+
+
+class EmailHook(HookBase):
+    """An email to the customer, from templates/emails/<template>.html and .txt."""
+
+    type: Literal["email"]
+    event: HookEvent = "order_placed"
+    template: Annotated[str, Field(pattern=ID_PATTERN)] = "order_placed"
+    subject: Annotated[str, Field(min_length=1)] = "Your order {order_number}"
+
+
+class PythonHook(HookBase):
+    """A function registered by a package under the ``keylight.hooks`` entry point group."""
+
+    type: Literal["python"]
+    event: HookEvent
+    function: Annotated[str, Field(min_length=1)]
+
+
+Hook = Annotated[WebhookHook | ValidateHook | EmailHook | PythonHook, Field(discriminator="type")]
+
+
 class StepBase(Strict):
     name: Annotated[str, Field(min_length=1)]
     active: bool = True
     progress_bar: bool = False
     id: Annotated[str, Field(pattern=ID_PATTERN)] = ""
+    #: The step is skipped (and hidden from the progress bar) when this is false.
+    when: Condition | None = None
+    rules: list[Rule] = []
+    hooks: list[Hook] = []
 
     @model_validator(mode="after")
     def _default_id(self) -> StepBase:
@@ -319,6 +407,8 @@ class Journey(Strict):
     business_entity: Annotated[str, Field(min_length=1)]
     order_channel: str = ""
     steps: Annotated[list[Step], Field(min_length=1)]
+    #: Hooks on events anywhere in the journey.
+    hooks: list[Hook] = []
 
     #: The file this journey was read from, relative to the journeys folder.
     _source: str = PrivateAttr(default="")
