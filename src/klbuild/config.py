@@ -16,9 +16,9 @@ import secrets
 import string
 import tempfile
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterable
 from typing import Any, TypeVar
 
 import tomlkit
