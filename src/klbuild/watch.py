@@ -27,7 +27,9 @@ _EDITOR_LITTER = ("~", ".swp", ".swx", ".swo", ".tmp", ".part", ".crdownload")
 def is_relevant(path: Path) -> bool:
     """Whether a changed file can affect the site: editors' temp and backup files cannot."""
     name = path.name
-    if name.startswith((".", "#")) or name.endswith(_EDITOR_LITTER):
+    if name.startswith(".") or name.endswith(_EDITOR_LITTER):
+        return False
+    if name.startswith("#") and name.endswith("#"):  # Emacs' auto-save file
         return False
     return name != "4913"  # vim probes whether it may write into a folder with this name
 

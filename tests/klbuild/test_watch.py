@@ -91,6 +91,7 @@ def test_a_save_during_a_rebuild_is_not_lost(tmp_path: Path) -> None:
         (".shop.toml.swp", False),
         ("shop.toml~", False),
         ("#shop.toml#", False),
+        ("#1 shop.toml", True),
         ("4913", False),
         (".klbuild.json", False),
         ("shop.toml.tmp", False),
