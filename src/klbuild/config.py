@@ -24,8 +24,10 @@ from typing import Any, TypeVar
 import tomlkit
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from . import expressions
 from .errors import ConfigError, Problem
 from .model import (
+    HOOK_TYPES,
     STEP_TYPES,
     BusinessEntity,
     Form,
@@ -357,16 +359,14 @@ class _Loader:
         self, name: str, data: dict[str, Any], model: type[BaseModel], detail: Any
     ) -> Problem:
         """Turn one pydantic error into a message with the journey, step and field."""
-        loc = tuple(detail["loc"])
-        if len(loc) > 2 and loc[0] == "steps" and loc[2] in STEP_TYPES:
-            loc = loc[:2] + loc[3:]  # pydantic names the union member; the file does not
+        loc = _without_union_tags(tuple(detail["loc"]))
         journey = (
             data.get("name") if model is Journey and isinstance(data.get("name"), str) else None
         )
         step = None
         if loc[:1] == ("steps",) and len(loc) > 1 and isinstance(loc[1], int):
             step = _step_label(data, loc[1])
-            loc_field = ".".join(str(p) for p in loc[2:]) or None
+            loc_field = _dotted(loc[2:]) or None
         else:
             loc_field = _dotted(loc) or None
         kind, value = detail["type"], detail.get("input")
@@ -375,12 +375,14 @@ class _Loader:
         elif kind == "extra_forbidden":
             message = self.unknown_field(data, model, loc)
         elif kind in ("union_tag_invalid", "union_tag_not_found"):
-            loc, loc_field = loc + ("type",), "type"
+            what = "hook" if loc[-2:-1] == ("hooks",) else "step"
+            loc, loc_field = loc + ("type",), (loc_field + ".type" if what == "hook" else "type")
             found = value.get("type") if isinstance(value, dict) else None
+            types = _UNION_TAGS[what + "s"]
             message = (
-                _unknown("step type", found, STEP_TYPES)
+                _unknown(f"{what} type", found, types)
                 if found
-                else ("missing; every step needs a type, one of: " + ", ".join(STEP_TYPES))
+                else (f"missing; every {what} needs a type, one of: " + ", ".join(types))
             )
         elif kind == "literal_error":
             expected = detail["ctx"]["expected"]
@@ -539,7 +541,7 @@ class _Loader:
                 message,
                 journey=journey.name,
                 step=_step_label_of(journey, step) if step is not None else None,
-                field=".".join(str(p) for p in loc[2:]) if step is not None else _dotted(loc),
+                field=_dotted(loc[2:]) if step is not None else _dotted(loc),
                 line=find_line(source, loc),
             )
 
@@ -600,6 +602,55 @@ class _Loader:
                         ("steps", index, "methods"),
                         index,
                     )
+        if FORMS_FILE not in self.broken:
+            self.check_conditions(shop, journey, fail)
+
+    def check_conditions(self, shop: Shop, journey: Journey, fail: Any) -> None:
+        """Rules name real fields, conditions read real answers, validate hooks sit on steps."""
+        fields = _journey_fields(shop, journey)
+        for index, hook in enumerate(journey.hooks):
+            if hook.type == "validate":
+                fail(
+                    "a validate hook runs before a step is accepted: "
+                    "put it under that step, as [[steps.hooks]]",
+                    ("hooks", index, "type"),
+                )
+            if hook.when:
+                self.check_answers(hook.when, fields, fail, ("hooks", index, "when"), None)
+        for index, step in enumerate(journey.steps):
+            if step is None:
+                continue
+            if step.when:
+                self.check_answers(step.when, fields, fail, ("steps", index, "when"), index)
+            own = (
+                [f.name for f in shop.forms[step.form].fields]
+                if isinstance(step, FormStep) and step.form in shop.forms
+                else []
+            )
+            for number, rule in enumerate(step.rules):
+                loc = ("steps", index, "rules", number)
+                self.check_answers(rule.when, fields, fail, loc + ("when",), index)
+                if rule.field and not isinstance(step, FormStep):
+                    fail(
+                        f"field {rule.field!r}: only rules of form steps belong to a field; "
+                        "leave field out to show the message at the top of the step",
+                        loc + ("field",),
+                        index,
+                    )
+                elif rule.field and own and rule.field not in own:
+                    fail(_unknown("form field", rule.field, own), loc + ("field",), index)
+            for number, hook in enumerate(step.hooks):
+                if hook.when:
+                    loc = ("steps", index, "hooks", number, "when")
+                    self.check_answers(hook.when, fields, fail, loc, index)
+
+    def check_answers(
+        self, condition: str, fields: list[str], fail: Any, loc: tuple, step: int | None
+    ) -> None:
+        """``answers.vat_idd`` in a condition: no form of the journey has that field."""
+        for name, column in expressions.answer_names(condition):
+            if name not in fields:
+                fail(f"{_unknown('form field', name, fields)} (at column {column})", loc, step)
 
     def check_sense(self, shop: Shop, journey: Journey) -> None:
         """Warnings: the journey is valid but probably not what its author meant."""
@@ -742,6 +793,33 @@ def _unknown(kind: str, found: object, known: Any) -> str:
     if close:
         message += f"did you mean {close[0]!r}? "
     return message + (f"known: {', '.join(names)}" if names else f"no {kind} is defined")
+
+
+#: The discriminated unions of the format, by the list they appear in.
+_UNION_TAGS: dict[str, tuple[str, ...]] = {"steps": STEP_TYPES, "hooks": HOOK_TYPES}
+
+
+def _without_union_tags(loc: tuple) -> tuple:
+    """Drop the union member pydantic puts in a location: ('steps', 2, 'form', 'form')."""
+    kept: list[Any] = []
+    for index, part in enumerate(loc):
+        if (
+            index >= 2
+            and isinstance(loc[index - 1], int)
+            and part in _UNION_TAGS.get(str(loc[index - 2]), ())
+        ):
+            continue
+        kept.append(part)
+    return tuple(kept)
+
+
+def _journey_fields(shop: Shop, journey: Journey) -> list[str]:
+    """The names of every field of every form the journey asks for, in order."""
+    names: list[str] = []
+    for step in journey.steps:
+        if isinstance(step, FormStep) and step.form in shop.forms:
+            names += [f.name for f in shop.forms[step.form].fields if f.name not in names]
+    return names
 
 
 def _dotted(loc: tuple) -> str:

@@ -182,6 +182,27 @@ def parse(source: str) -> Expression:
     return Expression(text, tree)
 
 
+def answer_names(source: str) -> list[tuple[str, int]]:
+    """The form fields an expression reads, as (name, column): ``answers.vat_id``,
+    ``customer.answers.vat_id``. The loader checks them against the journey's forms."""
+    found = []
+    for node in ast.walk(parse(source).tree):
+        if isinstance(node, ast.Attribute) and _is_answers(node.value):
+            found.append((node.attr, node.end_col_offset - len(node.attr) + 1))
+    return sorted(found, key=lambda item: item[1])
+
+
+def _is_answers(node: ast.AST) -> bool:
+    if isinstance(node, ast.Name):
+        return node.id == "answers"
+    return (
+        isinstance(node, ast.Attribute)
+        and node.attr == "answers"
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "customer"
+    )
+
+
 def _check_node(node: ast.AST) -> None:
     column = getattr(node, "col_offset", -1) + 1 or None
     if not isinstance(node, _ALLOWED):

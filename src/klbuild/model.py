@@ -244,6 +244,7 @@ def _condition(value: str) -> str:
 Condition = Annotated[str, AfterValidator(_condition)]
 
 HookEvent = Literal["step_completed", "account_created", "signed_in", "order_placed"]
+HOOK_TYPES = ("webhook", "validate", "email", "python")
 
 
 class Rule(Strict):

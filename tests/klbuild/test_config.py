@@ -482,3 +482,91 @@ def test_a_typo_in_a_step_does_not_hide_its_wrong_reference(shop_dir: Path) -> N
     assert len(found) == 2
     assert "did you mean 'unique_selection'?" in found[0]
     assert "unknown product selection 'plan'; did you mean 'plans'? known: plans" in found[1]
+
+
+# -- conditions, rules and hooks ---------------------------------------------------------
+
+
+def add_to_step(shop_dir: Path, step_name: str, lines: str) -> None:
+    edit(
+        shop_dir / "self-service.toml",
+        f'name = "{step_name}"\n',
+        f'name = "{step_name}"\n{lines}\n',
+    )
+
+
+def test_conditions_rules_and_hooks_load(shop_dir: Path) -> None:
+    add_to_step(shop_dir, "Payment method", "when = \"customer.segment != 'business'\"")
+    add_to_step(
+        shop_dir,
+        "Customer Information",
+        "rules = [{ when = \"answers.country != 'DE' and not answers.vat_id\", "
+        'field = "vat_id", message = "Outside Germany we need your VAT ID" }]',
+    )
+    (shop_dir / "self-service.toml").write_text(
+        (shop_dir / "self-service.toml").read_text()
+        + '\n[[hooks]]\ntype = "webhook"\nevent = "order_placed"\nurl = "https://example.com/h"\n'
+    )
+    (journey,) = config.load(shop_dir).journeys.values()
+    assert journey.steps[4].when == "customer.segment != 'business'"
+    assert journey.steps[3].rules[0].field == "vat_id"
+    assert journey.hooks[0].url == "https://example.com/h"
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        (
+            'when = "cart.count >"',
+            "field 'when': not a valid expression: invalid syntax (at column 13)",
+        ),
+        (
+            'when = "cart.cuont > 0"',
+            "field 'when': unknown attribute of cart 'cuont'; did you mean 'count'?",
+        ),
+        (
+            "when = \"answers.countri == 'DE'\"",
+            "field 'when': unknown form field 'countri'; did you mean 'country'?",
+        ),
+        (
+            'rules = [{ when = "not answers.vat_id", field = "vatid", message = "m" }]',
+            "field 'rules[0].field': unknown form field 'vatid'; did you mean 'vat_id'?",
+        ),
+        (
+            'hooks = [{ type = "webhook", event = "order_placed", url = "ftp://x" }]',
+            "field 'hooks[0].url': expected an absolute http(s) URL",
+        ),
+        (
+            'hooks = [{ type = "mail" }]',
+            "field 'hooks[0].type': unknown hook type 'mail'; did you mean 'email'?",
+        ),
+        (
+            'hooks = [{ type = "webhook", event = "order_done", url = "https://x.test" }]',
+            "field 'hooks[0].event': 'order_done' is not allowed",
+        ),
+        (
+            'hooks = [{ type = "webhook", event = "order_placed", url = "https://x.test", '
+            'secret_env = "my secret" }]',
+            "field 'hooks[0].secret_env'",
+        ),
+    ],
+)
+def test_bad_conditions_rules_and_hooks(shop_dir: Path, lines: str, expected: str) -> None:
+    add_to_step(shop_dir, "Customer Information", lines)
+    message = only_error(shop_dir)
+    assert "step 4 'Customer Information', " + expected in message
+
+
+def test_a_rule_field_on_a_step_without_a_form(shop_dir: Path) -> None:
+    add_to_step(
+        shop_dir, "Cart", 'rules = [{ when = "cart.total < 10", field = "x", message = "m" }]'
+    )
+    assert "only rules of form steps belong to a field" in only_error(shop_dir)
+
+
+def test_validate_hooks_belong_on_steps(shop_dir: Path) -> None:
+    (shop_dir / "self-service.toml").write_text(
+        (shop_dir / "self-service.toml").read_text()
+        + '\n[[hooks]]\ntype = "validate"\nurl = "https://example.com/check"\n'
+    )
+    assert "a validate hook runs before a step is accepted" in only_error(shop_dir)
