@@ -12,23 +12,31 @@ import hashlib
 import json
 import os
 import re
-import secrets
-import string
-import tempfile
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import tomlkit
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from . import expressions
+from .checks import Checker
 from .errors import ConfigError, Problem
+from .keys import new_key, write_key
+from .locate import find_line, split_toml_error
+from .messages import (
+    UNION_TAGS,
+    dotted,
+    known_fields,
+    step_class,
+    step_label,
+    unknown,
+    without_union_tags,
+)
 from .model import (
-    HOOK_TYPES,
-    STEP_TYPES,
+    CATALOG_FILE,
+    FORMS_FILE,
+    SHOP_FILE,
     BusinessEntity,
     Form,
     FormStep,
@@ -40,16 +48,11 @@ from .model import (
     ProductSelectionStep,
     Site,
     Step,
-    StepBase,
     Strict,
 )
 
 M = TypeVar("M", bound=BaseModel)
 _STEP_ADAPTER: TypeAdapter[Step] = TypeAdapter(Step)
-
-SHOP_FILE = "keylight.toml"
-CATALOG_FILE = "catalog.toml"
-FORMS_FILE = "forms.toml"
 
 
 class ShopFile(Strict):
@@ -158,58 +161,6 @@ def load(root: Path | str, *, assign_keys: bool = False, cache: LoadCache | None
             if loader.generated_keys.get(journey.source):
                 write_key(shop.root / journey.source, journey.key)
     return shop
-
-
-def new_key() -> str:
-    """Ten lowercase letters and digits: short in a URL, about 52 bits of randomness."""
-    alphabet = string.ascii_lowercase + string.digits
-    return secrets.choice(string.ascii_lowercase) + "".join(
-        secrets.choice(alphabet) for _ in range(9)
-    )
-
-
-def write_key(path: Path, key: str) -> None:
-    """Write ``key = "..."`` into a journey file, keeping its comments and layout."""
-    text = path.read_text(encoding="utf-8")
-    document = tomlkit.parse(text)
-    document["key"] = key
-    if "key" in tomllib.loads(text):
-        new_text = tomlkit.dumps(document)
-    else:
-        # tomlkit appends a new key after the last plain value; put it right after `name`
-        # instead, where a person looks for it.
-        new_text = _insert_key_line(text, key)
-    _replace_file(path, new_text)
-
-
-def _insert_key_line(text: str, key: str) -> str:
-    lines = text.splitlines(keepends=True)
-    insert_at = 0
-    for index, line in enumerate(lines):
-        if line.lstrip().startswith("["):
-            insert_at = index
-            break
-        if re.match(r"\s*name\s*=", line):
-            insert_at = index + 1
-            break
-    else:
-        insert_at = len(lines)
-    if insert_at and not lines[insert_at - 1].endswith("\n"):
-        lines[insert_at - 1] += "\n"
-    lines.insert(insert_at, f'key = "{key}"\n')
-    return "".join(lines)
-
-
-def _replace_file(path: Path, text: str) -> None:
-    """Temp file and rename, so an interrupted write never leaves half a journey."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class _Loader:
@@ -341,7 +292,7 @@ class _Loader:
         try:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            message, line = _split_toml_error(str(exc))
+            message, line = split_toml_error(str(exc))
             self.error(name, f"not valid TOML: {message}", line=line)
             return None
 
@@ -359,16 +310,16 @@ class _Loader:
         self, name: str, data: dict[str, Any], model: type[BaseModel], detail: Any
     ) -> Problem:
         """Turn one pydantic error into a message with the journey, step and field."""
-        loc = _without_union_tags(tuple(detail["loc"]))
+        loc = without_union_tags(tuple(detail["loc"]))
         journey = (
             data.get("name") if model is Journey and isinstance(data.get("name"), str) else None
         )
         step = None
         if loc[:1] == ("steps",) and len(loc) > 1 and isinstance(loc[1], int):
-            step = _step_label(data, loc[1])
-            loc_field = _dotted(loc[2:]) or None
+            step = step_label(data, loc[1])
+            loc_field = dotted(loc[2:]) or None
         else:
-            loc_field = _dotted(loc) or None
+            loc_field = dotted(loc) or None
         kind, value = detail["type"], detail.get("input")
         if kind == "missing":
             message = "missing; this field is required"
@@ -378,9 +329,9 @@ class _Loader:
             what = "hook" if loc[-2:-1] == ("hooks",) else "step"
             loc, loc_field = loc + ("type",), (loc_field + ".type" if what == "hook" else "type")
             found = value.get("type") if isinstance(value, dict) else None
-            types = _UNION_TAGS[what + "s"]
+            types = UNION_TAGS[what + "s"]
             message = (
-                _unknown(f"{what} type", found, types)
+                unknown(f"{what} type", found, types)
                 if found
                 else (f"missing; every {what} needs a type, one of: " + ", ".join(types))
             )
@@ -412,7 +363,7 @@ class _Loader:
         )
 
     def unknown_field(self, data: dict[str, Any], model: type[BaseModel], loc: tuple) -> str:
-        known = _known_fields(data, model, loc)
+        known = known_fields(data, model, loc)
         bad = str(loc[-1])
         message = f"unknown field {bad!r}"
         close = difflib.get_close_matches(bad, known, 1, 0.6)
@@ -433,7 +384,7 @@ class _Loader:
             if name not in ("invoice", "sepa_debit"):
                 self.error(
                     SHOP_FILE,
-                    _unknown("payment method", name, ("invoice", "sepa_debit")),
+                    unknown("payment method", name, ("invoice", "sepa_debit")),
                     field=f"payment_methods.{name}",
                     line=find_line(self.sources.get(SHOP_FILE, ""), ("payment_methods", name)),
                 )
@@ -442,7 +393,7 @@ class _Loader:
                 if product not in products:
                     self.error(
                         CATALOG_FILE,
-                        _unknown("product", product, products),
+                        unknown("product", product, products),
                         field=f"product_selections[{index}].products",
                         line=find_line(
                             self.sources.get(CATALOG_FILE, ""),
@@ -466,7 +417,9 @@ class _Loader:
         for journey in journeys:
             self.check_cached(shop, journey)
         for journey in self.partial_journeys:
-            self.check_journey(shop, journey)
+            checker = Checker(self.sources, self.broken)
+            checker.check_journey(shop, journey)
+            self.errors.extend(checker.errors)
         used_keys: dict[str, str] = {}
         for journey in journeys:
             if journey.key in used_keys:
@@ -502,11 +455,13 @@ class _Loader:
             self.errors.extend(entry.checked[1])
             self.warnings.extend(entry.checked[2])
             return
-        errors, warnings = len(self.errors), len(self.warnings)
-        self.check_journey(shop, journey)
-        self.check_sense(shop, journey)
+        checker = Checker(self.sources, self.broken)
+        checker.check_journey(shop, journey)
+        checker.check_sense(shop, journey)
+        self.errors.extend(checker.errors)
+        self.warnings.extend(checker.warnings)
         if entry:
-            entry.checked = (shop.shared_digest, self.errors[errors:], self.warnings[warnings:])
+            entry.checked = (shop.shared_digest, checker.errors, checker.warnings)
 
     def cached_version(self, shop: Shop, journey: Journey) -> str:
         entry = self.cache.entries.get(journey.source)
@@ -531,162 +486,6 @@ class _Loader:
             found[item_id] = item
         return found
 
-    def check_journey(self, shop: Shop, journey: Journey) -> None:
-        file = journey.source
-        source = self.sources.get(file, "")
-
-        def fail(message: str, loc: tuple, step: int | None = None) -> None:
-            self.error(
-                file,
-                message,
-                journey=journey.name,
-                step=_step_label_of(journey, step) if step is not None else None,
-                field=_dotted(loc[2:]) if step is not None else _dotted(loc),
-                line=find_line(source, loc),
-            )
-
-        if journey.business_entity and journey.business_entity not in shop.business_entities:
-            fail(
-                _unknown("business entity", journey.business_entity, shop.business_entities),
-                ("business_entity",),
-            )
-        seen: dict[str, int] = {}
-        for index, step in enumerate(journey.steps):
-            if step is None:  # invalid, and already reported
-                continue
-            if step.id in seen:
-                fail(
-                    f"step id {step.id!r} is also used by step {seen[step.id] + 1}; "
-                    'rename one step or give it its own id = "..."',
-                    ("steps", index, "id"),
-                    index,
-                )
-            seen.setdefault(step.id, index)
-            if isinstance(step, ProductSelectionStep):
-                if (
-                    CATALOG_FILE not in self.broken
-                    and step.product_selection not in shop.product_selections
-                ):
-                    fail(
-                        _unknown(
-                            "product selection", step.product_selection, shop.product_selections
-                        ),
-                        ("steps", index, "product_selection"),
-                        index,
-                    )
-            elif isinstance(step, FormStep):
-                if FORMS_FILE not in self.broken and step.form not in shop.forms:
-                    fail(_unknown("form", step.form, shop.forms), ("steps", index, "form"), index)
-            elif isinstance(step, PaymentMethodStep):
-                if not shop.payment_methods:
-                    fail(
-                        "the shop offers no payment methods; "
-                        "add [payment_methods] to keylight.toml",
-                        ("steps", index, "type"),
-                        index,
-                    )
-                for method in step.methods or []:
-                    if method not in shop.payment_methods:
-                        fail(
-                            _unknown("payment method", method, shop.payment_methods),
-                            ("steps", index, "methods"),
-                            index,
-                        )
-                entity = shop.business_entities.get(journey.business_entity)
-                offers_sepa = "sepa_debit" in (step.methods or shop.payment_methods)
-                if entity and offers_sepa and not entity.sepa_creditor_id and step.active:
-                    fail(
-                        f"SEPA direct debit is offered, but business entity {entity.id!r} has no "
-                        "sepa_creditor_id; add it in keylight.toml "
-                        "or leave sepa_debit out of methods",
-                        ("steps", index, "methods"),
-                        index,
-                    )
-        if FORMS_FILE not in self.broken:
-            self.check_conditions(shop, journey, fail)
-
-    def check_conditions(self, shop: Shop, journey: Journey, fail: Any) -> None:
-        """Rules name real fields, conditions read real answers, validate hooks sit on steps."""
-        fields = _journey_fields(shop, journey)
-        for index, hook in enumerate(journey.hooks):
-            if hook.type == "validate":
-                fail(
-                    "a validate hook runs before a step is accepted: "
-                    "put it under that step, as [[steps.hooks]]",
-                    ("hooks", index, "type"),
-                )
-            if hook.when:
-                self.check_answers(hook.when, fields, fail, ("hooks", index, "when"), None)
-        for index, step in enumerate(journey.steps):
-            if step is None:
-                continue
-            if step.when:
-                self.check_answers(step.when, fields, fail, ("steps", index, "when"), index)
-            own = (
-                [f.name for f in shop.forms[step.form].fields]
-                if isinstance(step, FormStep) and step.form in shop.forms
-                else []
-            )
-            for number, rule in enumerate(step.rules):
-                loc = ("steps", index, "rules", number)
-                self.check_answers(rule.when, fields, fail, loc + ("when",), index)
-                if rule.field and not isinstance(step, FormStep):
-                    fail(
-                        f"field {rule.field!r}: only rules of form steps belong to a field; "
-                        "leave field out to show the message at the top of the step",
-                        loc + ("field",),
-                        index,
-                    )
-                elif rule.field and own and rule.field not in own:
-                    fail(_unknown("form field", rule.field, own), loc + ("field",), index)
-            for number, hook in enumerate(step.hooks):
-                if hook.when:
-                    loc = ("steps", index, "hooks", number, "when")
-                    self.check_answers(hook.when, fields, fail, loc, index)
-
-    def check_answers(
-        self, condition: str, fields: list[str], fail: Any, loc: tuple, step: int | None
-    ) -> None:
-        """``answers.vat_idd`` in a condition: no form of the journey has that field."""
-        for name, column in expressions.answer_names(condition):
-            if name not in fields:
-                fail(f"{_unknown('form field', name, fields)} (at column {column})", loc, step)
-
-    def check_sense(self, shop: Shop, journey: Journey) -> None:
-        """Warnings: the journey is valid but probably not what its author meant."""
-        steps = journey.active_steps
-        kinds = [step.type for step in steps]  # type: ignore[attr-defined]
-
-        def warn(message: str, step: StepBase | None = None) -> None:
-            label = None
-            if step is not None:
-                label = _step_label_of(journey, journey.steps.index(step))
-            self.warn(journey.source, message, journey=journey.name, step=label)
-
-        if "product_selection" not in kinds:
-            warn("no active product selection step: customers cannot choose a product")
-        if "confirmation" not in kinds:
-            warn("no active confirmation step: no order can be placed in this journey")
-        if "payment_method" in kinds and "confirmation" in kinds:
-            if kinds.index("confirmation") < kinds.index("payment_method"):
-                warn(
-                    "the confirmation step comes before the payment method step; "
-                    "customers confirm before choosing how to pay",
-                    steps[kinds.index("confirmation")],
-                )
-        if "order_done" in kinds and kinds[-1] != "order_done":
-            warn(
-                "the order done step is not the last active step; "
-                "the steps after it are never reached",
-                steps[kinds.index("order_done")],
-            )
-        for step in steps:
-            if isinstance(step, FormStep) and step.form in shop.forms:
-                if not shop.forms[step.form].fields:
-                    warn(f"form {step.form!r} has no fields; the step shows an empty form", step)
-        if steps and not any(step.progress_bar for step in steps):
-            warn("no active step has progress_bar = true; the progress bar is empty")
-
 
 def _partial_journey(name: str, data: dict[str, Any]) -> Journey | None:
     """The parts of an invalid journey that are valid on their own.
@@ -707,7 +506,7 @@ def _partial_journey(name: str, data: dict[str, Any]) -> Journey | None:
             pass
         # A typo in one field should not hide a wrong reference in another: try again
         # without the unknown fields (already reported).
-        known = _step_class(raw.get("type") if isinstance(raw, dict) else None).model_fields
+        known = step_class(raw.get("type") if isinstance(raw, dict) else None).model_fields
         try:
             cleaned = {k: v for k, v in raw.items() if k in known}
             valid_steps.append(_STEP_ADAPTER.validate_python(cleaned))
@@ -783,176 +582,3 @@ def _shown_digest(
 def _digest(payload: Any) -> str:
     encoded = json.dumps(payload, sort_keys=True, default=str).encode()
     return hashlib.sha256(encoded).hexdigest()[:12]
-
-
-def _unknown(kind: str, found: object, known: Any) -> str:
-    """ "unknown product selection 'plan'; known: plans, add-ons" with a suggestion if close."""
-    names = [str(k) for k in known]
-    message = f"unknown {kind} {found!r}; "
-    close = difflib.get_close_matches(str(found), names, 1, 0.6)
-    if close:
-        message += f"did you mean {close[0]!r}? "
-    return message + (f"known: {', '.join(names)}" if names else f"no {kind} is defined")
-
-
-#: The discriminated unions of the format, by the list they appear in.
-_UNION_TAGS: dict[str, tuple[str, ...]] = {"steps": STEP_TYPES, "hooks": HOOK_TYPES}
-
-
-def _without_union_tags(loc: tuple) -> tuple:
-    """Drop the union member pydantic puts in a location: ('steps', 2, 'form', 'form')."""
-    kept: list[Any] = []
-    for index, part in enumerate(loc):
-        if (
-            index >= 2
-            and isinstance(loc[index - 1], int)
-            and part in _UNION_TAGS.get(str(loc[index - 2]), ())
-        ):
-            continue
-        kept.append(part)
-    return tuple(kept)
-
-
-def _journey_fields(shop: Shop, journey: Journey) -> list[str]:
-    """The names of every field of every form the journey asks for, in order."""
-    names: list[str] = []
-    for step in journey.steps:
-        if isinstance(step, FormStep) and step.form in shop.forms:
-            names += [f.name for f in shop.forms[step.form].fields if f.name not in names]
-    return names
-
-
-def _dotted(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _step_label(data: dict[str, Any], index: int) -> str:
-    steps = data.get("steps")
-    name = None
-    if isinstance(steps, list) and index < len(steps) and isinstance(steps[index], dict):
-        name = steps[index].get("name")
-    return f"step {index + 1} {name!r}" if isinstance(name, str) else f"step {index + 1}"
-
-
-def _step_label_of(journey: Journey, index: int) -> str:
-    return f"step {index + 1} {journey.steps[index].name!r}"
-
-
-def _known_fields(data: dict[str, Any], model: type[BaseModel], loc: tuple) -> list[str]:
-    """The field names valid where an unknown one was found, for a 'did you mean'."""
-    current: Any = model
-    value: Any = data
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            value = value[part] if isinstance(value, list) and part < len(value) else None
-            continue
-        value = value.get(part) if isinstance(value, dict) else None
-        if current is Journey and part == "steps":
-            current = "steps"
-            continue
-        if isinstance(current, type) and issubclass(current, BaseModel):
-            annotation = (
-                current.model_fields[part].annotation if part in current.model_fields else None
-            )
-            current = _model_in(annotation)
-    if current == "steps":
-        step_type = value.get("type") if isinstance(value, dict) else None
-        current = _step_class(step_type)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
-    return []
-
-
-def _model_in(annotation: Any) -> Any:
-    """The model class inside ``list[Model]``, ``dict[str, Model]`` or ``Model``."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _step_class(step_type: Any) -> type[BaseModel]:
-    from . import model as m
-
-    classes = {
-        "product_selection": m.ProductSelectionStep,
-        "order": m.OrderStep,
-        "authentication": m.AuthenticationStep,
-        "optional_authentication": m.AuthenticationStep,
-        "form": m.FormStep,
-        "payment_method": m.PaymentMethodStep,
-        "confirmation": m.ConfirmationStep,
-        "order_done": m.OrderDoneStep,
-    }
-    return classes.get(step_type, m.StepBase)
-
-
-def _split_toml_error(text: str) -> tuple[str, int | None]:
-    """tomllib puts the position in its message: '... (at line 3, column 7)'."""
-    match = re.search(r"\s*\(at line (\d+), column \d+\)$", text)
-    if match:
-        return text[: match.start()], int(match.group(1))
-    match = re.search(r"\s*\(at end of document\)$", text)
-    if match:
-        return text[: match.start()] + " at the end of the file", None
-    return text, None
-
-
-_HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\]?\s*(#.*)?$")
-_KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+|\"[^\"]+\")\s*=")
-
-
-def find_line(source: str, loc: tuple) -> int | None:
-    """The line of a value in a TOML file, from a location such as ('steps', 2, 'type').
-
-    tomllib gives no positions for values, so follow the table headers the way a
-    reader would. A missing field points at the header of its table.
-    """
-    if not source or not loc:
-        return None
-    path: tuple = ()
-    path_line: dict[tuple, int] = {}
-    counts: dict[tuple, int] = {}
-    for number, line in enumerate(source.splitlines(), 1):
-        header = _HEADER.match(line)
-        if header and not _KEY.match(line):
-            names = tuple(part.strip().strip("\"'") for part in header.group(2).split("."))
-            parent = _resolve(path, names[:-1])
-            if header.group(1) == "[[":
-                counter = parent + (names[-1],)
-                counts[counter] = counts.get(counter, -1) + 1
-                path = counter + (counts[counter],)
-            else:
-                path = parent + (names[-1],)
-            path_line.setdefault(path, number)
-            continue
-        key = _KEY.match(line)
-        if key:
-            full = path + (key.group(1).strip('"'),)
-            if tuple(loc[: len(full)]) == full:
-                return number
-    for cut in range(len(loc), 0, -1):
-        if tuple(loc[:cut]) in path_line:
-            return path_line[tuple(loc[:cut])]
-    return None
-
-
-def _resolve(current: tuple, names: tuple) -> tuple:
-    """``[[forms.fields]]`` nests under the current ``[[forms]]`` entry, with its index."""
-    result: tuple = ()
-    rest = list(current)
-    for name in names:
-        if rest[:1] == [name]:
-            result += (rest.pop(0),)
-            if rest and isinstance(rest[0], int):
-                result += (rest.pop(0),)
-        else:
-            result += (name,)
-            rest = []
-    return result

@@ -26,6 +26,11 @@ from pydantic import (
 
 from . import expressions, patterns
 
+#: The three files of a shop that are not journeys; every other file is one journey.
+SHOP_FILE = "keylight.toml"
+CATALOG_FILE = "catalog.toml"
+FORMS_FILE = "forms.toml"
+
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 ID_HINT = "lowercase letters, digits, '-' and '_', starting with a letter or digit"
 

@@ -1,0 +1,206 @@
+"""Checks of one journey against the shop: references, conditions, and sense.
+
+Errors are things that cannot work (a form that does not exist, a condition
+reading a field no form asks for); warnings are journeys that work but are
+probably not what their author meant. Both are plain ``Problem`` lists, so the
+loader can keep them for journeys that did not change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import expressions
+from .errors import Problem
+from .locate import find_line
+from .messages import dotted, step_label_of, unknown
+from .model import (
+    CATALOG_FILE,
+    FORMS_FILE,
+    FormStep,
+    Journey,
+    PaymentMethodStep,
+    ProductSelectionStep,
+    StepBase,
+)
+
+
+class Checker:
+    """Collects the problems of a journey; ``broken`` names shared files that failed to load."""
+
+    def __init__(self, sources: dict[str, str], broken: set[str]) -> None:
+        self.sources = sources
+        self.broken = broken
+        self.errors: list[Problem] = []
+        self.warnings: list[Problem] = []
+
+    def error(self, file: str, message: str, **where: Any) -> None:
+        self.errors.append(Problem(file=file, message=message, **where))
+
+    def warn(self, file: str, message: str, **where: Any) -> None:
+        self.warnings.append(Problem(file=file, message=message, severity="warning", **where))
+
+    def check_journey(self, shop: Any, journey: Journey) -> None:
+        file = journey.source
+        source = self.sources.get(file, "")
+
+        def fail(message: str, loc: tuple, step: int | None = None) -> None:
+            self.error(
+                file,
+                message,
+                journey=journey.name,
+                step=step_label_of(journey, step) if step is not None else None,
+                field=dotted(loc[2:]) if step is not None else dotted(loc),
+                line=find_line(source, loc),
+            )
+
+        if journey.business_entity and journey.business_entity not in shop.business_entities:
+            fail(
+                unknown("business entity", journey.business_entity, shop.business_entities),
+                ("business_entity",),
+            )
+        seen: dict[str, int] = {}
+        for index, step in enumerate(journey.steps):
+            if step is None:  # invalid, and already reported
+                continue
+            if step.id in seen:
+                fail(
+                    f"step id {step.id!r} is also used by step {seen[step.id] + 1}; "
+                    'rename one step or give it its own id = "..."',
+                    ("steps", index, "id"),
+                    index,
+                )
+            seen.setdefault(step.id, index)
+            if isinstance(step, ProductSelectionStep):
+                if (
+                    CATALOG_FILE not in self.broken
+                    and step.product_selection not in shop.product_selections
+                ):
+                    fail(
+                        unknown(
+                            "product selection", step.product_selection, shop.product_selections
+                        ),
+                        ("steps", index, "product_selection"),
+                        index,
+                    )
+            elif isinstance(step, FormStep):
+                if FORMS_FILE not in self.broken and step.form not in shop.forms:
+                    fail(unknown("form", step.form, shop.forms), ("steps", index, "form"), index)
+            elif isinstance(step, PaymentMethodStep):
+                if not shop.payment_methods:
+                    fail(
+                        "the shop offers no payment methods; "
+                        "add [payment_methods] to keylight.toml",
+                        ("steps", index, "type"),
+                        index,
+                    )
+                for method in step.methods or []:
+                    if method not in shop.payment_methods:
+                        fail(
+                            unknown("payment method", method, shop.payment_methods),
+                            ("steps", index, "methods"),
+                            index,
+                        )
+                entity = shop.business_entities.get(journey.business_entity)
+                offers_sepa = "sepa_debit" in (step.methods or shop.payment_methods)
+                if entity and offers_sepa and not entity.sepa_creditor_id and step.active:
+                    fail(
+                        f"SEPA direct debit is offered, but business entity {entity.id!r} has no "
+                        "sepa_creditor_id; add it in keylight.toml "
+                        "or leave sepa_debit out of methods",
+                        ("steps", index, "methods"),
+                        index,
+                    )
+        if FORMS_FILE not in self.broken:
+            self.check_conditions(shop, journey, fail)
+
+    def check_conditions(self, shop: Any, journey: Journey, fail: Any) -> None:
+        """Rules name real fields, conditions read real answers, validate hooks sit on steps."""
+        fields = _journey_fields(shop, journey)
+        for index, hook in enumerate(journey.hooks):
+            if hook.type == "validate":
+                fail(
+                    "a validate hook runs before a step is accepted: "
+                    "put it under that step, as [[steps.hooks]]",
+                    ("hooks", index, "type"),
+                )
+            if hook.when:
+                self.check_answers(hook.when, fields, fail, ("hooks", index, "when"), None)
+        for index, step in enumerate(journey.steps):
+            if step is None:
+                continue
+            if step.when:
+                self.check_answers(step.when, fields, fail, ("steps", index, "when"), index)
+            own = (
+                [f.name for f in shop.forms[step.form].fields]
+                if isinstance(step, FormStep) and step.form in shop.forms
+                else []
+            )
+            for number, rule in enumerate(step.rules):
+                loc = ("steps", index, "rules", number)
+                self.check_answers(rule.when, fields, fail, loc + ("when",), index)
+                if rule.field and not isinstance(step, FormStep):
+                    fail(
+                        f"field {rule.field!r}: only rules of form steps belong to a field; "
+                        "leave field out to show the message at the top of the step",
+                        loc + ("field",),
+                        index,
+                    )
+                elif rule.field and own and rule.field not in own:
+                    fail(unknown("form field", rule.field, own), loc + ("field",), index)
+            for number, hook in enumerate(step.hooks):
+                if hook.when:
+                    loc = ("steps", index, "hooks", number, "when")
+                    self.check_answers(hook.when, fields, fail, loc, index)
+
+    def check_answers(
+        self, condition: str, fields: list[str], fail: Any, loc: tuple, step: int | None
+    ) -> None:
+        """``answers.vat_idd`` in a condition: no form of the journey has that field."""
+        for name, column in expressions.answer_names(condition):
+            if name not in fields:
+                fail(f"{unknown('form field', name, fields)} (at column {column})", loc, step)
+
+    def check_sense(self, shop: Any, journey: Journey) -> None:
+        """Warnings: the journey is valid but probably not what its author meant."""
+        steps = journey.active_steps
+        kinds = [step.type for step in steps]  # type: ignore[attr-defined]
+
+        def warn(message: str, step: StepBase | None = None) -> None:
+            label = None
+            if step is not None:
+                label = step_label_of(journey, journey.steps.index(step))
+            self.warn(journey.source, message, journey=journey.name, step=label)
+
+        if "product_selection" not in kinds:
+            warn("no active product selection step: customers cannot choose a product")
+        if "confirmation" not in kinds:
+            warn("no active confirmation step: no order can be placed in this journey")
+        if "payment_method" in kinds and "confirmation" in kinds:
+            if kinds.index("confirmation") < kinds.index("payment_method"):
+                warn(
+                    "the confirmation step comes before the payment method step; "
+                    "customers confirm before choosing how to pay",
+                    steps[kinds.index("confirmation")],
+                )
+        if "order_done" in kinds and kinds[-1] != "order_done":
+            warn(
+                "the order done step is not the last active step; "
+                "the steps after it are never reached",
+                steps[kinds.index("order_done")],
+            )
+        for step in steps:
+            if isinstance(step, FormStep) and step.form in shop.forms:
+                if not shop.forms[step.form].fields:
+                    warn(f"form {step.form!r} has no fields; the step shows an empty form", step)
+        if steps and not any(step.progress_bar for step in steps):
+            warn("no active step has progress_bar = true; the progress bar is empty")
+
+
+def _journey_fields(shop: Any, journey: Journey) -> list[str]:
+    """The names of every field of every form the journey asks for, in order."""
+    names: list[str] = []
+    for step in journey.steps:
+        if isinstance(step, FormStep) and step.form in shop.forms:
+            names += [f.name for f in shop.forms[step.form].fields if f.name not in names]
+    return names
