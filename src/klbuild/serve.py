@@ -71,6 +71,7 @@ class DevServer:
         )
         self._server: BaseWSGIServer | None = None
         self._watcher: Watcher | None = None
+        self._delivery: Any = None
 
     # -- building ----------------------------------------------------------------------
 
@@ -98,6 +99,10 @@ class DevServer:
             self.shop = report.shop
             if self.backend is None:
                 self.backend = self._make_backend()
+                # Hook events (webhooks, emails) are delivered by a thread of this process.
+                from klcheckout.outbox import Worker
+
+                self._delivery = Worker(self.backend).start()
             else:
                 self.backend.extensions["keylight"].set_shop(report.shop)
             for warning in report.warnings:
@@ -146,6 +151,9 @@ class DevServer:
 
     def stop(self) -> None:
         self.events.close()
+        if self._delivery is not None:
+            self._delivery.stop()
+            self._delivery = None
         if self._watcher is not None:
             self._watcher.stop()
             self._watcher = None

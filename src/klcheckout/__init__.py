@@ -23,7 +23,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from klbuild.config import Shop
 
-from . import db, errors, ratelimit, security, settings
+from . import db, errors, hooks, ratelimit, security, settings
 from .holder import ShopHolder
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -45,12 +45,14 @@ def create_app(test_config: dict[str, Any] | None = None, *, shop: Shop | None =
         app.logger.setLevel(logging.INFO)
 
     app.extensions["keylight"] = ShopHolder(app.config["KEYLIGHT_JOURNEYS"], shop)
+    hooks.check_functions(app.extensions["keylight"].shop)
     engine = db.make_engine(app.config["KEYLIGHT_DATABASE_URL"])
     db.upgrade(engine)
     db.check_durability(engine)
     app.extensions["keylight_db"] = engine
 
     ratelimit.init_app(app)
+    hooks.init_app(app)
     errors.init_app(app)
 
     from . import state, steps

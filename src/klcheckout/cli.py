@@ -147,3 +147,87 @@ def to_csv(found: list[dict[str, Any]]) -> str:
             row = {**order, **line}
             writer.writerow([_cell(row.get(column, "")) for column in CSV_COLUMNS])
     return out.getvalue()
+
+
+@cli.command()
+@click.option(
+    "--interval",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.05, 3600),
+    help="Seconds between looks for due events.",
+)
+@click.option("--once", is_flag=True, help="Deliver what is due now, then stop.")
+def worker(interval: float, once: bool) -> None:
+    """Deliver hook events (webhooks, emails, Python hooks) from the outbox.
+
+    Run one or more next to the backend; they never deliver the same attempt twice.
+    """
+    import logging
+    import signal
+    import threading
+
+    from . import outbox
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    app = _app()
+    if once:
+        click.echo(f"{outbox.run_once(app)} deliveries attempted")
+        return
+    stop = threading.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: stop.set())
+    click.echo(f"klcheckout worker delivering events every {interval:g} s (Ctrl+C to stop)")
+    outbox.run(app, stop, interval)
+
+
+@cli.group()
+def events() -> None:
+    """Look at hook events and send them again."""
+
+
+@events.command("list")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100000))
+@click.option(
+    "--status",
+    type=click.Choice(["pending", "sending", "delivered", "failed"]),
+    default=None,
+    help="Only deliveries with this status.",
+)
+def list_events(limit: int, status: str | None) -> None:
+    """The newest deliveries, one a line: event, type, hook, status, attempts, next, error."""
+    from . import outbox
+
+    with _database() as connection:
+        found = outbox.recent(connection, limit, status)
+    if not found:
+        click.echo("No events yet.")
+    for row in found:
+        waiting = row["status"] in ("pending", "sending")
+        following = row["next_attempt_at"].isoformat()[:19] if waiting else "-"
+        error = (row["last_error"] or "").replace("\n", " ")[:160] or "-"
+        click.echo(
+            f"{row['event_id']}  {row['created_at'].isoformat()[:19]}  {row['type']}  "
+            f"{outbox.describe(row['hook'])}  {row['status']}  attempts={row['attempts']}  "
+            f"next={following}  error={error}"
+        )
+
+
+@events.command("resend")
+@click.argument("event_id")
+def resend_event(event_id: str) -> None:
+    """Queue every delivery of EVENT_ID again (delivered and failed ones too)."""
+    from . import outbox
+
+    app = _app()
+    engine = app.extensions["keylight_db"]
+    try:
+        count = outbox.resend(engine, event_id.strip())
+    finally:
+        engine.dispose()
+    if not count:
+        raise click.ClickException(
+            f"no event {event_id!r} to resend (or it is being sent right now); "
+            "`klcheckout events list` shows them"
+        )
+    click.echo(f"{count} deliveries of {event_id} queued; `klcheckout worker` sends them")

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from klbuild.model import FormStep
 
-from . import checkouts
+from . import checkouts, hooks
 from .accounts import now
 from .pricing import price_lines, totals
 from .tables import order_lines, orders
@@ -144,9 +144,48 @@ def _insert(connection: Connection, visit: Visit, confirm_token: str | None) -> 
             for position, line in enumerate(lines, start=1)
         ],
     )
+    _order_placed(connection, visit, number, email, figures, answers, method, lines)
     # The order holds the answers now; the checkout's copy goes in the same transaction.
     checkouts.forget(connection, visit.cart.checkout_id)
     return number
+
+
+def _order_placed(
+    connection: Connection,
+    visit: Visit,
+    number: str,
+    email: str,
+    figures: dict[str, Any],
+    answers: dict[str, dict[str, Any]],
+    method: str,
+    lines: list[Any],
+) -> None:
+    """Queue ``order_placed`` in the order's own transaction (see ``hooks``)."""
+    journey = visit.journey
+    at = next((s for s in journey.active_steps if s.type == "confirmation"), None)  # type: ignore[attr-defined]
+    if not hooks.listeners(journey, "order_placed", at):
+        return
+    entity = visit.shop.entity(journey)
+    order = {
+        "number": number,
+        "email": email,
+        "customer_id": visit.customer.id if visit.customer is not None else None,
+        "business_entity": entity.id,
+        "order_channel": journey.order_channel,
+        "currency": entity.currency,
+        "totals": figures,
+        "lines": [line.as_json(entity.currency, visit.shop.site.locale) for line in lines],
+        "answers": answers,
+        "payment_method": method,
+    }
+    hooks.enqueue(
+        connection,
+        journey,
+        "order_placed",
+        {"order": order},
+        step=at,
+        context=hooks.visit_context(visit),
+    )
 
 
 def _email_from(answers: dict[str, dict[str, Any]]) -> str:

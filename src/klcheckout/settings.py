@@ -35,6 +35,13 @@ KEYLIGHT_COOKIE_SAMESITE       ``Lax`` (default) or ``None`` when pages and back
                                different sites (requires production mode, i.e. Secure)
 KEYLIGHT_TRUSTED_PROXIES       number of reverse proxies whose X-Forwarded-For/-Proto to
                                trust (0)
+KEYLIGHT_HOOK_MAX_ATTEMPTS     deliveries of an event to a hook before it is ``failed`` (12)
+KEYLIGHT_SMTP_HOST             mail server for email hooks (none: email hooks fail, retried)
+KEYLIGHT_SMTP_PORT             its port (587 for starttls, 465 for ssl, 25 for none)
+KEYLIGHT_SMTP_USERNAME         login, if the server wants one
+KEYLIGHT_SMTP_PASSWORD         its password
+KEYLIGHT_SMTP_FROM             the sender address of emails, e.g. ``Shop <shop@example.com>``
+KEYLIGHT_SMTP_TLS              ``starttls`` (default), ``ssl`` or ``none``
 =============================  ===========================================================
 """
 
@@ -65,7 +72,15 @@ VARIABLES = (
     "MAX_CONTENT_LENGTH",
     "COOKIE_SAMESITE",
     "TRUSTED_PROXIES",
+    "HOOK_MAX_ATTEMPTS",
+    "SMTP_HOST",
+    "SMTP_PORT",
+    "SMTP_USERNAME",
+    "SMTP_PASSWORD",
+    "SMTP_FROM",
+    "SMTP_TLS",
 )
+SMTP_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 
 
 class SettingsError(RuntimeError):
@@ -101,6 +116,9 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         raise SettingsError(
             f"{PREFIX}COOKIE_SAMESITE: expected 'Lax', 'Strict' or 'None', got {samesite!r}"
         )
+    tls = env.get(PREFIX + "SMTP_TLS", "").strip().lower() or "starttls"
+    if tls not in SMTP_PORTS:
+        raise SettingsError(f"{PREFIX}SMTP_TLS: expected 'starttls', 'ssl' or 'none', got {tls!r}")
     return {
         "KEYLIGHT_ENV": mode,
         "KEYLIGHT_JOURNEYS": str(Path(env.get(PREFIX + "JOURNEYS", "") or "journeys").resolve()),
@@ -123,6 +141,17 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         #: argon2id parameters; OWASP's minimum for argon2id. Tests may lower them
         #: through test_config only.
         "KEYLIGHT_ARGON2": {"time_cost": 2, "memory_cost": 19 * 1024, "parallelism": 1},
+        "KEYLIGHT_HOOK_MAX_ATTEMPTS": _int(env, "HOOK_MAX_ATTEMPTS", 12),
+        #: Retry delays of the outbox (first, largest) in seconds, and how long a worker's
+        #: claim on a delivery lasts; tests shorten them through test_config only.
+        "KEYLIGHT_HOOK_BACKOFF": (10.0, 3600.0),
+        "KEYLIGHT_HOOK_LEASE": 120.0,
+        "KEYLIGHT_SMTP_HOST": env.get(PREFIX + "SMTP_HOST", "").strip(),
+        "KEYLIGHT_SMTP_PORT": _int(env, "SMTP_PORT", SMTP_PORTS[tls]),
+        "KEYLIGHT_SMTP_USERNAME": env.get(PREFIX + "SMTP_USERNAME", "").strip(),
+        "KEYLIGHT_SMTP_PASSWORD": env.get(PREFIX + "SMTP_PASSWORD", ""),
+        "KEYLIGHT_SMTP_FROM": env.get(PREFIX + "SMTP_FROM", "").strip(),
+        "KEYLIGHT_SMTP_TLS": tls,
     }
 
 

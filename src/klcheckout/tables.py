@@ -115,3 +115,30 @@ order_lines = Table(
     Column("tax_rate", String(16), nullable=False),
     Column("tax", String(32), nullable=False),
 )
+
+#: The outbox: one row per delivery of an event to one hook (webhook, email, Python
+#: function), written in the same transaction as what the event reports, delivered
+#: at least once by ``klcheckout worker`` (see ``outbox.py``).
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    #: The event's id, as the receiver sees it ("evt_..."); shared by its deliveries.
+    Column("event_id", String(40), nullable=False, index=True),
+    Column("type", String(32), nullable=False),
+    Column("journey_key", String(64), nullable=False),
+    #: The hook as configured when the event happened: {"type": "webhook", "url": ...}.
+    Column("hook", JSON, nullable=False),
+    #: The event document sent (id, type, created, journey, data).
+    Column("payload", JSON, nullable=False),
+    #: pending, sending (claimed by a worker until locked_until), delivered or failed.
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("locked_until", DateTime(timezone=True)),
+    #: A random token of the worker's claim; only that claim may record the outcome.
+    Column("claim", String(32)),
+    Column("last_error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("delivered_at", DateTime(timezone=True)),
+)

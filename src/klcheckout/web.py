@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Response, g, jsonify, request
 
 from klbuild.model import StepBase
 
@@ -41,6 +41,7 @@ def respond(
 ) -> Response:
     """Send the customer to ``target`` (a 303, or JSON), with errors kept for that page."""
     url = location or progress.page_url(visit.shop, visit.journey, target)
+    g.keylight_refused = bool(errors)  # no step_completed hooks for a refused step
     if wants_json():
         body = {
             "ok": not errors,

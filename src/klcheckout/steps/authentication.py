@@ -12,7 +12,7 @@ from flask import Blueprint, Response, current_app, request
 
 from klbuild.model import AuthenticationStep, StepBase
 
-from .. import accounts, checkouts, forms, progress, ratelimit, web
+from .. import accounts, checkouts, forms, hooks, progress, ratelimit, web
 from .. import cart as carts
 from ..visit import Visit, begin
 from . import find_step, handles
@@ -35,6 +35,17 @@ def _sign_in(visit: Visit, customer_id: int, connection) -> None:  # type: ignor
         connection, customer_id, current_app.config["KEYLIGHT_SESSION_MAX_AGE"]
     )
     visit.cart.dirty = True
+
+
+def _account_event(  # type: ignore[no-untyped-def]
+    visit: Visit, step: StepBase, connection, event: str, customer_id: int, email: str
+) -> None:
+    """Queue ``account_created`` or ``signed_in`` in the account's own transaction."""
+    if hooks.listeners(visit.journey, event, step):
+        customer = {"id": customer_id, "email": accounts.normal_email(email)}
+        context = hooks.condition_context(visit.journey, customer={**customer, "signed_in": True})
+        data = {"customer": customer}
+        hooks.enqueue(connection, visit.journey, event, data, step=step, context=context)
 
 
 @handles("authentication", "optional_authentication")
@@ -98,10 +109,13 @@ def authenticate(visit: Visit, step: StepBase) -> Response:
             customer_id = accounts.new_customer(connection, email, password_hash)
             if customer_id is None:  # registered a moment ago by a concurrent request
                 customer_id = accounts.authenticate(connection, email, password, params)
+            else:
+                _account_event(visit, step, connection, "account_created", customer_id, email)
         elif customer_id is not None and new_hash is not None:
             accounts.set_password_hash(connection, customer_id, new_hash)
         if customer_id is not None:
             _sign_in(visit, customer_id, connection)
+            _account_event(visit, step, connection, "signed_in", customer_id, email)
     visit.forget_reads()
     if customer_id is None and action == "login":
         ratelimit.failed(email)

@@ -10,7 +10,7 @@ from flask import Response, request
 
 from klbuild.model import FormStep, StepBase
 
-from .. import accounts, checkouts, forms, progress, web
+from .. import accounts, checkouts, forms, hooks, progress, web
 from ..visit import Visit
 from . import handles
 
@@ -30,6 +30,8 @@ def submit_form(visit: Visit, step: StepBase) -> Response:
     assert isinstance(step, FormStep)
     form = visit.shop.forms[step.form]
     answers, errors = forms.validate(form, request.form)
+    if not errors:  # the shop's validate hooks only see answers that passed the built-in checks
+        errors = hooks.validate_step(visit, step, answers)
     if errors:
         return web.respond(visit, step, errors=errors, values=web.form_values())
     # A signed-in customer's profile is their account's data: durable. A checkout's

@@ -1,0 +1,532 @@
+"""Hooks against real parts: an HTTP receiver on 127.0.0.1, an SMTP server (aiosmtpd),
+an entry point of an installed distribution, and a backend process that is killed."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from aiosmtpd.controller import Controller
+from checkout_helpers import (
+    BILLING,
+    GUEST_JOURNEY,
+    REPO,
+    Shopper,
+    base_config,
+    database,
+    serve,
+    unique_email,
+)
+from click.testing import CliRunner
+from sqlalchemy import select, update
+
+from klcheckout import create_app, hooks, outbox
+from klcheckout.cli import cli
+from klcheckout.settings import SettingsError
+from klcheckout.tables import events
+
+SECRET = "whsec-test-" + "s" * 24
+SITE: list[str] = []
+KEY = "hookshop1"
+
+
+class Receiver:
+    """An HTTP receiver in a thread that verifies signatures and answers as told."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        #: Per path: statuses to answer with, first first (then 200).
+        self.statuses: dict[str, list[int]] = {}
+        #: Per path: a JSON answer, or "hang" to never answer.
+        self.answers: dict[str, Any] = {}
+        self.port = _free_port()
+        self.server: ThreadingHTTPServer | None = None
+        self.release = threading.Event()
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                signed = hooks.verify(SECRET, body, self.headers.get(hooks.SIGNATURE_HEADER, ""))
+                receiver.received.append(
+                    {"path": self.path, "event": json.loads(body), "verified": signed}
+                )
+                answer = receiver.answers.get(self.path)
+                if answer == "hang":
+                    receiver.release.wait(10)
+                    return
+                queue = receiver.statuses.get(self.path) or []
+                status = queue.pop(0) if queue else 200
+                payload = json.dumps(answer if answer is not None else {"ok": True}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        ThreadingHTTPServer.allow_reuse_address = True
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        assert self.server is not None
+        self.server.shutdown()
+        self.server.server_close()
+
+    def events(self, path: str) -> list[dict[str, Any]]:
+        return [r["event"] for r in self.received if r["path"] == path]
+
+
+class Mailbox:
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+HOOKS = """
+[[hooks]]
+type = "webhook"
+event = "order_placed"
+url = "{url}/orders"
+secret_env = "KEYLIGHT_TEST_HOOK_SECRET"
+
+[[hooks]]
+type = "email"
+subject = "Your order {{order_number}}"
+
+[[hooks]]
+type = "python"
+event = "order_placed"
+function = "keylight_test_record"
+
+[[hooks]]
+type = "webhook"
+event = "account_created"
+url = "{url}/accounts"
+secret_env = "KEYLIGHT_TEST_HOOK_SECRET"
+"""
+
+#: Validate and step_completed hooks on the Billing form step.
+BILLING_HOOKS = """
+[[steps.hooks]]
+type = "validate"
+url = "{url}/validate"
+secret_env = "KEYLIGHT_TEST_HOOK_SECRET"
+timeout = 0.5
+on_error = "{policy}"
+
+[[steps.hooks]]
+type = "webhook"
+event = "step_completed"
+url = "{url}/steps"
+secret_env = "KEYLIGHT_TEST_HOOK_SECRET"
+when = "answers.country == 'DE'"
+"""
+
+
+def hook_journey(url: str, policy: str = "refuse", key: str = KEY) -> str:
+    text = GUEST_JOURNEY.replace('key = "guestshop1"', f'key = "{key}"')
+    extras = '[[steps]]\nname = "Extras"\ntype = "product_selection"\nproduct_selection = "bulk"\n'
+    assert extras in text
+    text = text.replace(extras, "")  # the bulk catalog is only in the shared test journeys
+    billing = 'form_target = "sold_to_account"\n'
+    text = text.replace(billing, billing + BILLING_HOOKS.format(url=url, policy=policy), 1)
+    return text + HOOKS.format(url=url)
+
+
+@pytest.fixture(scope="module")
+def entry_point(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[dict[str, Any]]]:
+    """An installed distribution registering ``keylight_test_record`` in keylight.hooks."""
+    site = tmp_path_factory.mktemp("site")
+    (site / "keylight_test_hooks.py").write_text(
+        "RECEIVED = []\n\ndef record(event):\n    RECEIVED.append(event)\n"
+    )
+    info = site / "keylight_test_hooks-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: keylight-test-hooks\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[keylight.hooks]\nkeylight_test_record = keylight_test_hooks:record\n"
+    )
+    sys.path.insert(0, str(site))
+    SITE.append(str(site))  # for the backend started as a separate process
+    importlib.invalidate_caches()
+    module = importlib.import_module("keylight_test_hooks")
+    yield module.RECEIVED
+    sys.path.remove(str(site))
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    found = Receiver()
+    yield found
+    found.release.set()
+    found.stop()
+
+
+@pytest.fixture(scope="module")
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    yield box, controller.port
+    controller.stop()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def hook_secret() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KEYLIGHT_TEST_HOOK_SECRET", SECRET)
+        yield
+
+
+def fast(config: dict[str, Any], smtp_port: int) -> dict[str, Any]:
+    return {
+        **config,
+        "KEYLIGHT_HOOK_BACKOFF": (0.01, 0.05),
+        "KEYLIGHT_HOOK_LEASE": 30.0,
+        "KEYLIGHT_HOOK_MAX_ATTEMPTS": 3,
+        "KEYLIGHT_SMTP_HOST": "127.0.0.1",
+        "KEYLIGHT_SMTP_PORT": smtp_port,
+        "KEYLIGHT_SMTP_TLS": "none",
+        "KEYLIGHT_SMTP_FROM": "Shop <shop@example.com>",
+    }
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def shop(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    receiver: Receiver,
+    mailbox: tuple[Mailbox, int],
+    entry_point: list[dict[str, Any]],
+) -> Iterator[dict[str, Any]]:
+    tmp = tmp_path_factory.mktemp("hooks-" + request.param)
+    journeys = tmp / "journeys"
+    shutil.copytree(REPO / "journeys", journeys)
+    (journeys / "hookshop.toml").write_text(hook_journey(receiver.url))
+    with database(request.param, tmp) as database_url:
+        config = fast(base_config(tmp, journeys, database_url), mailbox[1])
+        app = create_app(config)
+        served = serve(app)
+        try:
+            yield {"app": app, "url": served.url, "config": config, "tmp": tmp}
+        finally:
+            served.stop()
+            app.extensions["keylight_db"].dispose()
+
+
+def place_order(url: str, email: str, country: str = "DE") -> str:
+    person = Shopper(url, KEY)
+    person.http.headers["Origin"] = url.removesuffix("/api")  # an origin has no path
+    try:
+        person.add("starter", step="plan")
+        person.step("cart")
+        person.step("account", {"action": "guest", "email": email})
+        billing = person.step("billing", {**BILLING, "email": email, "country": country})
+        assert billing.headers.get("Location", "").endswith("/payment/"), billing.text[:2000]
+        person.step("payment", {"method": "invoice"})
+        done = person.step("confirm", {"confirm_token": "hooks-" + email})
+        assert done.status_code == 303, done.text
+        return person.state("done")["order"]["number"]
+    finally:
+        person.close()
+
+
+def deliveries(app: Any, event_id: str) -> list[Any]:
+    with app.extensions["keylight_db"].connect() as connection:
+        return list(connection.execute(select(events).where(events.c.event_id == event_id)))
+
+
+def order_events(receiver: Receiver, email: str) -> list[dict[str, Any]]:
+    return [e for e in receiver.events("/orders") if e["data"]["order"]["email"] == email]
+
+
+def test_order_placed_reaches_webhook_email_and_python_hook(
+    shop: dict[str, Any],
+    receiver: Receiver,
+    mailbox: tuple[Mailbox, int],
+    entry_point: list[dict[str, Any]],
+) -> None:
+    email = unique_email()
+    number = place_order(shop["url"], email)
+    assert order_events(receiver, email) == []  # nothing is sent from the request itself
+    outbox.run_once(shop["app"])
+
+    [event] = order_events(receiver, email)
+    assert event["type"] == "order_placed" and event["id"].startswith("evt_")
+    assert event["journey"] == {"key": KEY, "name": "Guest shop for tests", "order_channel": "tests"}
+    assert event["data"]["order"]["number"] == number
+    assert event["data"]["order"]["lines"][0]["product"] == "starter"
+    assert [r["verified"] for r in receiver.received if r["event"]["id"] == event["id"]] == [True]
+
+    [python_event] = [e for e in entry_point if e["id"] == event["id"]]
+    assert python_event["data"]["order"]["number"] == number
+
+    [mail] = [m for m in mailbox[0].messages if email in m.rcpt_tos]
+    text = mail.content.decode()
+    assert f"Subject: Your order {number}" in text
+    assert number in text and "text/html" in text and "text/plain" in text
+
+    rows = deliveries(shop["app"], event["id"])
+    assert sorted(r.hook["type"] for r in rows) == ["email", "python", "webhook"]
+    assert {(r.status, r.attempts) for r in rows} == {("delivered", 1)}
+
+
+def test_step_completed_follows_when_and_validate_answers(
+    shop: dict[str, Any], receiver: Receiver
+) -> None:
+    email = unique_email()
+    receiver.answers["/validate"] = {"errors": {"vat_id": "This VAT id is not registered."}}
+    person = Shopper(shop["url"], KEY)
+    try:
+        person.add("starter", step="plan")
+        person.step("cart")
+        person.step("account", {"action": "guest", "email": email})
+        refused = person.step("billing", {**BILLING, "email": email}, json=True)
+        assert refused.status_code == 422
+        assert refused.json()["errors"] == {"vat_id": "This VAT id is not registered."}
+        [asked] = [e for e in receiver.events("/validate") if e["data"]["answers"]["email"] == email]
+        assert asked["type"] == "validate" and asked["data"]["step"]["id"] == "billing"
+
+        receiver.answers["/validate"] = {"ok": True}
+        accepted = person.step("billing", {**BILLING, "email": email}, json=True)
+        assert accepted.status_code == 200 and accepted.json()["ok"], accepted.text
+        # when = "answers.country == 'DE'": a second customer from France gets no event.
+    finally:
+        person.close()
+        receiver.answers.pop("/validate", None)
+    outbox.run_once(shop["app"])
+    [completed] = [
+        e for e in receiver.events("/steps") if e["data"]["customer"]["email"] == email
+    ]
+    assert completed["data"]["step"]["id"] == "billing"
+    assert completed["data"]["answers"]["country"] == "DE"
+
+    other = unique_email()
+    place_order(shop["url"], other, country="FR")
+    outbox.run_once(shop["app"])
+    assert not [e for e in receiver.events("/steps") if e["data"]["customer"]["email"] == other]
+
+
+@pytest.mark.parametrize(
+    ("answer", "status"),
+    [("hang", 200), ({"errors": ["not", "a", "dict"]}, 200), ({"ok": True}, 500)],
+    ids=["hangs", "wrong-shape", "500"],
+)
+def test_validate_failures_follow_the_refuse_policy(
+    shop: dict[str, Any], receiver: Receiver, answer: Any, status: int
+) -> None:
+    receiver.answers["/validate"] = answer
+    receiver.statuses["/validate"] = [status]
+    person = Shopper(shop["url"], KEY)
+    try:
+        person.add("starter", step="plan")
+        person.step("cart")
+        person.step("account", {"action": "guest", "email": unique_email()})
+        started = time.monotonic()
+        refused = person.step("billing", BILLING, json=True)
+        assert time.monotonic() - started < 3  # timeout = 0.5 bounds the call
+        assert refused.status_code == 422
+        assert refused.json()["errors"] == {"_form": hooks.UNAVAILABLE}
+    finally:
+        person.close()
+        receiver.answers.pop("/validate", None)
+        receiver.statuses.pop("/validate", None)
+
+
+def test_validate_accept_policy_lets_the_step_through(
+    tmp_path: Path, journeys_dir: Path, receiver: Receiver, entry_point: Any
+) -> None:
+    journeys = tmp_path / "journeys"
+    shutil.copytree(REPO / "journeys", journeys)
+    (journeys / "hookshop.toml").write_text(hook_journey(receiver.url, policy="accept"))
+    config = base_config(tmp_path, journeys, f"sqlite:///{tmp_path / 'k.sqlite3'}")
+    app = create_app(config)
+    served = serve(app)
+    receiver.answers["/validate"] = "hang"
+    person = Shopper(served.url, KEY)
+    try:
+        person.add("starter", step="plan")
+        person.step("cart")
+        person.step("account", {"action": "guest", "email": unique_email()})
+        accepted = person.step("billing", BILLING, json=True)
+        assert accepted.status_code == 200 and accepted.json()["ok"], accepted.text
+    finally:
+        person.close()
+        receiver.answers.pop("/validate", None)
+        served.stop()
+        app.extensions["keylight_db"].dispose()
+
+
+def test_retries_after_500_and_while_the_receiver_is_down_then_fails_and_resends(
+    shop: dict[str, Any], receiver: Receiver
+) -> None:
+    app = shop["app"]
+    email = unique_email()
+    receiver.statuses["/orders"] = [500]
+    place_order(shop["url"], email)
+    outbox.run_once(app)
+    [first] = [r for r in receiver.received if r["path"] == "/orders"][-1:]
+    event_id = first["event"]["id"]
+    [webhook] = [r for r in deliveries(app, event_id) if r.hook["type"] == "webhook"]
+    assert (webhook.status, webhook.attempts) == ("pending", 1)
+    assert "answered 500" in webhook.last_error
+
+    receiver.stop()  # the receiver is down: attempts 2 and 3 fail, then the row is failed
+    try:
+        for _ in range(40):
+            outbox.run_once(app)
+            [webhook] = [r for r in deliveries(app, event_id) if r.hook["type"] == "webhook"]
+            if webhook.status == "failed":
+                break
+            time.sleep(0.02)
+        assert (webhook.status, webhook.attempts) == ("failed", 3)
+        assert "could not reach" in webhook.last_error
+    finally:
+        receiver.start()
+
+    env = cli_env(shop)
+    listed = CliRunner().invoke(cli, ["events", "list", "--status", "failed"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert event_id in listed.output and "attempts=3" in listed.output
+    resent = CliRunner().invoke(cli, ["events", "resend", event_id], env=env)
+    assert resent.exit_code == 0, resent.output
+    outbox.run_once(app)
+    assert len(order_events(receiver, email)) == 2  # the 500 answer and the resent one
+    assert {r.status for r in deliveries(app, event_id)} == {"delivered"}
+    missing = CliRunner().invoke(cli, ["events", "resend", "evt_nope"], env=env)
+    assert missing.exit_code == 1 and "no event 'evt_nope'" in missing.output
+
+
+def test_a_claimed_delivery_is_not_claimed_again_until_its_lease_ends(
+    shop: dict[str, Any], receiver: Receiver
+) -> None:
+    app = shop["app"]
+    place_order(shop["url"], unique_email())
+    engine = app.extensions["keylight_db"]
+    token, rows = outbox.claim(engine, lease=30)
+    assert rows
+    assert outbox.claim(engine, lease=30)[1] == []  # another worker finds nothing due
+    with engine.begin() as connection:  # the first worker died: its lease ran out
+        connection.execute(
+            update(events).where(events.c.claim == token).values(locked_until=rows[0].created_at)
+        )
+    again_token, again = outbox.claim(engine, lease=30)
+    assert {r.id for r in again} == {r.id for r in rows}
+    assert all(r.attempts == 2 for r in again)
+    for row in again:
+        outbox.finish(engine, row, token, None, app.config)  # the dead worker's claim: ignored
+    assert {r.status for r in deliveries(app, again[0].event_id)} == {"sending"}
+    for row in again:
+        outbox.finish(engine, row, again_token, None, app.config)
+    assert {r.status for r in deliveries(app, again[0].event_id)} == {"delivered"}
+
+
+def cli_env(shop: dict[str, Any]) -> dict[str, str]:
+    config = shop["config"]
+    return {
+        "KEYLIGHT_JOURNEYS": config["KEYLIGHT_JOURNEYS"],
+        "KEYLIGHT_INSTANCE": config["KEYLIGHT_INSTANCE"],
+        "KEYLIGHT_DATABASE_URL": config["KEYLIGHT_DATABASE_URL"],
+        "KEYLIGHT_SECRET_KEYS": ",".join(config["KEYLIGHT_SECRET_KEYS"]),
+    }
+
+
+def test_no_event_is_lost_when_the_backend_is_killed_before_delivery(
+    shop: dict[str, Any], receiver: Receiver
+) -> None:
+    env = {**os.environ, **cli_env(shop), "KEYLIGHT_TRUSTED_PROXIES": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(SITE + [env.get("PYTHONPATH", "")])
+    port = _free_port()
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "klcheckout"), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}/api"
+        for _ in range(100):
+            try:
+                requests.get(f"{base}/{KEY}/state", timeout=1)
+                break
+            except requests.ConnectionError:
+                assert process.poll() is None, process.communicate()[1].decode()
+                time.sleep(0.1)
+        email = unique_email()
+        number = place_order(base, email)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=10)
+    assert order_events(receiver, email) == []
+    outbox.run_once(shop["app"])  # the worker, in another process than the killed backend
+    [event] = order_events(receiver, email)
+    assert event["data"]["order"]["number"] == number
+
+
+def test_signature_verification(receiver: Receiver) -> None:
+    body = b'{"id":"evt_1"}'
+    header = hooks.sign(SECRET, body)
+    assert hooks.verify(SECRET, body, header)
+    assert not hooks.verify("another-secret", body, header)
+    assert not hooks.verify(SECRET, body + b" ", header)
+    assert not hooks.verify(SECRET, body, hooks.sign(SECRET, body, int(time.time()) - 3600))
+    assert not hooks.verify(SECRET, body, "garbage")
+
+
+def test_missing_python_hook_is_an_error_at_start(tmp_path: Path, receiver: Receiver) -> None:
+    journeys = tmp_path / "journeys"
+    shutil.copytree(REPO / "journeys", journeys)
+    text = hook_journey(receiver.url).replace("keylight_test_record", "nobody_registered_this")
+    (journeys / "hookshop.toml").write_text(text)
+    config = base_config(tmp_path, journeys, f"sqlite:///{tmp_path / 'k.sqlite3'}")
+    with pytest.raises(SettingsError, match="nobody_registered_this.*keylight.hooks"):
+        create_app(config)
+
+
+def test_a_hook_url_that_is_not_http_is_refused_by_klbuild_check(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    from klbuild.cli import cli as klbuild_cli
+
+    journeys = tmp_path / "journeys"
+    shutil.copytree(REPO / "journeys", journeys)
+    text = hook_journey(receiver.url).replace(f"{receiver.url}/orders", "ftp://example.com/x")
+    (journeys / "hookshop.toml").write_text(text)
+    result = CliRunner().invoke(klbuild_cli, ["check", str(journeys)])
+    assert result.exit_code != 0
+    assert "hookshop.toml" in result.output and "absolute http(s) URL" in result.output
