@@ -74,6 +74,8 @@ class ProgressItem:
     name: str
     url: str
     state: str
+    #: The step's id: the page script hides the steps the backend says are skipped.
+    step: str = ""
 
 
 def progress_bar(journey: Journey, current: StepBase, base_url: str) -> list[ProgressItem]:
@@ -98,7 +100,7 @@ def progress_bars(journey: Journey, base_url: str) -> list[list[ProgressItem]]:
     for index, step in enumerate(steps):
         if step.progress_bar:
             url = f"{base_url}{journey.key}/{step.id}/"
-            states = {state: ProgressItem(step.name, url, state) for state in _STATES}
+            states = {state: ProgressItem(step.name, url, state, step.id) for state in _STATES}
             entries.append((index, states))
     return [
         [states[_state(index, position)] for index, states in entries]

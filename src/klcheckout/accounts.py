@@ -178,7 +178,13 @@ def set_new_password(connection: Connection, customer_id: int, password_hash: st
 
 
 SESSION_CUSTOMER = (
-    select(customers.c.id, customers.c.email, customers.c.profile, sessions.c.expires_at)
+    select(
+        customers.c.id,
+        customers.c.email,
+        customers.c.profile,
+        customers.c.segment,
+        sessions.c.expires_at,
+    )
     .join(sessions, sessions.c.customer_id == customers.c.id)
     .where(sessions.c.token_hash == bindparam("token_hash"))
 )

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from klbuild.model import FormStep
 
-from . import checkouts, hooks
+from . import checkouts, conditions, hooks
 from .accounts import now
 from .pricing import price_lines, totals
 from .tables import order_lines, orders
@@ -96,8 +96,10 @@ def _insert(connection: Connection, visit: Visit, confirm_token: str | None) -> 
     checkout = checkouts.get(connection, visit.cart.checkout_id)
     saved = (checkout.answers or {}) if checkout is not None else {}
     answers: dict[str, dict[str, Any]] = {}
+    decide = conditions.of(visit)
     for step in journey.active_steps:
-        if isinstance(step, FormStep) and step.id in saved:
+        # A skipped form step's answers (from before the branch changed) are not ordered.
+        if isinstance(step, FormStep) and step.id in saved and decide.applies(step):
             answers.setdefault(step.form_target, {}).update(saved[step.id])
     payment = dict((checkout.payment or {}) if checkout is not None else {})
     method = payment.pop("method", "") or "none"

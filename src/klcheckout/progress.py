@@ -3,6 +3,10 @@
 The pages are static, so nothing stops a customer from opening any step's URL;
 the backend decides instead, on every step POST, that the steps before it are
 complete, and sends the customer to the first one that is not.
+
+Steps whose condition (``when``) is false are skipped: navigation passes over
+them and they are never required (``conditions``). A step whose rules fire is
+not complete either, so nobody confirms an order a rule refuses.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from klbuild.model import (
     StepBase,
 )
 
-from . import forms
+from . import conditions, forms
 from .visit import Visit
 
 
@@ -28,15 +32,25 @@ def page_url(shop: Shop, journey: Journey, step: StepBase) -> str:
     return f"{shop.site.base_url}{journey.key}/{step.id}/"
 
 
-def next_step(journey: Journey, step: StepBase) -> StepBase | None:
-    steps = journey.active_steps
+def next_step(visit: Visit, step: StepBase) -> StepBase | None:
+    """The next active step after ``step`` that applies to this checkout, or None."""
+    steps = visit.journey.active_steps
     index = next(i for i, s in enumerate(steps) if s.id == step.id)
-    return steps[index + 1] if index + 1 < len(steps) else None
+    decide = conditions.of(visit)
+    return next((s for s in steps[index + 1 :] if decide.applies(s)), None)
 
 
-def after(journey: Journey, step: StepBase) -> StepBase:
-    """The step to show after ``step`` was completed: the next active one, or itself."""
-    return next_step(journey, step) or step
+def after(visit: Visit, step: StepBase) -> StepBase:
+    """The step to show after ``step`` was completed: the next one that applies, or itself."""
+    return next_step(visit, step) or step
+
+
+def instead_of(visit: Visit, skipped: StepBase) -> StepBase:
+    """Where a customer who opened a skipped step goes: the next step that applies,
+    or the first step before it that is still to be done."""
+    target = after(visit, skipped)
+    found = gap(visit, target)
+    return found[0] if found is not None else target
 
 
 def missing(visit: Visit, step: StepBase) -> str | None:
@@ -78,14 +92,28 @@ def as_form_data(answers: dict[str, object]) -> dict[str, str]:
     return data
 
 
-def first_incomplete(visit: Visit, before: StepBase) -> tuple[StepBase, str] | None:
-    """The first active step before ``before`` that is not complete, with the reason."""
+def gap(visit: Visit, before: StepBase) -> tuple[StepBase, dict[str, str]] | None:
+    """The first applicable step before ``before`` that is not complete, with its errors:
+    ``{"_form": reason}``, or the messages of its rules that fire."""
+    decide = conditions.of(visit)
     for step in visit.journey.active_steps:
         if step.id == before.id:
             return None
-        if isinstance(step, OrderDoneStep):
+        if isinstance(step, OrderDoneStep) or not decide.applies(step):
             continue
         reason = missing(visit, step)
         if reason:
-            return step, reason
+            return step, {"_form": reason}
+        refused = decide.refusals(step)
+        if refused:
+            return step, refused
     return None
+
+
+def first_incomplete(visit: Visit, before: StepBase) -> tuple[StepBase, str] | None:
+    """The first applicable step before ``before`` that is not complete, with the reason."""
+    found = gap(visit, before)
+    if found is None:
+        return None
+    step, errors = found
+    return step, " ".join(errors.values())

@@ -15,7 +15,7 @@ from werkzeug.exceptions import NotFound
 
 from klbuild.model import AuthenticationStep, ConfirmationStep, FormStep, StepBase
 
-from . import checkouts, orders, security
+from . import checkouts, conditions, orders, progress, security
 from .payment import PROVIDERS
 from .pricing import price_lines, totals
 from .visit import Visit, begin
@@ -52,7 +52,7 @@ def values_for(visit: Visit, step: StepBase | None) -> dict[str, Any]:
         # The confirmation page shows the saved answers of every form step of the journey.
         merged: dict[str, Any] = {}
         for form_step in visit.journey.active_steps:
-            if isinstance(form_step, FormStep):
+            if isinstance(form_step, FormStep) and conditions.of(visit).applies(form_step):
                 merged.update(visit.answers.get(form_step.id) or {})
         return merged
     if not isinstance(step, FormStep):
@@ -91,6 +91,12 @@ def state(key: str) -> Response:
     step = visit.journey.step(step_id) if step_id else None
     if step_id and step is None:
         raise NotFound(f"This shop has no step {step_id[:40]!r}. Check the address.")
+    entry = conditions.parse_entry(request.args.get("entry", ""))
+    if conditions.keeps_entry(visit.journey) and conditions.should_store_entry(visit, entry):
+        with visit.writing(durable=False) as connection:
+            checkouts.put(connection, visit.cart.checkout_id, visit.journey.key, entry=entry)
+        visit.cart.new = False  # its row exists now
+        visit.forget_reads()
     flash: dict[str, Any] = {}
     if visit.checkout is not None and visit.checkout.flash:
         with visit.writing(durable=False) as connection:
@@ -113,6 +119,12 @@ def state(key: str) -> Response:
         "payment": payment_json(visit),
         "order": order,
     }
+    decide = conditions.of(visit)
+    body["skipped"] = decide.skipped()
+    if step is not None and not decide.applies(step):
+        target = progress.instead_of(visit, step)
+        if target is not step:
+            body["redirect"] = progress.page_url(visit.shop, visit.journey, target)
     return jsonify(body)
 
 

@@ -37,6 +37,8 @@ customers = Table(
     Column("password_hash", String(255), nullable=False),
     #: Sold-to answers by autocomplete token (or "name:<field>"), for auto-fill.
     Column("profile", JSON, nullable=False, default=dict),
+    #: The customer's segment for journey conditions (``customer.segment``); "" when none.
+    Column("segment", String(64), nullable=False, default="", server_default=""),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("password_changed_at", DateTime(timezone=True), nullable=False),
 )
@@ -69,6 +71,8 @@ checkouts = Table(
     Column("answers", JSON, nullable=False, default=dict),
     #: {"method": ..., details...}
     Column("payment", JSON),
+    #: The query parameters the journey was entered with (``entry`` in conditions).
+    Column("entry", JSON),
     #: Errors, submitted values and messages handed out once by the state endpoint.
     Column("flash", JSON, nullable=False, default=dict),
     Column("updated_at", DateTime(timezone=True), nullable=False, index=True),

@@ -84,7 +84,7 @@ class Visit:
 
     def forget_reads(self) -> None:
         """After a write, read again rather than trust what was read before it."""
-        for name in ("customer", "checkout"):
+        for name in ("customer", "checkout", "conditions"):
             self.__dict__.pop(name, None)
 
     @property

@@ -190,7 +190,24 @@
     update();
   }
 
+  /* Steps whose condition is false for this customer leave the progress bar; the rest are renumbered. */
+  function hideSkipped(skipped) {
+    var gone = {};
+    (skipped || []).forEach(function (id) { gone[id] = true; });
+    var number = 0;
+    all("[data-kl-step]").forEach(function (item) {
+      item.hidden = !!gone[item.getAttribute("data-kl-step")];
+      if (item.hidden) return;
+      number += 1;
+      var label = item.querySelector(".progress-number");
+      if (label) setText(label, number);
+    });
+  }
+
   function apply(state) {
+    /* The page of a step that does not apply to this customer: go on to the one that does. */
+    if (state.redirect) { window.location.replace(state.redirect); return; }
+    hideSkipped(state.skipped);
     renderCart(state.cart);
     /* After the cart: its lines' quantity and remove forms are clones made just now. */
     postForms().forEach(function (form) { hiddenInput(form, "csrf_token", state.csrf_token); });
@@ -210,7 +227,10 @@
     });
   });
 
-  fetch(api + "/state?step=" + encodeURIComponent(step), {
+  /* The query string the journey was entered with (?segment=business): the backend keeps it
+     with the checkout for the journey's conditions (entry.segment). */
+  var entry = window.location.search.replace(/^\?/, "");
+  fetch(api + "/state?step=" + encodeURIComponent(step) + (entry ? "&entry=" + encodeURIComponent(entry) : ""), {
     credentials: "include",
     headers: { Accept: "application/json" }
   }).then(function (response) {

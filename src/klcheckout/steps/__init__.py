@@ -2,7 +2,10 @@
 
 Each kind's module registers its handler in ``HANDLERS``. Before a handler runs,
 the steps before this one must be complete; otherwise the customer is sent to
-the first incomplete step with the reason. Nothing here changes state on GET.
+the first incomplete step with the reason. A step whose condition is false does
+not take answers: the customer is sent on to the next step that applies. The
+rules of a step other than a form are checked here, before its handler runs
+(a form's rules need the submitted answers, so its handler checks them).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from werkzeug.exceptions import NotFound
 
 from klbuild.model import StepBase
 
-from .. import progress, web
+from .. import conditions, progress, web
 from ..visit import Visit, begin
 
 Handler = Callable[[Visit, StepBase], Response]
@@ -46,11 +49,25 @@ def find_step(visit: Visit, step_id: str) -> StepBase:
 
 def guard(visit: Visit, step: StepBase) -> Response | None:
     """A redirect to the first incomplete step before ``step``, or None if all are done."""
-    gap = progress.first_incomplete(visit, step)
+    gap = progress.gap(visit, step)
     if gap is None:
         return None
-    target, reason = gap
-    return web.respond(visit, target, errors={"_form": reason}, status=409)
+    target, errors = gap
+    return web.respond(visit, target, errors=errors, status=409)
+
+
+def skip(visit: Visit, step: StepBase) -> Response | None:
+    """For a step whose condition is false: a redirect to the next step that applies
+    (or to a step before it that is still to be done)."""
+    if conditions.of(visit).applies(step):
+        return None
+    return web.respond(visit, progress.instead_of(visit, step))
+
+
+def refuse(visit: Visit, step: StepBase) -> Response | None:
+    """The step's rules that fire, as errors on the step; None when none does."""
+    errors = conditions.of(visit).refusals(step)
+    return web.respond(visit, step, errors=errors) if errors else None
 
 
 @bp.post("/<key>/steps/<step_id>")
@@ -62,7 +79,10 @@ def post_step(key: str, step_id: str) -> Response:
         raise NotFound(f"The step {step_id!r} takes no answers.")
     if step.type in SELF_GUARDED:  # type: ignore[attr-defined]
         return handler(visit, step)
-    return guard(visit, step) or handler(visit, step)
+    refused = skip(visit, step) or guard(visit, step)
+    if refused is None and step.type != "form":  # type: ignore[attr-defined]
+        refused = refuse(visit, step)
+    return refused or handler(visit, step)
 
 
 from . import authentication, confirmation, form, payment_method, products  # noqa: E402,F401

@@ -81,7 +81,7 @@ def authenticate(visit: Visit, step: StepBase) -> Response:
                 guest_email=accounts.normal_email(email),
             )
         visit.forget_reads()
-        return done(visit, progress.after(visit.journey, step))
+        return done(visit, progress.after(visit, step))
     if action == "login":
         wait = ratelimit.blocked(email)
         if wait:
@@ -125,7 +125,7 @@ def authenticate(visit: Visit, step: StepBase) -> Response:
         visit.cart.session = ""
         visit.cart.checkout_id = carts.new_id()
         visit.cart.dirty = True
-    return done(visit, progress.after(visit.journey, step))
+    return done(visit, progress.after(visit, step))
 
 
 @bp.post("/<key>/logout")

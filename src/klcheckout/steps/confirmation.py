@@ -14,7 +14,7 @@ from klbuild.model import OrderDoneStep, StepBase
 from .. import cart as carts
 from .. import orders, progress, web
 from ..visit import Visit
-from . import guard, handles
+from . import guard, handles, refuse, skip
 
 
 @handles("confirmation", guarded=False)
@@ -30,6 +30,9 @@ def confirm(visit: Visit, step: StepBase) -> Response:
             assert refused is not None
             return refused
     if placed is None:
+        refused = skip(visit, step) or refuse(visit, step)
+        if refused is not None:
+            return refused
         try:
             placed = orders.place(visit, token)
         except orders.OrderRefused as error:
@@ -40,7 +43,7 @@ def confirm(visit: Visit, step: StepBase) -> Response:
     visit.cart.done = placed.checkout_id
     visit.cart.checkout_id = carts.new_id()
     visit.cart.dirty = True
-    target = progress.after(visit.journey, step)
+    target = progress.after(visit, step)
     location = None
     if isinstance(target, OrderDoneStep) and target.external_url:
         location = target.external_url

@@ -10,7 +10,7 @@ from flask import Response, request
 
 from klbuild.model import FormStep, StepBase
 
-from .. import accounts, checkouts, forms, hooks, progress, web
+from .. import accounts, checkouts, conditions, forms, hooks, progress, web
 from ..visit import Visit
 from . import handles
 
@@ -30,6 +30,12 @@ def submit_form(visit: Visit, step: StepBase) -> Response:
     assert isinstance(step, FormStep)
     form = visit.shop.forms[step.form]
     answers, errors = forms.validate(form, request.form)
+    # The step's rules see the submitted answers; a field keeps its first message.
+    for name, message in conditions.of(visit).refusals(step, answers).items():
+        if name == "_form" and "_form" in errors:
+            errors["_form"] = f"{errors['_form']} {message}"
+        else:
+            errors.setdefault(name, message)
     if not errors:  # the shop's validate hooks only see answers that passed the built-in checks
         errors = hooks.validate_step(visit, step, answers)
     if errors:
@@ -44,4 +50,4 @@ def submit_form(visit: Visit, step: StepBase) -> Response:
         if profile is not None:
             accounts.save_profile(connection, visit.customer.id, profile)
     visit.forget_reads()
-    return web.respond(visit, progress.after(visit.journey, step))
+    return web.respond(visit, progress.after(visit, step))

@@ -37,4 +37,4 @@ def choose_method(visit: Visit, step: StepBase) -> Response:
             payment={"method": method, **details},
         )
     visit.forget_reads()
-    return web.respond(visit, progress.after(visit.journey, step))
+    return web.respond(visit, progress.after(visit, step))

@@ -78,7 +78,7 @@ def continue_from_cart(visit: Visit, step: StepBase) -> Response:
         return web.respond(
             visit, step, errors={"_form": "Your cart is empty: choose a product first."}
         )
-    return web.respond(visit, progress.after(visit.journey, step))
+    return web.respond(visit, progress.after(visit, step))
 
 
 __all__ = ["bp", "find_step", "steps_bp"]

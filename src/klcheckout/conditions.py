@@ -1,0 +1,243 @@
+"""Conditions and rules at run time: the expression context of a request, and what it decides.
+
+A journey's ``when`` conditions and ``rules`` are parsed when the journeys load
+(``klbuild.expressions``); here they are evaluated against what the backend
+knows about this customer's checkout. The context is the one documented in the
+README ("Conditions and rules"): ``cart``, ``customer``, ``answers``,
+``journey`` and ``entry``, each a ``Record`` whose missing names read as None.
+
+An expression that fails at run time (``answers.age > 18`` before the age is
+known) is false: a step whose condition fails is skipped, a rule that fails
+does not refuse anything.
+
+The entry parameters (``entry``) are the query string the journey was entered
+with, sent by the page script with its first state request. They are kept with
+the checkout in the database, never in the cookie, bounded to ``MAX_ENTRY``
+parameters of at most ``MAX_ENTRY_TEXT`` characters each. The first entry
+sticks; a later one with other parameters replaces it only while the cart is
+empty, so a link opened in the middle of a checkout cannot change its branch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from klbuild.expressions import Expression, Record, parse
+from klbuild.model import FormStep, Journey, StepBase
+
+from .pricing import BILLINGS, price_lines
+
+if TYPE_CHECKING:
+    from .visit import Visit
+
+#: At most this many entry parameters are kept; the rest are ignored.
+MAX_ENTRY = 20
+#: Entry parameter names and values are cut to this many characters.
+MAX_ENTRY_TEXT = 100
+
+
+@lru_cache(maxsize=4096)
+def expression(source: str) -> Expression:
+    """The parsed expression; the loader has already refused any that do not parse."""
+    return parse(source)
+
+
+def uses_conditions(journey: Journey) -> bool:
+    """Whether any active step has a condition or rules (if not, nothing here runs)."""
+    return any(step.when or step.rules for step in journey.active_steps)
+
+
+def keeps_entry(journey: Journey) -> bool:
+    """Whether anything in the journey (a condition, a rule, a hook's condition) may read
+    ``entry``; other journeys never write their entry parameters to the database."""
+    if uses_conditions(journey) or any(hook.when for hook in journey.hooks):
+        return True
+    return any(hook.when for step in journey.active_steps for hook in step.hooks)
+
+
+def parse_entry(query: str) -> dict[str, str]:
+    """Query parameters, bounded: the first value of each name, ``MAX_ENTRY`` names at most."""
+    entry: dict[str, str] = {}
+    for name, value in parse_qsl(query.lstrip("?")[:8192], keep_blank_values=True):
+        name = name[:MAX_ENTRY_TEXT]
+        if not name or name in entry:
+            continue
+        if len(entry) >= MAX_ENTRY:
+            break
+        entry[name] = value[:MAX_ENTRY_TEXT]
+    return entry
+
+
+def entry_of(visit: Visit) -> dict[str, str]:
+    checkout = visit.checkout
+    return dict(checkout.entry or {}) if checkout is not None else {}
+
+
+def should_store_entry(visit: Visit, entry: dict[str, str]) -> bool:
+    """The first entry is kept; another replaces it only while the cart is empty."""
+    if not entry:
+        return False
+    stored = visit.checkout.entry if visit.checkout is not None else None
+    if not stored:
+        return True
+    return stored != entry and not visit.cart.lines
+
+
+def saved_answers(visit: Visit, without: str = "") -> dict[str, Any]:
+    """The saved answers of the journey's form steps (but ``without``), merged in journey order."""
+    saved = visit.answers
+    merged: dict[str, Any] = {}
+    for step in visit.journey.active_steps:
+        if isinstance(step, FormStep) and step.id in saved and step.id != without:
+            merged.update(saved[step.id] or {})
+    return merged
+
+
+def cart_record(visit: Visit) -> Record:
+    shop, journey = visit.shop, visit.journey
+    lines = price_lines(shop, journey, visit.cart.lines)
+    by_billing = {billing: Decimal(0) for billing in BILLINGS}
+    for line in lines:
+        by_billing[line.product.billing] += line.line_total
+    total = sum((line.line_total for line in lines), Decimal(0))
+    tax = sum((line.tax for line in lines), Decimal(0))
+    return Record(
+        {
+            "lines": [
+                Record(
+                    {
+                        "product": line.product.id,
+                        "name": line.product.name,
+                        "quantity": line.quantity,
+                        "billing": line.product.billing,
+                        "unit_price": line.unit_price,
+                        "line_total": line.line_total,
+                        "tax_rate": line.product.tax_rate,
+                    }
+                )
+                for line in lines
+            ],
+            "products": [line.product.id for line in lines],
+            "count": len(lines),
+            "quantity": sum(line.quantity for line in lines),
+            "total": total,
+            "net": total - tax,
+            "tax": tax,
+            "one_time_total": by_billing["one_time"],
+            "monthly_total": by_billing["monthly"],
+            "yearly_total": by_billing["yearly"],
+            "billing_periods": sorted({line.product.billing for line in lines}),
+            "recurring_count": sum(1 for line in lines if line.product.billing != "one_time"),
+            "currency": shop.entity(journey).currency,
+        }
+    )
+
+
+def account_answers(visit: Visit) -> dict[str, Any]:
+    """The signed-in customer's saved sold-to answers, by the field names of this journey."""
+    customer = visit.customer
+    if customer is None:
+        return {}
+    profile = customer.profile or {}
+    found: dict[str, Any] = {}
+    for step in visit.journey.active_steps:
+        if isinstance(step, FormStep) and step.form_target == "sold_to_account":
+            for form_field in visit.shop.forms[step.form].fields:
+                key = form_field.autocomplete or f"name:{form_field.name}"
+                if key in profile:
+                    found[form_field.name] = profile[key]
+    return found
+
+
+def customer_record(visit: Visit, entry: Mapping[str, str]) -> Record:
+    customer = visit.customer
+    signed_in = customer is not None
+    segment = (getattr(customer, "segment", "") or "") if signed_in else ""
+    return Record(
+        {
+            "signed_in": signed_in,
+            "guest": not signed_in and bool(visit.guest_email),
+            "email": visit.email,
+            "segment": segment or entry.get("segment") or "",
+            "answers": Record(account_answers(visit)),
+        }
+    )
+
+
+def context(visit: Visit, submitted: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The expression context of this request; ``submitted`` answers go on top of the saved."""
+    entry = entry_of(visit)
+    answers = saved_answers(visit)
+    answers.update(submitted or {})
+    journey = visit.journey
+    return {
+        "cart": cart_record(visit),
+        "customer": customer_record(visit, entry),
+        "answers": Record(answers),
+        "journey": Record(
+            {"key": journey.key, "name": journey.name, "order_channel": journey.order_channel}
+        ),
+        "entry": Record(entry),
+    }
+
+
+def of(visit: Visit) -> Conditions:
+    """This request's ``Conditions``, made once (``Visit.forget_reads`` drops it after a write)."""
+    found = visit.__dict__.get("conditions")
+    if found is None:
+        found = visit.__dict__["conditions"] = Conditions(visit)
+    return found
+
+
+class Conditions:
+    """One request's decisions: which steps apply, which rules fire. The context is built
+    once, on first use, and only for journeys that have conditions or rules at all."""
+
+    def __init__(self, visit: Visit) -> None:
+        self.visit = visit
+        self.active = uses_conditions(visit.journey)
+        self._context: dict[str, Any] | None = None
+
+    @property
+    def context(self) -> dict[str, Any]:
+        if self._context is None:
+            self._context = context(self.visit)
+        return self._context
+
+    def applies(self, step: StepBase) -> bool:
+        """False for a step whose ``when`` is false: it is skipped."""
+        if not self.active or not step.when:
+            return True
+        return expression(step.when).test(self.context)
+
+    def skipped(self) -> list[str]:
+        """The ids of the active steps that do not apply, in journey order."""
+        if not self.active:
+            return []
+        return [step.id for step in self.visit.journey.active_steps if not self.applies(step)]
+
+    def refusals(
+        self, step: StepBase, submitted: Mapping[str, Any] | None = None
+    ) -> dict[str, str]:
+        """The messages of the step's rules that fire: by field, or "_form" for the step."""
+        if not self.active or not step.rules:
+            return {}
+        names = self.context
+        if submitted is not None:
+            # The step's own saved answers are replaced by the submitted ones, not merged:
+            # a field emptied now must read as None.
+            answers = {**saved_answers(self.visit, without=step.id), **submitted}
+            names = {**names, "answers": Record(answers)}
+        errors: dict[str, str] = {}
+        for rule in step.rules:
+            if expression(rule.when).test(names):
+                key = rule.field or "_form"
+                if key in errors:
+                    errors[key] = f"{errors[key]} {rule.message}"
+                else:
+                    errors[key] = rule.message
+        return errors
