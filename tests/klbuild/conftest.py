@@ -10,6 +10,8 @@ import pytest
 from klbuild.build import BuildReport, build
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "journeys"
+#: The example's journeys besides self-service.toml (see test_example.py).
+OTHER_JOURNEYS = ("segments.toml",)
 
 
 class Workspace:
@@ -23,7 +25,9 @@ class Workspace:
         self.root = root
         self.journeys = root / "journeys"
         self.site = root / "site"
-        shutil.copytree(EXAMPLE, self.journeys)
+        # The shop and its self-service journey: tests here count that journey's pages.
+        # The example's other journeys are built in test_example.py.
+        shutil.copytree(EXAMPLE, self.journeys, ignore=shutil.ignore_patterns(*OTHER_JOURNEYS))
 
     def build(self, templates: Path | None = None) -> BuildReport:
         return build(self.journeys, self.site, templates)

@@ -17,9 +17,10 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "journeys"
 
 @pytest.fixture
 def shop_dir(tmp_path: Path) -> Path:
-    """A private copy of the example shop, safe to break."""
+    """A private copy of the example shop with its self-service journey, safe to break.
+    (The example's other journeys are loaded in test_example.py.)"""
     target = tmp_path / "journeys"
-    shutil.copytree(EXAMPLE, target)
+    shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns("segments.toml"))
     return target
 
 

@@ -277,8 +277,9 @@ EXTRA_FIELDS = """
 
 
 def test_form_fields_have_types_labels_constraints_and_error_elements(ws):
-    with (ws.journeys / "forms.toml").open("a", encoding="utf-8") as handle:
-        handle.write(EXTRA_FIELDS)
+    # The extra fields go into the billing form, after its last field.
+    last = '  help = "Only for businesses in the EU, e.g. DE123456789"\n'
+    ws.edit("forms.toml", last, last + EXTRA_FIELDS)
     ws.build()
     root = parse(ws.page("customer-information"))
     form = root.find(".//form[@class='step-form']")

@@ -1,0 +1,44 @@
+"""The example folder as shipped: every journey in it loads cleanly and builds."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from klbuild import config
+from klbuild.build import build
+from klbuild.model import FormStep, PaymentMethodStep
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "journeys"
+
+
+def test_the_example_has_two_journeys_and_no_warnings(tmp_path: Path) -> None:
+    shutil.copytree(EXAMPLE, tmp_path / "journeys")
+    shop = config.load(tmp_path / "journeys")
+    assert shop.warnings == []
+    assert sorted(shop.journeys) == ["k9uscs7vr7", "segments"]
+
+
+def test_the_segments_journey_branches_on_the_customer_segment(tmp_path: Path) -> None:
+    shutil.copytree(EXAMPLE, tmp_path / "journeys")
+    journey = config.load(tmp_path / "journeys").journeys["segments"]
+    forms = {s.id: (s.form, s.when) for s in journey.steps if isinstance(s, FormStep)}
+    assert forms == {
+        "company-details": ("company", "customer.segment == 'business'"),
+        "your-details": ("private", "customer.segment != 'business'"),
+    }
+    payments = {s.id: s.methods for s in journey.steps if isinstance(s, PaymentMethodStep)}
+    assert payments == {"invoice": ["invoice"], "direct-debit": ["sepa_debit"]}
+    assert journey.step("cart").rules[0].when == "cart.recurring_count > 1"
+    assert journey.step("company-details").rules[0].field == "vat_id"
+
+
+def test_the_example_builds_every_page_of_both_journeys(tmp_path: Path) -> None:
+    shutil.copytree(EXAMPLE, tmp_path / "journeys")
+    report = build(tmp_path / "journeys", tmp_path / "site")
+    assert report.journeys_rendered == ["k9uscs7vr7", "segments"]
+    assert report.pages_written == 16
+    page = (tmp_path / "site" / "segments" / "cart" / "index.html").read_text()
+    # The progress bar names each step, so the page script can hide the skipped ones.
+    for step in ("company-details", "your-details", "invoice", "direct-debit"):
+        assert f'data-kl-step="{step}"' in page
