@@ -41,6 +41,7 @@ from klbuild import expressions
 from klbuild.config import Shop
 from klbuild.model import Journey, StepBase, ValidateHook
 
+from . import conditions
 from .accounts import now
 from .settings import SettingsError
 from .tables import events
@@ -131,11 +132,10 @@ def condition_context(
     answers: Mapping[str, Any] | None = None,
     cart: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The names a hook's ``when`` reads, from the data the event carries.
+    """The names a hook's ``when`` reads, from the data an event carries.
 
-    NOTE: a minimal context built from the event's own data. When
-    ``klcheckout/conditions.py`` (which builds the full context for steps and rules)
-    lands, hooks should take their context from it so both read the same names.
+    For events without a checkout behind them; with one, ``visit_context`` gives
+    the full context that step conditions and rules read.
     """
     flat: dict[str, Any] = {}
     for value in (answers or {}).values():
@@ -264,7 +264,7 @@ def validate_step(visit: Any, step: StepBase, answers: Mapping[str, Any]) -> dic
     """Field errors from the step's validate hooks ({} when all accept).
 
     Each hook gets ``{"id", "type": "validate", ..., "data": {"step", "answers",
-    "customer"}}`` and answers ``{"ok": true}`` or ``{"errors": {"field": "message"}}``.
+    "customer", "cart"}}`` and answers ``{"ok": true}`` or ``{"errors": {"field": "message"}}``.
     A timeout, an error status or an answer of another shape follows the hook's
     ``on_error``: "accept" lets the step through, "refuse" shows ``UNAVAILABLE``.
     """
@@ -281,6 +281,10 @@ def validate_step(visit: Any, step: StepBase, answers: Mapping[str, Any]) -> dic
             "step": {"id": step.id, "name": step.name, "type": step.type},  # type: ignore[attr-defined]
             "answers": dict(answers),
             "customer": customer,
+            "cart": [
+                {"product": product, "quantity": quantity}
+                for product, quantity in visit.cart.lines.items()
+            ],
         }
         event = new_event("validate", journey, data)
         try:
@@ -389,29 +393,9 @@ def step_completed(visit: Any, step: StepBase) -> str | None:
         )
 
 
-def cart_figures(visit: Any) -> dict[str, Any]:
-    """The cart names a hook's ``when`` may read (see ``condition_context``)."""
-    lines = visit.cart.lines
-    return {
-        "products": list(lines),
-        "count": len(lines),
-        "quantity": sum(lines.values()),
-        "currency": visit.shop.entity(visit.journey).currency,
-    }
-
-
 def visit_context(visit: Any, submitted: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The context a hook's ``when`` is evaluated in: the one conditions and rules use."""
-    try:
-        from .conditions import context
-    except ImportError:  # NOTE: until klcheckout/conditions.py is in the tree
-        answers = dict(visit.answers)
-        if submitted:
-            answers["_submitted"] = dict(submitted)
-        return condition_context(
-            visit.journey, customer=person(visit), answers=answers, cart=cart_figures(visit)
-        )
-    return context(visit, submitted)
+    return conditions.context(visit, submitted)
 
 
 def init_app(app: Any) -> None:

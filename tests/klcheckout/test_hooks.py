@@ -177,7 +177,9 @@ def entry_point(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[dict[
     )
     info = site / "keylight_test_hooks-1.0.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: keylight-test-hooks\nVersion: 1.0\n")
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: keylight-test-hooks\nVersion: 1.0\n"
+    )
     (info / "entry_points.txt").write_text(
         "[keylight.hooks]\nkeylight_test_record = keylight_test_hooks:record\n"
     )
@@ -288,7 +290,11 @@ def test_order_placed_reaches_webhook_email_and_python_hook(
 
     [event] = order_events(receiver, email)
     assert event["type"] == "order_placed" and event["id"].startswith("evt_")
-    assert event["journey"] == {"key": KEY, "name": "Guest shop for tests", "order_channel": "tests"}
+    assert event["journey"] == {
+        "key": KEY,
+        "name": "Guest shop for tests",
+        "order_channel": "tests",
+    }
     assert event["data"]["order"]["number"] == number
     assert event["data"]["order"]["lines"][0]["product"] == "starter"
     assert [r["verified"] for r in receiver.received if r["event"]["id"] == event["id"]] == [True]
@@ -319,7 +325,9 @@ def test_step_completed_follows_when_and_validate_answers(
         refused = person.step("billing", {**BILLING, "email": email}, json=True)
         assert refused.status_code == 422
         assert refused.json()["errors"] == {"vat_id": "This VAT id is not registered."}
-        [asked] = [e for e in receiver.events("/validate") if e["data"]["answers"]["email"] == email]
+        [asked] = [
+            e for e in receiver.events("/validate") if e["data"]["answers"]["email"] == email
+        ]
         assert asked["type"] == "validate" and asked["data"]["step"]["id"] == "billing"
 
         receiver.answers["/validate"] = {"ok": True}
@@ -330,9 +338,7 @@ def test_step_completed_follows_when_and_validate_answers(
         person.close()
         receiver.answers.pop("/validate", None)
     outbox.run_once(shop["app"])
-    [completed] = [
-        e for e in receiver.events("/steps") if e["data"]["customer"]["email"] == email
-    ]
+    [completed] = [e for e in receiver.events("/steps") if e["data"]["customer"]["email"] == email]
     assert completed["data"]["step"]["id"] == "billing"
     assert completed["data"]["answers"]["country"] == "DE"
 
@@ -388,6 +394,42 @@ def test_validate_accept_policy_lets_the_step_through(
     finally:
         person.close()
         receiver.answers.pop("/validate", None)
+        served.stop()
+        app.extensions["keylight_db"].dispose()
+
+
+def test_validate_hooks_guard_other_steps_too(
+    tmp_path: Path, receiver: Receiver, entry_point: Any
+) -> None:
+    """A stock check on the cart: the receiver sees the cart and can refuse the step."""
+    journeys = tmp_path / "journeys"
+    shutil.copytree(REPO / "journeys", journeys)
+    stock = (
+        f'[[steps.hooks]]\ntype = "validate"\nurl = "{receiver.url}/stock"\n'
+        'secret_env = "KEYLIGHT_TEST_HOOK_SECRET"\ntimeout = 0.5\n'
+    )
+    text = hook_journey(receiver.url)
+    cart = 'name = "Cart"\ntype = "order"\n'
+    assert cart in text
+    (journeys / "hookshop.toml").write_text(text.replace(cart, cart + stock, 1))
+    app = create_app(base_config(tmp_path, journeys, f"sqlite:///{tmp_path / 'k.sqlite3'}"))
+    served = serve(app)
+    receiver.answers["/stock"] = {"errors": {"_form": "Starter is sold out."}}
+    person = Shopper(served.url, KEY)
+    try:
+        person.add("starter", step="plan")
+        refused = person.step("cart", json=True)
+        assert refused.status_code == 422
+        assert refused.json()["errors"] == {"_form": "Starter is sold out."}
+        [asked] = receiver.events("/stock")[-1:]
+        assert asked["data"]["step"]["id"] == "cart"
+        assert asked["data"]["cart"] == [{"product": "starter", "quantity": 1}]
+        receiver.answers["/stock"] = {"ok": True}
+        accepted = person.step("cart", json=True)
+        assert accepted.status_code == 200 and accepted.json()["ok"], accepted.text
+    finally:
+        person.close()
+        receiver.answers.pop("/stock", None)
         served.stop()
         app.extensions["keylight_db"].dispose()
 

@@ -4,8 +4,8 @@ Each kind's module registers its handler in ``HANDLERS``. Before a handler runs,
 the steps before this one must be complete; otherwise the customer is sent to
 the first incomplete step with the reason. A step whose condition is false does
 not take answers: the customer is sent on to the next step that applies. The
-rules of a step other than a form are checked here, before its handler runs
-(a form's rules need the submitted answers, so its handler checks them).
+rules and validate hooks of a step other than a form are checked here, before its
+handler runs (a form's need the submitted answers, so its handler checks them).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from werkzeug.exceptions import NotFound
 
 from klbuild.model import StepBase
 
-from .. import conditions, progress, web
+from .. import conditions, hooks, progress, web
 from ..visit import Visit, begin
 
 Handler = Callable[[Visit, StepBase], Response]
@@ -70,6 +70,15 @@ def refuse(visit: Visit, step: StepBase) -> Response | None:
     return web.respond(visit, step, errors=errors) if errors else None
 
 
+def validate(visit: Visit, step: StepBase) -> Response | None:
+    """The step's validate hooks (a stock or credit check) refusing it; None when they accept.
+
+    A form's handler asks them itself, with the answers it has just checked.
+    """
+    errors = hooks.validate_step(visit, step, {})
+    return web.respond(visit, step, errors=errors) if errors else None
+
+
 @bp.post("/<key>/steps/<step_id>")
 def post_step(key: str, step_id: str) -> Response:
     visit = begin(key, changes_state=True)
@@ -81,7 +90,7 @@ def post_step(key: str, step_id: str) -> Response:
         return handler(visit, step)
     refused = skip(visit, step) or guard(visit, step)
     if refused is None and step.type != "form":  # type: ignore[attr-defined]
-        refused = refuse(visit, step)
+        refused = refuse(visit, step) or validate(visit, step)
     return refused or handler(visit, step)
 
 
