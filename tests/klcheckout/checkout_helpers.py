@@ -24,7 +24,7 @@ from flask import Flask
 from sqlalchemy import create_engine, text
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from klcheckout import create_app
+from klcheckout import create_app, db
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = "k9uscs7vr7"
@@ -326,3 +326,14 @@ BILLING = {
     "vat_id": "",
 }
 GOOD_IBAN = "DE89 3704 0044 0532 0130 00"
+
+
+def head_revision() -> str:
+    """The newest migration's revision, read from the migration scripts."""
+    from alembic.script import ScriptDirectory
+
+    with create_engine("sqlite://").connect() as connection:
+        script = ScriptDirectory.from_config(db.alembic_config(connection))
+    head = script.get_current_head()
+    assert head is not None
+    return head

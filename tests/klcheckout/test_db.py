@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from checkout_helpers import Backend
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic import command
+from checkout_helpers import Backend, database, head_revision
+from sqlalchemy import inspect, text
 
 from klcheckout import db
 
@@ -25,3 +31,39 @@ def test_only_scratch_writes_skip_the_flush(backend: Backend) -> None:
         assert _flushing(connection)
         connection.rollback()
     assert db.check_durability(backend.engine)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_database_of_the_first_release_upgrades_and_keeps_its_rows(
+    kind: str, tmp_path: Path
+) -> None:
+    """A shop running 0001 upgrades in place: rows kept, new tables and columns there."""
+    with database(kind, tmp_path) as url:
+        engine = db.make_engine(url)
+        try:
+            with engine.connect() as connection:
+                command.upgrade(db.alembic_config(connection), "0001")
+                connection.commit()
+            moment = datetime.now(UTC)
+            with engine.begin() as connection:
+                connection.execute(
+                    text(
+                        "INSERT INTO customers (email, password_hash, profile, created_at,"
+                        " password_changed_at) VALUES ('old@example.com', 'x', '{}', :t, :t)"
+                    ),
+                    {"t": moment},
+                )
+            db.upgrade(engine)
+            assert db.current_revision(engine) == head_revision()
+            columns = {c["name"] for c in inspect(engine).get_columns("customers")}
+            assert "segment" in columns
+            assert "events" in inspect(engine).get_table_names()
+            with engine.connect() as connection:
+                rows = connection.execute(text("SELECT email, segment FROM customers")).all()
+            assert [tuple(r) for r in rows] == [("old@example.com", "")]  # no segment yet
+            with engine.connect() as connection:  # and back down, for a rollback of a release
+                command.downgrade(db.alembic_config(connection), "0001")
+                connection.commit()
+            assert "events" not in inspect(engine).get_table_names()
+        finally:
+            engine.dispose()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
+from checkout_helpers import head_revision
 
 from klcheckout import create_app, db, settings
 
@@ -77,14 +77,3 @@ def test_sqlite_is_durable_and_the_shop_can_be_swapped(tmp_path: Path) -> None:
         assert app.extensions["keylight"].shop is shop
     finally:
         engine.dispose()
-
-
-def head_revision() -> str:
-    """The newest migration's revision, read from the migration scripts."""
-    from alembic.script import ScriptDirectory
-
-    with create_engine("sqlite://").connect() as connection:
-        script = ScriptDirectory.from_config(db.alembic_config(connection))
-    head = script.get_current_head()
-    assert head is not None
-    return head
