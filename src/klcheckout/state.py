@@ -14,6 +14,7 @@ from sqlalchemy import text
 from werkzeug.exceptions import NotFound
 
 from klbuild.model import AuthenticationStep, ConfirmationStep, FormStep, StepBase
+from klbuild.render import countries
 
 from . import checkouts, conditions, orders, progress, security
 from .payment import PROVIDERS
@@ -73,6 +74,22 @@ def values_for(visit: Visit, step: StepBase | None) -> dict[str, Any]:
     return values
 
 
+def shown_values(visit: Visit, step: StepBase | None, values: dict[str, Any]) -> dict[str, str]:
+    """How the confirmation page shows answers stored as codes: a country by its name."""
+    if not isinstance(step, ConfirmationStep):
+        return {}
+    names = dict(countries(visit.shop.site.locale))
+    shown = {}
+    for form_step in visit.journey.active_steps:
+        if not isinstance(form_step, FormStep):
+            continue
+        for form_field in visit.shop.forms[form_step.form].fields:
+            value = values.get(form_field.name)
+            if form_field.type == "country" and value in names:
+                shown[form_field.name] = names[value]
+    return shown
+
+
 def payment_json(visit: Visit) -> dict[str, Any] | None:
     chosen = visit.payment
     if not chosen or chosen.get("method") not in PROVIDERS:
@@ -114,6 +131,7 @@ def state(key: str) -> Response:
         "cart": cart_json(visit),
         "customer": customer,
         "values": values,
+        "shown": shown_values(visit, step, values),
         "errors": flash.get("errors", {}),
         "messages": visit.messages + flash.get("messages", []),
         "payment": payment_json(visit),

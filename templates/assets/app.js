@@ -91,7 +91,7 @@
     all("[data-kl-signed-out]").forEach(function (el) { el.hidden = signedIn; });
   }
 
-  function fillValues(values) {
+  function fillValues(values, shown) {
     Object.keys(values || {}).forEach(function (name) {
       var value = values[name];
       all("form [name]").forEach(function (el) {
@@ -102,7 +102,8 @@
       });
       all('[data-kl-value="' + name + '"]').forEach(function (el) {
         var checkbox = el.getAttribute("data-kl-value-type") === "checkbox";
-        setText(el, checkbox ? (value === true || value === "on" ? "Yes" : "No") : value);
+        var text = (shown || {})[name] || value;
+        setText(el, checkbox ? (value === true || value === "on" ? "Yes" : "No") : text);
       });
     });
   }
@@ -212,7 +213,7 @@
     /* After the cart: its lines' quantity and remove forms are clones made just now. */
     postForms().forEach(function (form) { hiddenInput(form, "csrf_token", state.csrf_token); });
     renderCustomer(state.customer);
-    fillValues(state.values);
+    fillValues(state.values, state.shown);
     renderMessages(state.messages);
     renderPayment(state.payment);
     renderOrder(state.order);

@@ -136,6 +136,7 @@ def test_happy_path_sepa_order_lands_in_the_database(
     on_step(page, "confirm-order", shots=True)
     assert "Ada" in page.locator('[data-kl-value="first_name"]').inner_text()
     assert page.locator('[data-kl-value="city"]').inner_text() == "Berlin"
+    assert page.locator('[data-kl-value="country"]').inner_text() == "Germany"
     payment = page.locator("[data-kl-payment]").inner_text()
     assert "SEPA Direct Debit" in payment and "3000" not in payment.replace(" ", "")
     assert page.locator("[data-kl-customer]").first.inner_text() == email

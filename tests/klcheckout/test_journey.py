@@ -56,7 +56,10 @@ def test_example_journey_from_product_to_order(backend: Backend, shopper: Shoppe
         {"method": "sepa_debit", "iban": GOOD_IBAN, "holder": "Ada Lovelace", "mandate": "on"},
     )
     assert paid.headers["Location"] == f"/{EXAMPLE}/confirm-order/"
-    payment = shopper.state("confirm-order")["payment"]
+    confirming = shopper.state("confirm-order")
+    assert confirming["values"]["country"] == "DE"
+    assert confirming["shown"] == {"country": "Germany"}  # the page shows the name
+    payment = confirming["payment"]
     assert payment["iban_masked"] == "DE89 •••• •••• •••• •••• 00"
     assert "0532" not in json.dumps(payment)
 
