@@ -143,6 +143,12 @@ def state(key: str) -> Response:
         target = progress.instead_of(visit, step)
         if target is not step:
             body["redirect"] = progress.page_url(visit.shop, visit.journey, target)
+    elif isinstance(step, ConfirmationStep) and order is None:
+        # Nobody reaches confirmation with an earlier step undone (an empty cart, a
+        # missing form): the page sends them to that step.
+        missing = progress.gap(visit, step)
+        if missing is not None:
+            body["redirect"] = progress.page_url(visit.shop, visit.journey, missing[0])
     return jsonify(body)
 
 

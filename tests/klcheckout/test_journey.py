@@ -23,6 +23,8 @@ from klcheckout.cli import cli
 def test_example_journey_from_product_to_order(backend: Backend, shopper: Shopper) -> None:
     email = unique_email()
     assert shopper.state("product-selection")["cart"]["count"] == 0
+    # The confirmation page of an empty cart sends the customer to choose a product.
+    assert shopper.state("confirm-order")["redirect"] == f"/{EXAMPLE}/product-selection/"
 
     answer = shopper.add(
         "starter", 2, extra={"price": "0.01"}
@@ -59,6 +61,7 @@ def test_example_journey_from_product_to_order(backend: Backend, shopper: Shoppe
     confirming = shopper.state("confirm-order")
     assert confirming["values"]["country"] == "DE"
     assert confirming["shown"] == {"country": "Germany"}  # the page shows the name
+    assert "redirect" not in confirming  # every step before it is done
     payment = confirming["payment"]
     assert payment["iban_masked"] == "DE89 •••• •••• •••• •••• 00"
     assert "0532" not in json.dumps(payment)
