@@ -209,3 +209,21 @@ def save_profile(connection: Connection, customer_id: int, values: dict[str, Any
     connection.execute(
         update(customers).where(customers.c.id == customer_id).values(profile=values)
     )
+
+
+def set_segment(connection: Connection, email: str, segment: str) -> bool:
+    """Put a customer in a segment (``customer.segment`` in conditions); False if unknown."""
+    result = connection.execute(
+        update(customers).where(customers.c.email == normal_email(email)).values(segment=segment)
+    )
+    return result.rowcount == 1
+
+
+def recent_customers(connection: Connection, limit: int) -> list[Any]:
+    """The newest accounts, for operators."""
+    query = (
+        select(customers.c.email, customers.c.segment, customers.c.created_at)
+        .order_by(customers.c.id.desc())
+        .limit(limit)
+    )
+    return list(connection.execute(query))

@@ -182,6 +182,44 @@ def worker(interval: float, once: bool) -> None:
 
 
 @cli.group()
+def customers() -> None:
+    """Look at accounts and put them in segments."""
+
+
+@customers.command("list")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100000))
+def list_customers(limit: int) -> None:
+    """The newest accounts, one a line: email, segment, created."""
+    from . import accounts
+
+    with _database() as connection:
+        found = accounts.recent_customers(connection, limit)
+    if not found:
+        click.echo("No accounts yet.")
+    for row in found:
+        click.echo(f"{row.email}  segment={row.segment or '-'}  {row.created_at.isoformat()[:19]}")
+
+
+@customers.command("set-segment")
+@click.argument("email")
+@click.argument("segment")
+def set_segment(email: str, segment: str) -> None:
+    """Put the account EMAIL in SEGMENT ("" for none): conditions read customer.segment."""
+    from . import accounts
+
+    if len(segment) > 64:
+        raise click.ClickException("a segment has at most 64 characters")
+    with _database() as connection:
+        found = accounts.set_segment(connection, email, segment.strip())
+        connection.commit()
+    if not found:
+        raise click.ClickException(
+            f"no account with the email {email!r}; `klcheckout customers list` shows them"
+        )
+    click.echo(f"{email} is now in segment {segment.strip() or '(none)'}.")
+
+
+@cli.group()
 def events() -> None:
     """Look at hook events and send them again."""
 

@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 from checkout_helpers import GOOD_IBAN, Backend, Shopper, unique_email
-from sqlalchemy import select, update
+from click.testing import CliRunner
+from sqlalchemy import select
 
 from klcheckout import cart as carts
 from klcheckout import conditions, tables
+from klcheckout.cli import cli
 
 KEY = "segments"
 BUSINESS_SKIPS = ["your-details", "direct-debit"]
@@ -227,12 +229,18 @@ def test_the_segment_comes_from_the_account(backend: Backend, customer: Shopper)
         "account", {"action": "signup", "email": email, "password": "a long passphrase"}
     )
     assert location(signed_up) == f"/{KEY}/your-details/"
-    with backend.engine.begin() as connection:
-        connection.execute(
-            update(tables.customers)
-            .where(tables.customers.c.email == email)
-            .values(segment="business")
-        )
+    env = {
+        "KEYLIGHT_DATABASE_URL": backend.database_url,
+        "KEYLIGHT_JOURNEYS": backend.config["KEYLIGHT_JOURNEYS"],
+        "KEYLIGHT_INSTANCE": backend.config["KEYLIGHT_INSTANCE"],
+        "KEYLIGHT_SECRET_KEYS": ",".join(backend.config["KEYLIGHT_SECRET_KEYS"]),
+    }
+    runner = CliRunner()
+    put = runner.invoke(cli, ["customers", "set-segment", email.upper(), "business"], env=env)
+    assert put.exit_code == 0, put.output
+    assert f"{email}  segment=business" in runner.invoke(cli, ["customers", "list"], env=env).output
+    unknown = runner.invoke(cli, ["customers", "set-segment", "nobody@example.com", "b"], env=env)
+    assert unknown.exit_code == 1 and "no account with the email" in unknown.output
     # No entry parameter at all: the account's segment decides.
     assert customer.state("cart")["skipped"] == BUSINESS_SKIPS
     assert customer.state("your-details")["redirect"] == f"/{KEY}/company-details/"
