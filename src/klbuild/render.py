@@ -9,7 +9,6 @@ a shop of a thousand journeys costs little more than writing its files.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -17,11 +16,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from babel import Locale
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 from markupsafe import Markup
 
 from .config import Shop
+from .countries import countries
 from .model import (
     FormStep,
     Journey,
@@ -31,9 +30,6 @@ from .model import (
 )
 from .money import format_price
 from .text import markdown
-
-#: Territory codes Babel knows that are not countries a customer lives in.
-NOT_COUNTRIES = frozenset({"EU", "EZ", "UN", "QO", "XA", "XB", "ZZ"})
 
 
 def make_environment(folders: list[Path]) -> Environment:
@@ -134,24 +130,6 @@ class ProductView:
 def formatted_price(amount: Decimal, currency: str, locale: str, billing: str) -> str:
     """``format_price``, cached: Babel's formatting is the dearest call in a product page."""
     return format_price(amount, currency, locale, billing)
-
-
-@lru_cache(maxsize=64)
-def countries(locale: str) -> tuple[tuple[str, str], ...]:
-    """(ISO code, name in ``locale``) for every country, sorted as a reader expects."""
-    names = Locale.parse(locale.replace("-", "_")).territories
-    pairs = [
-        (code, name)
-        for code, name in names.items()
-        if len(code) == 2 and code.isalpha() and code not in NOT_COUNTRIES
-    ]
-    return tuple(sorted(pairs, key=lambda pair: _sort_key(pair[1])))
-
-
-def _sort_key(name: str) -> str:
-    """Sort 'Åland Islands' with the A's: compare letters without their accents."""
-    decomposed = unicodedata.normalize("NFKD", name)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
 class Renderer:

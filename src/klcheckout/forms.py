@@ -10,10 +10,8 @@ import re
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from functools import cache
 
-from babel import Locale
-
+from klbuild.countries import country_codes
 from klbuild.model import Form, FormField
 
 #: Form names the page itself adds; never answers.
@@ -25,12 +23,6 @@ EMAIL = re.compile(
 PHONE = re.compile(r"^\+?[0-9 ()./-]{3,30}$")
 
 Answers = dict[str, str | bool]
-
-
-@cache
-def countries() -> frozenset[str]:
-    """ISO 3166 alpha-2 codes babel knows (two letters; regions like '001' are not countries)."""
-    return frozenset(code for code in Locale("en").territories if re.fullmatch(r"[A-Z]{2}", code))
 
 
 def valid_email(value: str) -> bool:
@@ -95,7 +87,7 @@ def clean(form_field: FormField, raw: str | None) -> tuple[str | bool | None, st
         return None, f"Choose one of the options for {label}."
     if kind == "country":
         value = value.upper()
-        if value not in countries():
+        if value not in country_codes():
             return None, f"Choose a country for {label} (a two-letter code such as DE)."
     if kind == "date":
         try:

@@ -9,8 +9,9 @@ import xml.etree.ElementTree as ET
 import html5lib
 import pytest
 
+from klbuild.countries import countries
 from klbuild.model import Journey
-from klbuild.render import countries, progress_bar
+from klbuild.render import progress_bar
 
 STEPS = [
     "product-selection",

@@ -396,3 +396,16 @@ def test_headers_limits_and_health(backend: Backend, shopper: Shopper) -> None:
     assert huge.status_code == 413 and "more data than the shop accepts" in huge.text
     health = shopper.http.get(f"{backend.url}/healthz")
     assert health.status_code == 200 and health.json() == {"status": "ok"}
+
+
+def test_a_grouping_of_countries_is_not_a_country(shopper: Shopper) -> None:
+    """The page offers no 'EU'; the backend refuses it like any unknown code."""
+    shopper.add("starter")
+    shopper.step("cart")
+    shopper.step(
+        "login-or-create-an-account",
+        {"action": "signup", "email": unique_email(), "password": "a long passphrase"},
+    )
+    refused = shopper.step("customer-information", {**BILLING, "country": "EU"}, json=True)
+    assert refused.status_code == 422
+    assert refused.json()["errors"]["country"].startswith("Choose a country for Country")
