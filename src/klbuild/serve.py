@@ -24,6 +24,8 @@ from werkzeug.serving import BaseWSGIServer, get_sockaddr, make_server, select_a
 from werkzeug.utils import safe_join
 from werkzeug.wrappers import Response
 
+from klcheckout.settings import SettingsError
+
 from . import assets, config
 from .build import Builder
 from .errors import ConfigError, Problem, summary
@@ -88,23 +90,18 @@ class DevServer:
                 # with no names (the first build, a manual call) it checks every file.
                 report = self.builder.build(changed=set(changed) or None)
             except ConfigError as exc:
-                self.problems = exc.problems
-                self.events.publish("problems", {"summary": summary(exc.problems)})
-                click.echo(exc.format_message(), err=True)
+                self.show_problems(exc.problems)
                 return
             finally:
                 self._idle.set()
             had_problems = bool(self.problems)
+            try:
+                self.serve_shop(report.shop)
+            except SettingsError as exc:  # e.g. a Python hook no installed package provides
+                self.show_problems([Problem(str(self.journeys), str(exc))])
+                return
             self.problems = []
             self.shop = report.shop
-            if self.backend is None:
-                self.backend = self._make_backend()
-                # Hook events (webhooks, emails) are delivered by a thread of this process.
-                from klcheckout.outbox import Worker
-
-                self._delivery = Worker(self.backend).start()
-            else:
-                self.backend.extensions["keylight"].set_shop(report.shop)
             for warning in report.warnings:
                 click.echo(str(warning), err=True)
             if report.changed or had_problems:
@@ -122,6 +119,24 @@ class DevServer:
                         "all": everything,
                     },
                 )
+
+    def serve_shop(self, shop: config.Shop) -> None:
+        """Hand the new model to the backend (starting it the first time)."""
+        if self.backend is None:
+            self.shop = shop
+            self.backend = self._make_backend()
+            # Hook events (webhooks, emails) are delivered by a thread of this process.
+            from klcheckout.outbox import Worker
+
+            self._delivery = Worker(self.backend).start()
+        else:
+            self.backend.extensions["keylight"].set_shop(shop)
+
+    def show_problems(self, problems: list[Problem]) -> None:
+        """Keep the last good site and backend running; the open pages show the problems."""
+        self.problems = problems
+        self.events.publish("problems", {"summary": summary(problems)})
+        click.echo(ConfigError(problems).format_message(), err=True)
 
     # -- running -------------------------------------------------------------------------
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from klbuild.config import Shop, load
 
+from . import hooks
+
 
 class ShopHolder:
     """Holds the current ``Shop``; swapping it is atomic (one attribute assignment)."""
@@ -22,12 +24,17 @@ class ShopHolder:
         self.shop: Shop = shop if shop is not None else load(self.root)
 
     def set_shop(self, shop: Shop) -> None:
-        """Serve ``shop`` from the next request on (the dev server calls this after a build)."""
+        """Serve ``shop`` from the next request on (the dev server calls this after a build).
+
+        A shop whose Python hooks cannot run is refused with ``SettingsError``, as at
+        start, and the old one stays in service.
+        """
+        hooks.check_functions(shop)
         self.shop = shop
 
     def reload(self) -> Shop:
         """Read the journeys folder again; on a ``ConfigError`` the old shop stays in service."""
         with self._lock:
             shop = load(self.root)
-            self.shop = shop
+            self.set_shop(shop)
             return shop

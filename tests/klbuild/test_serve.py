@@ -227,6 +227,26 @@ def test_problems_event_and_overlay_match_klbuild_check(ws: Workspace, running: 
     assert overlay_items(running.get("/__klbuild/overlay").text) == []
 
 
+def test_a_python_hook_nobody_provides_shows_in_the_overlay(
+    ws: Workspace, running: Running
+) -> None:
+    """The backend refuses such a journey at start; the dev server keeps serving and says why."""
+    stream = running.events()
+    stream.next()
+    path = ws.journeys / ws.journey_file
+    hook = '\n[[hooks]]\ntype = "python"\nevent = "order_placed"\nfunction = "nobody_has_this"\n'
+    path.write_text(path.read_text() + hook)
+    name, data = stream.next()
+    assert (name, data) == ("problems", {"summary": "1 error"})
+    [message] = overlay_items(running.get("/__klbuild/overlay").text)
+    assert "a python hook cannot run: no function 'nobody_has_this'" in message
+    assert running.get("/api/healthz").status_code == 200  # the last good model still serves
+    path.write_text(path.read_text().replace(hook, ""))
+    name, data = stream.next()
+    assert name == "reload"
+    assert overlay_items(running.get("/__klbuild/overlay").text) == []
+
+
 def test_port_in_use_is_reported_without_a_traceback(ws: Workspace) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
