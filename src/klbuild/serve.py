@@ -142,6 +142,17 @@ class DevServer:
 
     def start(self) -> str:
         """Listen, build, start the backend and the watcher; return the base URL."""
+        if not self.journeys.is_dir():
+            # Nothing to watch: a folder created later would go unnoticed, so stop now.
+            raise ConfigError(
+                [
+                    Problem(
+                        str(self.journeys),
+                        "the journeys folder does not exist; create it, or name the folder "
+                        "to serve, e.g. `klbuild serve path/to/journeys`",
+                    )
+                ]
+            )
         try:
             _check_port(self.host, self.port)
             self._server = make_server(self.host, self.port, self.wsgi, threaded=True)

@@ -46,10 +46,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, shop: Shop | None =
 
     app.extensions["keylight"] = ShopHolder(app.config["KEYLIGHT_JOURNEYS"], shop)
     hooks.check_functions(app.extensions["keylight"].shop)
-    engine = db.make_engine(app.config["KEYLIGHT_DATABASE_URL"])
-    db.upgrade(engine)
-    db.check_durability(engine)
-    app.extensions["keylight_db"] = engine
+    app.extensions["keylight_db"] = db.open_database(app.config["KEYLIGHT_DATABASE_URL"])
 
     ratelimit.init_app(app)
     hooks.init_app(app)

@@ -33,10 +33,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy.exc
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+
+from .settings import SettingsError
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -44,8 +47,25 @@ BUSY_TIMEOUT_MS = 10_000
 _WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 
 
-class DatabaseError(RuntimeError):
+class DatabaseError(SettingsError):
     """The database is not what the backend needs (e.g. durability settings did not stick)."""
+
+
+def open_database(url: str) -> Engine:
+    """An engine on an upgraded, durable database, or ``SettingsError`` saying what to fix."""
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        check_durability(engine)
+    except sqlalchemy.exc.DBAPIError as error:
+        engine.dispose()
+        shown = engine.url.render_as_string(hide_password=True)
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        raise SettingsError(
+            f"cannot use the database {shown}: {reason}. Check KEYLIGHT_DATABASE_URL "
+            "and that the database server is running."
+        ) from None
+    return engine
 
 
 def make_engine(url: str) -> Engine:

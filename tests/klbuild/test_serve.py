@@ -247,6 +247,18 @@ def test_a_python_hook_nobody_provides_shows_in_the_overlay(
     assert overlay_items(running.get("/__klbuild/overlay").text) == []
 
 
+def test_a_missing_journeys_folder_stops_the_server(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "klbuild", "serve", str(tmp_path / "nowhere"), "--no-open"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "the journeys folder does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_port_in_use_is_reported_without_a_traceback(ws: Workspace) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

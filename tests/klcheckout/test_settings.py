@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,21 @@ def test_development_defaults_keep_a_generated_secret(tmp_path: Path) -> None:
     settings.finish(second)
     assert first["SECRET_KEY"] == second["SECRET_KEY"] and len(first["SECRET_KEY"]) > 40
     assert first["KEYLIGHT_DATABASE_URL"] == f"sqlite:///{tmp_path / 'keylight.sqlite3'}"
+
+
+def test_an_unreachable_database_is_explained_without_its_password(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"postgresql+psycopg://shop:hunter2secret@127.0.0.1:{port}/shop"
+    with pytest.raises(settings.SettingsError) as info:
+        db.open_database(url)
+    message = str(info.value)
+    assert message.startswith(
+        f"cannot use the database postgresql+psycopg://shop:***@127.0.0.1:{port}/shop:"
+    )
+    assert "Check KEYLIGHT_DATABASE_URL and that the database server is running." in message
+    assert "hunter2secret" not in message
 
 
 def test_sqlite_is_durable_and_the_shop_can_be_swapped(tmp_path: Path) -> None:
