@@ -28,7 +28,7 @@ from klcheckout.settings import SettingsError
 
 from . import assets, config
 from .build import Builder
-from .errors import ConfigError, Problem, summary
+from .errors import BuildError, ConfigError, Problem, summary
 from .events import Events
 from .watch import Watcher
 
@@ -91,6 +91,9 @@ class DevServer:
                 report = self.builder.build(changed=set(changed) or None)
             except ConfigError as exc:
                 self.show_problems(exc.problems)
+                return
+            except (BuildError, OSError) as exc:  # a full disk, a read-only site folder...
+                self.show_problems([Problem(str(self.site), f"cannot write the site: {exc}")])
                 return
             finally:
                 self._idle.set()

@@ -16,6 +16,7 @@ today's catalog.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,9 @@ MESSAGES = {
     "foreign": "Your cart belonged to another shop page, so a new one was started.",
     "changed": "Products or prices changed since you added them; your cart was updated.",
 }
+
+#: A quantity as a person types it: an optional minus and at most 12 ASCII digits.
+WHOLE_NUMBER = re.compile(r"-?[0-9]{1,12}")
 
 
 class CartError(ValueError):
@@ -224,7 +228,7 @@ def parse_quantity(
             raise CartError("quantity", "Enter a quantity.")
         return default
     text = raw.strip()
-    if not text.lstrip("-").isdigit() or len(text) > 12:
+    if not WHOLE_NUMBER.fullmatch(text):  # ASCII digits only: int() refuses '²', accepts '٣'
         raise CartError("quantity", f"Enter the quantity as a whole number, not {text[:20]!r}.")
     quantity = int(text)
     lowest = 0 if allow_zero else 1

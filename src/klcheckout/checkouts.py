@@ -75,10 +75,6 @@ def _upsert(dialect: str, names: tuple[str, ...]) -> Any:
 def put(connection: Connection, checkout_id: str, journey_key: str, **values: Any) -> None:
     """Set ``values`` on the checkout's row, creating the row if missing: one statement."""
     stamp = now()
-    if connection.dialect.name not in UPSERTS:  # pragma: no cover - both databases have it
-        row = lock(connection, checkout_id, journey_key)
-        change(connection, row.id, **values)
-        return
     statement = _upsert(connection.dialect.name, tuple(sorted(values)))
     connection.execute(
         statement,

@@ -15,11 +15,9 @@ import hmac
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Request, Response, request
+from flask import Flask, Request, Response
 
 from .cart import Cart
-
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 #: The backend serves no script; its few pages (errors) need nothing but themselves.
 CSP = (
@@ -157,7 +155,3 @@ class StaticHeaders:
             return start_response(status, headers, exc_info)
 
         return self.wsgi_app(environ, start)
-
-
-def is_state_changing() -> bool:
-    return request.method not in SAFE_METHODS

@@ -277,6 +277,8 @@ class Shopper:
         )
         if response.status_code == 303:
             self.csrf = ""  # a browser loads the next page, which asks for the state again
+        elif json and response.headers.get("Content-Type", "").startswith("application/json"):
+            self.csrf = response.json().get("csrf_token") or self.csrf  # as the page script does
         return response
 
     def step(

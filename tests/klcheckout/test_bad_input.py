@@ -62,6 +62,9 @@ def test_product_from_another_selection_is_refused(backend: Backend, guest: Shop
         ("99999999999999999999", "whole number"),
         ("abc", "whole number"),
         ("1.5", "whole number"),
+        ("--5", "whole number"),
+        ("²", "whole number"),
+        ("٣", "whole number"),
     ],
 )
 def test_bad_quantities(shopper: Shopper, quantity: str, message: str) -> None:
@@ -281,6 +284,30 @@ def test_failed_logins_are_rate_limited(backend: Backend, shopper: Shopper) -> N
     )
     assert blocked.status_code == 429
     other.close()
+
+
+def test_sign_up_is_no_way_round_the_login_limit(backend: Backend, shopper: Shopper) -> None:
+    """A sign-up for a taken email checks its password: it counts and is limited like a login."""
+    email = unique_email()
+    shopper.add("starter")
+    shopper.step("cart")
+    step = "login-or-create-an-account"
+    shopper.step(step, {"action": "signup", "email": email, "password": "right passphrase"})
+    shopper.post("logout", {"step": "cart"})
+
+    def sign_up(password: str) -> int:
+        shopper.add("starter")  # a refused sign-up starts a fresh cart, like a new account
+        shopper.step("cart")
+        answer = shopper.step(
+            step, {"action": "signup", "email": email, "password": password}, json=True
+        )
+        return answer.status_code
+
+    guesses = [sign_up(f"guess number {n}") for n in range(6)]
+    assert guesses[:5] == [200] * 5  # answered like any sign-up
+    assert guesses[5] == 429
+    assert sign_up("right passphrase") == 429
+    assert shopper.state()["customer"] is None
 
 
 def test_form_errors_missing_overlong_wrong_type_extra(guest: Shopper) -> None:

@@ -82,7 +82,7 @@ def authenticate(visit: Visit, step: StepBase) -> Response:
             )
         visit.forget_reads()
         return done(visit, progress.after(visit, step))
-    if action == "login":
+    if action in ("login", "signup"):  # a sign-up for a taken email tries its password too
         wait = ratelimit.blocked(email)
         if wait:
             return web.respond(
@@ -117,8 +117,9 @@ def authenticate(visit: Visit, step: StepBase) -> Response:
             _sign_in(visit, customer_id, connection)
             _account_event(visit, step, connection, "signed_in", customer_id, email)
     visit.forget_reads()
+    if customer_id is None:
+        ratelimit.failed(email)  # counted for sign-ups too, or they would be a way round it
     if customer_id is None and action == "login":
-        ratelimit.failed(email)
         return web.respond(visit, step, errors={"_form": WRONG}, values=values, status=401)
     if customer_id is None:
         # Same redirect and body as a successful sign-up; a new cookie either way.
