@@ -75,6 +75,19 @@ def check_origin(app: Flask, req: Request) -> None:
         raise Forbidden("This request was refused because the browser marked it as cross-site.")
 
 
+def from_own_page(app: Flask, req: Request) -> bool:
+    """Whether a GET came from the shop's own page script (its Origin or Referer).
+
+    The state request keeps the journey's entry parameters; a link on another site
+    opened in a new tab must not choose a customer's branch for them.
+    """
+    try:
+        check_origin(app, req)
+    except Forbidden:
+        return False
+    return True
+
+
 def _mac(key: str | bytes, cart: Cart) -> str:
     if isinstance(key, str):
         key = key.encode()

@@ -109,7 +109,11 @@ def state(key: str) -> Response:
     if step_id and step is None:
         raise NotFound(f"This shop has no step {step_id[:40]!r}. Check the address.")
     entry = conditions.parse_entry(request.args.get("entry", ""))
-    if conditions.keeps_entry(visit.journey) and conditions.should_store_entry(visit, entry):
+    if (
+        conditions.keeps_entry(visit.journey)
+        and security.from_own_page(visit.app, request)
+        and conditions.should_store_entry(visit, entry)
+    ):
         with visit.writing(durable=False) as connection:
             checkouts.put(connection, visit.cart.checkout_id, visit.journey.key, entry=entry)
         visit.cart.new = False  # its row exists now

@@ -246,3 +246,18 @@ def test_the_segment_comes_from_the_account(backend: Backend, customer: Shopper)
     assert customer.state("your-details")["redirect"] == f"/{KEY}/company-details/"
     # The account's segment wins over the entry's.
     assert enter(customer, "segment=private", step="cart")["skipped"] == BUSINESS_SKIPS
+
+
+def test_a_link_from_another_site_cannot_choose_the_branch(
+    backend: Backend, customer: Shopper
+) -> None:
+    """The state is a GET: only the shop's own page script may store entry parameters."""
+    del customer.http.headers["Origin"]
+    response = customer.http.get(
+        f"{customer.base}/{KEY}/state",
+        params={"step": "product-selection", "entry": "segment=business"},
+        headers={"Referer": "https://elsewhere.example/", "Sec-Fetch-Site": "cross-site"},
+    )
+    assert response.status_code == 200
+    assert response.json()["skipped"] == PRIVATE_SKIPS  # no segment: the private branch
+    assert stored_entry(backend, customer) is None
