@@ -130,7 +130,9 @@ def run_once(app: Flask) -> int:
     started = now()
     done = 0
     while True:
-        token, rows = claim(engine, app.config["KEYLIGHT_HOOK_LEASE"], due_by=started)
+        # One at a time: a lease covers the deliveries it claims, and twenty slow
+        # receivers could outlast it, letting another worker send the rest again.
+        token, rows = claim(engine, app.config["KEYLIGHT_HOOK_LEASE"], limit=1, due_by=started)
         if not rows:
             return done
         for row in rows:

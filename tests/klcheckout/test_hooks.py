@@ -32,7 +32,7 @@ from checkout_helpers import (
     unique_email,
 )
 from click.testing import CliRunner
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from klcheckout import create_app, hooks, outbox
 from klcheckout.cli import cli
@@ -496,6 +496,28 @@ def test_a_claimed_delivery_is_not_claimed_again_until_its_lease_ends(
     for row in again:
         outbox.finish(engine, row, again_token, None, app.config)
     assert {r.status for r in deliveries(app, again[0].event_id)} == {"delivered"}
+
+
+def test_a_worker_claims_one_delivery_at_a_time(
+    shop: dict[str, Any], receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While one slow receiver is being waited for, the other deliveries stay claimable."""
+    app = shop["app"]
+    place_order(shop["url"], unique_email())  # a webhook, an email and a Python hook
+    engine = app.extensions["keylight_db"]
+    sending: list[int] = []
+
+    def observe(app: Any, row: Any) -> None:
+        with engine.connect() as connection:
+            sending.append(
+                connection.execute(
+                    select(func.count()).select_from(events).where(events.c.status == "sending")
+                ).scalar_one()
+            )
+
+    monkeypatch.setattr(outbox, "deliver", observe)
+    assert outbox.run_once(app) >= 3
+    assert sending and set(sending) == {1}
 
 
 def cli_env(shop: dict[str, Any]) -> dict[str, str]:
