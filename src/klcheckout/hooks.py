@@ -8,8 +8,11 @@ is one JSON document::
 
 ``enqueue`` writes one outbox row per hook that listens for it (the journey's
 hooks, and the hooks of the step it happened at) on the caller's connection, so
-the row commits or rolls back with the order, account or step it reports;
-``outbox.py`` delivers the rows at least once. Webhooks are signed like the big
+the row commits or rolls back with the order or account it reports.
+``step_completed`` is written in a durable transaction of its own right after the
+step's answers, before the customer is sent on: a crash between the two loses the
+event only if the customer never repeats the step. ``outbox.py`` delivers the
+rows at least once. Webhooks are signed like the big
 payment providers sign theirs: ``Keylight-Signature: t=<unix>,v1=<hex>`` where
 ``<hex>`` is HMAC-SHA256 of ``"<t>.<body>"`` under the hook's secret; ``verify``
 is the receiver's side of it.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, g
 from werkzeug.exceptions import NotFound
 
 from klbuild.model import StepBase
@@ -61,7 +61,9 @@ def skip(visit: Visit, step: StepBase) -> Response | None:
     (or to a step before it that is still to be done)."""
     if conditions.of(visit).applies(step):
         return None
-    return web.respond(visit, progress.instead_of(visit, step))
+    response = web.respond(visit, progress.instead_of(visit, step))
+    g.keylight_refused = True  # passed over, not completed: no step_completed hooks
+    return response
 
 
 def refuse(visit: Visit, step: StepBase) -> Response | None:

@@ -7,7 +7,7 @@ checkout and answers with it instead of placing another.
 
 from __future__ import annotations
 
-from flask import Response, request
+from flask import Response, g, request
 
 from klbuild.model import OrderDoneStep, StepBase
 
@@ -29,6 +29,7 @@ def confirm(visit: Visit, step: StepBase) -> Response:
             refused = guard(visit, step)
             assert refused is not None
             return refused
+    replayed = placed is not None
     if placed is None:
         refused = skip(visit, step) or refuse(visit, step)
         if refused is not None:
@@ -47,4 +48,7 @@ def confirm(visit: Visit, step: StepBase) -> Response:
     location = None
     if isinstance(target, OrderDoneStep) and target.external_url:
         location = target.external_url
-    return web.respond(visit, target, location=location)
+    response = web.respond(visit, target, location=location)
+    if replayed:
+        g.keylight_refused = True  # the order was placed by an earlier request: no new events
+    return response
