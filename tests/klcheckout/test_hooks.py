@@ -498,6 +498,46 @@ def test_a_claimed_delivery_is_not_claimed_again_until_its_lease_ends(
     assert {r.status for r in deliveries(app, again[0].event_id)} == {"delivered"}
 
 
+def test_step_completed_only_for_steps_really_completed(
+    tmp_path: Path, receiver: Receiver, entry_point: Any
+) -> None:
+    """Not for a step its condition passes over, nor for a confirmation sent twice."""
+    journeys = tmp_path / "journeys"
+    shutil.copytree(REPO / "journeys", journeys)
+    every_step = (
+        '\n[[hooks]]\ntype = "webhook"\nevent = "step_completed"\n'
+        f'url = "{receiver.url}/every-step"\nsecret_env = "KEYLIGHT_TEST_HOOK_SECRET"\n'
+    )
+    text = hook_journey(receiver.url)
+    cart = 'name = "Cart"\ntype = "order"\n'
+    assert cart in text
+    text = text.replace(cart, cart + 'when = "cart.quantity > 5"\n', 1)  # passed over here
+    (journeys / "hookshop.toml").write_text(text + every_step)
+    app = create_app(base_config(tmp_path, journeys, f"sqlite:///{tmp_path / 'k.sqlite3'}"))
+    served = serve(app)
+    email = unique_email()
+    person = Shopper(served.url, KEY)
+    try:
+        person.add("starter", step="plan")
+        assert person.step("plan").status_code == 303
+        assert person.step("cart").headers["Location"].endswith("/account/")  # sent on
+        person.step("account", {"action": "guest", "email": email})
+        person.step("billing", {**BILLING, "email": email})
+        person.step("payment", {"method": "invoice"})
+        confirm = {"confirm_token": "twice-" + email}
+        person.state("confirm")
+        assert person.step("confirm", confirm).status_code == 303
+        person.csrf = ""
+        assert person.step("confirm", confirm).status_code == 303  # the same order again
+    finally:
+        person.close()
+    outbox.run_once(app)
+    served.stop()
+    app.extensions["keylight_db"].dispose()
+    steps = [e["data"]["step"]["id"] for e in receiver.events("/every-step")]  # this test's path
+    assert steps == ["plan", "account", "billing", "payment", "confirm"]  # no cart, one confirm
+
+
 def test_a_worker_claims_one_delivery_at_a_time(
     shop: dict[str, Any], receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
