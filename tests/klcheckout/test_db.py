@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -67,3 +71,40 @@ def test_a_database_of_the_first_release_upgrades_and_keeps_its_rows(
             assert "events" not in inspect(engine).get_table_names()
         finally:
             engine.dispose()
+
+
+def test_sqlite_writers_of_other_processes_wait_in_the_queue(tmp_path: Path) -> None:
+    """While one process writes, another's turn waits in the kernel, not in busy polls."""
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'shop.sqlite3'}")
+    queue = db._WRITE_QUEUES[engine]
+    probe = (
+        "import fcntl, os, sys\n"
+        "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+        "try:\n"
+        "    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+        "except BlockingIOError:\n"
+        "    sys.exit(3)\n"
+    )
+    with engine.connect() as connection:
+        with db.writing(connection):
+            held = subprocess.run([sys.executable, "-c", probe, queue.path])
+        free = subprocess.run([sys.executable, "-c", probe, queue.path])
+    engine.dispose()
+    assert (held.returncode, free.returncode) == (3, 0)
+
+
+def test_a_forked_process_takes_its_own_place_in_the_sqlite_queue(tmp_path: Path) -> None:
+    """A lock descriptor inherited across a fork would share the parent's lock."""
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'shop.sqlite3'}")
+    queue = db._WRITE_QUEUES[engine]
+    with queue.turn():
+        pid = os.fork()
+        if pid == 0:  # the child must find the parent's turn taken
+            try:
+                fcntl.flock(queue._descriptor(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os._exit(7)
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+    engine.dispose()
+    assert os.waitstatus_to_exitcode(status) == 7
