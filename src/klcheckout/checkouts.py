@@ -28,7 +28,7 @@ GET = select(checkouts).where(_BY_ID)
 LOCK = GET.with_for_update()
 INSERT = insert(checkouts)
 UPDATE = update(checkouts).where(_BY_ID)
-DELETE = delete(checkouts).where(_BY_ID)
+TAKE_ALL = delete(checkouts).where(_BY_ID).returning(*checkouts.c)
 TAKE = select(checkouts.c.flash).where(_BY_ID).with_for_update()
 _UPSERTS: dict[tuple[str, tuple[str, ...]], Any] = {}
 
@@ -137,6 +137,10 @@ def take_flash(connection: Connection, checkout_id: str, step_id: str | None) ->
     return taken
 
 
-def forget(connection: Connection, checkout_id: str) -> None:
-    """Once the order holds the answers, the checkout's copy of them goes."""
-    connection.execute(DELETE, {"checkout_id": checkout_id})
+def take(connection: Connection, checkout_id: str) -> Any:
+    """The checkout's row, deleted in the same statement: the order now holds its answers.
+
+    What is ordered is exactly what is deleted, even if another request changed
+    the row a moment before; a transaction that fails afterwards puts it back.
+    """
+    return connection.execute(TAKE_ALL, {"checkout_id": checkout_id}).first()

@@ -30,6 +30,7 @@ import contextlib
 import fcntl
 import os
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from importlib import resources
@@ -45,6 +46,8 @@ from sqlalchemy.engine import make_url
 from .settings import SettingsError
 
 BUSY_TIMEOUT_MS = 10_000
+#: See ``_pinger``.
+PING_AFTER_IDLE_S = 10.0
 
 
 class WriteQueue:
@@ -119,7 +122,36 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         _WRITE_QUEUES[engine] = WriteQueue(parsed.database)
         return engine
+    if parsed.get_backend_name() == "postgresql":
+        engine = create_engine(url, pool_size=5, max_overflow=10)
+        event.listen(engine, "connect", _postgresql_connect)
+        event.listen(engine, "begin", _postgresql_begin)
+        event.listen(engine, "checkout", _pinger(engine.dialect))
+        event.listen(engine, "checkin", _note_idle)
+        return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def reads_outside_transactions(connection: Connection) -> Connection:
+    """Let ``connection``'s reads run as single statements, outside any transaction.
+
+    For a request's connection: its reads need no snapshot across statements
+    (read committed gives each statement its own anyway), and leaving out BEGIN
+    and ROLLBACK saves PostgreSQL two round trips per request. Writes still go
+    through ``writing``, in a real transaction.
+    """
+    return connection.execution_options(keylight_reads_outside=True)
+
+
+def _begin_statement(connection: Connection) -> str | None:
+    """What opens this transaction, or None for reads outside one."""
+    mode = connection.info.get("keylight_write")
+    if mode is None and connection.get_execution_options().get("keylight_reads_outside"):
+        return None
+    if connection.dialect.name == "sqlite":
+        return "BEGIN IMMEDIATE" if mode else "BEGIN"
+    # PostgreSQL takes BEGIN and the setting in one round trip (the simple query protocol).
+    return "BEGIN; SET LOCAL synchronous_commit TO OFF" if mode == "scratch" else "BEGIN"
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -134,10 +166,48 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Connection) -> None:
-    if connection.info.get("keylight_write"):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-    else:
-        connection.exec_driver_sql("BEGIN")
+    statement = _begin_statement(connection)
+    if statement is not None:
+        connection.connection.dbapi_connection.execute(statement)  # type: ignore[union-attr]
+
+
+def _postgresql_connect(dbapi_connection: Any, record: Any) -> None:
+    # The driver's own BEGIN would be a round trip of its own: "begin" sends ours.
+    dbapi_connection.autocommit = True
+    record.info["keylight_idle_since"] = time.monotonic()
+
+
+def _postgresql_begin(connection: Connection) -> None:
+    statement = _begin_statement(connection)
+    if statement is not None:
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor.execute(statement)
+        cursor.close()
+
+
+def _pinger(dialect: Any) -> Any:
+    """A pool "checkout" listener pinging connections that sat unused for a while.
+
+    SQLAlchemy's ``pool_pre_ping`` pings on every checkout: a round trip per
+    request. A connection in steady use has just proven itself; one idle for
+    ``PING_AFTER_IDLE_S`` may have met a server restart or an idle timeout, and is
+    replaced by a fresh one if the ping fails.
+    """
+
+    def ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle = time.monotonic() - record.info.get("keylight_idle_since", 0.0)
+        if idle < PING_AFTER_IDLE_S:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            raise sqlalchemy.exc.DisconnectionError(str(error)) from error
+
+    return ping_if_idle
+
+
+def _note_idle(_dbapi_connection: Any, record: Any) -> None:
+    record.info["keylight_idle_since"] = time.monotonic()
 
 
 @contextlib.contextmanager
@@ -162,14 +232,12 @@ def writing(bind: Engine | Connection, *, durable: bool = True) -> Iterator[Conn
         raw = connection.connection.dbapi_connection if sqlite else None
         if raw is not None and not durable:
             raw.execute("PRAGMA synchronous=NORMAL")
-        connection.info["keylight_write"] = True
+        connection.info["keylight_write"] = "durable" if durable else "scratch"
         try:
             with connection.begin():
-                if not durable and connection.dialect.name == "postgresql":
-                    connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
                 yield connection
         finally:
-            connection.info["keylight_write"] = False
+            connection.info["keylight_write"] = None
             if raw is not None and not durable:
                 raw.execute("PRAGMA synchronous=FULL")
 

@@ -65,14 +65,11 @@ def place(visit: Visit, confirm_token: str | None) -> Placed:
     for _attempt in range(5):
         try:
             with visit.writing() as connection:
-                existing = placed_for(connection, visit.cart.checkout_id)
-                if existing is not None:
-                    return existing
                 number = _insert(connection, visit, confirm_token)
             return Placed(number, visit.cart.checkout_id, True)
         except IntegrityError:
-            # Another request placed this checkout's order first, or (rarely) the number
-            # or the token was taken: find out which.
+            # Another request placed this checkout's order first (the caller looked just
+            # before), or (rarely) the number or the token was taken: find out which.
             found = placed_for(visit.connection, visit.cart.checkout_id)
             if found is not None:
                 return found
@@ -93,7 +90,8 @@ def _insert(connection: Connection, visit: Visit, confirm_token: str | None) -> 
     lines = price_lines(shop, journey, visit.cart.lines)
     figures = totals(lines, entity.currency, shop.site.locale)
     figures.pop("formatted")
-    checkout = checkouts.get(connection, visit.cart.checkout_id)
+    # The order holds the answers from now on: the checkout's copy goes with this statement.
+    checkout = checkouts.take(connection, visit.cart.checkout_id)
     saved = (checkout.answers or {}) if checkout is not None else {}
     answers: dict[str, dict[str, Any]] = {}
     decide = conditions.of(visit)
@@ -147,8 +145,6 @@ def _insert(connection: Connection, visit: Visit, confirm_token: str | None) -> 
         ],
     )
     _order_placed(connection, visit, number, email, figures, answers, method, lines)
-    # The order holds the answers now; the checkout's copy goes in the same transaction.
-    checkouts.forget(connection, visit.cart.checkout_id)
     return number
 
 

@@ -3,7 +3,9 @@
 Database reads happen lazily, the first time a handler asks, so the requests
 that only touch the cart (the busiest ones) never open a connection. A request
 that does use the database takes one connection from the pool, the first time,
-for all its reads and writes, and gives it back when the request ends.
+for all its reads and writes, and gives it back when the request ends. Its reads
+are single statements outside a transaction; its writes are transactions
+(``writing``).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class Visit:
     def connection(self) -> Connection:
         """This request's one database connection, taken from the pool on first use."""
         if self._connection is None:
-            self._connection = self.engine.connect()
+            self._connection = db.reads_outside_transactions(self.engine.connect())
         return self._connection
 
     @contextmanager

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from alembic import command
 from checkout_helpers import Backend, database, head_revision
-from sqlalchemy import inspect, text
+from sqlalchemy import create_engine, inspect, text
 
 from klcheckout import db
 
@@ -108,3 +108,61 @@ def test_a_forked_process_takes_its_own_place_in_the_sqlite_queue(tmp_path: Path
         _, status = os.waitpid(pid, 0)
     engine.dispose()
     assert os.waitstatus_to_exitcode(status) == 7
+
+
+def _in_transaction(connection) -> bool:  # type: ignore[no-untyped-def]
+    raw = connection.connection.dbapi_connection
+    if connection.dialect.name == "sqlite":
+        return raw.in_transaction
+    return raw.info.transaction_status != raw.info.transaction_status.IDLE
+
+
+def test_a_requests_reads_run_outside_transactions_and_its_writes_inside(
+    backend: Backend,
+) -> None:
+    """No BEGIN and ROLLBACK around a request's reads; a failed write leaves nothing."""
+    with db.reads_outside_transactions(backend.engine.connect()) as connection:
+        connection.execute(text("SELECT count(*) FROM orders")).scalar()
+        assert not _in_transaction(connection)
+        with pytest.raises(RuntimeError):
+            with db.writing(connection, durable=False) as writing:
+                assert _in_transaction(writing)
+                assert not _flushing(writing)
+                writing.execute(
+                    text(
+                        "INSERT INTO checkouts (id, journey_key, answers, flash, updated_at) "
+                        "VALUES ('rolled-back', 'k', '{}', '{}', :at)"
+                    ),
+                    {"at": datetime.now(UTC)},
+                )
+                raise RuntimeError("the step failed after its write")
+        found = connection.execute(text("SELECT id FROM checkouts WHERE id = 'rolled-back'"))
+        assert found.first() is None
+    # Any other connection begins a transaction for its reads as usual (migrations need it).
+    with backend.engine.connect() as connection:
+        connection.execute(text("SELECT count(*) FROM orders")).scalar()
+        assert _in_transaction(connection)
+        connection.rollback()
+
+
+def test_a_postgresql_connection_found_dead_after_idling_is_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server restart (here: the session killed) while the pool idles costs no request."""
+    with database("postgresql", tmp_path) as url:
+        engine = db.make_engine(url)
+        try:
+            with engine.connect() as connection:
+                victim = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+                connection.rollback()
+            killer = create_engine(url)
+            with killer.begin() as admin:
+                admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": victim})
+            killer.dispose()
+            monkeypatch.setattr(db, "PING_AFTER_IDLE_S", 0.0)
+            with engine.connect() as connection:
+                now_serving = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+                connection.rollback()
+            assert now_serving != victim
+        finally:
+            engine.dispose()
