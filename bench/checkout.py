@@ -11,16 +11,23 @@ One run prints:
   number) against the orders in the database: they must be equal.
 
 Both servers run as docs/checkout-config.md recommends: gunicorn, 2 gthread
-workers x 4 threads (keep-alive connections). The load generators share the
-cores with the server, so they are made cheap and report their own CPU use:
-- add-to-cart and the ceiling: wrk (written in C) with a Lua script that POSTs
-  the form with the cookie, CSRF token and Origin over 32 keep-alive
-  connections, each thread stopping after its share of a fixed request count.
-  wrk is not a Python package: install it with ``apt-get install -y wrk``
-  (Debian/Ubuntu) or ``brew install wrk`` (macOS); the script stops with that
-  hint when it is missing.
-- checkouts: an asyncio client below, one keep-alive connection per concurrent
-  customer (32), raw HTTP/1.1 on streams.
+workers x 4 threads (keep-alive connections). The load generator shares the
+cores with the server, so it is cheap and reports its own CPU use: wrk (written
+in C), driven by Lua scripts below over 32 keep-alive connections:
+- add-to-cart and the ceiling: POST the form with the cookie, CSRF token and
+  Origin, each wrk thread stopping after its share of a fixed request count;
+- checkouts: one wrk thread per connection, each a customer after another going
+  through the eight requests, reading the cookie, token and redirects as a
+  browser would, and stopping after its share of a fixed checkout count.
+wrk is not a Python package: install it with ``apt-get install -y wrk``
+(Debian/Ubuntu) or ``brew install wrk`` (macOS); the script stops with that hint
+when it is missing.
+
+Each load runs in rounds (3 by default; add-to-cart and the ceiling alternate)
+and the best round is printed with the range of all: the machine is shared, and
+a round that another program slowed down says nothing about this code. Server
+CPU per request or checkout (from /proc) and how busy the cores were are printed
+too: they explain a figure that moves.
 
 The load is bounded (fixed request and checkout counts after a short warm-up,
 timeouts on every request) and goes only to loopback addresses. The benchmark is
@@ -30,8 +37,9 @@ not part of the test command. Run: .venv/bin/python bench/checkout.py [--quick]
 from __future__ import annotations
 
 import argparse
-import asyncio
+import contextlib
 import hashlib
+import http.client
 import json
 import os
 import resource
@@ -45,6 +53,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -191,6 +200,114 @@ end
 """
 
 
+CHECKOUT_SCRIPT = r"""
+-- Complete guest checkouts, one customer after another on each connection (one
+-- connection per thread): the eight requests of bench/checkout.py's docstring.
+-- A checkout counts as confirmed when the order done page's state shows the order
+-- number. Each thread stops after its share; figures are printed as one JSON line.
+local threads = {}
+
+function setup(thread)
+  thread:set("tid", #threads)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  api, origin, limit, billing, nonce = args[1], args[2], tonumber(args[3]), args[4], args[5]
+  step, index, cookie, token = 0, 0, "", ""
+  finished, confirmed = 0, 0
+  failures = {}
+end
+
+local function post(path, body)
+  return wrk.format("POST", api .. path, {
+    ["Cookie"] = cookie,
+    ["Origin"] = origin,
+    ["Content-Type"] = "application/x-www-form-urlencoded",
+  }, body .. "&csrf_token=" .. token)
+end
+
+local forms = {
+  [1] = function() return post("/cart/add", "product=starter&quantity=1&step=plans") end,
+  [2] = function() return post("/steps/cart", "") end,
+  [3] = function()
+    local email = string.format("bench%d-%d%%40example.com", tid, index)
+    return post("/steps/account", "action=guest&email=" .. email)
+  end,
+  [4] = function() return post("/steps/billing", billing) end,
+  [5] = function() return post("/steps/payment", "method=invoice") end,
+  [6] = function()
+    return post("/steps/confirm", string.format("confirm_token=%s-%d-%d", nonce, tid, index))
+  end,
+}
+
+function request()
+  if step == 0 then
+    return wrk.format("GET", api .. "/state")
+  elseif step == 7 then
+    return wrk.format("GET", api .. "/state?step=done", {["Cookie"] = cookie})
+  end
+  return forms[step]()
+end
+
+local function finish(failure)
+  if failure then
+    failures[failure] = (failures[failure] or 0) + 1
+  else
+    confirmed = confirmed + 1
+  end
+  finished = finished + 1
+  index = index + 1
+  step, cookie, token = 0, "", ""
+  if finished == limit then
+    io.stderr:write("KLSTOP\n")
+    io.stderr:flush()
+    wrk.thread:stop()
+  end
+end
+
+function response(status, headers, body)
+  local set = headers["Set-Cookie"]
+  if set then
+    cookie = set:match("^(keylight=[^;]*)") or cookie
+  end
+  if step == 0 then
+    token = body:match('"csrf_token":%s*"([^"]+)"')
+    if status ~= 200 or not token then return finish("state " .. status) end
+    step = 1
+  elseif step == 7 then
+    if status == 200 and body:find('"number":%s*"KL%-') then return finish(nil) end
+    return finish("done page " .. status)
+  else
+    local location = headers["Location"] or ""
+    local done = location:find("/done/", 1, true) ~= nil
+    if status ~= 303 or done ~= (step == 6) then
+      return finish(string.format("step %d: %d to %s", step, status, location))
+    end
+    step = step + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local confirmed_all, finished_all, failed = 0, 0, {}
+  for _, thread in ipairs(threads) do
+    confirmed_all = confirmed_all + thread:get("confirmed")
+    finished_all = finished_all + thread:get("finished")
+    for kind, count in pairs(thread:get("failures")) do
+      failed[#failed + 1] = string.format('"%s": %d', kind, count)
+    end
+  end
+  local errors = summary.errors
+  io.write(string.format(
+    'KLRESULT {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, ' ..
+    '"socket_errors": %d, "checkouts": %d, "confirmed": %d, "failures": {%s}}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    errors.connect + errors.read + errors.write + errors.timeout, finished_all,
+    confirmed_all, table.concat(failed, ", ")))
+end
+"""
+
+
 def server_cpu(process: subprocess.Popen) -> float | None:
     """CPU seconds used so far by gunicorn and its workers (Linux /proc; None elsewhere).
 
@@ -206,6 +323,25 @@ def server_cpu(process: subprocess.Popen) -> float | None:
         return total
     except (OSError, ValueError):
         return None
+
+
+def machine_busy() -> tuple[int, int] | None:
+    """Busy and total jiffies of all cores so far (Linux /proc/stat; None elsewhere)."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + fields[4]  # idle and iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_share(before: tuple[int, int] | None) -> float | None:
+    """How busy the machine's cores were since ``before`` (everything: server, client,
+    database server and whatever else runs), 0 to 1."""
+    after = machine_busy()
+    if before is None or after is None or after[1] == before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1])
 
 
 def cpu_per(process: subprocess.Popen, before: float | None, count: int) -> float | None:
@@ -242,31 +378,25 @@ def require_wrk() -> str:
     return found
 
 
-def run_wrk(
-    wrk: str, port: int, path: str, body: str, cookie: str, total: int, workdir: Path
-) -> dict:
-    """POST ``path`` ``total`` times over CONCURRENCY keep-alive connections (2 wrk threads)."""
-    script = workdir / "post.lua"
-    script.write_text(WRK_SCRIPT)
-    threads = 2
+def run_wrk(wrk: str, port: int, script: str, threads: int, args: list[str], workdir: Path) -> dict:
+    """Run ``script`` over CONCURRENCY keep-alive connections until every thread says it
+    has its share (KLSTOP), then stop wrk; its KLRESULT line, with the wrk's own CPU use."""
+    path = workdir / "load.lua"
+    path.write_text(script)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     process = subprocess.Popen(
         [
             wrk,
             f"-t{threads}",
             f"-c{CONCURRENCY}",
-            "-d120s",  # a bound only: the run ends when each thread has its share of ``total``
+            "-d300s",  # a bound only: the run ends when each thread has its share
             "--timeout",
             "10s",
             "-s",
-            str(script),
-            f"http://{HOST}:{port}{path}",
+            str(path),
+            f"http://{HOST}:{port}/",
             "--",
-            path,
-            body,
-            cookie,
-            f"http://{HOST}:{port}",
-            str(total // threads),
+            *args,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -279,186 +409,75 @@ def run_wrk(
         if stopped == threads:
             process.send_signal(signal.SIGINT)
             break
-    stdout, _ = process.communicate(timeout=180)
+    stdout, _ = process.communicate(timeout=360)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if process.returncode != 0:
         raise SystemExit(f"wrk failed with {process.returncode}: {stdout}")
     line = next(x for x in stdout.splitlines() if x.startswith("KLRESULT "))
     data = json.loads(line.removeprefix("KLRESULT "))
-    seconds = data["duration_us"] / 1e6
-    return {
-        "rps": data["requests"] / seconds,
-        "p50": data["p50_us"] / 1000,
-        "p99": data["p99_us"] / 1000,
-        "statuses": {int(k): v for k, v in data["statuses"].items()},
-        "socket_errors": data["socket_errors"],
-        "generator_cpu": (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
-        / seconds,
-    }
+    data["seconds"] = data["duration_us"] / 1e6
+    data["p50"] = data["p50_us"] / 1000
+    data["p99"] = data["p99_us"] / 1000
+    used = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    data["generator_cpu"] = used / data["seconds"]
+    return data
 
 
-# --- a small keep-alive HTTP/1.1 client on asyncio, for the multi-step checkouts
+def post_load(
+    wrk: str, port: int, path: str, body: str, cookie: str, total: int, workdir: Path
+) -> dict:
+    """POST ``path`` ``total`` times (2 wrk threads): requests/s, latency, statuses."""
+    threads = 2
+    origin = f"http://{HOST}:{port}"
+    data = run_wrk(
+        wrk, port, WRK_SCRIPT, threads, [path, body, cookie, origin, str(total // threads)], workdir
+    )
+    data["rps"] = data["requests"] / data["seconds"]
+    data["statuses"] = {int(k): v for k, v in data["statuses"].items()}
+    return data
 
 
-class Answer:
-    def __init__(
-        self, status: int, headers: list[tuple[str, str]], body: bytes, elapsed: float
-    ) -> None:
-        self.status = status
-        self.headers = headers
-        self.body = body
-        self.elapsed = elapsed
+def checkouts(wrk: str, port: int, total: int, workdir: Path) -> dict:
+    """``total`` guest checkouts, CONCURRENCY customers at a time (one wrk thread each)."""
+    data = run_wrk(
+        wrk,
+        port,
+        CHECKOUT_SCRIPT,
+        CONCURRENCY,
+        [
+            f"/api/{KEY}",
+            f"http://{HOST}:{port}",
+            str(max(1, total // CONCURRENCY)),
+            urlencode(BILLING),
+            uuid.uuid4().hex[:12],
+        ],
+        workdir,
+    )
+    data["per_second"] = data["checkouts"] / data["seconds"]
+    return data
 
-    def header(self, name: str) -> str:
-        return next((v for k, v in self.headers if k == name), "")
 
-    def cookie(self, name: str) -> str | None:
-        for key, value in self.headers:
-            if key == "set-cookie" and value.startswith(name + "="):
-                return value.split(";", 1)[0].split("=", 1)[1]
-        return None
+# --- one-off requests outside the measured load
 
 
-class Connection:
-    """One persistent connection, reopened only when the server closes it."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        self.reader = self.writer = None
-
-    async def request(
-        self, method: str, path: str, cookie: str = "", form: dict | None = None
-    ) -> Answer:
-        body = urlencode(form).encode() if form is not None else b""
-        lines = [f"{method} {path} HTTP/1.1", f"Host: {HOST}:{self.port}"]
-        if method == "POST":
-            lines.append(f"Origin: http://{HOST}:{self.port}")
-        if cookie:
-            lines.append(f"Cookie: {cookie}")
-        if form is not None:
-            lines += [
-                "Content-Type: application/x-www-form-urlencoded",
-                f"Content-Length: {len(body)}",
-            ]
-        raw = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-        started = time.perf_counter()
-        reused = self.writer is not None
-        try:
-            return await asyncio.wait_for(self._exchange(raw, started), 30)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            await self.close()
-            if not reused:
-                raise
-            # The server closed an idle kept-alive connection before reading: send again.
-            return await asyncio.wait_for(self._exchange(raw, time.perf_counter()), 30)
-
-    async def _exchange(self, raw: bytes, started: float) -> Answer:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(HOST, self.port)
-        assert self.reader is not None
-        self.writer.write(raw)
-        head = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-        status = int(head[0].split()[1])
-        headers = []
-        for line in head[1:]:
-            if line:
-                key, _, value = line.partition(":")
-                headers.append((key.strip().lower(), value.strip()))
-        length = int(next((v for k, v in headers if k == "content-length"), "0"))
-        body = await self.reader.readexactly(length) if length else b""
-        elapsed = time.perf_counter() - started
-        if next((v for k, v in headers if k == "connection"), "").lower() == "close":
-            await self.close()
-        return Answer(status, headers, body, elapsed)
+def first_visit(port: int, path: str, cookie_name: str) -> tuple[str, str | None]:
+    """The cookie (``name=value``) a GET of ``path`` sets, and its JSON's CSRF token if any."""
+    connection = http.client.HTTPConnection(HOST, port, timeout=30)
+    try:
+        connection.request("GET", path)
+        answer = connection.getresponse()
+        body = answer.read()
+    finally:
+        connection.close()
+    cookies = [v for k, v in answer.getheaders() if k.lower() == "set-cookie"]
+    value = next(c.split(";", 1)[0] for c in cookies if c.startswith(cookie_name + "="))
+    token = json.loads(body).get("csrf_token") if body.startswith(b"{") else None
+    return value, token
 
 
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
-async def first_visit(connection: Connection, api: str) -> tuple[str, str]:
-    """The cookie and CSRF token a page gets from its first state request."""
-    state = await connection.request("GET", f"{api}/state")
-    cookie = "keylight=" + (state.cookie("keylight") or "")
-    return cookie, json.loads(state.body)["csrf_token"]
-
-
-async def checkouts(port: int, total: int) -> dict:
-    """``total`` guest checkouts, CONCURRENCY customers at a time, each on its own connection.
-
-    Eight requests each: state (cookie and token), add, cart, guest email, billing
-    form, payment, confirm, and the order done page's state, which must show the
-    order number for the checkout to count as confirmed.
-    """
-    api = "/api/" + KEY
-    confirmed = 0
-    failures: dict[str, int] = {}
-    latencies: list[float] = []
-    queue = iter(range(total))
-
-    async def customer(connection: Connection, index: int) -> None:
-        nonlocal confirmed
-        cookie, token = await first_visit(connection, api)
-        steps = [
-            ("cart/add", {"product": "starter", "quantity": "1", "step": "plans"}),
-            ("steps/cart", {}),
-            ("steps/account", {"action": "guest", "email": f"bench{index}@example.com"}),
-            ("steps/billing", BILLING),
-            ("steps/payment", {"method": "invoice"}),
-            ("steps/confirm", {"confirm_token": uuid.uuid4().hex}),
-        ]
-        for path, form in steps:
-            answer = await connection.request(
-                "POST", f"{api}/{path}", cookie, {**form, "csrf_token": token}
-            )
-            latencies.append(answer.elapsed)
-            fresh = answer.cookie("keylight")
-            if fresh:
-                cookie = "keylight=" + fresh
-            wrong_done = "/done/" in answer.header("location") and path != "steps/confirm"
-            if answer.status != 303 or wrong_done:
-                key = f"{path} {answer.status}"
-                failures[key] = failures.get(key, 0) + 1
-                return
-        if not answer.header("location").endswith(f"/{KEY}/done/"):
-            failures["confirm went to " + answer.header("location")] = 1
-            return
-        done = await connection.request("GET", f"{api}/state?step=done", cookie)
-        latencies.append(done.elapsed)
-        if done.status == 200 and (json.loads(done.body).get("order") or {}).get("number"):
-            confirmed += 1
-        else:
-            failures[f"done page {done.status}"] = failures.get(f"done page {done.status}", 0) + 1
-
-    async def worker() -> None:
-        connection = Connection(port)
-        try:
-            for index in queue:
-                await customer(connection, index)
-        finally:
-            await connection.close()
-
-    before = resource.getrusage(resource.RUSAGE_SELF)
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    return {
-        "per_second": total / wall,
-        "confirmed": confirmed,
-        "failures": failures,
-        "p50": statistics.median(latencies) * 1000,
-        "p99": percentile(latencies, 0.99) * 1000,
-        "generator_cpu": (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
-        / wall,
-    }
 
 
 # --- servers
@@ -547,65 +566,78 @@ def backend_env(tmp: Path, database_url: str) -> dict[str, str]:
     }
 
 
-def run_backend(
-    wrk: str, tmp: Path, database_url: str, total_checkouts: int, add_requests: int
-) -> dict:
+@contextlib.contextmanager
+def served(app: str, env: dict[str, str]) -> Iterator[tuple[int, subprocess.Popen]]:
+    """gunicorn serving ``app`` on a free port, for the length of the block."""
     port = free_port()
-    process = start_gunicorn("klcheckout.wsgi:application", backend_env(tmp, database_url), port)
+    process = start_gunicorn(app, env, port)
     try:
-        result: dict = {}
-        if add_requests:
-            cookie, token = asyncio.run(_first_visit(port))
-            body = urlencode(
-                {"product": "starter", "quantity": "1", "step": "plans", "csrf_token": token}
-            )
-            path = f"/api/{KEY}/cart/add"
-            run_wrk(wrk, port, path, body, cookie, min(add_requests // 10, 1000), tmp)  # warm-up
-            before = server_cpu(process)
-            result["add"] = run_wrk(wrk, port, path, body, cookie, add_requests, tmp)
-            result["add"]["server_ms"] = cpu_per(process, before, add_requests)
-        warm = asyncio.run(checkouts(port, min(total_checkouts // 10, 100)))  # warm-up
-        before = server_cpu(process)
-        result["checkouts"] = asyncio.run(checkouts(port, total_checkouts))
-        result["checkouts"]["server_ms"] = cpu_per(process, before, total_checkouts)
-        # Every order in the database must be one the customers saw confirmed.
-        result["confirmed"] = warm["confirmed"] + result["checkouts"]["confirmed"]
-        result["orders"] = count_orders(database_url)
-        return result
+        yield port, process
     finally:
         stop(process)
 
 
-async def _first_visit(port: int) -> tuple[str, str]:
-    connection = Connection(port)
-    try:
-        return await first_visit(connection, f"/api/{KEY}")
-    finally:
-        await connection.close()
+def best(rounds: list[dict], key: str) -> dict:
+    """The round with the highest ``key``, with the range of all rounds beside it.
+
+    The machine is shared: another program can take a core for part of a round.
+    The best round is the closest to what this code can do (as ``timeit`` reports
+    the fastest run); the range shows how noisy the machine was.
+    """
+    top = dict(max(rounds, key=lambda r: r[key]))
+    top["range"] = (min(r[key] for r in rounds), top[key])
+    return top
 
 
-def run_bare(wrk: str, tmp: Path, total: int) -> dict:
-    port = free_port()
-    process = start_gunicorn("checkout:bare_app()", {}, port)
-    try:
+def single_endpoints(wrk: str, tmp: Path, requests: int, rounds: int) -> tuple[dict, dict]:
+    """Add-to-cart and the bare ceiling, each server up at once, measured in alternation
+    so that a noisy spell on the machine falls on both alike."""
+    env = backend_env(tmp, f"sqlite:///{tmp / 'instance' / 'endpoints.sqlite3'}")
+    with (
+        served("klcheckout.wsgi:application", env) as (port, process),
+        served("checkout:bare_app()", {}) as (bare_port, bare_process),
+    ):
+        cookie, token = first_visit(port, f"/api/{KEY}/state", "keylight")
+        form = urlencode(
+            {"product": "starter", "quantity": "1", "step": "plans", "csrf_token": token}
+        )
+        bare_cookie, _ = first_visit(bare_port, "/bare", "bare")
+        loads = {
+            "bare": (bare_process, (bare_port, "/bare", form, bare_cookie)),
+            "add": (process, (port, f"/api/{KEY}/cart/add", form, cookie)),
+        }
+        for _, target in loads.values():  # warm-up
+            post_load(wrk, *target, min(requests // 10, 1000), tmp)
+        measured: dict[str, list[dict]] = {"add": [], "bare": []}
+        for _ in range(rounds):
+            for name, (server, target) in loads.items():
+                before = server_cpu(server)
+                result = post_load(wrk, *target, requests, tmp)
+                result["server_ms"] = cpu_per(server, before, requests)
+                measured[name].append(result)
+    return best(measured["add"], "rps"), best(measured["bare"], "rps")
 
-        async def prepare() -> str:
-            connection = Connection(port)
-            try:
-                answer = await connection.request("GET", "/bare")
-            finally:
-                await connection.close()
-            return "bare=" + (answer.cookie("bare") or "")
 
-        cookie = asyncio.run(prepare())
-        body = urlencode({"product": "starter", "quantity": "1"})
-        run_wrk(wrk, port, "/bare", body, cookie, min(total // 10, 1000), tmp)  # warm-up
-        before = server_cpu(process)
-        result = run_wrk(wrk, port, "/bare", body, cookie, total, tmp)
-        result["server_ms"] = cpu_per(process, before, total)
-        return result
-    finally:
-        stop(process)
+def complete_checkouts(wrk: str, tmp: Path, database_url: str, total: int, rounds: int) -> dict:
+    """Complete checkouts on one database: the best round, and every confirmation
+    the customers saw against the orders in the database."""
+    with served("klcheckout.wsgi:application", backend_env(tmp, database_url)) as (port, process):
+        warm = checkouts(wrk, port, CONCURRENCY * 3, tmp)
+        measured = []
+        for _ in range(rounds):
+            before, machine = server_cpu(process), machine_busy()
+            result = checkouts(wrk, port, total, tmp)
+            result["server_ms"] = cpu_per(process, before, result["checkouts"])
+            result["machine_busy"] = busy_share(machine)
+            measured.append(result)
+    top = best(measured, "per_second")
+    top["all_confirmed"] = warm["confirmed"] + sum(r["confirmed"] for r in measured)
+    top["orders"] = count_orders(database_url)
+    top["all_failures"] = {}
+    for result in [warm, *measured]:
+        for kind, count in result["failures"].items():
+            top["all_failures"][kind] = top["all_failures"].get(kind, 0) + count
+    return top
 
 
 def postgres_schema() -> tuple[str, str] | None:
@@ -638,37 +670,43 @@ def _server(result: dict, unit: str) -> str:
     return f"  server CPU {value:.2f} ms/{unit}" if value else ""
 
 
+def _spread(result: dict, unit: str) -> str:
+    low, high = result["range"]
+    return f"  (rounds {low:.0f} to {high:.0f}{unit})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a tenth of the load, for a smoke run")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of each load (default 3)")
     args = parser.parse_args()
     wrk = require_wrk()
     scale = 10 if args.quick else 1
-    add_requests, checkout_count = 20000 // scale, 2000 // scale
+    requests, checkout_count = 20000 // scale, 2000 // scale
 
     tmp = Path(tempfile.mkdtemp(prefix="klbench-"))
     try:
         shutil.copytree(REPO / "journeys", tmp / "journeys")
         (tmp / "journeys" / "bench.toml").write_text(JOURNEY)
         fsync_ms = fsync_cost(tmp / "instance")
-        bare = run_bare(wrk, tmp, add_requests)
+        add, bare = single_endpoints(wrk, tmp, requests, args.rounds)
         sqlite_url = f"sqlite:///{tmp / 'instance' / 'bench.sqlite3'}"
-        on_sqlite = run_backend(wrk, tmp, sqlite_url, checkout_count, add_requests)
+        on_sqlite = complete_checkouts(wrk, tmp, sqlite_url, checkout_count, args.rounds)
         on_postgres = None
         created = postgres_schema()
         if created:
             schema, url = created
             try:
-                on_postgres = run_backend(wrk, tmp, url, checkout_count, 0)
+                on_postgres = complete_checkouts(wrk, tmp, url, checkout_count, args.rounds)
             finally:
                 drop_schema(schema)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-    add = on_sqlite["add"]
     print(
         f"gunicorn, {WORKERS} gthread workers x {THREADS} threads, {HOST}, "
-        f"concurrency {CONCURRENCY} keep-alive connections, {os.cpu_count()} cores"
+        f"concurrency {CONCURRENCY} keep-alive connections, {os.cpu_count()} cores; "
+        f"best of {args.rounds} rounds"
     )
     for name, result in (("add-to-cart POST   ", add), ("bare cookie ceiling", bare)):
         print(
@@ -677,6 +715,7 @@ def main() -> None:
             + (f"  socket errors {result['socket_errors']}" if result["socket_errors"] else "")
             + f"  (wrk used {result['generator_cpu']:.0%} of a core)"
             + _server(result, "request")
+            + _spread(result, " req/s")
         )
     print(f"ratio add/ceiling   {add['rps'] / bare['rps']:8.0%}   (goal: >= 70 %, p99 < 50 ms)")
     if add.get("server_ms") and bare.get("server_ms"):
@@ -686,20 +725,22 @@ def main() -> None:
         f"fsync of 4 KiB (the SQLite file's disk): median {fsync_ms[0]:.2f} ms, "
         f"p99 {fsync_ms[1]:.2f} ms; each order is one durable commit"
     )
-    for name, result in (("SQLite", on_sqlite), ("PostgreSQL", on_postgres)):
-        if result is None:
+    for name, done in (("SQLite", on_sqlite), ("PostgreSQL", on_postgres)):
+        if done is None:
             print(f"checkouts {name:10}  skipped")
             continue
-        done = result["checkouts"]
-        same = "equal" if result["confirmed"] == result["orders"] else "NOT EQUAL"
+        same = "equal" if done["all_confirmed"] == done["orders"] else "NOT EQUAL"
         print(
             f"checkouts {name:10} {done['per_second']:8.1f} /s   request p50 {done['p50']:.1f} ms"
-            f" p99 {done['p99']:.1f} ms   confirmed {result['confirmed']}"
-            f" / orders in database {result['orders']} ({same})"
-            f"  (client used {done['generator_cpu']:.0%} of a core)"
+            f" p99 {done['p99']:.1f} ms   confirmed {done['all_confirmed']}"
+            f" / orders in database {done['orders']} ({same})"
+            f"  (wrk used {done['generator_cpu']:.0%} of a core)"
             + _server(done, "checkout")
-            + (f"  failures {done['failures']}" if done["failures"] else "")
+            + (f"  cores busy {done['machine_busy']:.0%}" if done.get("machine_busy") else "")
+            + _spread(done, "/s")
+            + (f"  failures {done['all_failures']}" if done["all_failures"] else "")
         )
+    print("goal: 200 or more complete checkouts per second")
 
 
 if __name__ == "__main__":

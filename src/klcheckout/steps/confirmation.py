@@ -20,7 +20,11 @@ from . import guard, handles, refuse, skip
 @handles("confirmation", guarded=False)
 def confirm(visit: Visit, step: StepBase) -> Response:
     token = request.form.get("confirm_token", "").strip()[:64] or None
-    placed = orders.placed_for(visit.connection, visit.cart.checkout_id)
+    # Placing the order deletes the checkout's row in the same transaction: while the
+    # row is there, no order is, and only a checkout without one needs to look.
+    placed = None
+    if visit.checkout is None:
+        placed = orders.placed_for(visit.connection, visit.cart.checkout_id)
     if placed is None and progress.first_incomplete(visit, step) is not None:
         # Placing the order ends the checkout's row, so a request racing a concurrent
         # confirmation can find the steps incomplete: look for its order once more.
