@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
+from . import db
 from .accounts import now
 from .tables import checkouts
 
@@ -27,7 +28,13 @@ _BY_ID = checkouts.c.id == bindparam("checkout_id")
 GET = select(checkouts).where(_BY_ID)
 LOCK = GET.with_for_update()
 INSERT = insert(checkouts)
-UPDATE = update(checkouts).where(_BY_ID)
+UPDATE = update(checkouts).where(_BY_ID).values(version=checkouts.c.version + 1)
+#: The same, only if nobody changed the row since it was read at ``seen``.
+UPDATE_UNCHANGED = (
+    update(checkouts)
+    .where(_BY_ID, checkouts.c.version == bindparam("seen"))
+    .values(version=checkouts.c.version + 1)
+)
 TAKE_ALL = delete(checkouts).where(_BY_ID).returning(*checkouts.c)
 TAKE = select(checkouts.c.flash).where(_BY_ID).with_for_update()
 _UPSERTS: dict[tuple[str, tuple[str, ...]], Any] = {}
@@ -64,41 +71,60 @@ def _upsert(dialect: str, names: tuple[str, ...]) -> Any:
     statement = _UPSERTS.get(key)
     if statement is None:
         statement = UPSERTS[dialect](checkouts)
-        statement = statement.on_conflict_do_update(
-            index_elements=[checkouts.c.id],
-            set_={name: statement.excluded[name] for name in [*names, "updated_at"]},
-        )
+        changes: dict[str, Any] = {name: statement.excluded[name] for name in names}
+        changes["updated_at"] = statement.excluded.updated_at
+        changes["version"] = checkouts.c.version + 1
+        statement = statement.on_conflict_do_update(index_elements=[checkouts.c.id], set_=changes)
         _UPSERTS[key] = statement
     return statement
 
 
 def put(connection: Connection, checkout_id: str, journey_key: str, **values: Any) -> None:
-    """Set ``values`` on the checkout's row, creating the row if missing: one statement."""
-    stamp = now()
+    """Set scratch ``values`` on the checkout's row, creating the row if missing.
+
+    One statement, committed on its own (``db.write_scratch``) unless the
+    connection is inside a transaction.
+    """
     statement = _upsert(connection.dialect.name, tuple(sorted(values)))
-    connection.execute(
-        statement,
-        {
-            "id": checkout_id,
-            "journey_key": journey_key,
-            "answers": {},
-            "flash": {},
-            "updated_at": stamp,
-            **values,
-        },
-    )
+    parameters = {
+        "id": checkout_id,
+        "journey_key": journey_key,
+        "answers": {},
+        "flash": {},
+        "updated_at": now(),
+        **values,
+    }
+    db.write_scratch(connection, statement, parameters)
 
 
 def change(connection: Connection, checkout_id: str, **values: Any) -> None:
     connection.execute(UPDATE, {"checkout_id": checkout_id, "updated_at": now(), **values})
 
 
-def save_answers(connection: Connection, row: Any, step_id: str, answers: dict[str, Any]) -> None:
+def _with_answers(row: Any, step_id: str, answers: dict[str, Any]) -> dict[str, Any]:
+    """The row's answers and flash once ``step_id`` is answered (its old errors go)."""
     everything = dict(row.answers or {})
     everything[step_id] = answers
     flash = dict(row.flash or {})
-    flash.get("steps", {}).pop(step_id, None)
-    change(connection, row.id, answers=everything, flash=flash)
+    steps = dict(flash.get("steps", {}))
+    if steps.pop(step_id, None) is not None:
+        flash["steps"] = steps
+    return {"answers": everything, "flash": flash}
+
+
+def save_answers(connection: Connection, row: Any, step_id: str, answers: dict[str, Any]) -> None:
+    """Save a step's answers on ``row``, locked in this transaction (``lock``)."""
+    change(connection, row.id, **_with_answers(row, step_id, answers))
+
+
+def save_answers_unless_changed(
+    connection: Connection, row: Any, step_id: str, answers: dict[str, Any]
+) -> bool:
+    """Save a step's answers on ``row`` as read earlier, in one scratch statement;
+    False, and nothing written, if the row changed since (then lock it and save)."""
+    values = _with_answers(row, step_id, answers)
+    statement_values = {"checkout_id": row.id, "seen": row.version, "updated_at": now()}
+    return db.write_scratch(connection, UPDATE_UNCHANGED, {**statement_values, **values}) == 1
 
 
 def add_flash(

@@ -14,14 +14,21 @@ keeps its durable defaults (fsync, synchronous_commit).
 Durability per transaction: every transaction that acknowledges something to
 the customer that must survive a crash (an order, an account, a login, a
 logout, a password change) is flushed to disk before its commit returns.
-``writing(..., durable=False)`` is only for a checkout's scratch data (answers,
-chosen payment method, messages for the next page): its commit skips the flush
-(SQLite ``synchronous=NORMAL`` for that transaction, PostgreSQL
-``SET LOCAL synchronous_commit = off``). Both databases write their log in
+``writing(..., durable=False)`` and ``write_scratch`` are only for a checkout's
+scratch data (answers, chosen payment method, messages for the next page): their
+commit skips the flush (SQLite ``synchronous=NORMAL`` for that transaction,
+PostgreSQL ``synchronous_commit`` off). Both databases write their log in
 order, so the next durable commit (the order's) flushes those earlier changes
 too; a power cut can only lose the last few steps' answers of a checkout not yet
 ordered, and the customer is then asked for them again. Neither setting can
 corrupt the database or lose a durable commit.
+
+On PostgreSQL the driver runs in autocommit mode and the "begin" event sends
+BEGIN itself, together with the transaction's durability in one round trip: a
+connection's own default is ``synchronous_commit`` off, and every transaction but
+a scratch one sets it back to the server's setting (``SET LOCAL ... TO
+DEFAULT``). A request's reads, and a scratch write of a single statement, then
+need no BEGIN and COMMIT at all (see ``reads_outside_transactions``).
 """
 
 from __future__ import annotations
@@ -138,20 +145,47 @@ def reads_outside_transactions(connection: Connection) -> Connection:
     For a request's connection: its reads need no snapshot across statements
     (read committed gives each statement its own anyway), and leaving out BEGIN
     and ROLLBACK saves PostgreSQL two round trips per request. Writes still go
-    through ``writing``, in a real transaction.
+    through ``writing`` (a real transaction) or ``write_scratch``.
     """
     return connection.execution_options(keylight_reads_outside=True)
 
 
+def write_scratch(connection: Connection, statement: Any, parameters: dict[str, Any]) -> int:
+    """Run one statement writing a checkout's scratch data; the number of rows it changed.
+
+    On PostgreSQL a request's connection runs it on its own, without BEGIN and
+    COMMIT (one round trip instead of three): one statement is atomic by itself,
+    and outside a transaction the connection's ``synchronous_commit`` is off.
+    Elsewhere (SQLite, whose writers queue for their turn) it is a scratch
+    transaction of its own.
+    """
+    if connection.info.get("keylight_write"):  # called inside a transaction: part of it
+        return connection.execute(statement, parameters).rowcount
+    if connection.dialect.name == "postgresql" and _reads_outside(connection):
+        try:
+            changed = connection.execute(statement, parameters).rowcount
+        except BaseException:
+            connection.rollback()
+            raise
+        connection.commit()  # SQLAlchemy's side: the server committed the statement
+        return changed
+    with writing(connection, durable=False) as same:
+        return same.execute(statement, parameters).rowcount
+
+
+def _reads_outside(connection: Connection) -> bool:
+    return bool(connection.get_execution_options().get("keylight_reads_outside"))
+
+
 def _begin_statement(connection: Connection) -> str | None:
-    """What opens this transaction, or None for reads outside one."""
+    """What opens this transaction, or None for statements outside one."""
     mode = connection.info.get("keylight_write")
-    if mode is None and connection.get_execution_options().get("keylight_reads_outside"):
+    if mode is None and _reads_outside(connection):
         return None
     if connection.dialect.name == "sqlite":
         return "BEGIN IMMEDIATE" if mode else "BEGIN"
-    # PostgreSQL takes BEGIN and the setting in one round trip (the simple query protocol).
-    return "BEGIN; SET LOCAL synchronous_commit TO OFF" if mode == "scratch" else "BEGIN"
+    # One round trip for both (the simple query protocol takes several statements).
+    return "BEGIN" if mode == "scratch" else "BEGIN; SET LOCAL synchronous_commit TO DEFAULT"
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -172,8 +206,12 @@ def _sqlite_begin(connection: Connection) -> None:
 
 
 def _postgresql_connect(dbapi_connection: Any, record: Any) -> None:
-    # The driver's own BEGIN would be a round trip of its own: "begin" sends ours.
+    # The driver's own BEGIN would be a round trip of its own: "begin" sends ours,
+    # with the durability the transaction needs (see the module's docstring).
     dbapi_connection.autocommit = True
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET synchronous_commit TO OFF")
+    cursor.close()
     record.info["keylight_idle_since"] = time.monotonic()
 
 
@@ -262,6 +300,7 @@ def check_durability(engine: Engine) -> dict[str, object]:
                 raise DatabaseError(f"SQLite is not durable with these settings: {found}")
             return found
         if engine.dialect.name == "postgresql":
+            # Read inside a durable transaction: what an order's commit runs with.
             found = {
                 "fsync": connection.exec_driver_sql("SHOW fsync").scalar(),
                 "synchronous_commit": connection.exec_driver_sql(

@@ -114,8 +114,7 @@ def state(key: str) -> Response:
         and security.from_own_page(visit.app, request)
         and conditions.should_store_entry(visit, entry)
     ):
-        with visit.writing(durable=False) as connection:
-            checkouts.put(connection, visit.cart.checkout_id, visit.journey.key, entry=entry)
+        checkouts.put(visit.connection, visit.cart.checkout_id, visit.journey.key, entry=entry)
         visit.cart.new = False  # its row exists now
         visit.forget_reads()
     flash: dict[str, Any] = {}

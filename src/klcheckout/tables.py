@@ -76,6 +76,8 @@ checkouts = Table(
     #: Errors, submitted values and messages handed out once by the state endpoint.
     Column("flash", JSON, nullable=False, default=dict),
     Column("updated_at", DateTime(timezone=True), nullable=False, index=True),
+    #: Raised by every change: a write based on an earlier read can tell it is stale.
+    Column("version", Integer, nullable=False, default=0, server_default="0"),
 )
 
 orders = Table(

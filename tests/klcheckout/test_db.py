@@ -57,6 +57,13 @@ def test_a_database_of_the_first_release_upgrades_and_keeps_its_rows(
                     ),
                     {"t": moment},
                 )
+                connection.execute(
+                    text(
+                        "INSERT INTO checkouts (id, journey_key, answers, flash, updated_at)"
+                        " VALUES ('open-checkout', 'k', '{}', '{}', :t)"
+                    ),
+                    {"t": moment},
+                )
             db.upgrade(engine)
             assert db.current_revision(engine) == head_revision()
             columns = {c["name"] for c in inspect(engine).get_columns("customers")}
@@ -65,6 +72,9 @@ def test_a_database_of_the_first_release_upgrades_and_keeps_its_rows(
             with engine.connect() as connection:
                 rows = connection.execute(text("SELECT email, segment FROM customers")).all()
             assert [tuple(r) for r in rows] == [("old@example.com", "")]  # no segment yet
+            with engine.connect() as connection:
+                versions = connection.execute(text("SELECT id, version FROM checkouts")).all()
+            assert [tuple(r) for r in versions] == [("open-checkout", 0)]
             with engine.connect() as connection:  # and back down, for a rollback of a release
                 command.downgrade(db.alembic_config(connection), "0001")
                 connection.commit()
@@ -166,3 +176,23 @@ def test_a_postgresql_connection_found_dead_after_idling_is_replaced(
             assert now_serving != victim
         finally:
             engine.dispose()
+
+
+def test_a_scratch_write_on_a_requests_connection_commits_by_itself(backend: Backend) -> None:
+    """PostgreSQL: one round trip, no transaction left open, and the flush skipped."""
+    insert = text(
+        "INSERT INTO checkouts (id, journey_key, answers, flash, updated_at) "
+        "VALUES (:id, 'k', '{}', '{}', :at)"
+    )
+    with db.reads_outside_transactions(backend.engine.connect()) as connection:
+        written = db.write_scratch(connection, insert, {"id": "scratch-1", "at": datetime.now(UTC)})
+        assert written == 1
+        assert not _in_transaction(connection)
+        if backend.kind == "postgresql":  # what a statement outside a transaction runs with
+            assert not _flushing(connection)
+        with db.writing(connection) as writing:  # while every durable transaction flushes
+            assert _flushing(writing)
+    with backend.engine.connect() as other:  # committed: another connection sees it
+        found = other.execute(text("SELECT id FROM checkouts WHERE id = 'scratch-1'")).first()
+        other.rollback()
+    assert found is not None

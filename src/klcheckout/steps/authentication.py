@@ -73,13 +73,12 @@ def authenticate(visit: Visit, step: StepBase) -> Response:
         return web.respond(visit, step, errors=errors, values=values)
     done = web.respond  # the same answer for every outcome below that is not an error
     if action == "guest":
-        with visit.writing(durable=False) as connection:
-            checkouts.put(
-                connection,
-                visit.cart.checkout_id,
-                visit.journey.key,
-                guest_email=accounts.normal_email(email),
-            )
+        checkouts.put(
+            visit.connection,
+            visit.cart.checkout_id,
+            visit.journey.key,
+            guest_email=accounts.normal_email(email),
+        )
         visit.forget_reads()
         return done(visit, progress.after(visit, step))
     if action in ("login", "signup"):  # a sign-up for a taken email tries its password too

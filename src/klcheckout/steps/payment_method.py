@@ -29,12 +29,11 @@ def choose_method(visit: Visit, step: StepBase) -> Response:
     details, errors = provider.validate(request.form)
     if errors:
         return web.respond(visit, step, errors=errors, values=web.form_values())
-    with visit.writing(durable=False) as connection:
-        checkouts.put(
-            connection,
-            visit.cart.checkout_id,
-            visit.journey.key,
-            payment={"method": method, **details},
-        )
+    checkouts.put(
+        visit.connection,
+        visit.cart.checkout_id,
+        visit.journey.key,
+        payment={"method": method, **details},
+    )
     visit.forget_reads()
     return web.respond(visit, progress.after(visit, step))
