@@ -15,10 +15,14 @@ workers x 4 threads (keep-alive connections). The load generator shares the
 cores with the server, so it is cheap and reports its own CPU use: wrk (written
 in C), driven by Lua scripts below over 32 keep-alive connections:
 - add-to-cart and the ceiling: POST the form with the cookie, CSRF token and
-  Origin, each wrk thread stopping after its share of a fixed request count;
+  Origin;
 - checkouts: one wrk thread per connection, each a customer after another going
   through the eight requests, reading the cookie, token and redirects as a
-  browser would, and stopping after its share of a fixed checkout count.
+  browser would.
+Both stop on every connection together once the fixed total is reached (the
+checkouts under way are finished and counted): with a fixed share per
+connection, the connections a busier worker holds would finish last while the
+other worker idled.
 wrk is not a Python package: install it with ``apt-get install -y wrk``
 (Debian/Ubuntu) or ``brew install wrk`` (macOS); the script stops with that hint
 when it is missing.
@@ -142,8 +146,9 @@ def bare_app() -> Flask:
 # --- wrk for the single-endpoint figures: C, epoll, keep-alive, stops after a fixed count
 
 WRK_SCRIPT = r"""
--- POST one form (cookie, CSRF token, Origin) over keep-alive connections and stop
--- each thread after a fixed number of answers; print the figures as one JSON line.
+-- POST one form (cookie, CSRF token, Origin) over keep-alive connections until the
+-- caller has seen enough answers (see CHECKOUT_SCRIPT); print the figures as one JSON line.
+local REPORT_EVERY = 50
 local threads = {}
 
 function setup(thread)
@@ -157,7 +162,7 @@ function init(args)
   wrk.headers["Cookie"] = args[3]
   wrk.headers["Origin"] = args[4]
   wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-  limit = tonumber(args[5])
+  stopfile = args[5]
   answered = 0
   statuses = {}
   prepared = wrk.format()
@@ -170,12 +175,19 @@ end
 function response(status, headers, body)
   answered = answered + 1
   statuses[status] = (statuses[status] or 0) + 1
-  if answered == limit then
-    -- wrk's main thread sleeps for -d regardless; the script's caller sends SIGINT
-    -- once every thread said this, which ends the run at once.
-    io.stderr:write("KLSTOP\n")
+  if answered % REPORT_EVERY == 0 then
+    -- The caller counts these and, at the total, creates the stop file; wrk's main
+    -- thread sleeps for -d regardless, so the caller sends SIGINT once every thread
+    -- said KLSTOP, which ends the run at once.
+    io.stderr:write("KLDONE " .. REPORT_EVERY .. "\n")
     io.stderr:flush()
-    wrk.thread:stop()
+    local stop = io.open(stopfile, "r")
+    if stop then
+      stop:close()
+      io.stderr:write("KLSTOP\n")
+      io.stderr:flush()
+      wrk.thread:stop()
+    end
   end
 end
 
@@ -204,7 +216,11 @@ CHECKOUT_SCRIPT = r"""
 -- Complete guest checkouts, one customer after another on each connection (one
 -- connection per thread): the eight requests of bench/checkout.py's docstring.
 -- A checkout counts as confirmed when the order done page's state shows the order
--- number. Each thread stops after its share; figures are printed as one JSON line.
+-- number. Each finished checkout is reported (KLDONE); once the caller has seen
+-- enough it creates the stop file, and each thread stops after the checkout it is
+-- in (KLSTOP), so no order is left half confirmed. A fixed share per thread would
+-- not do: a worker holding more of the kept-alive connections finishes its
+-- customers last, and the others would idle meanwhile. Figures: one JSON line.
 local threads = {}
 
 function setup(thread)
@@ -213,7 +229,7 @@ function setup(thread)
 end
 
 function init(args)
-  api, origin, limit, billing, nonce = args[1], args[2], tonumber(args[3]), args[4], args[5]
+  api, origin, stopfile, billing, nonce = args[1], args[2], args[3], args[4], args[5]
   step, index, cookie, token = 0, 0, "", ""
   finished, confirmed = 0, 0
   failures = {}
@@ -259,7 +275,11 @@ local function finish(failure)
   finished = finished + 1
   index = index + 1
   step, cookie, token = 0, "", ""
-  if finished == limit then
+  io.stderr:write("KLDONE 1\n")
+  io.stderr:flush()
+  local stop = io.open(stopfile, "r")
+  if stop then
+    stop:close()
     io.stderr:write("KLSTOP\n")
     io.stderr:flush()
     wrk.thread:stop()
@@ -378,9 +398,22 @@ def require_wrk() -> str:
     return found
 
 
-def run_wrk(wrk: str, port: int, script: str, threads: int, args: list[str], workdir: Path) -> dict:
+def run_wrk(
+    wrk: str,
+    port: int,
+    script: str,
+    threads: int,
+    args: list[str],
+    workdir: Path,
+    stop_after: tuple[int, Path] | None = None,
+) -> dict:
     """Run ``script`` over CONCURRENCY keep-alive connections until every thread says it
-    has its share (KLSTOP), then stop wrk; its KLRESULT line, with the wrk's own CPU use."""
+    stopped (KLSTOP), then stop wrk; its KLRESULT line, with the wrk's own CPU use.
+
+    ``stop_after`` (count, path): once the threads reported ``count`` units done
+    (``KLDONE n`` lines), create ``path``, which tells them to stop after the unit
+    they are in: the load ends together on every connection, with no tail.
+    """
     path = workdir / "load.lua"
     path.write_text(script)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -389,7 +422,7 @@ def run_wrk(wrk: str, port: int, script: str, threads: int, args: list[str], wor
             wrk,
             f"-t{threads}",
             f"-c{CONCURRENCY}",
-            "-d300s",  # a bound only: the run ends when each thread has its share
+            "-d300s",  # a bound only: the run ends when each thread has stopped
             "--timeout",
             "10s",
             "-s",
@@ -403,8 +436,12 @@ def run_wrk(wrk: str, port: int, script: str, threads: int, args: list[str], wor
         text=True,
     )
     assert process.stderr is not None
-    stopped = 0
+    stopped = done = 0
     for message in process.stderr:
+        if message.startswith("KLDONE "):
+            done += int(message.split()[1])
+            if stop_after is not None and done >= stop_after[0]:
+                stop_after[1].touch()
         stopped += message.strip() == "KLSTOP"
         if stopped == threads:
             process.send_signal(signal.SIGINT)
@@ -426,19 +463,29 @@ def run_wrk(wrk: str, port: int, script: str, threads: int, args: list[str], wor
 def post_load(
     wrk: str, port: int, path: str, body: str, cookie: str, total: int, workdir: Path
 ) -> dict:
-    """POST ``path`` ``total`` times (2 wrk threads): requests/s, latency, statuses."""
+    """POST ``path`` about ``total`` times (2 wrk threads): requests/s, latency, statuses."""
     threads = 2
     origin = f"http://{HOST}:{port}"
+    stop_file = workdir / f"stop-{uuid.uuid4().hex}"
     data = run_wrk(
-        wrk, port, WRK_SCRIPT, threads, [path, body, cookie, origin, str(total // threads)], workdir
+        wrk,
+        port,
+        WRK_SCRIPT,
+        threads,
+        [path, body, cookie, origin, str(stop_file)],
+        workdir,
+        stop_after=(total, stop_file),
     )
+    stop_file.unlink(missing_ok=True)
     data["rps"] = data["requests"] / data["seconds"]
     data["statuses"] = {int(k): v for k, v in data["statuses"].items()}
     return data
 
 
 def checkouts(wrk: str, port: int, total: int, workdir: Path) -> dict:
-    """``total`` guest checkouts, CONCURRENCY customers at a time (one wrk thread each)."""
+    """At least ``total`` guest checkouts, CONCURRENCY customers at a time (one wrk
+    thread each); those under way when the total is reached are finished too."""
+    stop_file = workdir / f"stop-{uuid.uuid4().hex}"
     data = run_wrk(
         wrk,
         port,
@@ -447,12 +494,14 @@ def checkouts(wrk: str, port: int, total: int, workdir: Path) -> dict:
         [
             f"/api/{KEY}",
             f"http://{HOST}:{port}",
-            str(max(1, total // CONCURRENCY)),
+            str(stop_file),
             urlencode(BILLING),
             uuid.uuid4().hex[:12],
         ],
         workdir,
+        stop_after=(total, stop_file),
     )
+    stop_file.unlink(missing_ok=True)
     data["per_second"] = data["checkouts"] / data["seconds"]
     return data
 
@@ -613,7 +662,7 @@ def single_endpoints(wrk: str, tmp: Path, requests: int, rounds: int) -> tuple[d
             for name, (server, target) in loads.items():
                 before = server_cpu(server)
                 result = post_load(wrk, *target, requests, tmp)
-                result["server_ms"] = cpu_per(server, before, requests)
+                result["server_ms"] = cpu_per(server, before, result["requests"])
                 measured[name].append(result)
     return best(measured["add"], "rps"), best(measured["bare"], "rps")
 

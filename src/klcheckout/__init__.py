@@ -10,8 +10,6 @@ site's ``api_url`` path for serving next to the pages.
 from __future__ import annotations
 
 import logging
-import re
-import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,8 +23,6 @@ from klbuild.config import Shop
 
 from . import db, errors, hooks, ratelimit, security, settings
 from .holder import ShopHolder
-
-REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 def create_app(test_config: dict[str, Any] | None = None, *, shop: Shop | None = None) -> Flask:
@@ -61,9 +57,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, shop: Shop | None =
     app.register_blueprint(authentication.bp)
 
     @app.before_request
-    def start() -> Response | None:
-        sent = request.headers.get("X-Request-Id", "")
-        g.request_id = sent if REQUEST_ID.match(sent) else secrets.token_hex(8)
+    def preflight() -> Response | None:
         if request.method == "OPTIONS":  # CORS preflight; headers added below
             return Response(status=204)
         return None
@@ -74,7 +68,8 @@ def create_app(test_config: dict[str, Any] | None = None, *, shop: Shop | None =
         if visit is not None:
             visit.set_cookie(response)
         security.cors_headers(app, request, response)
-        response.headers["X-Request-Id"] = g.get("request_id", "")
+        if "request_id" in g:  # something was logged about this request: its reference
+            response.headers["X-Request-Id"] = g.request_id
         return response
 
     @app.teardown_request

@@ -107,24 +107,28 @@ def serializer(app: Flask) -> URLSafeTimedSerializer:
 
 def decode(app: Flask, raw: str | None, journey: Journey) -> tuple[Cart, str | None]:
     """The cart from the cookie value, or a fresh cart and the reason it is fresh."""
-    fresh = Cart(journey=journey.key, version=journey.version, dirty=True, new=True)
     if not raw:
-        return fresh, None
+        return _fresh(journey), None
     try:
         data = serializer(app).loads(raw, max_age=app.config["KEYLIGHT_CART_MAX_AGE"])
     except SignatureExpired:
-        return fresh, "expired"
+        return _fresh(journey), "expired"
     except (BadSignature, ValueError, UnicodeError):
-        return fresh, "tampered"
+        return _fresh(journey), "tampered"
     try:
         cart = _from_payload(data)
     except (KeyError, TypeError, ValueError):
-        return fresh, "tampered"
+        return _fresh(journey), "tampered"
     if cart.journey != journey.key:
         # The login stays (it is checked in the database); the lines and answers do not.
+        fresh = _fresh(journey)
         fresh.session = cart.session
         return fresh, "foreign"
     return cart, None
+
+
+def _fresh(journey: Journey) -> Cart:
+    return Cart(journey=journey.key, version=journey.version, dirty=True, new=True)
 
 
 def _from_payload(data: Any) -> Cart:

@@ -7,10 +7,16 @@ ends up in a log.
 
 from __future__ import annotations
 
-from flask import Flask, Response, g, jsonify, render_template
+import re
+import secrets
+
+from flask import Flask, Response, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from .security import Forbidden
+
+#: What a sane X-Request-Id from a proxy looks like (it goes into logs as it is).
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 TITLES = {
     400: "The request could not be read",
@@ -30,10 +36,24 @@ MESSAGES = {
 }
 
 
+def reference() -> str:
+    """This request's reference in the log and in its error answer (and X-Request-Id).
+
+    A proxy's own X-Request-Id is kept when it is sane, so both logs tell the same
+    story; otherwise one is made up. Only made when something is logged: an answer
+    that went well has no use for one.
+    """
+    found = g.get("request_id")
+    if found is None:
+        sent = request.headers.get("X-Request-Id", "")
+        found = g.request_id = sent if REQUEST_ID.match(sent) else secrets.token_hex(8)
+    return found
+
+
 def answer(status: int, message: str) -> Response:
     from .web import wants_json
 
-    request_id = g.get("request_id", "")
+    request_id = reference()
     if wants_json():
         response = jsonify(
             {"ok": False, "error": message, "errors": {"_form": message}, "request_id": request_id}
@@ -55,14 +75,14 @@ def answer(status: int, message: str) -> Response:
 def init_app(app: Flask) -> None:
     @app.errorhandler(Forbidden)
     def forbidden(error: Forbidden) -> Response:
-        app.logger.info("refused [%s]: %s", g.get("request_id"), error.message)
+        app.logger.info("refused [%s]: %s", reference(), error.message)
         return answer(403, error.message)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
         status = error.code or 500
         if status >= 500:
-            app.logger.error("error %s [%s]", status, g.get("request_id"))
+            app.logger.error("error %s [%s]", status, reference())
         message = MESSAGES.get(status) if status != 404 else None
         return answer(status, message or error.description or TITLES.get(status, "Error"))
 
@@ -70,7 +90,7 @@ def init_app(app: Flask) -> None:
     def unexpected(error: Exception) -> Response:
         if isinstance(error, HTTPException):
             return http_error(error)
-        app.logger.exception("unexpected error [%s]", g.get("request_id"))
-        return answer(500, MESSAGES[500] + f" (reference {g.get('request_id', '')})")
+        app.logger.exception("unexpected error [%s]", reference())
+        return answer(500, MESSAGES[500] + f" (reference {reference()})")
 
     del forbidden, unexpected

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import time
 
@@ -199,6 +200,20 @@ def test_cross_site_and_token_less_posts_are_refused(backend: Backend, shopper: 
     assert wrong.status_code == 403 and "does not match" in wrong.json()["error"]
     assert shopper.http.get(f"{backend.url}/{EXAMPLE}/cart/add").status_code == 405
     assert shopper.state()["cart"]["count"] == 1
+
+
+def test_a_refusal_carries_the_reference_it_was_logged_with(
+    backend: Backend, shopper: Shopper
+) -> None:
+    """The proxy's X-Request-Id when sane (both logs then agree), else one made up."""
+    shopper.state()
+    kept = shopper.add("starter", csrf=False, json=True, headers={"X-Request-Id": "edge-42.a"})
+    assert kept.status_code == 403
+    assert kept.headers["X-Request-Id"] == "edge-42.a" == kept.json()["request_id"]
+    made = shopper.add("starter", csrf=False, json=True, headers={"X-Request-Id": "bad id;x"})
+    assert made.status_code == 403
+    assert re.fullmatch(r"[0-9a-f]{16}", made.headers["X-Request-Id"])
+    assert made.json()["request_id"] == made.headers["X-Request-Id"]
 
 
 def test_login_cookie_replayed_after_logout_is_refused(backend: Backend, shopper: Shopper) -> None:
