@@ -148,8 +148,15 @@ def secure_headers(app: Flask) -> list[tuple[str, str]]:
     return headers
 
 
+#: What a redirect, which has no body and is never shown, still needs: not to be
+#: cached (it may set the cookie), the referrer policy for the request it leads to,
+#: and HSTS. CSP, nosniff and framing rules are for content, and cost on each answer.
+REDIRECT_HEADERS = frozenset({"cache-control", "referrer-policy", "strict-transport-security"})
+
+
 class StaticHeaders:
-    """WSGI middleware adding fixed headers to every answer.
+    """WSGI middleware adding fixed headers to every answer (to a redirect, those of
+    ``REDIRECT_HEADERS``).
 
     Appending to the list handed to ``start_response`` costs a fraction of setting
     each header on the response object, on every request.
@@ -158,13 +165,14 @@ class StaticHeaders:
     def __init__(self, wsgi_app: Any, headers: list[tuple[str, str]]) -> None:
         self.wsgi_app = wsgi_app
         self.headers = headers
+        self.redirect_headers = [(k, v) for k, v in headers if k.lower() in REDIRECT_HEADERS]
         self.names = {name.lower() for name, _ in headers}
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             if any(name.lower() in self.names for name, _ in headers):
                 headers = [(k, v) for k, v in headers if k.lower() not in self.names]
-            headers.extend(self.headers)
+            headers.extend(self.redirect_headers if status[0] == "3" else self.headers)
             return start_response(status, headers, exc_info)
 
         return self.wsgi_app(environ, start)

@@ -434,6 +434,10 @@ def test_headers_limits_and_health(backend: Backend, shopper: Shopper) -> None:
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
     shopper.state()
+    redirect = shopper.add("starter")  # never shown: not cached, nothing for content
+    assert redirect.status_code == 303 and redirect.headers["Cache-Control"] == "no-store"
+    assert redirect.headers["Referrer-Policy"] == "same-origin"
+    assert "Content-Security-Policy" not in redirect.headers
     huge = shopper.add("starter", extra={"pad": "x" * 100_000})
     assert huge.status_code == 413 and "more data than the shop accepts" in huge.text
     health = shopper.http.get(f"{backend.url}/healthz")
