@@ -11,7 +11,17 @@ from typing import Any
 
 import pytest
 import requests
-from checkout_helpers import EXAMPLE, Served, Shopper, base_config, serve, unique_email
+from checkout_helpers import (
+    EXAMPLE,
+    TEST_JOURNEY,
+    Served,
+    Shopper,
+    base_config,
+    database,
+    serve,
+    unique_email,
+)
+from sqlalchemy import create_engine, text
 
 from klcheckout import create_app
 
@@ -167,3 +177,41 @@ def test_two_instances_share_the_login_limit_in_redis(start: Any) -> None:
     # A third instance on memory storage does not see those counts.
     alone = start()
     assert login(alone) == 401
+
+
+def test_a_postgresql_restart_costs_at_most_one_answer_each(
+    tmp_path: Path, journeys_dir: Path
+) -> None:
+    """Connections in steady use are not pinged: when the server drops them, the
+    request using one gets the generic error (no traceback), and the next ones work."""
+    with database("postgresql", tmp_path) as url:
+        name = f"kl-restart-{uuid.uuid4().hex[:8]}"  # to end this app's sessions only
+        app = create_app(base_config(tmp_path, journeys_dir, f"{url}&application_name={name}"))
+        served = serve(app)
+        try:
+            shopper = Shopper(served.url, TEST_JOURNEY)
+            shopper.add("starter", step="plan")
+            shopper.step("cart")
+            guest = shopper.step("account", {"action": "guest", "email": unique_email()})
+            assert guest.headers["Location"] == f"/{TEST_JOURNEY}/billing/"
+            killer = create_engine(url)
+            with killer.begin() as admin:  # what a restart does to every session
+                ended = admin.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE application_name = :name"
+                    ),
+                    {"name": name},
+                ).all()
+            assert ended  # the app had a pooled connection in steady use
+            killer.dispose()
+            answers = [shopper.http.get(f"{served.url}/{TEST_JOURNEY}/state") for _ in range(3)]
+            failed = [a for a in answers if a.status_code != 200]
+            assert len(failed) <= 1
+            for answer in failed:
+                assert answer.status_code == 500 and "Traceback" not in answer.text
+                assert "Something went wrong on our side" in answer.text
+            assert answers[-1].json()["cart"]["count"] == 1  # and nothing was lost
+        finally:
+            served.stop()
+            app.extensions["keylight_db"].dispose()
