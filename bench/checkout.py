@@ -145,7 +145,27 @@ def bare_app() -> Flask:
 
 # --- wrk for the single-endpoint figures: C, epoll, keep-alive, stops after a fixed count
 
-WRK_SCRIPT = r"""
+#: Both scripts below start with this: ``report(n)`` tells the caller (run_wrk) that
+#: ``n`` more are done; once it has seen its total it creates the stop file, and each
+#: thread stops at its next report. wrk's main thread sleeps for -d regardless, so the
+#: caller sends SIGINT once every thread said KLSTOP, which ends the run at once.
+REPORT_LUA = r"""
+local function report(n)
+  io.stderr:write("KLDONE " .. n .. "\n")
+  io.stderr:flush()
+  local stop = io.open(stopfile, "r")
+  if stop then
+    stop:close()
+    io.stderr:write("KLSTOP\n")
+    io.stderr:flush()
+    wrk.thread:stop()
+  end
+end
+"""
+
+WRK_SCRIPT = (
+    REPORT_LUA
+    + r"""
 -- POST one form (cookie, CSRF token, Origin) over keep-alive connections until the
 -- caller has seen enough answers (see CHECKOUT_SCRIPT); print the figures as one JSON line.
 local REPORT_EVERY = 50
@@ -176,18 +196,7 @@ function response(status, headers, body)
   answered = answered + 1
   statuses[status] = (statuses[status] or 0) + 1
   if answered % REPORT_EVERY == 0 then
-    -- The caller counts these and, at the total, creates the stop file; wrk's main
-    -- thread sleeps for -d regardless, so the caller sends SIGINT once every thread
-    -- said KLSTOP, which ends the run at once.
-    io.stderr:write("KLDONE " .. REPORT_EVERY .. "\n")
-    io.stderr:flush()
-    local stop = io.open(stopfile, "r")
-    if stop then
-      stop:close()
-      io.stderr:write("KLSTOP\n")
-      io.stderr:flush()
-      wrk.thread:stop()
-    end
+    report(REPORT_EVERY)
   end
 end
 
@@ -210,9 +219,12 @@ function done(summary, latency, requests)
     errors.connect + errors.read + errors.write + errors.timeout, table.concat(parts, ", ")))
 end
 """
+)
 
 
-CHECKOUT_SCRIPT = r"""
+CHECKOUT_SCRIPT = (
+    REPORT_LUA
+    + r"""
 -- Complete guest checkouts, one customer after another on each connection (one
 -- connection per thread): the eight requests of bench/checkout.py's docstring.
 -- A checkout counts as confirmed when the order done page's state shows the order
@@ -275,15 +287,7 @@ local function finish(failure)
   finished = finished + 1
   index = index + 1
   step, cookie, token = 0, "", ""
-  io.stderr:write("KLDONE 1\n")
-  io.stderr:flush()
-  local stop = io.open(stopfile, "r")
-  if stop then
-    stop:close()
-    io.stderr:write("KLSTOP\n")
-    io.stderr:flush()
-    wrk.thread:stop()
-  end
+  report(1)
 end
 
 function response(status, headers, body)
@@ -326,6 +330,7 @@ function done(summary, latency, requests)
     confirmed_all, table.concat(failed, ", ")))
 end
 """
+)
 
 
 def server_cpu(process: subprocess.Popen) -> float | None:
