@@ -42,6 +42,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, shop: Shop | None =
 
     app.extensions["keylight"] = ShopHolder(app.config["KEYLIGHT_JOURNEYS"], shop)
     hooks.check_functions(app.extensions["keylight"].shop)
+    _check_hook_settings(app)
     app.extensions["keylight_db"] = db.open_database(app.config["KEYLIGHT_DATABASE_URL"])
 
     ratelimit.init_app(app)
@@ -79,6 +80,15 @@ def create_app(test_config: dict[str, Any] | None = None, *, shop: Shop | None =
             visit.close()
 
     return app
+
+
+def _check_hook_settings(app: Flask) -> None:
+    """A hook that cannot work stops a production start; in development it is a warning."""
+    problems = hooks.missing_settings(app.extensions["keylight"].shop, app.config)
+    if problems and app.config["KEYLIGHT_ENV"] == "production":
+        raise settings.SettingsError("hooks cannot work: " + "; ".join(problems))
+    for problem in problems:
+        app.logger.warning("%s (until then, its deliveries fail)", problem)
 
 
 class NoSession(SecureCookieSessionInterface):

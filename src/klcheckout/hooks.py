@@ -344,11 +344,36 @@ def python_function(name: str) -> Any:
     return next(iter(found)).load()
 
 
+def _hooks_of(journey: Any) -> list[Any]:
+    return list(journey.hooks) + [hook for step in journey.steps for hook in step.hooks]
+
+
+def missing_settings(shop: Shop, config: Mapping[str, Any]) -> list[str]:
+    """The settings without which a journey's hooks can never succeed: the secret a
+    webhook or validate hook signs with, the SMTP server and sender of email hooks.
+
+    Found at start rather than as failed deliveries (``create_app`` refuses to start
+    in production, and warns in development, where hooks may be of no interest yet).
+    """
+    smtp = config.get("KEYLIGHT_SMTP_HOST") and config.get("KEYLIGHT_SMTP_FROM")
+    problems = set()
+    for journey in shop.journeys.values():
+        where = journey.source or journey.key
+        for hook in _hooks_of(journey):
+            if hook.type in ("webhook", "validate") and not os.environ.get(hook.secret_env):
+                problems.add(
+                    f"{where}: {hook.type} hooks sign with the environment variable "
+                    f"{hook.secret_env}, which is not set; set it to the receiver's secret"
+                )
+            elif hook.type == "email" and not smtp:
+                problems.add(f"{where}: email hooks need KEYLIGHT_SMTP_HOST and KEYLIGHT_SMTP_FROM")
+    return sorted(problems)
+
+
 def check_functions(shop: Shop) -> None:
     """Refuse to start when a journey names a Python hook no installed package provides."""
     for journey in shop.journeys.values():
-        every = list(journey.hooks) + [h for step in journey.steps for h in step.hooks]
-        for hook in every:
+        for hook in _hooks_of(journey):
             if hook.type != "python":
                 continue
             try:

@@ -634,3 +634,34 @@ def test_a_hook_url_that_is_not_http_is_refused_by_klbuild_check(
     result = CliRunner().invoke(klbuild_cli, ["check", str(journeys)])
     assert result.exit_code != 0
     assert "hookshop.toml" in result.output and "absolute http(s) URL" in result.output
+
+
+def test_hooks_without_their_settings_stop_a_production_start(
+    tmp_path: Path,
+    receiver: Receiver,
+    entry_point: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: Any,
+) -> None:
+    """Found at start, not as deliveries failing later; in development only a warning."""
+    journeys = tmp_path / "journeys"
+    shutil.copytree(REPO / "journeys", journeys)
+    (journeys / "hookshop.toml").write_text(hook_journey(receiver.url))
+    monkeypatch.delenv("KEYLIGHT_TEST_HOOK_SECRET")
+    config = base_config(tmp_path, journeys, f"sqlite:///{tmp_path / 'k.sqlite3'}")
+    with pytest.raises(SettingsError) as refused:
+        create_app({**config, "KEYLIGHT_ENV": "production"})
+    message = str(refused.value)
+    assert "hookshop.toml" in message
+    assert "KEYLIGHT_TEST_HOOK_SECRET, which is not set" in message
+    assert "email hooks need KEYLIGHT_SMTP_HOST and KEYLIGHT_SMTP_FROM" in message
+
+    with caplog.at_level("WARNING"):
+        app = create_app(config)
+    app.extensions["keylight_db"].dispose()
+    assert "KEYLIGHT_TEST_HOOK_SECRET, which is not set" in caplog.text
+
+    monkeypatch.setenv("KEYLIGHT_TEST_HOOK_SECRET", SECRET)
+    smtp = {"KEYLIGHT_SMTP_HOST": "127.0.0.1", "KEYLIGHT_SMTP_FROM": "Shop <shop@example.com>"}
+    app = create_app({**config, **smtp, "KEYLIGHT_ENV": "production"})
+    app.extensions["keylight_db"].dispose()
