@@ -8,9 +8,10 @@ cart never touch the database.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -36,6 +37,13 @@ UPDATE_UNCHANGED = (
     .values(version=checkouts.c.version + 1)
 )
 TAKE_ALL = delete(checkouts).where(_BY_ID).returning(*checkouts.c)
+#: Rows of checkouts abandoned before ``before``, a batch at a time (see ``purge``).
+ABANDONED = (
+    select(checkouts.c.id)
+    .where(checkouts.c.updated_at < bindparam("before"))
+    .limit(bindparam("batch"))
+)
+PURGE = delete(checkouts).where(checkouts.c.id.in_(ABANDONED.scalar_subquery()))
 TAKE = select(checkouts.c.flash).where(_BY_ID).with_for_update()
 _UPSERTS: dict[tuple[str, tuple[str, ...]], Any] = {}
 
@@ -170,3 +178,20 @@ def take(connection: Connection, checkout_id: str) -> Any:
     the row a moment before; a transaction that fails afterwards puts it back.
     """
     return connection.execute(TAKE_ALL, {"checkout_id": checkout_id}).first()
+
+
+def purge(engine: Engine, before: datetime, batch: int = 500) -> int:
+    """Delete checkouts not changed since ``before``; how many.
+
+    An unfinished checkout holds a guest's email and form answers: kept only as
+    long as a cart could come back for them (``KEYLIGHT_CHECKOUT_RETENTION``).
+    Small batches, each its own transaction, keep SQLite's single write lock
+    short for the customers checking out meanwhile.
+    """
+    deleted = 0
+    while True:
+        with db.writing(engine, durable=False) as connection:
+            count = connection.execute(PURGE, {"before": before, "batch": batch}).rowcount
+        deleted += count
+        if count < batch:
+            return deleted

@@ -159,7 +159,8 @@ def to_csv(found: list[dict[str, Any]]) -> str:
 )
 @click.option("--once", is_flag=True, help="Deliver what is due now, then stop.")
 def worker(interval: float, once: bool) -> None:
-    """Deliver hook events (webhooks, emails, Python hooks) from the outbox.
+    """Deliver hook events (webhooks, emails, Python hooks) from the outbox, and
+    delete abandoned checkouts hourly (KEYLIGHT_CHECKOUT_RETENTION).
 
     Run one or more next to the backend; they never deliver the same attempt twice.
     """
@@ -217,6 +218,26 @@ def set_segment(email: str, segment: str) -> None:
             f"no account with the email {email!r}; `klcheckout customers list` shows them"
         )
     click.echo(f"{email} is now in segment {segment.strip() or '(none)'}.")
+
+
+@cli.group()
+def checkouts() -> None:
+    """Unfinished checkouts: what customers answered before ordering."""
+
+
+@checkouts.command("purge")
+def purge_checkouts() -> None:
+    """Delete checkouts unchanged for KEYLIGHT_CHECKOUT_RETENTION, now (a running
+    `klcheckout worker` does it hourly)."""
+    from . import outbox
+
+    app = _app()
+    try:
+        deleted = outbox.purge_abandoned(app)
+    finally:
+        app.extensions["keylight_db"].dispose()
+    days = app.config["KEYLIGHT_CHECKOUT_RETENTION"] / 86400
+    click.echo(f"{deleted} abandoned checkouts deleted (unchanged for more than {days:g} days)")
 
 
 @cli.group()

@@ -21,18 +21,21 @@ import logging
 import random
 import secrets
 import threading
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask
 from sqlalchemy import Connection, Engine, and_, or_, select, update
 
-from . import db, hooks, mail
+from . import checkouts, db, hooks, mail
 from .accounts import now
 from .tables import events
 
 log = logging.getLogger(__name__)
 
+#: Seconds between two deletions of abandoned checkouts by a running worker.
+PURGE_EVERY = 3600.0
 #: Webhook deliveries wait this long for the receiver's answer.
 WEBHOOK_TIMEOUT = 10.0
 BATCH = 20
@@ -154,14 +157,28 @@ def run_once(app: Flask) -> int:
 
 
 def run(app: Flask, stop: threading.Event, interval: float = 1.0) -> None:
-    """Deliver until ``stop`` is set, looking for due events every ``interval`` seconds.
-    A database that is down is waited for, not fatal."""
+    """Deliver until ``stop`` is set, looking for due events every ``interval`` seconds,
+    and delete abandoned checkouts once an hour (the worker is the backend's one
+    long-running helper). A database that is down is waited for, not fatal."""
+    next_purge = 0.0
     while not stop.is_set():
         try:
             run_once(app)
+            if time.monotonic() >= next_purge:
+                purge_abandoned(app)
+                next_purge = time.monotonic() + PURGE_EVERY
         except Exception:  # noqa: BLE001 - keep the loop alive; the next round retries
             log.exception("delivering events failed; trying again in %s s", interval)
         stop.wait(interval)
+
+
+def purge_abandoned(app: Flask) -> int:
+    """Delete checkouts unchanged for ``KEYLIGHT_CHECKOUT_RETENTION``; how many."""
+    before = now() - timedelta(seconds=app.config["KEYLIGHT_CHECKOUT_RETENTION"])
+    deleted = checkouts.purge(app.extensions["keylight_db"], before)
+    if deleted:
+        log.info("deleted %d abandoned checkouts, unchanged since %s", deleted, before)
+    return deleted
 
 
 class Worker:

@@ -29,6 +29,10 @@ KEYLIGHT_LOGIN_LIMIT           failed logins allowed per account and per client 
                                (``10 per 15 minutes``)
 KEYLIGHT_MAX_QUANTITY          largest quantity of one product in a cart (50)
 KEYLIGHT_CART_MAX_AGE          seconds a cart cookie stays valid (1209600, 14 days)
+KEYLIGHT_CHECKOUT_RETENTION    seconds an unfinished checkout's answers (a guest's email,
+                               form answers, payment details) are kept after their last
+                               change; ``klcheckout worker`` deletes older ones (2592000,
+                               30 days; at least KEYLIGHT_CART_MAX_AGE)
 KEYLIGHT_SESSION_MAX_AGE       absolute lifetime of a login in seconds (43200, 12 hours)
 KEYLIGHT_MAX_CONTENT_LENGTH    largest request body in bytes (65536)
 KEYLIGHT_COOKIE_SAMESITE       ``Lax`` (default) or ``None`` when pages and backend are on
@@ -36,7 +40,8 @@ KEYLIGHT_COOKIE_SAMESITE       ``Lax`` (default) or ``None`` when pages and back
 KEYLIGHT_TRUSTED_PROXIES       number of reverse proxies whose X-Forwarded-For/-Proto to
                                trust (0)
 KEYLIGHT_HOOK_MAX_ATTEMPTS     deliveries of an event to a hook before it is ``failed`` (12)
-KEYLIGHT_SMTP_HOST             mail server for email hooks (none: email hooks fail, retried)
+KEYLIGHT_SMTP_HOST             mail server for email hooks (none: they cannot send, and
+                               production refuses to start)
 KEYLIGHT_SMTP_PORT             its port (587 for starttls, 465 for ssl, 25 for none)
 KEYLIGHT_SMTP_USERNAME         login, if the server wants one
 KEYLIGHT_SMTP_PASSWORD         its password
@@ -68,6 +73,7 @@ VARIABLES = (
     "LOGIN_LIMIT",
     "MAX_QUANTITY",
     "CART_MAX_AGE",
+    "CHECKOUT_RETENTION",
     "SESSION_MAX_AGE",
     "MAX_CONTENT_LENGTH",
     "COOKIE_SAMESITE",
@@ -134,6 +140,7 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "KEYLIGHT_LOGIN_LIMIT": env.get(PREFIX + "LOGIN_LIMIT", "").strip() or "10 per 15 minutes",
         "KEYLIGHT_MAX_QUANTITY": _int(env, "MAX_QUANTITY", 50),
         "KEYLIGHT_CART_MAX_AGE": _int(env, "CART_MAX_AGE", 14 * 24 * 3600),
+        "KEYLIGHT_CHECKOUT_RETENTION": _int(env, "CHECKOUT_RETENTION", 30 * 24 * 3600),
         "KEYLIGHT_SESSION_MAX_AGE": _int(env, "SESSION_MAX_AGE", 12 * 3600),
         "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 64 * 1024),
         "KEYLIGHT_COOKIE_SAMESITE": samesite,
@@ -171,6 +178,12 @@ def finish(config: dict[str, Any]) -> None:
     if config["KEYLIGHT_COOKIE_SAMESITE"] == "None" and not production:
         raise SettingsError(
             f"{PREFIX}COOKIE_SAMESITE=None needs Secure cookies: set {PREFIX}ENV=production"
+        )
+    if config["KEYLIGHT_CHECKOUT_RETENTION"] < config["KEYLIGHT_CART_MAX_AGE"]:
+        raise SettingsError(
+            f"{PREFIX}CHECKOUT_RETENTION ({config['KEYLIGHT_CHECKOUT_RETENTION']} s) is shorter "
+            f"than {PREFIX}CART_MAX_AGE ({config['KEYLIGHT_CART_MAX_AGE']} s): answers would "
+            "go while the cart that holds them is still valid; make it at least as long"
         )
     config["SECRET_KEY"] = keys[0]
     config["SECRET_KEY_FALLBACKS"] = keys[1:]

@@ -29,6 +29,13 @@ def test_production_refuses_to_start_without_a_real_secret(tmp_path: Path) -> No
         settings.finish(config)
 
 
+def test_answers_are_not_deleted_while_their_cart_is_valid(tmp_path: Path) -> None:
+    env = {"KEYLIGHT_INSTANCE": str(tmp_path), "KEYLIGHT_CHECKOUT_RETENTION": "3600"}
+    config = settings.from_env(env)
+    with pytest.raises(settings.SettingsError, match="CHECKOUT_RETENTION.*CART_MAX_AGE"):
+        settings.finish(config)
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
