@@ -63,6 +63,9 @@ class DevServer:
         self.build_number = 0
         self.problems: list[Problem] = []
         self.shop: config.Shop | None = None
+        #: Page paths of steps renamed or switched off while their pages were open,
+        #: to where those steps' pages are now (see ``moved_pages``).
+        self.moved: dict[str, str] = {}
         self.backend: Any = None
         self._idle = threading.Event()
         self._idle.set()
@@ -104,6 +107,8 @@ class DevServer:
                 self.show_problems([Problem(str(self.journeys), str(exc))])
                 return
             self.problems = []
+            if self.shop is not None:
+                self.moved = moved_pages(self.shop, report.shop, self.moved)
             self.shop = report.shop
             for warning in report.warnings:
                 click.echo(str(warning), err=True)
@@ -223,7 +228,7 @@ class DevServer:
         if path.startswith(DEV_PREFIX):
             response = self._dev_endpoint(path[len(DEV_PREFIX) :])
         else:
-            response = self._page(path)
+            response = self._page(path, environ.get("QUERY_STRING", ""))
         return response(environ, start_response)
 
     def _api_path(self) -> str:
@@ -247,18 +252,18 @@ class DevServer:
             return Response(html, mimetype="text/html", headers=_NO_STORE)
         return Response("Not found", status=404, mimetype="text/plain")
 
-    def _page(self, path: str) -> Response:
+    def _page(self, path: str, query: str = "") -> Response:
         self._idle.wait(BUILD_WAIT)  # never serve a page from the middle of a build
         target = safe_join(str(self.site), path.lstrip("/"))
         if target is None:
-            return self._missing(path)
+            return self._missing(path, query)
         file = Path(target)
         if file.is_dir():
             if not path.endswith("/"):
                 return Response(status=301, headers={"Location": path + "/"})
             file = file / "index.html"
         if not file.is_file() or file.name.startswith("."):
-            return self._missing(path)
+            return self._missing(path, query)
         data = file.read_bytes()
         mimetype = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
         if mimetype == "text/html":
@@ -272,7 +277,10 @@ class DevServer:
             return html + tag.encode()
         return head + tag.encode() + marker + tail
 
-    def _missing(self, path: str) -> Response:
+    def _missing(self, path: str, query: str = "") -> Response:
+        if path in self.moved:  # the open page's step was renamed or switched off
+            location = self.moved[path] + (f"?{query}" if query else "")
+            return Response(status=307, headers={"Location": location, **_NO_STORE})
         html = self._dev_env.get_template("_dev/missing.html").render(
             path=path, journeys=self.first_step_urls("/"), build=self.build_number
         )
@@ -280,6 +288,43 @@ class DevServer:
 
 
 _NO_STORE = {"Cache-Control": "no-store"}
+
+
+def moved_pages(old: config.Shop, new: config.Shop, known: dict[str, str]) -> dict[str, str]:
+    """Where the pages of steps that lost theirs in this build went, added to ``known``.
+
+    An open page reloads after a save; if its step was renamed, it should land on
+    the step's new page, not on a 404. A renamed step keeps its place in the
+    journey; a step switched off (or renamed and switched off) sends to the next
+    active step after that place, or the last one before it.
+    """
+    moves: dict[str, str] = {}
+    for key, journey in new.journeys.items():
+        before = old.journeys.get(key)
+        if before is None:
+            continue
+        now = [step.id for step in journey.steps]
+        then = [step.id for step in before.steps]
+        active = {step.id for step in journey.active_steps}
+        for step in before.active_steps:
+            if step.id in active:
+                continue  # its page is still there
+            if step.id in now:  # switched off
+                place = now.index(step.id)
+            else:
+                place = then.index(step.id)
+                if place >= len(now) or now[place] in then:
+                    continue  # deleted, not renamed: nothing stands in its place
+            after = [i for i in now[place:] if i in active]
+            earlier = [i for i in now[:place] if i in active]
+            target = after[0] if after else earlier[-1] if earlier else None
+            if target is not None:
+                moves[f"/{key}/{step.id}/"] = f"/{key}/{target}/"
+    merged = {source: moves.get(target, target) for source, target in known.items()}
+    merged.update(moves)
+    # Keep only moves to pages that exist, from pages that do not (again).
+    pages = {f"/{key}/{i.id}/" for key, j in new.journeys.items() for i in j.active_steps}
+    return {s: t for s, t in merged.items() if t in pages and s not in pages}
 
 
 def _check_port(host: str, port: int) -> None:

@@ -97,6 +97,23 @@ def test_renamed_and_deactivated_steps_show_after_a_save(
     assert page.locator("h1").inner_text() == "Your details"
 
 
+def test_the_open_page_follows_its_step_when_it_is_renamed(
+    page: Any, ws: Workspace, server: Server
+) -> None:
+    page.goto(server.url("product-selection"))
+    wait_for_step(page, "product-selection")
+    add_product(page, "starter")
+    page.goto(server.url("cart"))
+    wait_for_step(page, "cart")
+    mark(page)
+    ws.write(JOURNEY_FILE, ws.read().replace('name = "Cart"', 'name = "Basket"', 1), atomic=True)
+    wait_for_reload(page)
+    wait_for_step(page, "basket")
+    assert page.url == server.url("basket")
+    assert page.locator("h1").inner_text() == "Basket"
+    assert "Basket" in bar(page)
+
+
 def check_output(ws: Workspace) -> list[str]:
     result = subprocess.run(
         [sys.executable, "-m", "klbuild", "check", str(ws.journeys)],

@@ -323,3 +323,32 @@ def test_serve_prints_the_base_and_journey_urls(ws: Workspace) -> None:
         if process.stdout:
             process.stdout.close()
     assert Path(ws.root / "instance").is_dir()
+
+
+def test_an_open_page_whose_step_was_renamed_or_switched_off_finds_its_step(
+    ws: Workspace, running: Running
+) -> None:
+    """The page reloads after a save: to the step's new page, not to a 404."""
+    stream = running.events()
+    stream.next()
+    ws.edit(ws.journey_file, 'name = "Cart"', 'name = "Basket"')
+    assert stream.next()[0] == "reload"
+    moved = running.get(f"/{ws.key}/cart/?entry=x", allow_redirects=False)
+    assert moved.status_code == 307
+    assert moved.headers["Location"] == f"/{ws.key}/basket/?entry=x"
+    assert running.get(f"/{ws.key}/cart/").url.endswith(f"/{ws.key}/basket/")
+
+    # Renamed again, then switched off: both old pages go to the next active step.
+    ws.edit(ws.journey_file, 'name = "Basket"', 'name = "Bag"')
+    assert stream.next()[0] == "reload"
+    ws.edit(
+        ws.journey_file,
+        'name = "Bag"\ntype = "order"\nprogress_bar = true\nactive = true',
+        'name = "Bag"\ntype = "order"\nprogress_bar = true\nactive = false',
+    )
+    assert stream.next()[0] == "reload"
+    for old in ("cart", "basket", "bag"):
+        response = running.get(f"/{ws.key}/{old}/", allow_redirects=False)
+        assert response.headers["Location"] == f"/{ws.key}/login-or-create-an-account/"
+    # A page that never existed is still a plain 404.
+    assert running.get(f"/{ws.key}/nowhere/").status_code == 404
