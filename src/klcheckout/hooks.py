@@ -8,11 +8,12 @@ is one JSON document::
 
 ``enqueue`` writes one outbox row per hook that listens for it (the journey's
 hooks, and the hooks of the step it happened at) on the caller's connection, so
-the row commits or rolls back with the order or account it reports.
-``step_completed`` is written in a durable transaction of its own right after the
-step's answers, before the customer is sent on: a crash between the two loses the
-event only if the customer never repeats the step. ``outbox.py`` delivers the
-rows at least once. Webhooks are signed like the big
+the row commits or rolls back with the order, account or answers it reports.
+``step_completed`` of a step that saves answers (a form, the guest's email, the
+payment method) is written in that same transaction; a step that saves nothing
+(the cart is in the cookie) and a sign-in get theirs in a durable transaction
+right after, before the customer is sent on. ``outbox.py`` delivers the rows at
+least once. Webhooks are signed like the big
 payment providers sign theirs: ``Keylight-Signature: t=<unix>,v1=<hex>`` where
 ``<hex>`` is HMAC-SHA256 of ``"<t>.<body>"`` under the hook's secret; ``verify``
 is the receiver's side of it.
@@ -402,10 +403,18 @@ def person(visit: Any) -> dict[str, Any]:
     }
 
 
-def step_completed(visit: Any, step: StepBase) -> str | None:
-    """Queue ``step_completed`` for a step the customer just got past (if a hook listens)."""
+def step_completed(visit: Any, step: StepBase, connection: Connection | None = None) -> str | None:
+    """Queue ``step_completed`` for a step the customer just got past (if a hook listens).
+
+    With ``connection``: inside the transaction that saved the step's answers, so the
+    two are committed together or not at all. Without: in a transaction of its own,
+    for steps that write nothing (the cart lives in the cookie) and for sign-ins,
+    whose answer is written by ``completed`` below after the step is done.
+    """
     if not listeners(visit.journey, "step_completed", step):
         return None
+    if connection is not None:
+        visit.forget_reads()  # the event shows what this transaction saved
     customer = person(visit)
     answers = dict(visit.answers.get(step.id) or {})
     data = {
@@ -415,10 +424,13 @@ def step_completed(visit: Any, step: StepBase) -> str | None:
         "answers": answers,
     }
     context = visit_context(visit)
-    with visit.writing() as connection:
+    if connection is not None:
+        g.keylight_step_event = True  # written: ``completed`` has nothing left to do
         return enqueue(
             connection, visit.journey, "step_completed", data, step=step, context=context
         )
+    with visit.writing() as own:
+        return enqueue(own, visit.journey, "step_completed", data, step=step, context=context)
 
 
 def visit_context(visit: Any, submitted: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -436,6 +448,7 @@ def init_app(app: Any) -> None:
             request.endpoint != "steps.post_step"
             or visit is None
             or g.get("keylight_refused", True)
+            or g.get("keylight_step_event")  # written with the step's answers
         ):
             return response
         step = visit.journey.step((request.view_args or {}).get("step_id", ""))

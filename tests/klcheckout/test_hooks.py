@@ -34,7 +34,7 @@ from checkout_helpers import (
 from click.testing import CliRunner
 from sqlalchemy import func, select, update
 
-from klcheckout import create_app, hooks, outbox
+from klcheckout import create_app, hooks, outbox, tables
 from klcheckout.cli import cli
 from klcheckout.settings import SettingsError
 from klcheckout.tables import events
@@ -346,6 +346,43 @@ def test_step_completed_follows_when_and_validate_answers(
     place_order(shop["url"], other, country="FR")
     outbox.run_once(shop["app"])
     assert not [e for e in receiver.events("/steps") if e["data"]["customer"]["email"] == other]
+
+
+def test_a_steps_answers_and_its_event_are_saved_together(
+    shop: dict[str, Any], receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the event cannot be written, neither are the answers: no step without its event."""
+    email = unique_email()
+    person = Shopper(shop["url"], KEY)
+    real_enqueue = hooks.enqueue
+
+    def failing(connection: Any, journey: Any, event_type: str, *args: Any, **kw: Any) -> Any:
+        if event_type == "step_completed":
+            raise RuntimeError("the outbox is full")
+        return real_enqueue(connection, journey, event_type, *args, **kw)
+
+    def saved_billing() -> list[Any]:
+        with shop["app"].extensions["keylight_db"].connect() as connection:
+            rows = list(connection.execute(select(tables.checkouts)))
+        return [r for r in rows if (r.answers or {}).get("billing", {}).get("email") == email]
+
+    try:
+        person.add("starter", step="plan")
+        person.step("cart")
+        person.step("account", {"action": "guest", "email": email})
+        monkeypatch.setattr(hooks, "enqueue", failing)
+        broken = person.step("billing", {**BILLING, "email": email}, json=True)
+        assert broken.status_code == 500 and "Traceback" not in broken.text
+        assert saved_billing() == []
+        monkeypatch.setattr(hooks, "enqueue", real_enqueue)
+        again = person.step("billing", {**BILLING, "email": email}, json=True)
+        assert again.status_code == 200, again.text
+        assert len(saved_billing()) == 1
+    finally:
+        person.close()
+    outbox.run_once(shop["app"])
+    [completed] = [e for e in receiver.events("/steps") if e["data"]["customer"]["email"] == email]
+    assert completed["data"]["answers"]["email"] == email
 
 
 @pytest.mark.parametrize(

@@ -11,13 +11,14 @@ handler runs (a form's need the submitted answers, so its handler checks them).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from flask import Blueprint, Response, g
 from werkzeug.exceptions import NotFound
 
 from klbuild.model import StepBase
 
-from .. import conditions, hooks, progress, web
+from .. import checkouts, conditions, hooks, progress, web
 from ..visit import Visit, begin
 
 Handler = Callable[[Visit, StepBase], Response]
@@ -79,6 +80,19 @@ def validate(visit: Visit, step: StepBase) -> Response | None:
     """
     errors = hooks.validate_step(visit, step, {})
     return web.respond(visit, step, errors=errors) if errors else None
+
+
+def save_scratch(visit: Visit, step: StepBase, **values: Any) -> None:
+    """Set the checkout's scratch ``values`` for ``step``: one statement, or, when a
+    hook listens for the step's ``step_completed``, a transaction holding the event too."""
+    key = (visit.cart.checkout_id, visit.journey.key)
+    if hooks.listeners(visit.journey, "step_completed", step):
+        with visit.writing(durable=False) as connection:
+            checkouts.put(connection, *key, **values)
+            hooks.step_completed(visit, step, connection)
+    else:
+        checkouts.put(visit.connection, *key, **values)
+    visit.forget_reads()
 
 
 @bp.post("/<key>/steps/<step_id>")

@@ -12,10 +12,10 @@ from flask import Blueprint, Response, current_app, request
 
 from klbuild.model import AuthenticationStep, StepBase
 
-from .. import accounts, checkouts, forms, hooks, progress, ratelimit, web
+from .. import accounts, forms, hooks, progress, ratelimit, web
 from .. import cart as carts
 from ..visit import Visit, begin
-from . import find_step, handles
+from . import find_step, handles, save_scratch
 
 bp = Blueprint("auth", __name__)
 
@@ -73,13 +73,7 @@ def authenticate(visit: Visit, step: StepBase) -> Response:
         return web.respond(visit, step, errors=errors, values=values)
     done = web.respond  # the same answer for every outcome below that is not an error
     if action == "guest":
-        checkouts.put(
-            visit.connection,
-            visit.cart.checkout_id,
-            visit.journey.key,
-            guest_email=accounts.normal_email(email),
-        )
-        visit.forget_reads()
+        save_scratch(visit, step, guest_email=accounts.normal_email(email))
         return done(visit, progress.after(visit, step))
     if action in ("login", "signup"):  # a sign-up for a taken email tries its password too
         wait = ratelimit.blocked(email)

@@ -43,18 +43,22 @@ def submit_form(visit: Visit, step: StepBase) -> Response:
     # A signed-in customer's profile is their account's data: durable. A checkout's
     # answers alone are scratch until the order copies them (see db.writing).
     to_profile = step.form_target == "sold_to_account" and visit.customer is not None
+    listened = bool(hooks.listeners(visit.journey, "step_completed", step))
     seen = visit.checkout
     saved = (
         not to_profile
+        and not listened
         and seen is not None
         and checkouts.save_answers_unless_changed(visit.connection, seen, step.id, answers)
     )
-    if not saved:  # a new row, a profile to save too, or a row changed since it was read
+    if not saved:  # a new row, a profile or event to save too, or a row changed meanwhile
         profile = profile_of(step, visit, answers) if to_profile else None
         with visit.writing(durable=to_profile) as connection:
             row = checkouts.lock(connection, visit.cart.checkout_id, visit.journey.key)
             checkouts.save_answers(connection, row, step.id, answers)
             if profile is not None:
                 accounts.save_profile(connection, visit.customer.id, profile)
+            if listened:
+                hooks.step_completed(visit, step, connection)
     visit.forget_reads()
     return web.respond(visit, progress.after(visit, step))

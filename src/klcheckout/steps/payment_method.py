@@ -6,10 +6,10 @@ from flask import Response, request
 
 from klbuild.model import PaymentMethodStep, StepBase
 
-from .. import checkouts, progress, web
+from .. import progress, web
 from ..payment import PROVIDERS
 from ..visit import Visit
-from . import handles
+from . import handles, save_scratch
 
 
 @handles("payment_method")
@@ -29,11 +29,5 @@ def choose_method(visit: Visit, step: StepBase) -> Response:
     details, errors = provider.validate(request.form)
     if errors:
         return web.respond(visit, step, errors=errors, values=web.form_values())
-    checkouts.put(
-        visit.connection,
-        visit.cart.checkout_id,
-        visit.journey.key,
-        payment={"method": method, **details},
-    )
-    visit.forget_reads()
+    save_scratch(visit, step, payment={"method": method, **details})
     return web.respond(visit, progress.after(visit, step))
