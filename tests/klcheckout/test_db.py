@@ -196,3 +196,21 @@ def test_a_scratch_write_on_a_requests_connection_commits_by_itself(backend: Bac
         found = other.execute(text("SELECT id FROM checkouts WHERE id = 'scratch-1'")).first()
         other.rollback()
     assert found is not None
+
+
+def test_a_write_inside_a_write_joins_it(backend: Backend) -> None:
+    """A helper that writes on its own, called inside a transaction, becomes part of it."""
+    insert = text(
+        "INSERT INTO checkouts (id, journey_key, answers, flash, updated_at) "
+        "VALUES (:id, 'k', '{}', '{}', :at)"
+    )
+    with db.reads_outside_transactions(backend.engine.connect()) as connection:
+        with pytest.raises(RuntimeError):
+            with db.writing(connection) as outer:
+                with db.writing(outer, durable=False) as inner:
+                    inner.execute(insert, {"id": "joined-1", "at": datetime.now(UTC)})
+                db.write_scratch(outer, insert, {"id": "joined-2", "at": datetime.now(UTC)})
+                assert _flushing(outer)  # still the outer, durable transaction
+                raise RuntimeError("the step failed after its writes")
+        found = connection.execute(text("SELECT id FROM checkouts WHERE id LIKE 'joined-%'"))
+        assert found.all() == []  # all rolled back together
