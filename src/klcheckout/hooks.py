@@ -9,10 +9,10 @@ is one JSON document::
 ``enqueue`` writes one outbox row per hook that listens for it (the journey's
 hooks, and the hooks of the step it happened at) on the caller's connection, so
 the row commits or rolls back with the order, account or answers it reports.
-``step_completed`` of a step that saves answers (a form, the guest's email, the
-payment method) is written in that same transaction; a step that saves nothing
-(the cart is in the cookie) and a sign-in get theirs in a durable transaction
-right after, before the customer is sent on. ``outbox.py`` delivers the rows at
+``step_completed`` of a step that saves something (a form's answers, the guest's
+email, a sign-in, the payment method) is written in that same transaction; a
+step that saves nothing (the cart is in the cookie) gets its own durable
+transaction right after, before the customer is sent on. ``outbox.py`` delivers the rows at
 least once. Webhooks are signed like the big
 payment providers sign theirs: ``Keylight-Signature: t=<unix>,v1=<hex>`` where
 ``<hex>`` is HMAC-SHA256 of ``"<t>.<body>"`` under the hook's secret; ``verify``
@@ -406,10 +406,10 @@ def person(visit: Any) -> dict[str, Any]:
 def step_completed(visit: Any, step: StepBase, connection: Connection | None = None) -> str | None:
     """Queue ``step_completed`` for a step the customer just got past (if a hook listens).
 
-    With ``connection``: inside the transaction that saved the step's answers, so the
-    two are committed together or not at all. Without: in a transaction of its own,
-    for steps that write nothing (the cart lives in the cookie) and for sign-ins,
-    whose answer is written by ``completed`` below after the step is done.
+    With ``connection``: inside the transaction that saved the step's answers (or
+    the sign-in), so the two are committed together or not at all. Without: in a
+    transaction of its own, for steps that write nothing (the cart lives in the
+    cookie), from ``completed`` below once the step is done.
     """
     if not listeners(visit.journey, "step_completed", step):
         return None

@@ -575,6 +575,46 @@ def test_step_completed_only_for_steps_really_completed(
     assert steps == ["plan", "account", "billing", "payment", "confirm"]  # no cart, one confirm
 
 
+def test_a_sign_in_and_its_step_completed_are_saved_together(
+    tmp_path: Path, receiver: Receiver, entry_point: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journeys = tmp_path / "journeys"
+    shutil.copytree(REPO / "journeys", journeys)
+    every_step = (
+        '\n[[hooks]]\ntype = "webhook"\nevent = "step_completed"\n'
+        f'url = "{receiver.url}/signed-steps"\nsecret_env = "KEYLIGHT_TEST_HOOK_SECRET"\n'
+    )
+    (journeys / "hookshop.toml").write_text(hook_journey(receiver.url) + every_step)
+    app = create_app(base_config(tmp_path, journeys, f"sqlite:///{tmp_path / 'k.sqlite3'}"))
+    served = serve(app)
+    email = unique_email()
+    person = Shopper(served.url, KEY)
+    real_enqueue = hooks.enqueue
+
+    def failing(connection: Any, journey: Any, event_type: str, *args: Any, **kw: Any) -> Any:
+        if event_type == "step_completed":
+            raise RuntimeError("the outbox is full")
+        return real_enqueue(connection, journey, event_type, *args, **kw)
+
+    signup = {"action": "signup", "email": email, "password": "a long passphrase"}
+    try:
+        person.add("starter", step="plan")
+        person.step("cart")
+        monkeypatch.setattr(hooks, "enqueue", failing)
+        assert person.step("account", signup).status_code == 500
+        assert person.state("account")["customer"] is None  # no sign-in without its event
+        monkeypatch.setattr(hooks, "enqueue", real_enqueue)
+        assert person.step("account", signup).headers["Location"].endswith("/billing/")
+        assert person.state("billing")["customer"]["email"] == email
+    finally:
+        person.close()
+    outbox.run_once(app)
+    served.stop()
+    app.extensions["keylight_db"].dispose()
+    [event] = [e for e in receiver.events("/signed-steps") if e["data"]["step"]["id"] == "account"]
+    assert event["data"]["customer"] == {"email": email, "signed_in": True, "guest": False}
+
+
 def test_a_worker_claims_one_delivery_at_a_time(
     shop: dict[str, Any], receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:

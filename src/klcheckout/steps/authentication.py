@@ -109,6 +109,7 @@ def authenticate(visit: Visit, step: StepBase) -> Response:
         if customer_id is not None:
             _sign_in(visit, customer_id, connection)
             _account_event(visit, step, connection, "signed_in", customer_id, email)
+            hooks.step_completed(visit, step, connection)  # with the sign-in, or neither
     visit.forget_reads()
     if customer_id is None:
         ratelimit.failed(email)  # counted for sign-ups too, or they would be a way round it
