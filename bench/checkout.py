@@ -176,13 +176,13 @@ function setup(thread)
 end
 
 function init(args)
+  stopfile = args[1]
   wrk.method = "POST"
-  wrk.path = args[1]
-  wrk.body = args[2]
-  wrk.headers["Cookie"] = args[3]
-  wrk.headers["Origin"] = args[4]
+  wrk.path = args[2]
+  wrk.body = args[3]
+  wrk.headers["Cookie"] = args[4]
+  wrk.headers["Origin"] = args[5]
   wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-  stopfile = args[5]
   answered = 0
   statuses = {}
   prepared = wrk.format()
@@ -241,7 +241,7 @@ function setup(thread)
 end
 
 function init(args)
-  api, origin, stopfile, billing, nonce = args[1], args[2], args[3], args[4], args[5]
+  stopfile, api, origin, billing, nonce = args[1], args[2], args[3], args[4], args[5]
   step, index, cookie, token = 0, 0, "", ""
   finished, confirmed = 0, 0
   failures = {}
@@ -404,23 +404,19 @@ def require_wrk() -> str:
 
 
 def run_wrk(
-    wrk: str,
-    port: int,
-    script: str,
-    threads: int,
-    args: list[str],
-    workdir: Path,
-    stop_after: tuple[int, Path] | None = None,
+    wrk: str, port: int, script: str, threads: int, args: list[str], total: int, workdir: Path
 ) -> dict:
-    """Run ``script`` over CONCURRENCY keep-alive connections until every thread says it
-    stopped (KLSTOP), then stop wrk; its KLRESULT line, with the wrk's own CPU use.
+    """Run ``script`` over CONCURRENCY keep-alive connections until ``total`` units are
+    done; its KLRESULT line, with the wrk's own CPU use.
 
-    ``stop_after`` (count, path): once the threads reported ``count`` units done
-    (``KLDONE n`` lines), create ``path``, which tells them to stop after the unit
-    they are in: the load ends together on every connection, with no tail.
+    Once the threads reported ``total`` units done (``KLDONE n`` lines), the stop
+    file (the script's first argument) is created, and each thread stops after the
+    unit it is in: the load ends together on every connection, with no tail. wrk
+    itself is stopped once every thread said so (KLSTOP).
     """
     path = workdir / "load.lua"
     path.write_text(script)
+    stop_file = workdir / f"stop-{uuid.uuid4().hex}"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     process = subprocess.Popen(
         [
@@ -434,6 +430,7 @@ def run_wrk(
             str(path),
             f"http://{HOST}:{port}/",
             "--",
+            str(stop_file),
             *args,
         ],
         stdout=subprocess.PIPE,
@@ -445,14 +442,15 @@ def run_wrk(
     for message in process.stderr:
         if message.startswith("KLDONE "):
             done += int(message.split()[1])
-            if stop_after is not None and done >= stop_after[0]:
-                stop_after[1].touch()
+            if done >= total:
+                stop_file.touch()
         stopped += message.strip() == "KLSTOP"
         if stopped == threads:
             process.send_signal(signal.SIGINT)
             break
     stdout, _ = process.communicate(timeout=360)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    stop_file.unlink(missing_ok=True)
     if process.returncode != 0:
         raise SystemExit(f"wrk failed with {process.returncode}: {stdout}")
     line = next(x for x in stdout.splitlines() if x.startswith("KLRESULT "))
@@ -469,19 +467,8 @@ def post_load(
     wrk: str, port: int, path: str, body: str, cookie: str, total: int, workdir: Path
 ) -> dict:
     """POST ``path`` about ``total`` times (2 wrk threads): requests/s, latency, statuses."""
-    threads = 2
     origin = f"http://{HOST}:{port}"
-    stop_file = workdir / f"stop-{uuid.uuid4().hex}"
-    data = run_wrk(
-        wrk,
-        port,
-        WRK_SCRIPT,
-        threads,
-        [path, body, cookie, origin, str(stop_file)],
-        workdir,
-        stop_after=(total, stop_file),
-    )
-    stop_file.unlink(missing_ok=True)
+    data = run_wrk(wrk, port, WRK_SCRIPT, 2, [path, body, cookie, origin], total, workdir)
     data["rps"] = data["requests"] / data["seconds"]
     data["statuses"] = {int(k): v for k, v in data["statuses"].items()}
     return data
@@ -490,23 +477,8 @@ def post_load(
 def checkouts(wrk: str, port: int, total: int, workdir: Path) -> dict:
     """At least ``total`` guest checkouts, CONCURRENCY customers at a time (one wrk
     thread each); those under way when the total is reached are finished too."""
-    stop_file = workdir / f"stop-{uuid.uuid4().hex}"
-    data = run_wrk(
-        wrk,
-        port,
-        CHECKOUT_SCRIPT,
-        CONCURRENCY,
-        [
-            f"/api/{KEY}",
-            f"http://{HOST}:{port}",
-            str(stop_file),
-            urlencode(BILLING),
-            uuid.uuid4().hex[:12],
-        ],
-        workdir,
-        stop_after=(total, stop_file),
-    )
-    stop_file.unlink(missing_ok=True)
+    args = [f"/api/{KEY}", f"http://{HOST}:{port}", urlencode(BILLING), uuid.uuid4().hex[:12]]
+    data = run_wrk(wrk, port, CHECKOUT_SCRIPT, CONCURRENCY, args, total, workdir)
     data["per_second"] = data["checkouts"] / data["seconds"]
     return data
 
