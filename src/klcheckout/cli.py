@@ -18,6 +18,7 @@ from flask import Flask
 
 from . import create_app, mount
 from . import orders as order_store
+from .payment import mask_iban
 from .settings import SettingsError
 
 
@@ -85,12 +86,21 @@ def list_orders(limit: int, journey: str | None) -> None:
 
 @orders.command("show")
 @click.argument("number")
-def show_order(number: str) -> None:
-    """One order with its lines, answers and payment, as JSON."""
+@click.option("--full", is_flag=True, help="Show the bank account in full (masked by default).")
+def show_order(number: str, full: bool) -> None:
+    """One order with its lines, answers and payment, as JSON.
+
+    The IBAN is masked unless --full: a look at an order ends up on screens and in
+    terminal logs, and only collecting the payment needs the whole number (as
+    `orders export` gives it).
+    """
     with _database() as connection:
         order = order_store.find(connection, number.strip().upper())
     if order is None:
         raise click.ClickException(f"no order {number!r}; `klcheckout orders list` shows them")
+    payment = order.get("payment") or {}
+    if not full and payment.get("iban"):
+        order["payment"] = {**payment, "iban": mask_iban(payment["iban"])}
     click.echo(json.dumps(order, indent=2, ensure_ascii=False, default=str))
 
 

@@ -7,6 +7,7 @@ rule allows one plan; a rule on the company form wants a VAT ID outside Germany.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -141,9 +142,23 @@ def test_private_branch_short_form_and_sepa(backend: Backend, customer: Shopper)
     assert location(customer.step("your-details", PRIVATE)) == f"/{KEY}/direct-debit/"
     assert location(customer.step("direct-debit", SEPA)) == f"/{KEY}/confirm-order/"
     assert location(customer.step("confirm-order")) == f"/{KEY}/order-done/"
-    placed = order(backend, customer.state("order-done")["order"]["number"])
+    number = customer.state("order-done")["order"]["number"]
+    placed = order(backend, number)
     assert placed.payment_method == "sepa_debit"
     assert placed.answers == {"sold_to_account": PRIVATE}
+    # An operator's look at the order masks the account; collecting it shows it whole.
+    env = {
+        "KEYLIGHT_DATABASE_URL": backend.database_url,
+        "KEYLIGHT_JOURNEYS": backend.config["KEYLIGHT_JOURNEYS"],
+        "KEYLIGHT_INSTANCE": backend.config["KEYLIGHT_INSTANCE"],
+        "KEYLIGHT_SECRET_KEYS": ",".join(backend.config["KEYLIGHT_SECRET_KEYS"]),
+    }
+    compact = GOOD_IBAN.replace(" ", "")
+    shown = CliRunner().invoke(cli, ["orders", "show", number], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert compact not in shown.output and compact[:4] in shown.output
+    whole = CliRunner().invoke(cli, ["orders", "show", number, "--full"], env=env)
+    assert json.loads(whole.output)["payment"]["iban"] == compact
 
 
 def test_a_cart_rule_refuses_the_step_and_guards_confirmation(
