@@ -10,7 +10,7 @@ is one JSON document::
 hooks, and the hooks of the step it happened at) on the caller's connection, so
 the row commits or rolls back with the order, account or answers it reports.
 ``step_completed`` of a step that saves something (a form's answers, the guest's
-email, a sign-in, the payment method) is written in that same transaction; a
+email, a sign-in, the payment method, the order) is written in that same transaction; a
 step that saves nothing (the cart is in the cookie) gets its own durable
 transaction right after, before the customer is sent on. ``outbox.py`` delivers the rows at
 least once. Webhooks are signed like the big

@@ -90,6 +90,9 @@ def _insert(connection: Connection, visit: Visit, confirm_token: str | None) -> 
     lines = price_lines(shop, journey, visit.cart.lines)
     figures = totals(lines, entity.currency, shop.site.locale)
     figures.pop("formatted")
+    at = _confirmation(journey)
+    if at is not None:  # committed with the order, and read before its checkout goes
+        hooks.step_completed(visit, at, connection)
     # The order holds the answers from now on: the checkout's copy goes with this statement.
     checkout = checkouts.take(connection, visit.cart.checkout_id)
     saved = (checkout.answers or {}) if checkout is not None else {}
@@ -160,7 +163,7 @@ def _order_placed(
 ) -> None:
     """Queue ``order_placed`` in the order's own transaction (see ``hooks``)."""
     journey = visit.journey
-    at = next((s for s in journey.active_steps if s.type == "confirmation"), None)  # type: ignore[attr-defined]
+    at = _confirmation(journey)
     if not hooks.listeners(journey, "order_placed", at):
         return
     entity = visit.shop.entity(journey)
@@ -184,6 +187,11 @@ def _order_placed(
         step=at,
         context=hooks.visit_context(visit),
     )
+
+
+def _confirmation(journey: Any) -> Any:
+    """The journey's confirmation step, where ``order_placed`` happens."""
+    return next((s for s in journey.active_steps if s.type == "confirmation"), None)
 
 
 def _email_from(answers: dict[str, dict[str, Any]]) -> str:

@@ -571,8 +571,12 @@ def test_step_completed_only_for_steps_really_completed(
     outbox.run_once(app)
     served.stop()
     app.extensions["keylight_db"].dispose()
-    steps = [e["data"]["step"]["id"] for e in receiver.events("/every-step")]  # this test's path
+    completed = receiver.events("/every-step")  # this test's path
+    steps = [e["data"]["step"]["id"] for e in completed]
     assert steps == ["plan", "account", "billing", "payment", "confirm"]  # no cart, one confirm
+    # The confirmation's event tells of the checkout the order was placed for.
+    assert completed[-1]["data"]["customer"] == {"email": email, "signed_in": False, "guest": True}
+    assert completed[-1]["data"]["checkout_id"] == completed[-2]["data"]["checkout_id"]
 
 
 def test_a_sign_in_and_its_step_completed_are_saved_together(
