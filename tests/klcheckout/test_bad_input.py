@@ -425,6 +425,20 @@ def test_confirming_twice_concurrently_places_one_order(backend: Backend, guest:
     assert _orders(backend) == before + 1
 
 
+def test_a_confirmation_token_confirms_one_checkout_only(backend: Backend, guest: Shopper) -> None:
+    """A confirm page kept open (or restored by Back) cannot confirm the next cart."""
+    _ready_to_confirm(guest)
+    assert guest.step("confirm", {"confirm_token": "page-view-1"}).status_code == 303
+    before = _orders(backend)
+    _ready_to_confirm(guest)  # a second cart, a new checkout
+    again = guest.step("confirm", {"confirm_token": "page-view-1"}, json=True)
+    assert again.status_code == 409
+    assert "already used" in again.json()["errors"]["_form"]
+    assert _orders(backend) == before
+    assert guest.step("confirm", {"confirm_token": "page-view-2"}).status_code == 303
+    assert _orders(backend) == before + 1
+
+
 def test_headers_limits_and_health(backend: Backend, shopper: Shopper) -> None:
     response = shopper.http.get(f"{backend.url}/{EXAMPLE}/state")
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
