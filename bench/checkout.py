@@ -149,6 +149,7 @@ def bare_app() -> Flask:
 #: ``n`` more are done; once it has seen its total it creates the stop file, and each
 #: thread stops at its next report. wrk's main thread sleeps for -d regardless, so the
 #: caller sends SIGINT once every thread said KLSTOP, which ends the run at once.
+#: ``result`` prints the figures (KLRESULT, one JSON line) that run_wrk reads.
 REPORT_LUA = r"""
 local function report(n)
   io.stderr:write("KLDONE " .. n .. "\n")
@@ -160,6 +161,16 @@ local function report(n)
     io.stderr:flush()
     wrk.thread:stop()
   end
+end
+
+-- The figures every load prints (from done()), with ``extra``: more JSON members.
+local function result(summary, latency, extra)
+  local errors = summary.errors
+  io.write(string.format(
+    'KLRESULT {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, ' ..
+    '"socket_errors": %d, %s}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    errors.connect + errors.read + errors.write + errors.timeout, extra))
 end
 """
 
@@ -211,12 +222,7 @@ function done(summary, latency, requests)
   for status, count in pairs(counts) do
     table.insert(parts, string.format('"%d": %d', status, count))
   end
-  local errors = summary.errors
-  io.write(string.format(
-    'KLRESULT {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, ' ..
-    '"socket_errors": %d, "statuses": {%s}}\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    errors.connect + errors.read + errors.write + errors.timeout, table.concat(parts, ", ")))
+  result(summary, latency, '"statuses": {' .. table.concat(parts, ", ") .. "}")
 end
 """
 )
@@ -321,13 +327,8 @@ function done(summary, latency, requests)
       failed[#failed + 1] = string.format('"%s": %d', kind, count)
     end
   end
-  local errors = summary.errors
-  io.write(string.format(
-    'KLRESULT {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, ' ..
-    '"socket_errors": %d, "checkouts": %d, "confirmed": %d, "failures": {%s}}\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    errors.connect + errors.read + errors.write + errors.timeout, finished_all,
-    confirmed_all, table.concat(failed, ", ")))
+  result(summary, latency, string.format('"checkouts": %d, "confirmed": %d, "failures": {%s}',
+    finished_all, confirmed_all, table.concat(failed, ", ")))
 end
 """
 )

@@ -3,6 +3,7 @@ an entry point of an installed distribution, and a backend process that is kille
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -251,6 +252,31 @@ def shop(
             app.extensions["keylight_db"].dispose()
 
 
+def every_step_hook(url: str, path: str) -> str:
+    """A journey-level webhook for every ``step_completed``, to ``path`` on the receiver."""
+    return (
+        '\n[[hooks]]\ntype = "webhook"\nevent = "step_completed"\n'
+        f'url = "{url}{path}"\nsecret_env = "KEYLIGHT_TEST_HOOK_SECRET"\n'
+    )
+
+
+@contextlib.contextmanager
+def step_events_failing(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """While the block runs, writing a ``step_completed`` event fails (others still work)."""
+    real = hooks.enqueue
+
+    def failing(connection: Any, journey: Any, event_type: str, *args: Any, **kw: Any) -> Any:
+        if event_type == "step_completed":
+            raise RuntimeError("the outbox is full")
+        return real(connection, journey, event_type, *args, **kw)
+
+    monkeypatch.setattr(hooks, "enqueue", failing)
+    try:
+        yield
+    finally:
+        monkeypatch.setattr(hooks, "enqueue", real)
+
+
 def place_order(url: str, email: str, country: str = "DE") -> str:
     person = Shopper(url, KEY)
     person.http.headers["Origin"] = url.removesuffix("/api")  # an origin has no path
@@ -354,12 +380,6 @@ def test_a_steps_answers_and_its_event_are_saved_together(
     """If the event cannot be written, neither are the answers: no step without its event."""
     email = unique_email()
     person = Shopper(shop["url"], KEY)
-    real_enqueue = hooks.enqueue
-
-    def failing(connection: Any, journey: Any, event_type: str, *args: Any, **kw: Any) -> Any:
-        if event_type == "step_completed":
-            raise RuntimeError("the outbox is full")
-        return real_enqueue(connection, journey, event_type, *args, **kw)
 
     def saved_billing() -> list[Any]:
         with shop["app"].extensions["keylight_db"].connect() as connection:
@@ -370,11 +390,10 @@ def test_a_steps_answers_and_its_event_are_saved_together(
         person.add("starter", step="plan")
         person.step("cart")
         person.step("account", {"action": "guest", "email": email})
-        monkeypatch.setattr(hooks, "enqueue", failing)
-        broken = person.step("billing", {**BILLING, "email": email}, json=True)
+        with step_events_failing(monkeypatch):
+            broken = person.step("billing", {**BILLING, "email": email}, json=True)
         assert broken.status_code == 500 and "Traceback" not in broken.text
         assert saved_billing() == []
-        monkeypatch.setattr(hooks, "enqueue", real_enqueue)
         again = person.step("billing", {**BILLING, "email": email}, json=True)
         assert again.status_code == 200, again.text
         assert len(saved_billing()) == 1
@@ -541,10 +560,7 @@ def test_step_completed_only_for_steps_really_completed(
     """Not for a step its condition passes over, nor for a confirmation sent twice."""
     journeys = tmp_path / "journeys"
     shutil.copytree(REPO / "journeys", journeys)
-    every_step = (
-        '\n[[hooks]]\ntype = "webhook"\nevent = "step_completed"\n'
-        f'url = "{receiver.url}/every-step"\nsecret_env = "KEYLIGHT_TEST_HOOK_SECRET"\n'
-    )
+    every_step = every_step_hook(receiver.url, "/every-step")
     text = hook_journey(receiver.url)
     cart = 'name = "Cart"\ntype = "order"\n'
     assert cart in text
@@ -584,30 +600,19 @@ def test_a_sign_in_and_its_step_completed_are_saved_together(
 ) -> None:
     journeys = tmp_path / "journeys"
     shutil.copytree(REPO / "journeys", journeys)
-    every_step = (
-        '\n[[hooks]]\ntype = "webhook"\nevent = "step_completed"\n'
-        f'url = "{receiver.url}/signed-steps"\nsecret_env = "KEYLIGHT_TEST_HOOK_SECRET"\n'
-    )
+    every_step = every_step_hook(receiver.url, "/signed-steps")
     (journeys / "hookshop.toml").write_text(hook_journey(receiver.url) + every_step)
     app = create_app(base_config(tmp_path, journeys, f"sqlite:///{tmp_path / 'k.sqlite3'}"))
     served = serve(app)
     email = unique_email()
     person = Shopper(served.url, KEY)
-    real_enqueue = hooks.enqueue
-
-    def failing(connection: Any, journey: Any, event_type: str, *args: Any, **kw: Any) -> Any:
-        if event_type == "step_completed":
-            raise RuntimeError("the outbox is full")
-        return real_enqueue(connection, journey, event_type, *args, **kw)
-
     signup = {"action": "signup", "email": email, "password": "a long passphrase"}
     try:
         person.add("starter", step="plan")
         person.step("cart")
-        monkeypatch.setattr(hooks, "enqueue", failing)
-        assert person.step("account", signup).status_code == 500
+        with step_events_failing(monkeypatch):
+            assert person.step("account", signup).status_code == 500
         assert person.state("account")["customer"] is None  # no sign-in without its event
-        monkeypatch.setattr(hooks, "enqueue", real_enqueue)
         assert person.step("account", signup).headers["Location"].endswith("/billing/")
         assert person.state("billing")["customer"]["email"] == email
     finally:
