@@ -8,9 +8,11 @@ cart never touch the database.
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+from datetime import datetime, timedelta
 from typing import Any
 
+from flask import Flask
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -19,6 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from . import db
 from .accounts import now
 from .tables import checkouts
+
+log = logging.getLogger(__name__)
 
 #: INSERT ... ON CONFLICT, by dialect name.
 UPSERTS = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}
@@ -180,11 +184,23 @@ def take(connection: Connection, checkout_id: str) -> Any:
     return connection.execute(TAKE_ALL, {"checkout_id": checkout_id}).first()
 
 
+def purge_abandoned(app: Flask) -> int:
+    """Delete checkouts unchanged for ``KEYLIGHT_CHECKOUT_RETENTION``; how many.
+
+    An unfinished checkout holds a guest's email and form answers: kept only as
+    long as a cart could come back for them. ``klcheckout worker`` calls this
+    hourly, ``klcheckout checkouts purge`` at once.
+    """
+    before = now() - timedelta(seconds=app.config["KEYLIGHT_CHECKOUT_RETENTION"])
+    deleted = purge(app.extensions["keylight_db"], before)
+    if deleted:
+        log.info("deleted %d abandoned checkouts, unchanged since %s", deleted, before)
+    return deleted
+
+
 def purge(engine: Engine, before: datetime, batch: int = 500) -> int:
     """Delete checkouts not changed since ``before``; how many.
 
-    An unfinished checkout holds a guest's email and form answers: kept only as
-    long as a cart could come back for them (``KEYLIGHT_CHECKOUT_RETENTION``).
     Small batches, each its own transaction, keep SQLite's single write lock
     short for the customers checking out meanwhile.
     """

@@ -239,11 +239,11 @@ def checkouts() -> None:
 def purge_checkouts() -> None:
     """Delete checkouts unchanged for KEYLIGHT_CHECKOUT_RETENTION, now (a running
     `klcheckout worker` does it hourly)."""
-    from . import outbox
+    from . import checkouts as stored
 
     app = _app()
     try:
-        deleted = outbox.purge_abandoned(app)
+        deleted = stored.purge_abandoned(app)
     finally:
         app.extensions["keylight_db"].dispose()
     days = app.config["KEYLIGHT_CHECKOUT_RETENTION"] / 86400

@@ -158,9 +158,8 @@ def write_scratch(connection: Connection, statement: Any, parameters: dict[str, 
     Elsewhere (SQLite, whose writers queue for their turn) it is a scratch
     transaction of its own.
     """
-    if connection.info.get("keylight_write"):  # called inside a transaction: part of it
-        return connection.execute(statement, parameters).rowcount
-    if connection.dialect.name == "postgresql" and _reads_outside(connection):
+    inside = bool(connection.info.get("keylight_write"))
+    if not inside and connection.dialect.name == "postgresql" and _reads_outside(connection):
         try:
             changed = connection.execute(statement, parameters).rowcount
         except BaseException:
@@ -168,7 +167,7 @@ def write_scratch(connection: Connection, statement: Any, parameters: dict[str, 
             raise
         connection.commit()  # SQLAlchemy's side: the server committed the statement
         return changed
-    with writing(connection, durable=False) as same:
+    with writing(connection, durable=False) as same:  # or the transaction it is called in
         return same.execute(statement, parameters).rowcount
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from klbuild.model import FormStep
+from klbuild.model import FormStep, StepBase
 
 from . import checkouts, conditions, hooks
 from .accounts import now
@@ -58,14 +58,15 @@ def placed_for(connection: Connection, checkout_id: str) -> Placed | None:
     return Placed(number, checkout_id, False) if number else None
 
 
-def place(visit: Visit, confirm_token: str | None) -> Placed:
-    """Place the order for this visit's checkout, or return the one already placed."""
+def place(visit: Visit, step: StepBase, confirm_token: str | None) -> Placed:
+    """Place the order for this visit's checkout at its confirmation ``step``, or return
+    the one already placed."""
     if not visit.cart.lines:
         raise OrderRefused("Your cart is empty: choose a product first.")
     for _attempt in range(5):
         try:
             with visit.writing() as connection:
-                number = _insert(connection, visit, confirm_token)
+                number = _insert(connection, visit, step, confirm_token)
             return Placed(number, visit.cart.checkout_id, True)
         except IntegrityError:
             # Another request placed this checkout's order first (the caller looked just
@@ -84,15 +85,14 @@ def _token_used(connection: Connection, token: str) -> bool:
     return connection.execute(TOKEN_USED, {"token": token}).first() is not None
 
 
-def _insert(connection: Connection, visit: Visit, confirm_token: str | None) -> str:
+def _insert(connection: Connection, visit: Visit, step: StepBase, confirm_token: str | None) -> str:
     shop, journey = visit.shop, visit.journey
     entity = shop.entity(journey)
     lines = price_lines(shop, journey, visit.cart.lines)
     figures = totals(lines, entity.currency, shop.site.locale)
     figures.pop("formatted")
-    at = _confirmation(journey)
-    if at is not None:  # committed with the order, and read before its checkout goes
-        hooks.step_completed(visit, at, connection)
+    # Committed with the order, and read before its checkout goes.
+    hooks.step_completed(visit, step, connection)
     # The order holds the answers from now on: the checkout's copy goes with this statement.
     checkout = checkouts.take(connection, visit.cart.checkout_id)
     saved = (checkout.answers or {}) if checkout is not None else {}
@@ -147,13 +147,14 @@ def _insert(connection: Connection, visit: Visit, confirm_token: str | None) -> 
             for position, line in enumerate(lines, start=1)
         ],
     )
-    _order_placed(connection, visit, number, email, figures, answers, method, lines)
+    _order_placed(connection, visit, step, number, email, figures, answers, method, lines)
     return number
 
 
 def _order_placed(
     connection: Connection,
     visit: Visit,
+    at: StepBase,
     number: str,
     email: str,
     figures: dict[str, Any],
@@ -163,7 +164,6 @@ def _order_placed(
 ) -> None:
     """Queue ``order_placed`` in the order's own transaction (see ``hooks``)."""
     journey = visit.journey
-    at = _confirmation(journey)
     if not hooks.listeners(journey, "order_placed", at):
         return
     entity = visit.shop.entity(journey)
@@ -187,11 +187,6 @@ def _order_placed(
         step=at,
         context=hooks.visit_context(visit),
     )
-
-
-def _confirmation(journey: Any) -> Any:
-    """The journey's confirmation step, where ``order_placed`` happens."""
-    return next((s for s in journey.active_steps if s.type == "confirmation"), None)
 
 
 def _email_from(answers: dict[str, dict[str, Any]]) -> str:

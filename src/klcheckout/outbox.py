@@ -165,20 +165,11 @@ def run(app: Flask, stop: threading.Event, interval: float = 1.0) -> None:
         try:
             run_once(app)
             if time.monotonic() >= next_purge:
-                purge_abandoned(app)
+                checkouts.purge_abandoned(app)
                 next_purge = time.monotonic() + PURGE_EVERY
         except Exception:  # noqa: BLE001 - keep the loop alive; the next round retries
             log.exception("delivering events failed; trying again in %s s", interval)
         stop.wait(interval)
-
-
-def purge_abandoned(app: Flask) -> int:
-    """Delete checkouts unchanged for ``KEYLIGHT_CHECKOUT_RETENTION``; how many."""
-    before = now() - timedelta(seconds=app.config["KEYLIGHT_CHECKOUT_RETENTION"])
-    deleted = checkouts.purge(app.extensions["keylight_db"], before)
-    if deleted:
-        log.info("deleted %d abandoned checkouts, unchanged since %s", deleted, before)
-    return deleted
 
 
 class Worker:

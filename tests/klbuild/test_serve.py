@@ -259,24 +259,19 @@ def test_a_missing_journeys_folder_stops_the_server(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def serve_command(ws: Workspace, port: int) -> list[str]:
+    """``klbuild serve`` of the workspace, as a user runs it (port 0: any free one)."""
+    where = [str(ws.journeys), "--site", str(ws.site), "--port", str(port), "--no-open"]
+    return [sys.executable, "-m", "klbuild", "serve", *where]
+
+
 def test_port_in_use_is_reported_without_a_traceback(ws: Workspace) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "klbuild",
-                "serve",
-                str(ws.journeys),
-                "--site",
-                str(ws.site),
-                "--port",
-                str(port),
-                "--no-open",
-            ],
+            serve_command(ws, port),
             capture_output=True,
             text=True,
             timeout=60,
@@ -290,18 +285,7 @@ def test_port_in_use_is_reported_without_a_traceback(ws: Workspace) -> None:
 
 def test_serve_prints_the_base_and_journey_urls(ws: Workspace) -> None:
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "klbuild",
-            "serve",
-            str(ws.journeys),
-            "--site",
-            str(ws.site),
-            "--port",
-            "0",
-            "--no-open",
-        ],
+        serve_command(ws, 0),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -39,7 +39,7 @@ def confirm(visit: Visit, step: StepBase) -> Response:
         if refused is not None:
             return refused
         try:
-            placed = orders.place(visit, token)
+            placed = orders.place(visit, step, token)
         except orders.OrderRefused as error:
             return web.respond(visit, step, errors={"_form": error.message}, status=409)
     # The cart is now empty and gets a fresh checkout id; the done page finds the order
