@@ -37,7 +37,8 @@ from typing import Any
 
 from jinja2 import Environment, Template
 
-from klbuild import assets, config
+import kljourney
+from klbuild import assets
 from klbuild.build import Builder, _write, build
 from klbuild.render import Renderer, make_environment
 
@@ -108,7 +109,7 @@ def prepare_pages(journeys: Path) -> list[tuple[str, Template, dict[str, Any]]]:
     The contexts come from klbuild's own ``Renderer`` (formatted prices, rendered
     form fields and all), so timing their render measures Jinja2 and nothing else.
     """
-    shop = config.load(journeys)
+    shop = kljourney.load(journeys)
     folders = assets.search_path()
     shared = assets.load_assets(assets.resolve_files(folders))
     env = make_environment(folders)
@@ -142,7 +143,7 @@ def same_pages(floor_site: Path, site: Path, pages: list[tuple[str, Any, Any]]) 
 
 def minimal_floor(journeys: Path, site: Path) -> float:
     """The old floor: a one-line template per page. Measures the disk, not klbuild."""
-    shop = config.load(journeys)
+    shop = kljourney.load(journeys)
     template = Environment(autoescape=True).from_string(MINIMAL_TEMPLATE)
     started = time.perf_counter()
     for key, journey in shop.journeys.items():
@@ -181,7 +182,7 @@ def main() -> None:
         make_journeys(journeys, args.journeys)
 
         started = time.perf_counter()
-        config.load(journeys)
+        kljourney.load(journeys)
         load_seconds = time.perf_counter() - started
 
         # Disk writeback of earlier phases would land on later ones: start each from a

@@ -30,11 +30,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import click
 from jinja2 import Environment, TemplateError, TemplateSyntaxError
 
-from . import assets, config
-from .errors import BuildError, ConfigError, Problem
-from .model import Journey, Site
+import kljourney
+from kljourney.errors import ConfigError, Problem
+from kljourney.model import Journey, Site
+
+from . import assets
 from .render import Renderer, make_environment
 
 #: Records what was built, so the next build knows what it may skip and delete.
@@ -56,6 +59,10 @@ HEADERS = """\
 STAGING_SUFFIX = ".klbuild-tmp"
 
 
+class BuildError(click.ClickException):
+    """The build could not write its output (a full disk, a read-only folder...)."""
+
+
 @dataclass
 class BuildReport:
     """What a build did, for the CLI's summary line and the dev server's reload decision."""
@@ -70,7 +77,7 @@ class BuildReport:
     warnings: list[Problem] = field(default_factory=list)
     seconds: float = 0.0
     #: The shop that was built; the dev server hands it to the checkout backend.
-    shop: config.Shop | None = None
+    shop: kljourney.Shop | None = None
 
     @property
     def changed_journeys(self) -> list[str]:
@@ -130,7 +137,7 @@ class Builder:
         self.processes = processes
         self.site = Path(site)
         self.templates = Path(templates) if templates is not None else None
-        self.load_cache = config.LoadCache()
+        self.load_cache = kljourney.LoadCache()
         self._env: Environment | None = None
         self._env_digest = ""
         self._manifest: dict[str, Any] | None = None
@@ -150,7 +157,7 @@ class Builder:
         started = time.perf_counter()
         if changed is not None:
             self.load_cache.trust_unchanged(changed)
-        shop = config.load(self.journeys, assign_keys=True, cache=self.load_cache)
+        shop = kljourney.load(self.journeys, assign_keys=True, cache=self.load_cache)
         if self.preview:
             shop.site = local_site(shop.site)
         files = assets.resolve_files(assets.search_path(self.templates))
@@ -185,7 +192,9 @@ class Builder:
             self._env_digest = digest
         return self._env
 
-    def renderer(self, shop: config.Shop, digest: str, shared: dict[str, assets.Asset]) -> Renderer:
+    def renderer(
+        self, shop: kljourney.Shop, digest: str, shared: dict[str, assets.Asset]
+    ) -> Renderer:
         """A renderer for ``shop``, keeping what it formatted while shared files are unchanged.
 
         Formatted products and rendered forms depend only on the templates and the

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from . import config
-from .errors import ConfigError, Problem, summary
+import kljourney
+from kljourney.errors import ConfigError, Problem, summary
 
 journeys_argument = click.argument(
     "journeys",
@@ -98,8 +98,8 @@ def serve(
     run_serve(journeys, site, templates, host=host, port=port, open_browser=open_browser, poll=poll)
 
 
-def _load(journeys: Path, *, assign_keys: bool, strict: bool) -> config.Shop:
-    shop = config.load(journeys, assign_keys=assign_keys)
+def _load(journeys: Path, *, assign_keys: bool, strict: bool) -> kljourney.Shop:
+    shop = kljourney.load(journeys, assign_keys=assign_keys)
     if strict and shop.warnings:
         raise ConfigError(shop.warnings)
     _show_warnings(shop.warnings)

@@ -19,16 +19,17 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 from markupsafe import Markup
 
-from .config import Shop
-from .countries import countries
-from .model import (
+from kljourney import Shop
+from kljourney.countries import countries
+from kljourney.model import (
     FormStep,
     Journey,
     PaymentMethodStep,
     ProductSelectionStep,
     StepBase,
 )
-from .money import format_price
+from kljourney.money import format_price
+
 from .text import markdown
 
 

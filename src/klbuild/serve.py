@@ -24,11 +24,13 @@ from werkzeug.serving import BaseWSGIServer, get_sockaddr, make_server, select_a
 from werkzeug.utils import safe_join
 from werkzeug.wrappers import Response
 
+import kljourney
 from klcheckout.settings import SettingsError
+from kljourney import model
+from kljourney.errors import ConfigError, Problem, summary
 
-from . import assets, config
-from .build import Builder
-from .errors import BuildError, ConfigError, Problem, summary
+from . import assets
+from .build import Builder, BuildError
 from .events import Events
 from .watch import Watcher
 
@@ -62,7 +64,7 @@ class DevServer:
         self.events = Events()
         self.build_number = 0
         self.problems: list[Problem] = []
-        self.shop: config.Shop | None = None
+        self.shop: kljourney.Shop | None = None
         #: Page paths of steps renamed or switched off while their pages were open,
         #: to where those steps' pages are now (see ``moved_pages``).
         self.moved: dict[str, str] = {}
@@ -128,7 +130,7 @@ class DevServer:
                     },
                 )
 
-    def serve_shop(self, shop: config.Shop) -> None:
+    def serve_shop(self, shop: kljourney.Shop) -> None:
         """Hand the new model to the backend (starting it the first time)."""
         if self.backend is None:
             self.shop = shop
@@ -290,7 +292,7 @@ class DevServer:
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
-def moved_pages(old: config.Shop, new: config.Shop, known: dict[str, str]) -> dict[str, str]:
+def moved_pages(old: kljourney.Shop, new: kljourney.Shop, known: dict[str, str]) -> dict[str, str]:
     """Where the pages of steps that lost theirs in this build went, added to ``known``.
 
     An open page reloads after a save; if its step was renamed, it should land on
@@ -339,7 +341,7 @@ def _check_port(host: str, port: int) -> None:
 
 def _touches_shared(changed: Iterable[Path], journeys: Path) -> bool:
     """A template, asset or shared file changed: every open page may look different."""
-    shared = {config.SHOP_FILE, config.CATALOG_FILE, config.FORMS_FILE}
+    shared = {model.SHOP_FILE, model.CATALOG_FILE, model.FORMS_FILE}
     root = journeys.resolve()
     for path in changed:
         resolved = path.resolve()

@@ -19,7 +19,7 @@ from werkzeug.exceptions import NotFound
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from klbuild.config import Shop
+from kljourney import Shop
 
 from . import db, errors, hooks, ratelimit, security, settings
 from .holder import ShopHolder

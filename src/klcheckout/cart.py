@@ -24,8 +24,8 @@ from typing import Any
 from flask import Flask
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from klbuild.config import Shop
-from klbuild.model import Journey, ProductSelectionStep
+from kljourney import Shop
+from kljourney.model import Journey, ProductSelectionStep
 
 #: Browsers drop a cookie whose name, value and attributes pass 4096 bytes; stay clear.
 COOKIE_LIMIT = 4000

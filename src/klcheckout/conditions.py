@@ -1,7 +1,7 @@
 """Conditions and rules at run time: the expression context of a request, and what it decides.
 
 A journey's ``when`` conditions and ``rules`` are parsed when the journeys load
-(``klbuild.expressions``); here they are evaluated against what the backend
+(``kljourney.expressions``); here they are evaluated against what the backend
 knows about this customer's checkout. The context is the one documented in the
 README ("Conditions and rules"): ``cart``, ``customer``, ``answers``,
 ``journey`` and ``entry``, each a ``Record`` whose missing names read as None.
@@ -26,8 +26,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from klbuild.expressions import Expression, Record, parse
-from klbuild.model import FormStep, Journey, StepBase
+from kljourney.expressions import Expression, Record, parse
+from kljourney.model import FormStep, Journey, StepBase
 
 from .pricing import BILLINGS, price_lines
 

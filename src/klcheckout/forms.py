@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from klbuild.countries import country_codes
-from klbuild.model import Form, FormField
+from kljourney.countries import country_codes
+from kljourney.model import Form, FormField
 
 #: Form names the page itself adds; never answers.
 RESERVED = frozenset({"csrf_token", "step"})

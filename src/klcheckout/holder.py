@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from klbuild.config import Shop, load
+from kljourney import Shop, load
 
 from . import hooks
 

@@ -41,9 +41,8 @@ from urllib.parse import urlsplit
 from flask import g, request
 from sqlalchemy import Connection, insert
 
-from klbuild import expressions
-from klbuild.config import Shop
-from klbuild.model import Journey, StepBase, ValidateHook
+from kljourney import Shop, expressions
+from kljourney.model import Journey, StepBase, ValidateHook
 
 from . import conditions
 from .accounts import now

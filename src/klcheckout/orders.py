@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from klbuild.model import FormStep, StepBase
+from kljourney.model import FormStep, StepBase
 
 from . import checkouts, conditions, hooks
 from .accounts import now

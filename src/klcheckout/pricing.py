@@ -1,6 +1,6 @@
 """Prices and totals, computed on the server from the catalog, never taken from a request.
 
-Each line is rounded once (``klbuild.money``); totals are sums of rounded lines,
+Each line is rounded once (``kljourney.money``); totals are sums of rounded lines,
 split by billing period, because "€9.90 / month" and "€249.00 once" do not add up
 to one meaningful number for a customer.
 """
@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 
-from klbuild.config import Shop
-from klbuild.model import Journey, Product
-from klbuild.money import format_money as _format_money
-from klbuild.money import format_price as _format_price
-from klbuild.money import quantize, tax_included
+from kljourney import Shop
+from kljourney.model import Journey, Product
+from kljourney.money import format_money as _format_money
+from kljourney.money import format_price as _format_price
+from kljourney.money import quantize, tax_included
 
 # Babel's formatting costs tens of microseconds a call and the same few amounts come
 # back on every request: remember them (the arguments are immutable values).

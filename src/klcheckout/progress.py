@@ -11,8 +11,8 @@ not complete either, so nobody confirms an order a rule refuses.
 
 from __future__ import annotations
 
-from klbuild.config import Shop
-from klbuild.model import (
+from kljourney import Shop
+from kljourney.model import (
     AuthenticationStep,
     FormStep,
     Journey,

@@ -13,8 +13,8 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import text
 from werkzeug.exceptions import NotFound
 
-from klbuild.countries import countries
-from klbuild.model import AuthenticationStep, ConfirmationStep, FormStep, StepBase
+from kljourney.countries import countries
+from kljourney.model import AuthenticationStep, ConfirmationStep, FormStep, StepBase
 
 from . import checkouts, conditions, orders, progress, security
 from .payment import PROVIDERS

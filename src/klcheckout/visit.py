@@ -19,8 +19,8 @@ from flask import Flask, Response, current_app, g, request
 from sqlalchemy import Connection, Engine
 from werkzeug.exceptions import NotFound
 
-from klbuild.config import Shop
-from klbuild.model import Journey
+from kljourney import Shop
+from kljourney.model import Journey
 
 from . import accounts, checkouts, db, security
 from . import cart as carts

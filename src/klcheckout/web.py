@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Response, g, jsonify, request
 
-from klbuild.model import StepBase
+from kljourney.model import StepBase
 
 from . import checkouts, progress, security
 from .visit import Visit

@@ -13,7 +13,7 @@ import pytest
 
 from klbuild import build as klbuild_build
 from klbuild.build import HEADERS_FILE, MANIFEST, Builder, build
-from klbuild.errors import ConfigError
+from kljourney.errors import ConfigError
 
 
 def test_first_build_writes_pages_assets_headers_and_manifest(ws):

@@ -5,23 +5,23 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from klbuild import config
+import kljourney
 from klbuild.build import build
-from klbuild.model import FormStep, PaymentMethodStep
+from kljourney.model import FormStep, PaymentMethodStep
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "journeys"
 
 
 def test_the_example_has_two_journeys_and_no_warnings(tmp_path: Path) -> None:
     shutil.copytree(EXAMPLE, tmp_path / "journeys")
-    shop = config.load(tmp_path / "journeys")
+    shop = kljourney.load(tmp_path / "journeys")
     assert shop.warnings == []
     assert sorted(shop.journeys) == ["k9uscs7vr7", "segments"]
 
 
 def test_the_segments_journey_branches_on_the_customer_segment(tmp_path: Path) -> None:
     shutil.copytree(EXAMPLE, tmp_path / "journeys")
-    journey = config.load(tmp_path / "journeys").journeys["segments"]
+    journey = kljourney.load(tmp_path / "journeys").journeys["segments"]
     forms = {s.id: (s.form, s.when) for s in journey.steps if isinstance(s, FormStep)}
     assert forms == {
         "company-details": ("company", "customer.segment == 'business'"),

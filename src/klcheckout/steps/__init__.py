@@ -16,7 +16,7 @@ from typing import Any
 from flask import Blueprint, Response, g
 from werkzeug.exceptions import NotFound
 
-from klbuild.model import StepBase
+from kljourney.model import StepBase
 
 from .. import checkouts, conditions, hooks, progress, web
 from ..visit import Visit, begin

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
 
-from klbuild.model import AuthenticationStep, StepBase
+from kljourney.model import AuthenticationStep, StepBase
 
 from .. import accounts, forms, hooks, progress, ratelimit, web
 from .. import cart as carts

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Response, g, request
 
-from klbuild.model import OrderDoneStep, StepBase
+from kljourney.model import OrderDoneStep, StepBase
 
 from .. import cart as carts
 from .. import orders, progress, web

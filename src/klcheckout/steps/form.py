@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Response, request
 
-from klbuild.model import FormStep, StepBase
+from kljourney.model import FormStep, StepBase
 
 from .. import accounts, checkouts, conditions, forms, hooks, progress, web
 from ..visit import Visit

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Response, request
 
-from klbuild.model import PaymentMethodStep, StepBase
+from kljourney.model import PaymentMethodStep, StepBase
 
 from .. import progress, web
 from ..payment import PROVIDERS

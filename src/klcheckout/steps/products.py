@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from klbuild.model import StepBase
+from kljourney.model import StepBase
 
 from .. import cart as carts
 from .. import progress, web

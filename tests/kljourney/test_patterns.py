@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from klbuild.patterns import browser_problem
+from kljourney.patterns import browser_problem
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from klbuild.expressions import ExpressionError, Record, parse
+from kljourney.expressions import ExpressionError, Record, parse
 
 
 def context(**names: dict) -> dict[str, Record]:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from klbuild import config
-from klbuild.errors import ConfigError
-from klbuild.model import FormStep, ProductSelectionStep
+import kljourney
+from kljourney.errors import ConfigError
+from kljourney.model import FormStep, ProductSelectionStep
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "journeys"
 
@@ -32,7 +32,7 @@ def edit(path: Path, old: str, new: str, count: int = 1) -> None:
 
 def problems(root: Path) -> list[str]:
     with pytest.raises(ConfigError) as info:
-        config.load(root)
+        kljourney.load(root)
     return [str(p) for p in info.value.problems]
 
 
@@ -46,7 +46,7 @@ def only_error(root: Path) -> str:
 
 
 def test_example_loads_into_one_model(shop_dir: Path) -> None:
-    shop = config.load(shop_dir)
+    shop = kljourney.load(shop_dir)
     assert shop.site.title == "Acme Shop"
     assert shop.warnings == []
     (journey,) = shop.journeys.values()
@@ -71,9 +71,9 @@ def test_example_loads_into_one_model(shop_dir: Path) -> None:
 
 
 def test_version_changes_with_what_the_journey_shows(shop_dir: Path) -> None:
-    before = next(iter(config.load(shop_dir).journeys.values())).version
+    before = next(iter(kljourney.load(shop_dir).journeys.values())).version
     edit(shop_dir / "catalog.toml", 'price = "9.90"', 'price = "10.90"')
-    after = next(iter(config.load(shop_dir).journeys.values())).version
+    after = next(iter(kljourney.load(shop_dir).journeys.values())).version
     assert before != after
 
 
@@ -87,17 +87,17 @@ def test_missing_key_is_written_once_and_kept(shop_dir: Path) -> None:
     end = text.index("\n", start)
     journey_file.write_text(text[:start] + 'key = ""' + text[end:])
 
-    checked = config.load(shop_dir)  # check: nothing written
+    checked = kljourney.load(shop_dir)  # check: nothing written
     assert 'key = ""' in journey_file.read_text()
 
-    first = config.load(shop_dir, assign_keys=True)
+    first = kljourney.load(shop_dir, assign_keys=True)
     written = journey_file.read_text()
     (key,) = first.journeys
     assert f'key = "{key}"' in written
     assert "# Move a [[steps]] block" in written, "comments are kept"
     assert key not in checked.journeys or len(key) == 10
 
-    second = config.load(shop_dir, assign_keys=True)
+    second = kljourney.load(shop_dir, assign_keys=True)
     assert list(second.journeys) == [key]
     assert journey_file.read_text() == written
 
@@ -108,7 +108,7 @@ def test_key_line_is_added_after_the_name_when_absent(shop_dir: Path) -> None:
         line for line in journey_file.read_text().splitlines(True) if not line.startswith("key")
     ]
     journey_file.write_text("".join(lines))
-    shop = config.load(shop_dir, assign_keys=True)
+    shop = kljourney.load(shop_dir, assign_keys=True)
     (key,) = shop.journeys
     new_lines = journey_file.read_text().splitlines()
     name_index = next(i for i, line in enumerate(new_lines) if line.startswith("name ="))
@@ -121,7 +121,7 @@ def test_no_key_is_written_when_there_are_errors(shop_dir: Path) -> None:
     edit(journey_file, 'form = "billing"', 'form = "nope"')
     before = journey_file.read_text()
     with pytest.raises(ConfigError):
-        config.load(shop_dir, assign_keys=True)
+        kljourney.load(shop_dir, assign_keys=True)
     assert journey_file.read_text() == before
 
 
@@ -376,7 +376,7 @@ def test_errors_never_raise_anything_but_config_error(shop_dir: Path) -> None:
 
 
 def warnings_of(root: Path) -> list[str]:
-    return [p.message for p in config.load(root).warnings]
+    return [p.message for p in kljourney.load(root).warnings]
 
 
 def test_sense_warnings(shop_dir: Path) -> None:
@@ -427,7 +427,7 @@ def test_inactive_steps_are_loaded_but_not_active(shop_dir: Path) -> None:
         'type = "order"\nprogress_bar = true\nactive = true',
         'type = "order"\nprogress_bar = true\nactive = false',
     )
-    (journey,) = config.load(shop_dir).journeys.values()
+    (journey,) = kljourney.load(shop_dir).journeys.values()
     assert len(journey.steps) == 7
     assert "cart" not in [s.id for s in journey.active_steps]
     assert journey.step("cart") is None
@@ -438,11 +438,11 @@ def test_inactive_steps_are_loaded_but_not_active(shop_dir: Path) -> None:
 
 
 def test_cache_rereads_only_changed_files(shop_dir: Path) -> None:
-    cache = config.LoadCache()
-    first = config.load(shop_dir, cache=cache)
+    cache = kljourney.LoadCache()
+    first = kljourney.load(shop_dir, cache=cache)
     entries = dict(cache.entries)
     edit(shop_dir / "catalog.toml", 'price = "9.90"', 'price = "12.00"')
-    second = config.load(shop_dir, cache=cache)
+    second = kljourney.load(shop_dir, cache=cache)
     assert cache.entries["self-service.toml"] is entries["self-service.toml"]
     assert cache.entries["catalog.toml"] is not entries["catalog.toml"]
     assert second.products["starter"].price == Decimal("12.00")
@@ -450,29 +450,29 @@ def test_cache_rereads_only_changed_files(shop_dir: Path) -> None:
 
 
 def test_cache_keeps_reporting_errors_of_unchanged_files(shop_dir: Path) -> None:
-    cache = config.LoadCache()
+    cache = kljourney.LoadCache()
     edit(shop_dir / "self-service.toml", 'form = "billing"', 'formm = "billing"')
     for _ in range(2):
         with pytest.raises(ConfigError) as info:
-            config.load(shop_dir, cache=cache)
+            kljourney.load(shop_dir, cache=cache)
         assert any("unknown field 'formm'" in str(p) for p in info.value.problems)
 
 
 def test_a_trusting_cache_rereads_the_named_file_and_lists_the_folder(shop_dir: Path) -> None:
-    cache = config.LoadCache()
-    config.load(shop_dir, cache=cache)
+    cache = kljourney.LoadCache()
+    kljourney.load(shop_dir, cache=cache)
     journey = shop_dir / "self-service.toml"
     edit(journey, 'name = "Cart"', 'name = "Basket"\nid = "cart"')
     edit(shop_dir / "catalog.toml", 'price = "9.90"', 'price = "12.00"')
     shutil.copy(journey, shop_dir / "second.toml")
     edit(shop_dir / "second.toml", 'key = "k9uscs7vr7"', 'key = "second"')
     cache.trust_unchanged({journey})
-    shop = config.load(shop_dir, cache=cache)
+    shop = kljourney.load(shop_dir, cache=cache)
     assert shop.journeys["k9uscs7vr7"].step("cart").name == "Basket"
     assert "second" in shop.journeys  # not named, but new in the folder
     # the catalog was not named: taken as it was, until a load that checks every file
     assert shop.products["starter"].price == Decimal("9.90")
-    assert config.load(shop_dir, cache=cache).products["starter"].price == Decimal("12.00")
+    assert kljourney.load(shop_dir, cache=cache).products["starter"].price == Decimal("12.00")
 
 
 def test_a_typo_in_a_step_does_not_hide_its_wrong_reference(shop_dir: Path) -> None:
@@ -508,7 +508,7 @@ def test_conditions_rules_and_hooks_load(shop_dir: Path) -> None:
         (shop_dir / "self-service.toml").read_text()
         + '\n[[hooks]]\ntype = "webhook"\nevent = "order_placed"\nurl = "https://example.com/h"\n'
     )
-    (journey,) = config.load(shop_dir).journeys.values()
+    (journey,) = kljourney.load(shop_dir).journeys.values()
     assert journey.steps[4].when == "customer.segment != 'business'"
     assert journey.steps[3].rules[0].field == "vat_id"
     assert journey.hooks[0].url == "https://example.com/h"

@@ -14,7 +14,7 @@ import os
 import re
 import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,63 +37,15 @@ from .model import (
     CATALOG_FILE,
     FORMS_FILE,
     SHOP_FILE,
-    BusinessEntity,
-    Form,
     FormStep,
     Journey,
-    PaymentMethod,
-    PaymentMethodStep,
-    Product,
-    ProductSelection,
     ProductSelectionStep,
-    Site,
     Step,
-    Strict,
 )
+from .shop import CatalogFile, FormsFile, Shop, ShopFile
 
 M = TypeVar("M", bound=BaseModel)
 _STEP_ADAPTER: TypeAdapter[Step] = TypeAdapter(Step)
-
-
-class ShopFile(Strict):
-    site: Site
-    business_entities: list[BusinessEntity]
-    payment_methods: dict[str, PaymentMethod] = {}
-
-
-class CatalogFile(Strict):
-    products: list[Product] = []
-    product_selections: list[ProductSelection] = []
-
-
-class FormsFile(Strict):
-    forms: list[Form] = []
-
-
-@dataclass
-class Shop:
-    """Everything in a journeys folder, cross-checked. Read by klbuild and klcheckout alike."""
-
-    root: Path
-    site: Site
-    business_entities: dict[str, BusinessEntity]
-    payment_methods: dict[str, PaymentMethod]
-    products: dict[str, Product]
-    product_selections: dict[str, ProductSelection]
-    forms: dict[str, Form]
-    #: By key, in file-name order.
-    journeys: dict[str, Journey]
-    warnings: list[Problem] = field(default_factory=list)
-    #: A digest of the shared files; a change there touches every journey.
-    shared_digest: str = ""
-
-    def entity(self, journey: Journey) -> BusinessEntity:
-        return self.business_entities[journey.business_entity]
-
-    def offered_methods(self, step: PaymentMethodStep) -> dict[str, PaymentMethod]:
-        """The methods a payment step offers, in the shop's order."""
-        wanted = step.methods if step.methods is not None else list(self.payment_methods)
-        return {key: self.payment_methods[key] for key in self.payment_methods if key in wanted}
 
 
 class LoadCache:

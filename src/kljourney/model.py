@@ -245,7 +245,7 @@ def _condition(value: str) -> str:
     return value.strip()
 
 
-#: An expression of the condition language (see ``klbuild.expressions``).
+#: An expression of the condition language (see ``kljourney.expressions``).
 Condition = Annotated[str, AfterValidator(_condition)]
 
 HookEvent = Literal["step_completed", "account_created", "signed_in", "order_placed"]

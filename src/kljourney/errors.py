@@ -80,7 +80,3 @@ class ConfigError(click.ClickException):
 
     def show(self, file: IO[str] | None = None) -> None:
         click.echo(self.format_message(), file=file, err=file is None)
-
-
-class BuildError(click.ClickException):
-    """The build could not write its output (a full disk, a read-only folder...)."""

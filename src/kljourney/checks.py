@@ -8,6 +8,7 @@ loader can keep them for journeys that did not change.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from . import expressions
@@ -23,6 +24,10 @@ from .model import (
     ProductSelectionStep,
     StepBase,
 )
+from .shop import Shop
+
+#: Reports one problem: (message, location in the file, index of the step or None).
+Fail = Callable[..., None]
 
 
 class Checker:
@@ -40,7 +45,7 @@ class Checker:
     def warn(self, file: str, message: str, **where: Any) -> None:
         self.warnings.append(Problem(file=file, message=message, severity="warning", **where))
 
-    def check_journey(self, shop: Any, journey: Journey) -> None:
+    def check_journey(self, shop: Shop, journey: Journey) -> None:
         file = journey.source
         source = self.sources.get(file, "")
 
@@ -114,7 +119,7 @@ class Checker:
         if FORMS_FILE not in self.broken:
             self.check_conditions(shop, journey, fail)
 
-    def check_conditions(self, shop: Any, journey: Journey, fail: Any) -> None:
+    def check_conditions(self, shop: Shop, journey: Journey, fail: Fail) -> None:
         """Rules name real fields, conditions read real answers, validate hooks sit on steps."""
         fields = _journey_fields(shop, journey)
         for index, hook in enumerate(journey.hooks):
@@ -154,14 +159,14 @@ class Checker:
                     self.check_answers(hook.when, fields, fail, loc, index)
 
     def check_answers(
-        self, condition: str, fields: list[str], fail: Any, loc: tuple, step: int | None
+        self, condition: str, fields: list[str], fail: Fail, loc: tuple, step: int | None
     ) -> None:
         """``answers.vat_idd`` in a condition: no form of the journey has that field."""
         for name, column in expressions.answer_names(condition):
             if name not in fields:
                 fail(f"{unknown('form field', name, fields)} (at column {column})", loc, step)
 
-    def check_sense(self, shop: Any, journey: Journey) -> None:
+    def check_sense(self, shop: Shop, journey: Journey) -> None:
         """Warnings: the journey is valid but probably not what its author meant."""
         steps = journey.active_steps
         kinds = [step.type for step in steps]  # type: ignore[attr-defined]
@@ -197,7 +202,7 @@ class Checker:
             warn("no active step has progress_bar = true; the progress bar is empty")
 
 
-def _journey_fields(shop: Any, journey: Journey) -> list[str]:
+def _journey_fields(shop: Shop, journey: Journey) -> list[str]:
     """The names of every field of every form the journey asks for, in order."""
     names: list[str] = []
     for step in journey.steps:
