@@ -24,11 +24,10 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
 from jinja2 import Environment, TemplateError, TemplateSyntaxError
@@ -109,9 +108,7 @@ def local_site(site: Site) -> Site:
     A shop published to ``https://shop.example.com/`` with its backend on another
     host still previews on one local origin, with nothing fetched from production.
     """
-    return site.model_copy(
-        update={"base_url": "/", "api_url": urlsplit(site.api_url).path.rstrip("/") or "/api"}
-    )
+    return site.model_copy(update={"base_url": "/", "api_url": site.api_path or "/api"})
 
 
 class Builder:
@@ -334,7 +331,7 @@ class Builder:
                 _remove_empty(page.parent, self.site)
 
 
-def _render(renderer: Renderer, journey: Journey):  # type: ignore[no-untyped-def]
+def _render(renderer: Renderer, journey: Journey) -> Iterator[tuple[str, str]]:
     """The journey's pages; a template mistake becomes a ``ConfigError`` naming the file."""
     try:
         yield from renderer.pages(journey)

@@ -26,6 +26,7 @@ from kljourney.model import (
     Journey,
     PaymentMethodStep,
     ProductSelectionStep,
+    Site,
     StepBase,
 )
 from kljourney.money import format_price
@@ -56,12 +57,12 @@ def make_environment(folders: list[Path]) -> Environment:
 
 def step_template(step: StepBase) -> str:
     """The template that renders a step: one per step type."""
-    return f"steps/{step.type}.html"  # type: ignore[attr-defined]
+    return f"steps/{step.type}.html"
 
 
 def page_path(journey: Journey, step: StepBase) -> str:
     """Where a step's page is written, relative to the site folder."""
-    return f"{journey.key}/{step.id}/index.html"
+    return journey.step_path(step) + "index.html"
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ class ProgressItem:
     step: str = ""
 
 
-def progress_bar(journey: Journey, current: StepBase, base_url: str) -> list[ProgressItem]:
+def progress_bar(journey: Journey, current: StepBase, site: Site) -> list[ProgressItem]:
     """The active steps with ``progress_bar = true``, in journey order.
 
     A bar step before the current step is done, the current step is current,
@@ -83,10 +84,10 @@ def progress_bar(journey: Journey, current: StepBase, base_url: str) -> list[Pro
     say) shows the bar as it stands at its place in the journey: the bar steps
     before it are done and none is current.
     """
-    return progress_bars(journey, base_url)[journey.active_steps.index(current)]
+    return progress_bars(journey, site)[journey.active_steps.index(current)]
 
 
-def progress_bars(journey: Journey, base_url: str) -> list[list[ProgressItem]]:
+def progress_bars(journey: Journey, site: Site) -> list[list[ProgressItem]]:
     """The progress bar of each active step, in journey order; see ``progress_bar``.
 
     Made for the whole journey at once, so each entry is made in its three
@@ -96,7 +97,7 @@ def progress_bars(journey: Journey, base_url: str) -> list[list[ProgressItem]]:
     entries = []
     for index, step in enumerate(steps):
         if step.progress_bar:
-            url = f"{base_url}{journey.key}/{step.id}/"
+            url = site.page_url(journey, step)
             states = {state: ProgressItem(step.name, url, state, step.id) for state in _STATES}
             entries.append((index, states))
     return [
@@ -166,8 +167,9 @@ class Renderer:
         """
         shared = self.journey_context(journey)
         steps = journey.active_steps
-        urls = [self.step_url(journey, step) for step in steps]
-        bars = progress_bars(journey, self.shop.site.base_url)
+        site = self.shop.site
+        urls = [site.page_url(journey, step) for step in steps]
+        bars = progress_bars(journey, site)
         for index, step in enumerate(steps):
             context = dict(shared)
             context.update(self.step_context(journey, step))
@@ -176,13 +178,9 @@ class Renderer:
             context["next_url"] = urls[index + 1] if index + 1 < len(steps) else None
             yield page_path(journey, step), step_template(step), context
 
-    def step_url(self, journey: Journey, step: StepBase) -> str:
-        return f"{self.shop.site.base_url}{journey.key}/{step.id}/"
-
     def journey_context(self, journey: Journey) -> dict[str, Any]:
         """What every page of a journey shares, computed once for the journey."""
         site = self.shop.site
-        api = site.api_url.rstrip("/")
         entity = self.shop.entity(journey)
         form_steps = [
             (step, self.shop.forms[step.form])
@@ -195,10 +193,10 @@ class Renderer:
             "assets": self.asset_urls,
             "journey": journey,
             "entity": entity,
-            "api": api,
-            "journey_api": f"{api}/{journey.key}",
+            "api": site.api_url.rstrip("/"),
+            "journey_api": site.journey_api(journey),
             "form_steps": [
-                {"step": step, "form": form, "url": self.step_url(journey, step)}
+                {"step": step, "form": form, "url": site.page_url(journey, step)}
                 for step, form in form_steps
             ],
         }
@@ -207,7 +205,7 @@ class Renderer:
         """What one step's page needs beyond the journey's shared context and progress bar."""
         context: dict[str, Any] = {
             "step": step,
-            "step_action": f"{self.shop.site.api_url.rstrip('/')}/{journey.key}/steps/{step.id}",
+            "step_action": self.shop.site.step_action(journey, step),
             "robots": None if isinstance(step, ProductSelectionStep) else "noindex",
         }
         if isinstance(step, ProductSelectionStep):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Flask, Response, g, request
 from flask.sessions import SecureCookieSessionInterface
@@ -102,15 +101,9 @@ class NoSession(SecureCookieSessionInterface):
         return None
 
 
-def api_path(app: Flask) -> str:
-    """The path part of the site's api_url: where the pages expect this backend."""
-    api_url = app.extensions["keylight"].shop.site.api_url
-    return urlsplit(api_url).path.rstrip("/") if "://" in api_url else api_url.rstrip("/")
-
-
 def mount(app: Flask) -> Any:
     """A WSGI app serving ``app`` under the site's api_url path (and nothing else)."""
-    path = api_path(app)
+    path = app.extensions["keylight"].shop.site.api_path
     if not path:
         return app
     return DispatcherMiddleware(NotFound(), {path: app})

@@ -147,7 +147,7 @@ def account_answers(visit: Visit) -> dict[str, Any]:
     for step in visit.journey.active_steps:
         if isinstance(step, FormStep) and step.form_target == "sold_to_account":
             for form_field in visit.shop.forms[step.form].fields:
-                key = form_field.autocomplete or f"name:{form_field.name}"
+                key = form_field.profile_key
                 if key in profile:
                     found[form_field.name] = profile[key]
     return found
@@ -178,9 +178,7 @@ def context(visit: Visit, submitted: Mapping[str, Any] | None = None) -> dict[st
         "cart": cart_record(visit),
         "customer": customer_record(visit, entry),
         "answers": Record(answers),
-        "journey": Record(
-            {"key": journey.key, "name": journey.name, "order_channel": journey.order_channel}
-        ),
+        "journey": Record(journey.summary),
         "entry": Record(entry),
     }
 

@@ -111,11 +111,7 @@ def new_event(event_type: str, journey: Journey, data: Mapping[str, Any]) -> dic
         "id": f"evt_{uuid.uuid4().hex}",
         "type": event_type,
         "created": stamp(now()),
-        "journey": {
-            "key": journey.key,
-            "name": journey.name,
-            "order_channel": journey.order_channel,
-        },
+        "journey": journey.summary,
         "data": dict(data),
     }
 
@@ -146,9 +142,7 @@ def condition_context(
             flat.update(value)
     person = dict(customer or {})
     return {
-        "journey": expressions.Record(
-            {"key": journey.key, "name": journey.name, "order_channel": journey.order_channel}
-        ),
+        "journey": expressions.Record(journey.summary),
         "customer": expressions.Record({**person, "answers": expressions.Record(flat)}),
         "answers": expressions.Record(flat),
         "cart": expressions.Record(cart or {}),
@@ -281,7 +275,7 @@ def validate_step(visit: Any, step: StepBase, answers: Mapping[str, Any]) -> dic
         if not applies(hook, context):
             continue
         data = {
-            "step": {"id": step.id, "name": step.name, "type": step.type},  # type: ignore[attr-defined]
+            "step": {"id": step.id, "name": step.name, "type": step.type},
             "answers": dict(answers),
             "customer": customer,
             "cart": [
@@ -417,7 +411,7 @@ def step_completed(visit: Any, step: StepBase, connection: Connection | None = N
     customer = person(visit)
     answers = dict(visit.answers.get(step.id) or {})
     data = {
-        "step": {"id": step.id, "name": step.name, "type": step.type},  # type: ignore[attr-defined]
+        "step": {"id": step.id, "name": step.name, "type": step.type},
         "checkout_id": visit.cart.checkout_id,
         "customer": customer,
         "answers": answers,

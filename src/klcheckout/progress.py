@@ -11,11 +11,9 @@ not complete either, so nobody confirms an order a rule refuses.
 
 from __future__ import annotations
 
-from kljourney import Shop
 from kljourney.model import (
     AuthenticationStep,
     FormStep,
-    Journey,
     OrderDoneStep,
     OrderStep,
     PaymentMethodStep,
@@ -25,11 +23,6 @@ from kljourney.model import (
 
 from . import conditions, forms
 from .visit import Visit
-
-
-def page_url(shop: Shop, journey: Journey, step: StepBase) -> str:
-    """The static page of a step: base_url + KEY/STEP/ (base_url may be absolute)."""
-    return f"{shop.site.base_url}{journey.key}/{step.id}/"
 
 
 def next_step(visit: Visit, step: StepBase) -> StepBase | None:

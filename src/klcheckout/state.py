@@ -64,7 +64,7 @@ def values_for(visit: Visit, step: StepBase | None) -> dict[str, Any]:
     values: dict[str, Any] = {}
     profile = (visit.customer.profile or {}) if visit.customer is not None else {}
     for form_field in visit.shop.forms[step.form].fields:
-        key = form_field.autocomplete or f"name:{form_field.name}"
+        key = form_field.profile_key
         if step.form_target == "sold_to_account" and key in profile:
             values[form_field.name] = profile[key]
         elif form_field.autocomplete == "email" and visit.email:
@@ -145,13 +145,13 @@ def state(key: str) -> Response:
     if step is not None and not decide.applies(step):
         target = progress.instead_of(visit, step)
         if target is not step:
-            body["redirect"] = progress.page_url(visit.shop, visit.journey, target)
+            body["redirect"] = visit.shop.site.page_url(visit.journey, target)
     elif isinstance(step, ConfirmationStep) and order is None:
         # Nobody reaches confirmation with an earlier step undone (an empty cart, a
         # missing form): the page sends them to that step.
         missing = progress.gap(visit, step)
         if missing is not None:
-            body["redirect"] = progress.page_url(visit.shop, visit.journey, missing[0])
+            body["redirect"] = visit.shop.site.page_url(visit.journey, missing[0])
     return jsonify(body)
 
 

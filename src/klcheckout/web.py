@@ -13,7 +13,7 @@ from flask import Response, g, jsonify, request
 
 from kljourney.model import StepBase
 
-from . import checkouts, progress, security
+from . import checkouts, security
 from .visit import Visit
 
 #: Typed values that are never kept for re-filling a form.
@@ -40,7 +40,7 @@ def respond(
     location: str | None = None,
 ) -> Response:
     """Send the customer to ``target`` (a 303, or JSON), with errors kept for that page."""
-    url = location or progress.page_url(visit.shop, visit.journey, target)
+    url = location or visit.shop.site.page_url(visit.journey, target)
     g.keylight_refused = bool(errors)  # no step_completed hooks for a refused step
     if wants_json():
         body = {

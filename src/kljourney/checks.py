@@ -169,7 +169,7 @@ class Checker:
     def check_sense(self, shop: Shop, journey: Journey) -> None:
         """Warnings: the journey is valid but probably not what its author meant."""
         steps = journey.active_steps
-        kinds = [step.type for step in steps]  # type: ignore[attr-defined]
+        kinds = [step.type for step in steps]
 
         def warn(message: str, step: StepBase | None = None) -> None:
             label = None

@@ -11,6 +11,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from babel import Locale, UnknownLocaleError
 from babel.numbers import get_currency_name
@@ -117,6 +118,26 @@ class Site(Strict):
     def babel_locale(self) -> str:
         return self.locale.replace("-", "_")
 
+    @property
+    def api_path(self) -> str:
+        """The path part of ``api_url``, without a trailing slash: where a server that
+        holds the backend mounts it ("" when the backend has a host of its own)."""
+        if "://" in self.api_url:
+            return urlsplit(self.api_url).path.rstrip("/")
+        return self.api_url.rstrip("/")
+
+    def page_url(self, journey: Journey, step: StepBase) -> str:
+        """A step's page, where the pages are published (``base_url`` may be absolute)."""
+        return self.base_url + journey.step_path(step)
+
+    def journey_api(self, journey: Journey) -> str:
+        """The backend's URLs for a journey start here: ``API/KEY``."""
+        return f"{self.api_url.rstrip('/')}/{journey.key}"
+
+    def step_action(self, journey: Journey, step: StepBase) -> str:
+        """Where a step's form is sent: ``API/KEY/steps/STEP``."""
+        return f"{self.journey_api(journey)}/steps/{step.id}"
+
 
 class BusinessEntity(Strict):
     id: Annotated[str, Field(pattern=ID_PATTERN)]
@@ -212,6 +233,12 @@ class FormField(Strict):
                 f"min_length ({self.min_length}) is larger than max_length ({self.max_length})"
             )
         return self
+
+    @property
+    def profile_key(self) -> str:
+        """Where a customer's answer to this field is kept for auto-fill: by its
+        autocomplete token (shared by every form that asks the same thing), else by name."""
+        return self.autocomplete or f"name:{self.name}"
 
     @property
     def effective_max_length(self) -> int:
@@ -321,6 +348,8 @@ Hook = Annotated[WebhookHook | ValidateHook | EmailHook | PythonHook, Field(disc
 
 
 class StepBase(Strict):
+    #: One of ``STEP_TYPES``; each step class narrows it to its own.
+    type: str
     name: Annotated[str, Field(min_length=1)]
     active: bool = True
     progress_bar: bool = False
@@ -434,6 +463,15 @@ class Journey(Strict):
     @property
     def active_steps(self) -> list[StepBase]:
         return [step for step in self.steps if step.active]
+
+    @property
+    def summary(self) -> dict[str, str]:
+        """The journey as events and conditions show it."""
+        return {"key": self.key, "name": self.name, "order_channel": self.order_channel}
+
+    def step_path(self, step: StepBase) -> str:
+        """A step's page relative to the site's root: ``KEY/STEP/``."""
+        return f"{self.key}/{step.id}/"
 
     def step(self, step_id: str) -> StepBase | None:
         """The active step with this id, or None: inactive steps do not exist for customers."""

@@ -11,7 +11,7 @@ import pytest
 
 from klbuild.render import progress_bar
 from kljourney.countries import countries
-from kljourney.model import Journey
+from kljourney.model import Journey, Site
 
 STEPS = [
     "product-selection",
@@ -112,14 +112,15 @@ def test_progress_rule_for_a_step_outside_the_bar(built):
             ],
         }
     )
+    site = Site(title="Shop")  # pages at "/"
     login = journey.active_steps[1]
-    assert [(i.name, i.state) for i in progress_bar(journey, login, "/")] == [
+    assert [(i.name, i.state) for i in progress_bar(journey, login, site)] == [
         ("A", "done"),
         ("B", "upcoming"),
     ]
     b = journey.active_steps[2]
-    assert [i.state for i in progress_bar(journey, b, "/")] == ["done", "current"]
-    assert progress_bar(journey, b, "/")[0].url == "/j/a/"
+    assert [i.state for i in progress_bar(journey, b, site)] == ["done", "current"]
+    assert progress_bar(journey, b, site)[0].url == "/j/a/"
 
 
 def test_robots_noindex_everywhere_but_product_selection(built):

@@ -99,13 +99,13 @@ def save_scratch(visit: Visit, step: StepBase, **values: Any) -> None:
 def post_step(key: str, step_id: str) -> Response:
     visit = begin(key, changes_state=True)
     step = find_step(visit, step_id)
-    handler = HANDLERS.get(step.type)  # type: ignore[attr-defined]
+    handler = HANDLERS.get(step.type)
     if handler is None:
         raise NotFound(f"The step {step_id!r} takes no answers.")
-    if step.type in SELF_GUARDED:  # type: ignore[attr-defined]
+    if step.type in SELF_GUARDED:
         return handler(visit, step)
     refused = skip(visit, step) or guard(visit, step)
-    if refused is None and step.type != "form":  # type: ignore[attr-defined]
+    if refused is None and step.type != "form":
         refused = refuse(visit, step) or validate(visit, step)
     return refused or handler(visit, step)
 

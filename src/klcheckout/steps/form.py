@@ -19,7 +19,7 @@ def profile_of(form_step: FormStep, visit: Visit, answers: dict[str, object]) ->
     """Answers keyed for auto-fill: by autocomplete token, else by 'name:<field>'."""
     profile = dict(visit.customer.profile or {}) if visit.customer is not None else {}
     for form_field in visit.shop.forms[form_step.form].fields:
-        key = form_field.autocomplete or f"name:{form_field.name}"
+        key = form_field.profile_key
         if form_field.name in answers:
             profile[key] = answers[form_field.name]
     return profile
