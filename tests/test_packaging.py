@@ -27,9 +27,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_wheel_carries_templates_and_migrations(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "klbuild/templates/base.html" in names
-    assert "klbuild/templates/assets/app.js" in names
-    assert any(n.startswith("klbuild/templates/steps/") for n in names)
+    assert "kljourney/templates/base.html" in names
+    assert "kljourney/templates/assets/app.js" in names
+    assert any(n.startswith("kljourney/templates/steps/") for n in names)
     assert any(n.startswith("klcheckout/migrations/versions/") for n in names)
 
 

@@ -13,7 +13,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import klbuild
+from kljourney.resources import templates_folder
 
 #: The shared files every page links, by their name under ``assets/``.
 ASSET_NAMES = ("app.css", "app.js")
@@ -22,17 +22,9 @@ ASSET_NAMES = ("app.css", "app.js")
 HASH_LENGTH = 8
 
 
-def builtin_templates() -> Path:
-    """The built-in templates: packaged in a wheel, or at the top of a source checkout."""
-    packaged = Path(klbuild.__file__).parent / "templates"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parents[2] / "templates"
-
-
 def search_path(theme: Path | None = None) -> list[Path]:
     """The folders templates and assets are looked up in, the theme first."""
-    folders = [builtin_templates()]
+    folders = [templates_folder()]
     if theme is not None:
         folders.insert(0, Path(theme))
     return folders

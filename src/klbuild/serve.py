@@ -25,7 +25,7 @@ from werkzeug.utils import safe_join
 from werkzeug.wrappers import Response
 
 import kljourney
-from klcheckout.settings import SettingsError
+from klcheckout import SettingsError
 from kljourney import model
 from kljourney.errors import ConfigError, Problem, summary
 
@@ -136,11 +136,13 @@ class DevServer:
             self.shop = shop
             self.backend = self._make_backend()
             # Hook events (webhooks, emails) are delivered by a thread of this process.
-            from klcheckout.outbox import Worker
+            from klcheckout import EventWorker
 
-            self._delivery = Worker(self.backend).start()
+            self._delivery = EventWorker(self.backend).start()
         else:
-            self.backend.extensions["keylight"].set_shop(shop)
+            from klcheckout import use_shop
+
+            use_shop(self.backend, shop)
 
     def show_problems(self, problems: list[Problem]) -> None:
         """Keep the last good site and backend running; the open pages show the problems."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from functools import cache
 from typing import Any
 
@@ -20,6 +20,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
+from .clock import now
 from .tables import customers, sessions
 
 MIN_PASSWORD = 8
@@ -62,10 +63,6 @@ def _dummy_hash(time_cost: int, memory_cost: int, parallelism: int) -> str:
 
 def normal_email(email: str) -> str:
     return email.strip().lower()
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 def token_hash(token: str) -> str:

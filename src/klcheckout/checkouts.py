@@ -19,7 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from . import db
-from .accounts import now
+from .clock import now
 from .tables import checkouts
 
 log = logging.getLogger(__name__)

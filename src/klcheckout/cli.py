@@ -16,8 +16,8 @@ from typing import Any
 import click
 from flask import Flask
 
-from . import create_app, mount
 from . import orders as order_store
+from .app import create_app, mount
 from .payment import mask_iban
 from .settings import SettingsError
 
@@ -178,7 +178,7 @@ def worker(interval: float, once: bool) -> None:
     import signal
     import threading
 
-    from . import outbox
+    from .hooks import outbox
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     app = _app()
@@ -265,7 +265,7 @@ def events() -> None:
 )
 def list_events(limit: int, status: str | None) -> None:
     """The newest deliveries, one a line: event, type, hook, status, attempts, next, error."""
-    from . import outbox
+    from .hooks import outbox
 
     with _database() as connection:
         found = outbox.recent(connection, limit, status)
@@ -286,7 +286,7 @@ def list_events(limit: int, status: str | None) -> None:
 @click.argument("event_id")
 def resend_event(event_id: str) -> None:
     """Queue every delivery of EVENT_ID again (delivered and failed ones too)."""
-    from . import outbox
+    from .hooks import outbox
 
     app = _app()
     engine = app.extensions["keylight_db"]

@@ -21,15 +21,14 @@ empty, so a link opened in the middle of a checkout cannot change its branch.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from kljourney.expressions import Expression, Record, parse
-from kljourney.model import FormStep, Journey, StepBase
+from kljourney.model import Journey, StepBase
 
-from .pricing import BILLINGS, price_lines
+from .answers import merged
 
 if TYPE_CHECKING:
     from .visit import Visit
@@ -87,54 +86,9 @@ def should_store_entry(visit: Visit, entry: dict[str, str]) -> bool:
     return stored != entry and not visit.cart.lines
 
 
-def saved_answers(visit: Visit, without: str = "") -> dict[str, Any]:
-    """The saved answers of the journey's form steps (but ``without``), merged in journey order."""
-    saved = visit.answers
-    merged: dict[str, Any] = {}
-    for step in visit.journey.active_steps:
-        if isinstance(step, FormStep) and step.id in saved and step.id != without:
-            merged.update(saved[step.id] or {})
-    return merged
-
-
 def cart_record(visit: Visit) -> Record:
-    shop, journey = visit.shop, visit.journey
-    lines = price_lines(shop, journey, visit.cart.lines)
-    by_billing = {billing: Decimal(0) for billing in BILLINGS}
-    for line in lines:
-        by_billing[line.product.billing] += line.line_total
-    total = sum((line.line_total for line in lines), Decimal(0))
-    tax = sum((line.tax for line in lines), Decimal(0))
-    return Record(
-        {
-            "lines": [
-                Record(
-                    {
-                        "product": line.product.id,
-                        "name": line.product.name,
-                        "quantity": line.quantity,
-                        "billing": line.product.billing,
-                        "unit_price": line.unit_price,
-                        "line_total": line.line_total,
-                        "tax_rate": line.product.tax_rate,
-                    }
-                )
-                for line in lines
-            ],
-            "products": [line.product.id for line in lines],
-            "count": len(lines),
-            "quantity": sum(line.quantity for line in lines),
-            "total": total,
-            "net": total - tax,
-            "tax": tax,
-            "one_time_total": by_billing["one_time"],
-            "monthly_total": by_billing["monthly"],
-            "yearly_total": by_billing["yearly"],
-            "billing_periods": sorted({line.product.billing for line in lines}),
-            "recurring_count": sum(1 for line in lines if line.product.billing != "one_time"),
-            "currency": shop.entity(journey).currency,
-        }
-    )
+    values = visit.priced_cart.condition_values()
+    return Record({**values, "lines": [Record(line) for line in values["lines"]]})
 
 
 def account_answers(visit: Visit) -> dict[str, Any]:
@@ -144,12 +98,11 @@ def account_answers(visit: Visit) -> dict[str, Any]:
         return {}
     profile = customer.profile or {}
     found: dict[str, Any] = {}
-    for step in visit.journey.active_steps:
-        if isinstance(step, FormStep) and step.form_target == "sold_to_account":
+    for step in visit.journey.form_steps:
+        if step.form_target == "sold_to_account":
             for form_field in visit.shop.forms[step.form].fields:
-                key = form_field.profile_key
-                if key in profile:
-                    found[form_field.name] = profile[key]
+                if form_field.profile_key in profile:
+                    found[form_field.name] = profile[form_field.profile_key]
     return found
 
 
@@ -171,7 +124,7 @@ def customer_record(visit: Visit, entry: Mapping[str, str]) -> Record:
 def context(visit: Visit, submitted: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The expression context of this request; ``submitted`` answers go on top of the saved."""
     entry = entry_of(visit)
-    answers = saved_answers(visit)
+    answers = merged(visit.journey, visit.answers)
     answers.update(submitted or {})
     journey = visit.journey
     return {
@@ -228,7 +181,8 @@ class Conditions:
         if submitted is not None:
             # The step's own saved answers are replaced by the submitted ones, not merged:
             # a field emptied now must read as None.
-            answers = {**saved_answers(self.visit, without=step.id), **submitted}
+            others = {k: v for k, v in self.visit.answers.items() if k != step.id}
+            answers = {**merged(self.visit.journey, others), **submitted}
             names = {**names, "answers": Record(answers)}
         errors: dict[str, str] = {}
         for rule in step.rules:

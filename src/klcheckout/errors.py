@@ -51,7 +51,7 @@ def reference() -> str:
 
 
 def answer(status: int, message: str) -> Response:
-    from .web import wants_json
+    from .responses import wants_json
 
     request_id = reference()
     if wants_json():

@@ -16,11 +16,12 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from kljourney.model import FormStep, StepBase
+from kljourney.model import StepBase
 
-from . import checkouts, conditions, hooks
-from .accounts import now
-from .pricing import price_lines, totals
+from . import checkouts, conditions
+from .answers import by_target
+from .clock import now
+from .hooks import events
 from .tables import order_lines, orders
 from .visit import Visit
 
@@ -58,23 +59,28 @@ def placed_for(connection: Connection, checkout_id: str) -> Placed | None:
     return Placed(number, checkout_id, False) if number else None
 
 
-def place(visit: Visit, step: StepBase, confirm_token: str | None) -> Placed:
-    """Place the order for this visit's checkout at its confirmation ``step``, or return
-    the one already placed."""
+def place(
+    connection: Connection, visit: Visit, step: StepBase, confirm_token: str | None
+) -> Placed:
+    """Place the order for this visit's checkout at its confirmation ``step``, inside the
+    caller's transaction, or return the one a concurrent request placed first.
+
+    Each attempt runs in a savepoint, so a unique key that was taken meanwhile (the
+    checkout's order, the confirmation token, rarely the random number) rolls back
+    that attempt only, and the transaction goes on to find out which.
+    """
     if not visit.cart.lines:
         raise OrderRefused("Your cart is empty: choose a product first.")
     for _attempt in range(5):
         try:
-            with visit.writing() as connection:
+            with connection.begin_nested():
                 number = _insert(connection, visit, step, confirm_token)
             return Placed(number, visit.cart.checkout_id, True)
         except IntegrityError:
-            # Another request placed this checkout's order first (the caller looked just
-            # before), or (rarely) the number or the token was taken: find out which.
-            found = placed_for(visit.connection, visit.cart.checkout_id)
+            found = placed_for(connection, visit.cart.checkout_id)
             if found is not None:
                 return found
-            if confirm_token and _token_used(visit.connection, confirm_token):
+            if confirm_token and _token_used(connection, confirm_token):
                 raise OrderRefused(
                     "This confirmation was already used. Reload the page to confirm again."
                 ) from None
@@ -88,20 +94,13 @@ def _token_used(connection: Connection, token: str) -> bool:
 def _insert(connection: Connection, visit: Visit, step: StepBase, confirm_token: str | None) -> str:
     shop, journey = visit.shop, visit.journey
     entity = shop.entity(journey)
-    lines = price_lines(shop, journey, visit.cart.lines)
-    figures = totals(lines, entity.currency, shop.site.locale)
-    figures.pop("formatted")
-    # Committed with the order, and read before its checkout goes.
-    hooks.step_completed(visit, step, connection)
+    priced = visit.priced_cart
+    figures = priced.totals()
     # The order holds the answers from now on: the checkout's copy goes with this statement.
     checkout = checkouts.take(connection, visit.cart.checkout_id)
     saved = (checkout.answers or {}) if checkout is not None else {}
-    answers: dict[str, dict[str, Any]] = {}
-    decide = conditions.of(visit)
-    for step in journey.active_steps:
-        # A skipped form step's answers (from before the branch changed) are not ordered.
-        if isinstance(step, FormStep) and step.id in saved and decide.applies(step):
-            answers.setdefault(step.form_target, {}).update(saved[step.id])
+    # A skipped form step's answers (from before the branch changed) are not ordered.
+    answers = by_target(journey, saved, only=conditions.of(visit).applies)
     payment = dict((checkout.payment or {}) if checkout is not None else {})
     method = payment.pop("method", "") or "none"
     email = visit.email or _email_from(answers)
@@ -144,49 +143,27 @@ def _insert(connection: Connection, visit: Visit, step: StepBase, confirm_token:
                 "tax_rate": str(line.product.tax_rate),
                 "tax": str(line.tax),
             }
-            for position, line in enumerate(lines, start=1)
+            for position, line in enumerate(priced.lines, start=1)
         ],
     )
-    _order_placed(connection, visit, step, number, email, figures, answers, method, lines)
+    if events.listeners(journey, "order_placed", step):
+        order = {
+            "number": number,
+            "email": email,
+            "customer_id": visit.customer.id if visit.customer is not None else None,
+            "business_entity": entity.id,
+            "order_channel": journey.order_channel,
+            "currency": entity.currency,
+            "totals": figures,
+            "lines": priced.lines_json(),
+            "answers": answers,
+            "payment_method": method,
+        }
+        context = conditions.context(visit)
+        events.enqueue(
+            connection, journey, "order_placed", {"order": order}, step=step, context=context
+        )
     return number
-
-
-def _order_placed(
-    connection: Connection,
-    visit: Visit,
-    at: StepBase,
-    number: str,
-    email: str,
-    figures: dict[str, Any],
-    answers: dict[str, dict[str, Any]],
-    method: str,
-    lines: list[Any],
-) -> None:
-    """Queue ``order_placed`` in the order's own transaction (see ``hooks``)."""
-    journey = visit.journey
-    if not hooks.listeners(journey, "order_placed", at):
-        return
-    entity = visit.shop.entity(journey)
-    order = {
-        "number": number,
-        "email": email,
-        "customer_id": visit.customer.id if visit.customer is not None else None,
-        "business_entity": entity.id,
-        "order_channel": journey.order_channel,
-        "currency": entity.currency,
-        "totals": figures,
-        "lines": [line.as_json(entity.currency, visit.shop.site.locale) for line in lines],
-        "answers": answers,
-        "payment_method": method,
-    }
-    hooks.enqueue(
-        connection,
-        journey,
-        "order_placed",
-        {"order": order},
-        step=at,
-        context=hooks.visit_context(visit),
-    )
 
 
 def _email_from(answers: dict[str, dict[str, Any]]) -> str:

@@ -2,14 +2,16 @@
 
 Each line is rounded once (``kljourney.money``); totals are sums of rounded lines,
 split by billing period, because "€9.90 / month" and "€249.00 once" do not add up
-to one meaningful number for a customer.
+to one meaningful number for a customer. ``PricedCart`` is the one priced view of
+a cart that the state endpoint, the conditions and the order all read.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import lru_cache
+from functools import cached_property, lru_cache
+from typing import Any
 
 from kljourney import Shop
 from kljourney.model import Journey, Product
@@ -50,63 +52,133 @@ class PricedLine:
         }
 
 
-def price_lines(shop: Shop, journey: Journey, lines: dict[str, int]) -> list[PricedLine]:
-    """The cart's lines with catalog prices; unknown products must be gone already."""
-    currency = shop.entity(journey).currency
-    priced = []
-    for product_id, quantity in lines.items():
-        product = shop.products[product_id]
-        unit = quantize(product.price, currency)
-        total = quantize(product.price * quantity, currency)
-        priced.append(
-            PricedLine(
-                product, quantity, unit, total, tax_included(total, product.tax_rate, currency)
-            )
+@dataclass(frozen=True)
+class Figures:
+    """Net, tax and gross of some lines, each a sum of rounded line figures."""
+
+    net: Decimal
+    tax: Decimal
+    gross: Decimal
+
+    @classmethod
+    def of(cls, lines: list[PricedLine], currency: str) -> Figures:
+        gross = sum((line.line_total for line in lines), Decimal(0))
+        tax = sum((line.tax for line in lines), Decimal(0))
+        return cls(
+            net=quantize(gross - tax, currency),
+            tax=quantize(tax, currency),
+            gross=quantize(gross, currency),
         )
-    return priced
+
+    def as_text(self) -> dict[str, str]:
+        return {"net": str(self.net), "tax": str(self.tax), "gross": str(self.gross)}
 
 
-def _figures(lines: list[PricedLine], currency: str) -> dict[str, Decimal]:
-    gross = sum((line.line_total for line in lines), Decimal(0))
-    tax = sum((line.tax for line in lines), Decimal(0))
-    return {
-        "net": quantize(gross - tax, currency),
-        "tax": quantize(tax, currency),
-        "gross": quantize(gross, currency),
-    }
+@dataclass(frozen=True)
+class PricedCart:
+    """A cart's lines at catalog prices, with its totals: everything, and per billing period."""
 
+    lines: list[PricedLine]
+    currency: str
+    locale: str
 
-def totals(lines: list[PricedLine], currency: str, locale: str) -> dict[str, object]:
-    """Net, tax and gross per billing period and per tax rate, plain and formatted."""
-    by_billing = {
-        b: _figures([x for x in lines if x.product.billing == b], currency) for b in BILLINGS
-    }
-    rates: dict[Decimal, Decimal] = {}
-    for line in lines:
-        rates[line.product.tax_rate] = rates.get(line.product.tax_rate, Decimal(0)) + line.tax
-    everything = _figures(lines, currency)
+    @classmethod
+    def of(cls, shop: Shop, journey: Journey, lines: dict[str, int]) -> PricedCart:
+        """The cart's lines priced; unknown products must be gone already (``cart.recheck``)."""
+        currency = shop.entity(journey).currency
+        priced = []
+        for product_id, quantity in lines.items():
+            product = shop.products[product_id]
+            unit = quantize(product.price, currency)
+            total = quantize(product.price * quantity, currency)
+            tax = tax_included(total, product.tax_rate, currency)
+            priced.append(PricedLine(product, quantity, unit, total, tax))
+        return cls(priced, currency, shop.site.locale)
 
-    def text(figures: dict[str, Decimal]) -> dict[str, str]:
-        return {key: str(value) for key, value in figures.items()}
+    def period(self, billing: str) -> list[PricedLine]:
+        """The lines billed ``one_time``, ``monthly`` or ``yearly``."""
+        return [line for line in self.lines if line.product.billing == billing]
 
-    return {
-        "one_time": text(by_billing["one_time"]),
-        "recurring": {"monthly": text(by_billing["monthly"]), "yearly": text(by_billing["yearly"])},
-        "taxes": [
-            {"rate": str(rate), "amount": str(quantize(amount, currency))}
-            for rate, amount in sorted(rates.items())
-        ],
-        "formatted": {
-            "one_time_gross": format_money(by_billing["one_time"]["gross"], currency, locale),
-            "monthly_gross": format_price(
-                by_billing["monthly"]["gross"], currency, locale, "monthly"
-            ),
-            "yearly_gross": format_price(by_billing["yearly"]["gross"], currency, locale, "yearly"),
-            "tax": format_money(everything["tax"], currency, locale),
-            "gross": format_money(everything["gross"], currency, locale),
-            "net": format_money(everything["net"], currency, locale),
-        },
-        "net": str(everything["net"]),
-        "tax": str(everything["tax"]),
-        "gross": str(everything["gross"]),
-    }
+    @cached_property
+    def everything(self) -> Figures:
+        return Figures.of(self.lines, self.currency)
+
+    @cached_property
+    def by_billing(self) -> dict[str, Figures]:
+        return {
+            billing: Figures.of(
+                [x for x in self.lines if x.product.billing == billing], self.currency
+            )
+            for billing in BILLINGS
+        }
+
+    def totals(self) -> dict[str, Any]:
+        """Net, tax and gross per billing period and per tax rate, as decimal strings."""
+        rates: dict[Decimal, Decimal] = {}
+        for line in self.lines:
+            rates[line.product.tax_rate] = rates.get(line.product.tax_rate, Decimal(0)) + line.tax
+        return {
+            "one_time": self.by_billing["one_time"].as_text(),
+            "recurring": {
+                "monthly": self.by_billing["monthly"].as_text(),
+                "yearly": self.by_billing["yearly"].as_text(),
+            },
+            "taxes": [
+                {"rate": str(rate), "amount": str(quantize(amount, self.currency))}
+                for rate, amount in sorted(rates.items())
+            ],
+            **self.everything.as_text(),
+        }
+
+    def formatted_totals(self) -> dict[str, str]:
+        """The totals as the pages show them, in the shop's locale."""
+        currency, locale, periods = self.currency, self.locale, self.by_billing
+        return {
+            "one_time_gross": format_money(periods["one_time"].gross, currency, locale),
+            "monthly_gross": format_price(periods["monthly"].gross, currency, locale, "monthly"),
+            "yearly_gross": format_price(periods["yearly"].gross, currency, locale, "yearly"),
+            "tax": format_money(self.everything.tax, currency, locale),
+            "gross": format_money(self.everything.gross, currency, locale),
+            "net": format_money(self.everything.net, currency, locale),
+        }
+
+    def lines_json(self) -> list[dict[str, object]]:
+        return [line.as_json(self.currency, self.locale) for line in self.lines]
+
+    def as_json(self) -> dict[str, Any]:
+        """The cart as the state endpoint sends it to the pages."""
+        return {
+            "lines": self.lines_json(),
+            "count": sum(line.quantity for line in self.lines),
+            "currency": self.currency,
+            "totals": {**self.totals(), "formatted": self.formatted_totals()},
+        }
+
+    def condition_values(self) -> dict[str, Any]:
+        """The cart as conditions read it (README, "Conditions and rules")."""
+        return {
+            "lines": [
+                {
+                    "product": line.product.id,
+                    "name": line.product.name,
+                    "quantity": line.quantity,
+                    "billing": line.product.billing,
+                    "unit_price": line.unit_price,
+                    "line_total": line.line_total,
+                    "tax_rate": line.product.tax_rate,
+                }
+                for line in self.lines
+            ],
+            "products": [line.product.id for line in self.lines],
+            "count": len(self.lines),
+            "quantity": sum(line.quantity for line in self.lines),
+            "total": self.everything.gross,
+            "net": self.everything.net,
+            "tax": self.everything.tax,
+            "one_time_total": self.by_billing["one_time"].gross,
+            "monthly_total": self.by_billing["monthly"].gross,
+            "yearly_total": self.by_billing["yearly"].gross,
+            "billing_periods": sorted({line.product.billing for line in self.lines}),
+            "recurring_count": sum(1 for line in self.lines if line.product.billing != "one_time"),
+            "currency": self.currency,
+        }

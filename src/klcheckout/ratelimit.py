@@ -78,3 +78,8 @@ def failed(email: str) -> None:
     limiter, item = _parts()
     for kind, value in _identifiers(email):
         limiter.limiter.hit(item, "keylight-login", kind, value)
+
+
+def too_many_attempts(wait: str) -> str:
+    """The refusal of a sign-in attempt while ``blocked`` says to wait."""
+    return f"Too many failed sign-in attempts. Try again in {wait}."

@@ -20,11 +20,12 @@ from sqlalchemy import Connection, Engine
 from werkzeug.exceptions import NotFound
 
 from kljourney import Shop
-from kljourney.model import Journey
+from kljourney.model import Journey, StepBase
 
 from . import accounts, checkouts, db, security
 from . import cart as carts
 from .cart import Cart
+from .pricing import PricedCart
 
 SIGNED_OUT = "Your sign-in has ended; please sign in again."
 
@@ -38,6 +39,7 @@ class Visit:
         #: Notes for the customer from this request (e.g. why the cart was reset).
         self.messages = messages
         self._connection: Connection | None = None
+        self._priced: tuple[tuple[tuple[str, int], ...], PricedCart] | None = None
 
     @property
     def engine(self) -> Engine:
@@ -65,6 +67,38 @@ class Visit:
     @property
     def max_quantity(self) -> int:
         return self.app.config["KEYLIGHT_MAX_QUANTITY"]
+
+    def step(self, step_id: str) -> StepBase:
+        """The journey's active step with this id; a 404 for a step it does not have."""
+        step = self.journey.step(step_id)
+        if step is None:
+            raise NotFound(f"This shop has no step {step_id[:40]!r}. Check the address.")
+        return step
+
+    def came_from(self) -> StepBase:
+        """The step a form was sent from (its ``step`` field), or the journey's first step."""
+        step_id = request.form.get("step", "")
+        return self.step(step_id) if step_id else self.journey.active_steps[0]
+
+    def page_url(self, step: StepBase) -> str:
+        return self.shop.site.page_url(self.journey, step)
+
+    @property
+    def priced_cart(self) -> PricedCart:
+        """The cart at catalog prices, priced once for as long as its lines stay the same."""
+        lines = tuple(self.cart.lines.items())
+        if self._priced is None or self._priced[0] != lines:
+            self._priced = (lines, PricedCart.of(self.shop, self.journey, self.cart.lines))
+        return self._priced[1]
+
+    def end_checkout(self) -> None:
+        """The order is placed: the cart empties, the done page finds the order through the
+        old checkout id, and anything the customer does next is a new checkout."""
+        self.cart.lines = {}
+        self.cart.done = self.cart.checkout_id
+        self.cart.checkout_id = carts.new_id()
+        self.cart.new = True  # no row can exist yet for the new id
+        self.cart.dirty = True
 
     @cached_property
     def customer(self) -> Any:

@@ -465,6 +465,11 @@ class Journey(Strict):
         return [step for step in self.steps if step.active]
 
     @property
+    def form_steps(self) -> list[FormStep]:
+        """The active form steps, in journey order: a later one's answers win over an earlier's."""
+        return [step for step in self.active_steps if isinstance(step, FormStep)]
+
+    @property
     def summary(self) -> dict[str, str]:
         """The journey as events and conditions show it."""
         return {"key": self.key, "name": self.name, "order_channel": self.order_channel}

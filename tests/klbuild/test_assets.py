@@ -2,18 +2,19 @@ import hashlib
 from pathlib import Path
 
 from klbuild import assets
+from kljourney.resources import templates_folder
 
 
 def test_builtin_templates_are_found_in_a_source_checkout():
-    folder = assets.builtin_templates()
+    folder = templates_folder()
     assert (folder / "base.html").is_file()
     assert (folder / "assets" / "app.css").is_file()
     assert (folder / "assets" / "app.js").is_file()
 
 
 def test_theme_is_searched_first(tmp_path: Path):
-    assert assets.search_path(tmp_path) == [tmp_path, assets.builtin_templates()]
-    assert assets.search_path(None) == [assets.builtin_templates()]
+    assert assets.search_path(tmp_path) == [tmp_path, templates_folder()]
+    assert assets.search_path(None) == [templates_folder()]
 
 
 def test_a_theme_file_wins_over_the_builtin_one(tmp_path: Path):
@@ -21,7 +22,7 @@ def test_a_theme_file_wins_over_the_builtin_one(tmp_path: Path):
     (tmp_path / "assets" / "app.css").write_text("body { color: red }")
     files = assets.resolve_files(assets.search_path(tmp_path))
     assert files["assets/app.css"] == tmp_path / "assets" / "app.css"
-    assert files["base.html"] == assets.builtin_templates() / "base.html"
+    assert files["base.html"] == templates_folder() / "base.html"
     assert list(files) == sorted(files)
 
 

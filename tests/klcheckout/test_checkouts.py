@@ -12,8 +12,9 @@ from checkout_helpers import Backend
 from click.testing import CliRunner
 from sqlalchemy import select, update
 
-from klcheckout import checkouts, db, outbox, tables
+from klcheckout import checkouts, db, tables
 from klcheckout.cli import cli
+from klcheckout.hooks import outbox
 
 
 def test_answers_saved_on_a_row_read_earlier_unless_it_changed_since(backend: Backend) -> None:

@@ -35,8 +35,10 @@ from checkout_helpers import (
 from click.testing import CliRunner
 from sqlalchemy import func, select, update
 
-from klcheckout import create_app, hooks, outbox, tables
+from klcheckout import create_app, hooks, tables
 from klcheckout.cli import cli
+from klcheckout.hooks import delivery, outbox, validation
+from klcheckout.hooks import events as hook_events
 from klcheckout.settings import SettingsError
 from klcheckout.tables import events
 
@@ -263,18 +265,18 @@ def every_step_hook(url: str, path: str) -> str:
 @contextlib.contextmanager
 def step_events_failing(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """While the block runs, writing a ``step_completed`` event fails (others still work)."""
-    real = hooks.enqueue
+    real = hook_events.enqueue
 
     def failing(connection: Any, journey: Any, event_type: str, *args: Any, **kw: Any) -> Any:
         if event_type == "step_completed":
             raise RuntimeError("the outbox is full")
         return real(connection, journey, event_type, *args, **kw)
 
-    monkeypatch.setattr(hooks, "enqueue", failing)
+    monkeypatch.setattr(hook_events, "enqueue", failing)
     try:
         yield
     finally:
-        monkeypatch.setattr(hooks, "enqueue", real)
+        monkeypatch.setattr(hook_events, "enqueue", real)
 
 
 def place_order(url: str, email: str, country: str = "DE") -> str:
@@ -423,7 +425,7 @@ def test_validate_failures_follow_the_refuse_policy(
         refused = person.step("billing", BILLING, json=True)
         assert time.monotonic() - started < 3  # timeout = 0.5 bounds the call
         assert refused.status_code == 422
-        assert refused.json()["errors"] == {"_form": hooks.UNAVAILABLE}
+        assert refused.json()["errors"] == {"_form": validation.UNAVAILABLE}
     finally:
         person.close()
         receiver.answers.pop("/validate", None)
@@ -624,6 +626,34 @@ def test_a_sign_in_and_its_step_completed_are_saved_together(
     assert event["data"]["customer"] == {"email": email, "signed_in": True, "guest": False}
 
 
+def test_an_order_placed_hook_on_the_confirmation_step_is_sent(
+    tmp_path: Path, receiver: Receiver, entry_point: Any
+) -> None:
+    """A step's hooks hear of the events at that step: ``order_placed`` happens at the
+    confirmation step (it was once recorded against the journey's last step instead)."""
+    journeys = tmp_path / "journeys"
+    shutil.copytree(REPO / "journeys", journeys)
+    text = hook_journey(receiver.url)
+    confirm = 'name = "Confirm"\ntype = "confirmation"\n'
+    assert confirm in text
+    on_confirm = (
+        '\n[[steps.hooks]]\ntype = "webhook"\nevent = "order_placed"\n'
+        f'url = "{receiver.url}/confirm-step"\nsecret_env = "KEYLIGHT_TEST_HOOK_SECRET"\n\n'
+    )
+    (journeys / "hookshop.toml").write_text(text.replace(confirm, confirm + on_confirm, 1))
+    app = create_app(base_config(tmp_path, journeys, f"sqlite:///{tmp_path / 'k.sqlite3'}"))
+    served = serve(app)
+    try:
+        number = place_order(served.url, unique_email())
+        outbox.run_once(app)
+    finally:
+        served.stop()
+        app.extensions["keylight_db"].dispose()
+    [event] = receiver.events("/confirm-step")
+    assert event["type"] == "order_placed"
+    assert event["data"]["order"]["number"] == number
+
+
 def test_a_worker_claims_one_delivery_at_a_time(
     shop: dict[str, Any], receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -641,7 +671,7 @@ def test_a_worker_claims_one_delivery_at_a_time(
                 ).scalar_one()
             )
 
-    monkeypatch.setattr(outbox, "deliver", observe)
+    monkeypatch.setattr(delivery, "deliver", observe)
     assert outbox.run_once(app) >= 3
     assert sending and set(sending) == {1}
 

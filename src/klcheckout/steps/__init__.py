@@ -1,27 +1,33 @@
-"""Step processing: ``POST API/KEY/steps/STEP``, handled by the module of the step's kind.
+"""Step processing: ``POST API/KEY/steps/STEP``.
 
-Each kind's module registers its handler in ``HANDLERS``. Before a handler runs,
-the steps before this one must be complete; otherwise the customer is sent to
-the first incomplete step with the reason. A step whose condition is false does
-not take answers: the customer is sent on to the next step that applies. The
-rules and validate hooks of a step other than a form are checked here, before its
-handler runs (a form's need the submitted answers, so its handler checks them).
+Each kind of step has a handler (registered with ``handles``) that looks at the
+request and returns an outcome (``outcomes``): completed with what to save,
+refused with errors, or passed over. ``finish`` acts on it, the same way for
+every kind: it chooses the transaction, saves, records ``step_completed`` in
+that transaction, and answers (a 303 to a page, or JSON for the page script).
+
+Before a handler runs, the steps before this one must be complete; otherwise
+the customer is sent to the first incomplete step with the reason. A step whose
+condition is false takes no answers: the customer is sent on to the next step
+that applies. The rules and validate hooks of a step other than a form are
+checked here (a form's need the submitted answers, so its handler checks them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
-from flask import Blueprint, Response, g
+from flask import Blueprint, Response
 from werkzeug.exceptions import NotFound
 
 from kljourney.model import StepBase
 
-from .. import checkouts, conditions, hooks, progress, web
+from .. import accounts, checkouts, conditions, navigation, responses
+from ..hooks import events, validation
 from ..visit import Visit, begin
+from .outcomes import Completed, Outcome, Passed, Refused, StepRefused
 
-Handler = Callable[[Visit, StepBase], Response]
+Handler = Callable[[Visit, StepBase], Outcome]
 HANDLERS: dict[str, Handler] = {}
 #: Kinds whose handler checks the steps before it itself (confirmation must first
 #: recognise a repeated request for an order already placed).
@@ -41,73 +47,123 @@ def handles(*kinds: str, guarded: bool = True) -> Callable[[Handler], Handler]:
     return register
 
 
-def find_step(visit: Visit, step_id: str) -> StepBase:
-    step = visit.journey.step(step_id)
-    if step is None:
-        raise NotFound(f"This shop has no step {step_id[:40]!r}. Check the address.")
-    return step
+@bp.post("/<key>/steps/<step_id>")
+def post_step(key: str, step_id: str) -> Response:
+    visit = begin(key, changes_state=True)
+    step = visit.step(step_id)
+    handler = HANDLERS.get(step.type)
+    if handler is None:
+        raise NotFound(f"The step {step_id!r} takes no answers.")
+    outcome: Outcome | None = None
+    if step.type not in SELF_GUARDED:
+        outcome = passed_over(visit, step) or missing_before(visit, step)
+        if outcome is None and step.type != "form":
+            outcome = refused_by_rules(visit, step) or refused_by_hooks(visit, step)
+    return finish(visit, step, outcome or handler(visit, step))
 
 
-def guard(visit: Visit, step: StepBase) -> Response | None:
-    """A redirect to the first incomplete step before ``step``, or None if all are done."""
-    gap = progress.gap(visit, step)
+# -- checks every step passes before its handler ------------------------------------------
+
+
+def passed_over(visit: Visit, step: StepBase) -> Passed | None:
+    """For a step whose condition is false: on to the next step that applies (or to a
+    step before it that is still to be done)."""
+    if conditions.of(visit).applies(step):
+        return None
+    return Passed(navigation.instead_of(visit, step))
+
+
+def missing_before(visit: Visit, step: StepBase) -> Refused | None:
+    """The first incomplete step before ``step``, with why; None if all are done."""
+    gap = navigation.gap(visit, step)
     if gap is None:
         return None
     target, errors = gap
-    return web.respond(visit, target, errors=errors, status=409)
+    return Refused(errors, status=409, target=target)
 
 
-def skip(visit: Visit, step: StepBase) -> Response | None:
-    """For a step whose condition is false: a redirect to the next step that applies
-    (or to a step before it that is still to be done)."""
-    if conditions.of(visit).applies(step):
-        return None
-    response = web.respond(visit, progress.instead_of(visit, step))
-    g.keylight_refused = True  # passed over, not completed: no step_completed hooks
-    return response
-
-
-def refuse(visit: Visit, step: StepBase) -> Response | None:
-    """The step's rules that fire, as errors on the step; None when none does."""
+def refused_by_rules(visit: Visit, step: StepBase) -> Refused | None:
     errors = conditions.of(visit).refusals(step)
-    return web.respond(visit, step, errors=errors) if errors else None
+    return Refused(errors) if errors else None
 
 
-def validate(visit: Visit, step: StepBase) -> Response | None:
+def refused_by_hooks(visit: Visit, step: StepBase) -> Refused | None:
     """The step's validate hooks (a stock or credit check) refusing it; None when they accept.
 
     A form's handler asks them itself, with the answers it has just checked.
     """
-    errors = hooks.validate_step(visit, step, {})
-    return web.respond(visit, step, errors=errors) if errors else None
+    errors = validation.validate_step(visit, step, {})
+    return Refused(errors) if errors else None
 
 
-def save_scratch(visit: Visit, step: StepBase, **values: Any) -> None:
-    """Set the checkout's scratch ``values`` for ``step``: one statement, or, when a
-    hook listens for the step's ``step_completed``, a transaction holding the event too."""
-    key = (visit.cart.checkout_id, visit.journey.key)
-    if hooks.listeners(visit.journey, "step_completed", step):
-        with visit.writing(durable=False) as connection:
-            checkouts.put(connection, *key, **values)
-            hooks.step_completed(visit, step, connection)
-    else:
-        checkouts.put(visit.connection, *key, **values)
+# -- acting on the outcome ----------------------------------------------------------------
+
+
+def finish(visit: Visit, step: StepBase, outcome: Outcome) -> Response:
+    """Save what a completed step collected with its event, and answer."""
+    if isinstance(outcome, Refused):
+        return responses.respond(
+            visit,
+            outcome.target or step,
+            errors=dict(outcome.errors),
+            values=outcome.values,
+            status=outcome.status,
+        )
+    if isinstance(outcome, Passed):
+        return responses.respond(visit, outcome.target, location=outcome.location)
+    try:
+        save(visit, step, outcome)
+    except StepRefused as refusal:
+        return finish(visit, step, refusal.outcome)
+    if outcome.ends_checkout:
+        visit.end_checkout()
+    target = outcome.target or navigation.after(visit, step)  # the answers may choose it
+    return responses.respond(visit, target, location=outcome.location)
+
+
+def save(visit: Visit, step: StepBase, done: Completed) -> None:
+    """Write what ``done`` names and the step's ``step_completed`` event, together.
+
+    A checkout's scratch data without an event to go with it is one statement
+    where one will do (``checkouts``); everything else is one transaction, durable
+    when it holds an account's data or an order. A step that saves nothing (the
+    cart lives in the cookie) gets a durable transaction for its event alone.
+    """
+    listened = bool(events.listeners(visit.journey, "step_completed", step))
+    if not listened and done.write is None and done.profile is None:
+        if _save_scratch_alone(visit, step, done):
+            return
+    durable = done.durable or done.profile is not None or not done.saves_data
+    checkout = (visit.cart.checkout_id, visit.journey.key)
+    with visit.writing(durable=durable) as connection:
+        if done.answers is not None:
+            row = checkouts.lock(connection, *checkout)
+            checkouts.save_answers(connection, row, step.id, dict(done.answers))
+        if done.scratch:
+            checkouts.put(connection, *checkout, **done.scratch)
+        if done.profile is not None:
+            accounts.save_profile(connection, visit.customer.id, dict(done.profile))
+        if done.answers is not None or done.scratch:
+            visit.forget_reads()  # the event reports what was just saved
+        completed = done.write(connection) if done.write is not None else True
+        if completed and listened:
+            events.step_completed(visit, step, connection)
     visit.forget_reads()
 
 
-@bp.post("/<key>/steps/<step_id>")
-def post_step(key: str, step_id: str) -> Response:
-    visit = begin(key, changes_state=True)
-    step = find_step(visit, step_id)
-    handler = HANDLERS.get(step.type)
-    if handler is None:
-        raise NotFound(f"The step {step_id!r} takes no answers.")
-    if step.type in SELF_GUARDED:
-        return handler(visit, step)
-    refused = skip(visit, step) or guard(visit, step)
-    if refused is None and step.type != "form":
-        refused = refuse(visit, step) or validate(visit, step)
-    return refused or handler(visit, step)
+def _save_scratch_alone(visit: Visit, step: StepBase, done: Completed) -> bool:
+    """Save a checkout's scratch data in a single statement; False if that cannot be done
+    (a form's row changed since it was read: it is locked and saved instead)."""
+    if done.answers is not None:
+        seen = visit.checkout
+        if seen is None or not checkouts.save_answers_unless_changed(
+            visit.connection, seen, step.id, dict(done.answers)
+        ):
+            return False
+    elif done.scratch:
+        checkouts.put(visit.connection, visit.cart.checkout_id, visit.journey.key, **done.scratch)
+    visit.forget_reads()
+    return True
 
 
-from . import authentication, confirmation, form, payment_method, products  # noqa: E402,F401
+from . import authentication, cart, confirmation, form, payment_method  # noqa: E402,F401

@@ -1,4 +1,4 @@
-"""Login, sign-up, guest checkout, logout and password change.
+"""The authentication steps: sign in, create an account, or (where allowed) go on as a guest.
 
 Login and sign-up answer identically whether or not the email is registered:
 a sign-up for a taken email gets the same redirect as a successful one, but no
@@ -8,26 +8,22 @@ limited per account and per client address (``ratelimit``).
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, request
+from flask import current_app, request
+from sqlalchemy import Connection
 
 from kljourney.model import AuthenticationStep, StepBase
 
-from .. import accounts, forms, hooks, progress, ratelimit, web
+from .. import accounts, forms, navigation, ratelimit
 from .. import cart as carts
-from ..visit import Visit, begin
-from . import find_step, handles, save_scratch
-
-bp = Blueprint("auth", __name__)
+from ..hooks import events
+from ..visit import Visit
+from . import handles
+from .outcomes import Completed, Outcome, Passed, Refused
 
 WRONG = "The email or password is wrong."
-CHANGED = "Your password was changed; every other device you were signed in on is signed out."
 
 
-def _params() -> dict[str, int]:
-    return current_app.config["KEYLIGHT_ARGON2"]
-
-
-def _sign_in(visit: Visit, customer_id: int, connection) -> None:  # type: ignore[no-untyped-def]
+def start_session(visit: Visit, customer_id: int, connection: Connection) -> None:
     """A new session id on every login and sign-up; the old one, if any, ends."""
     if visit.cart.session:
         accounts.end_session(connection, visit.cart.session)
@@ -37,19 +33,35 @@ def _sign_in(visit: Visit, customer_id: int, connection) -> None:  # type: ignor
     visit.cart.dirty = True
 
 
-def _account_event(  # type: ignore[no-untyped-def]
-    visit: Visit, step: StepBase, connection, event: str, customer_id: int, email: str
+def _account_event(
+    visit: Visit, step: StepBase, connection: Connection, event: str, customer_id: int, email: str
 ) -> None:
     """Queue ``account_created`` or ``signed_in`` in the account's own transaction."""
-    if hooks.listeners(visit.journey, event, step):
+    if events.listeners(visit.journey, event, step):
         customer = {"id": customer_id, "email": accounts.normal_email(email)}
-        context = hooks.condition_context(visit.journey, customer={**customer, "signed_in": True})
+        context = events.condition_context(visit.journey, customer={**customer, "signed_in": True})
         data = {"customer": customer}
-        hooks.enqueue(connection, visit.journey, event, data, step=step, context=context)
+        events.enqueue(connection, visit.journey, event, data, step=step, context=context)
+
+
+def _sign_in(
+    visit: Visit, step: StepBase, connection: Connection, customer_id: int, email: str
+) -> None:
+    start_session(visit, customer_id, connection)
+    _account_event(visit, step, connection, "signed_in", customer_id, email)
+    visit.forget_reads()  # the step's event shows the customer signed in
+
+
+def _not_signed_in(visit: Visit) -> None:
+    """A sign-up for a taken email, answered like a successful one: a new cookie, no login."""
+    visit.cart.session = ""
+    visit.cart.checkout_id = carts.new_id()
+    visit.cart.new = True
+    visit.cart.dirty = True
 
 
 @handles("authentication", "optional_authentication")
-def authenticate(visit: Visit, step: StepBase) -> Response:
+def authenticate(visit: Visit, step: StepBase) -> Outcome:
     assert isinstance(step, AuthenticationStep)
     action = request.form.get("action", "login")
     email = request.form.get("email", "").strip()
@@ -59,7 +71,7 @@ def authenticate(visit: Visit, step: StepBase) -> Response:
         choices = "sign in, create an account" + (
             " or continue as a guest" if step.guest_allowed else ""
         )
-        return web.respond(visit, step, errors={"action": f"Choose to {choices}."}, values=values)
+        return Refused({"action": f"Choose to {choices}."}, values=values)
     errors: dict[str, str] = {}
     if not forms.valid_email(email):
         errors["email"] = "Enter your email address, such as name@example.com."
@@ -70,120 +82,47 @@ def authenticate(visit: Visit, step: StepBase) -> Response:
     if action == "login" and len(password) > accounts.MAX_PASSWORD:
         errors["password"] = WRONG
     if errors:
-        return web.respond(visit, step, errors=errors, values=values)
-    done = web.respond  # the same answer for every outcome below that is not an error
+        return Refused(errors, values=values)
     if action == "guest":
-        save_scratch(visit, step, guest_email=accounts.normal_email(email))
-        return done(visit, progress.after(visit, step))
-    if action in ("login", "signup"):  # a sign-up for a taken email tries its password too
-        wait = ratelimit.blocked(email)
-        if wait:
-            return web.respond(
-                visit,
-                step,
-                status=429,
-                values=values,
-                errors={"_form": f"Too many failed sign-in attempts. Try again in {wait}."},
-            )
+        return Completed(scratch={"guest_email": accounts.normal_email(email)})
+    wait = ratelimit.blocked(email)  # a sign-up for a taken email tries its password too
+    if wait:
+        return Refused({"_form": ratelimit.too_many_attempts(wait)}, status=429, values=values)
     # argon2 runs before the write transaction: it is slow on purpose, and inside
     # the transaction it would hold up every other writer (SQLite has one at a time).
-    params = _params()
-    new_account = action == "signup" and accounts.find_customer(visit.connection, email) is None
-    customer_id: int | None = None
-    password_hash = new_hash = None
-    if new_account:
+    params = current_app.config["KEYLIGHT_ARGON2"]
+    if action == "signup" and accounts.find_customer(visit.connection, email) is None:
         password_hash = accounts.hasher(params).hash(password)
-    else:
-        # A login, or a sign-up for a taken email: answered exactly as for a new
-        # account (one argon2 run either way), but only the right password signs in.
-        customer_id, new_hash = accounts.check_password(visit.connection, email, password, params)
-    with visit.writing() as connection:
-        if password_hash is not None:
+
+        def sign_up(connection: Connection) -> bool:
             customer_id = accounts.new_customer(connection, email, password_hash)
-            if customer_id is None:  # registered a moment ago by a concurrent request
-                customer_id = accounts.authenticate(connection, email, password, params)
-            else:
+            if customer_id is not None:
                 _account_event(visit, step, connection, "account_created", customer_id, email)
-        elif customer_id is not None and new_hash is not None:
-            accounts.set_password_hash(connection, customer_id, new_hash)
-        if customer_id is not None:
-            _sign_in(visit, customer_id, connection)
-            _account_event(visit, step, connection, "signed_in", customer_id, email)
-            hooks.step_completed(visit, step, connection)  # with the sign-in, or neither
-    visit.forget_reads()
+            else:  # registered a moment ago by a concurrent request: try the password
+                customer_id = accounts.authenticate(connection, email, password, params)
+            if customer_id is None:
+                ratelimit.failed(email)
+                _not_signed_in(visit)
+                return False
+            _sign_in(visit, step, connection, customer_id, email)
+            return True
+
+        return Completed(write=sign_up, durable=True)
+    # A login, or a sign-up for a taken email: answered exactly as for a new account
+    # (one argon2 run either way), but only the right password signs in.
+    customer_id, new_hash = accounts.check_password(visit.connection, email, password, params)
     if customer_id is None:
         ratelimit.failed(email)  # counted for sign-ups too, or they would be a way round it
-    if customer_id is None and action == "login":
-        return web.respond(visit, step, errors={"_form": WRONG}, values=values, status=401)
-    if customer_id is None:
-        # Same redirect and body as a successful sign-up; a new cookie either way.
-        visit.cart.session = ""
-        visit.cart.checkout_id = carts.new_id()
-        visit.cart.dirty = True
-    return done(visit, progress.after(visit, step))
+        if action == "login":
+            return Refused({"_form": WRONG}, status=401, values=values)
+        _not_signed_in(visit)
+        return Passed(navigation.after(visit, step))
 
+    def sign_in(connection: Connection) -> bool:
+        assert customer_id is not None
+        if new_hash is not None:
+            accounts.set_password_hash(connection, customer_id, new_hash)
+        _sign_in(visit, step, connection, customer_id, email)
+        return True
 
-@bp.post("/<key>/logout")
-def logout(key: str) -> Response:
-    visit = begin(key, changes_state=True)
-    step_id = request.form.get("step", "")
-    back = find_step(visit, step_id) if step_id else visit.journey.active_steps[0]
-    if visit.cart.session:
-        with visit.writing() as connection:
-            accounts.end_session(connection, visit.cart.session)
-    visit.cart.session = ""
-    # A fresh checkout id too: the answers of the signed-in customer stay with them.
-    visit.cart.checkout_id = carts.new_id()
-    visit.cart.dirty = True
-    visit.forget_reads()
-    return web.respond(visit, back)
-
-
-@bp.post("/<key>/account/password")
-def change_password(key: str) -> Response:
-    """A signed-in customer's new password; every other session of theirs ends.
-
-    Takes ``current_password``, ``new_password`` and ``step`` (the page to go back
-    to). This browser gets a new session, so it stays signed in; a copy of the old
-    cookie anywhere else is signed out. Wrong current passwords count as failed
-    logins of the account (the same limit).
-    """
-    visit = begin(key, changes_state=True)
-    step_id = request.form.get("step", "")
-    back = find_step(visit, step_id) if step_id else visit.journey.active_steps[0]
-    customer = visit.customer
-    if customer is None:
-        return web.respond(
-            visit, back, status=401, errors={"_form": "Sign in to change your password."}
-        )
-    current = request.form.get("current_password", "")
-    new = request.form.get("new_password", "")
-    wait = ratelimit.blocked(customer.email)
-    if wait:
-        return web.respond(
-            visit,
-            back,
-            status=429,
-            errors={"_form": f"Too many failed sign-in attempts. Try again in {wait}."},
-        )
-    problem = accounts.password_problem(new)
-    if problem:
-        return web.respond(visit, back, errors={"new_password": problem})
-    verified = None
-    if len(current) <= accounts.MAX_PASSWORD:  # argon2 outside the write transaction
-        verified, _ = accounts.check_password(visit.connection, customer.email, current, _params())
-    if verified != customer.id:
-        ratelimit.failed(customer.email)
-        return web.respond(
-            visit, back, status=401, errors={"current_password": "The current password is wrong."}
-        )
-    password_hash = accounts.hasher(_params()).hash(new)
-    with visit.writing() as connection:
-        accounts.set_new_password(connection, customer.id, password_hash)
-        visit.cart.session = accounts.start_session(
-            connection, customer.id, current_app.config["KEYLIGHT_SESSION_MAX_AGE"]
-        )
-    visit.cart.dirty = True
-    visit.forget_reads()
-    visit.messages.append(CHANGED)
-    return web.respond(visit, back)
+    return Completed(write=sign_in, durable=True)

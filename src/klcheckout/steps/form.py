@@ -1,32 +1,26 @@
 """Form steps: validate every field from the form definition and keep the answers.
 
 A signed-in customer's sold-to answers are also saved to their account, keyed by
-the fields' autocomplete tokens, to fill the form in next time.
+the fields' profile keys, to fill the form in next time.
 """
 
 from __future__ import annotations
 
-from flask import Response, request
+from collections.abc import Mapping
+
+from flask import request
 
 from kljourney.model import FormStep, StepBase
 
-from .. import accounts, checkouts, conditions, forms, hooks, progress, web
+from .. import conditions, forms, responses
+from ..hooks import validation
 from ..visit import Visit
 from . import handles
-
-
-def profile_of(form_step: FormStep, visit: Visit, answers: dict[str, object]) -> dict[str, object]:
-    """Answers keyed for auto-fill: by autocomplete token, else by 'name:<field>'."""
-    profile = dict(visit.customer.profile or {}) if visit.customer is not None else {}
-    for form_field in visit.shop.forms[form_step.form].fields:
-        key = form_field.profile_key
-        if form_field.name in answers:
-            profile[key] = answers[form_field.name]
-    return profile
+from .outcomes import Completed, Outcome, Refused
 
 
 @handles("form")
-def submit_form(visit: Visit, step: StepBase) -> Response:
+def submit_form(visit: Visit, step: StepBase) -> Outcome:
     assert isinstance(step, FormStep)
     form = visit.shop.forms[step.form]
     answers, errors = forms.validate(form, request.form)
@@ -37,28 +31,19 @@ def submit_form(visit: Visit, step: StepBase) -> Response:
         else:
             errors.setdefault(name, message)
     if not errors:  # the shop's validate hooks only see answers that passed the built-in checks
-        errors = hooks.validate_step(visit, step, answers)
+        errors = validation.validate_step(visit, step, answers)
     if errors:
-        return web.respond(visit, step, errors=errors, values=web.form_values())
-    # A signed-in customer's profile is their account's data: durable. A checkout's
-    # answers alone are scratch until the order copies them (see db.writing).
-    to_profile = step.form_target == "sold_to_account" and visit.customer is not None
-    listened = bool(hooks.listeners(visit.journey, "step_completed", step))
-    seen = visit.checkout
-    saved = (
-        not to_profile
-        and not listened
-        and seen is not None
-        and checkouts.save_answers_unless_changed(visit.connection, seen, step.id, answers)
-    )
-    if not saved:  # a new row, a profile or event to save too, or a row changed meanwhile
-        profile = profile_of(step, visit, answers) if to_profile else None
-        with visit.writing(durable=to_profile) as connection:
-            row = checkouts.lock(connection, visit.cart.checkout_id, visit.journey.key)
-            checkouts.save_answers(connection, row, step.id, answers)
-            if profile is not None:
-                accounts.save_profile(connection, visit.customer.id, profile)
-            if listened:
-                hooks.step_completed(visit, step, connection)
-    visit.forget_reads()
-    return web.respond(visit, progress.after(visit, step))
+        return Refused(errors, values=responses.form_values())
+    profile = None
+    if step.form_target == "sold_to_account" and visit.customer is not None:
+        profile = profile_of(visit, step, answers)
+    return Completed(answers=answers, profile=profile)
+
+
+def profile_of(visit: Visit, step: FormStep, answers: Mapping[str, object]) -> dict[str, object]:
+    """The customer's auto-fill answers with this form's answers added."""
+    profile = dict(visit.customer.profile or {})
+    for form_field in visit.shop.forms[step.form].fields:
+        if form_field.name in answers:
+            profile[form_field.profile_key] = answers[form_field.name]
+    return profile

@@ -1,4 +1,4 @@
-"""``GET API/KEY/state``: everything the static pages fill in, and ``GET API/healthz``.
+"""``GET API/KEY/state``: everything the static pages fill in for one visitor.
 
 The shapes are the contract in ``docs/pages-and-backend.md``. Reading the state
 changes nothing except handing out, once, the errors and messages kept for the
@@ -9,32 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
-from sqlalchemy import text
+from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import NotFound
 
 from kljourney.countries import countries
 from kljourney.model import AuthenticationStep, ConfirmationStep, FormStep, StepBase
 
-from . import checkouts, conditions, orders, progress, security
+from . import checkouts, conditions, navigation, orders, security
+from .answers import merged
 from .payment import PROVIDERS
-from .pricing import price_lines, totals
 from .visit import Visit, begin
 
 bp = Blueprint("state", __name__)
-
-
-def cart_json(visit: Visit) -> dict[str, Any]:
-    shop, journey = visit.shop, visit.journey
-    currency = shop.entity(journey).currency
-    locale = shop.site.locale
-    lines = price_lines(shop, journey, visit.cart.lines)
-    return {
-        "lines": [line.as_json(currency, locale) for line in lines],
-        "count": sum(line.quantity for line in lines),
-        "currency": currency,
-        "totals": totals(lines, currency, locale),
-    }
 
 
 def customer_json(visit: Visit) -> dict[str, Any] | None:
@@ -50,12 +36,8 @@ def values_for(visit: Visit, step: StepBase | None) -> dict[str, Any]:
     if isinstance(step, AuthenticationStep):
         return {"email": visit.email} if visit.email else {}
     if isinstance(step, ConfirmationStep):
-        # The confirmation page shows the saved answers of every form step of the journey.
-        merged: dict[str, Any] = {}
-        for form_step in visit.journey.active_steps:
-            if isinstance(form_step, FormStep) and conditions.of(visit).applies(form_step):
-                merged.update(visit.answers.get(form_step.id) or {})
-        return merged
+        # The confirmation page shows the saved answers of the form steps that apply.
+        return merged(visit.journey, visit.answers, only=conditions.of(visit).applies)
     if not isinstance(step, FormStep):
         return {}
     saved = visit.answers.get(step.id)
@@ -80,9 +62,7 @@ def shown_values(visit: Visit, step: StepBase | None, values: dict[str, Any]) ->
         return {}
     names = dict(countries(visit.shop.site.locale))
     shown = {}
-    for form_step in visit.journey.active_steps:
-        if not isinstance(form_step, FormStep):
-            continue
+    for form_step in visit.journey.form_steps:
         for form_field in visit.shop.forms[form_step.form].fields:
             value = values.get(form_field.name)
             if form_field.type == "country" and value in names:
@@ -131,7 +111,7 @@ def state(key: str) -> Response:
     body = {
         "csrf_token": security.csrf_token(visit.app, visit.cart),
         "journey": {"key": visit.journey.key, "version": visit.journey.version},
-        "cart": cart_json(visit),
+        "cart": visit.priced_cart.as_json(),
         "customer": customer,
         "values": values,
         "shown": shown_values(visit, step, values),
@@ -143,25 +123,13 @@ def state(key: str) -> Response:
     decide = conditions.of(visit)
     body["skipped"] = decide.skipped()
     if step is not None and not decide.applies(step):
-        target = progress.instead_of(visit, step)
+        target = navigation.instead_of(visit, step)
         if target is not step:
             body["redirect"] = visit.shop.site.page_url(visit.journey, target)
     elif isinstance(step, ConfirmationStep) and order is None:
         # Nobody reaches confirmation with an earlier step undone (an empty cart, a
         # missing form): the page sends them to that step.
-        missing = progress.gap(visit, step)
+        missing = navigation.gap(visit, step)
         if missing is not None:
             body["redirect"] = visit.shop.site.page_url(visit.journey, missing[0])
     return jsonify(body)
-
-
-@bp.get("/healthz")
-def healthz() -> tuple[Response, int]:
-    """200 when the database answers, 503 (and no detail for strangers) when it does not."""
-    try:
-        with current_app.extensions["keylight_db"].connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except Exception:
-        current_app.logger.exception("health check: the database does not answer")
-        return jsonify({"status": "unavailable", "database": "unreachable"}), 503
-    return jsonify({"status": "ok"}), 200

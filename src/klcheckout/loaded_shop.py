@@ -12,24 +12,25 @@ from pathlib import Path
 
 from kljourney import Shop, load
 
-from . import hooks
+from .hooks import startup
 
 
-class ShopHolder:
+class LoadedShop:
     """Holds the current ``Shop``; swapping it is atomic (one attribute assignment)."""
 
     def __init__(self, root: Path | str, shop: Shop | None = None) -> None:
         self.root = Path(root)
         self._lock = threading.Lock()
-        self.shop: Shop = shop if shop is not None else load(self.root)
+        self.shop: Shop
+        self.set_shop(shop if shop is not None else load(self.root))
 
     def set_shop(self, shop: Shop) -> None:
         """Serve ``shop`` from the next request on (the dev server calls this after a build).
 
-        A shop whose Python hooks cannot run is refused with ``SettingsError``, as at
-        start, and the old one stays in service.
+        A shop whose Python hooks cannot run is refused with ``SettingsError`` (at start
+        too), and the old one stays in service.
         """
-        hooks.check_functions(shop)
+        startup.check_functions(shop)
         self.shop = shop
 
     def reload(self) -> Shop:

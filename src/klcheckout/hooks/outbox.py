@@ -16,7 +16,6 @@ every worker at once; after ``KEYLIGHT_HOOK_MAX_ATTEMPTS`` attempts the row is
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import secrets
@@ -28,16 +27,15 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import Connection, Engine, and_, or_, select, update
 
-from . import checkouts, db, hooks, mail
-from .accounts import now
-from .tables import events
+from .. import checkouts, db
+from ..clock import now
+from ..tables import events
+from . import delivery
 
 log = logging.getLogger(__name__)
 
 #: Seconds between two deletions of abandoned checkouts by a running worker.
 PURGE_EVERY = 3600.0
-#: Webhook deliveries wait this long for the receiver's answer.
-WEBHOOK_TIMEOUT = 10.0
 BATCH = 20
 
 
@@ -85,24 +83,6 @@ def claim(
     return token, rows
 
 
-def deliver(app: Flask, row: Any) -> None:
-    """Send one delivery; raise ``hooks.HookFailed`` (or anything) if it did not arrive."""
-    hook, event = row.hook, row.payload
-    kind = hook["type"]
-    if kind == "webhook":
-        body = json.dumps(event, separators=(",", ":"), default=str).encode()
-        headers = hooks.signed_headers(hook["secret_env"], body, event)
-        status, answer = hooks.post_json(hook["url"], body, headers, WEBHOOK_TIMEOUT)
-        if not 200 <= status < 300:
-            raise hooks.HookFailed(f"{hook['url']} answered {status}: {answer[:200]!r}")
-    elif kind == "email":
-        mail.send_event(app.config, hook, event)
-    elif kind == "python":
-        hooks.python_function(hook["function"])(event)
-    else:
-        raise hooks.HookFailed(f"unknown hook type {kind!r}")
-
-
 def finish(engine: Engine, row: Any, token: str, error: str | None, config: Any) -> None:
     """Record the outcome of one claimed delivery, if the claim still holds."""
     moment = now()
@@ -141,7 +121,7 @@ def run_once(app: Flask) -> int:
         for row in rows:
             error: str | None = None
             try:
-                deliver(app, row)
+                delivery.deliver(app, row)
             except Exception as problem:  # noqa: BLE001 - any failure is retried
                 error = str(problem) or type(problem).__name__
                 log.warning(

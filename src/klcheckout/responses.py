@@ -7,9 +7,10 @@ under the checkout id and handed out once by the state endpoint.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from flask import Response, g, jsonify, request
+from flask import Response, jsonify, request
 
 from kljourney.model import StepBase
 
@@ -35,13 +36,12 @@ def respond(
     target: StepBase,
     *,
     errors: dict[str, str] | None = None,
-    values: dict[str, Any] | None = None,
+    values: Mapping[str, Any] | None = None,
     status: int = 422,
     location: str | None = None,
 ) -> Response:
     """Send the customer to ``target`` (a 303, or JSON), with errors kept for that page."""
-    url = location or visit.shop.site.page_url(visit.journey, target)
-    g.keylight_refused = bool(errors)  # no step_completed hooks for a refused step
+    url = location or visit.page_url(target)
     if wants_json():
         body = {
             "ok": not errors,

@@ -18,9 +18,9 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from klbuild import assets
+from kljourney.resources import templates_folder
 
-from .hooks import HookFailed
+from . import HookFailed
 
 SMTP_TIMEOUT = 30.0
 
@@ -28,7 +28,7 @@ SMTP_TIMEOUT = 30.0
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     return Environment(
-        loader=FileSystemLoader([str(p) for p in assets.search_path()]),
+        loader=FileSystemLoader(str(templates_folder())),
         autoescape=select_autoescape(["html"]),
         undefined=StrictUndefined,
         auto_reload=True,

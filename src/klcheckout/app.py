@@ -1,0 +1,107 @@
+"""``create_app``: the checkout backend, built the Flask-tutorial way.
+
+The loaded journeys live in ``app.extensions["keylight"]`` (a ``LoadedShop``);
+``use_shop`` swaps them after a rebuild and the next request reads the new
+model. Routes sit at the app's root; ``mount`` puts them under the site's
+``api_url`` path, where the pages call them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, g, request
+from flask.sessions import SecureCookieSessionInterface
+from werkzeug.exceptions import NotFound
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from kljourney import Shop
+
+from . import db, errors, ratelimit, security, settings
+from .hooks import startup
+from .loaded_shop import LoadedShop
+
+
+def create_app(test_config: dict[str, Any] | None = None, *, shop: Shop | None = None) -> Flask:
+    """The checkout app, configured from ``KEYLIGHT_*`` variables, then ``test_config``."""
+    config = settings.from_env()
+    config.update(test_config or {})
+    settings.finish(config)
+    app = Flask("klcheckout", instance_path=config["KEYLIGHT_INSTANCE"])
+    app.config.update(config)
+    app.session_interface = NoSession()
+    app.wsgi_app = security.StaticHeaders(app.wsgi_app, security.secure_headers(app))  # type: ignore[method-assign]
+    if app.config["KEYLIGHT_TRUSTED_PROXIES"]:
+        hops = app.config["KEYLIGHT_TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+    if app.config["KEYLIGHT_ENV"] == "production":
+        app.logger.setLevel(logging.INFO)
+
+    loaded = app.extensions["keylight"] = LoadedShop(app.config["KEYLIGHT_JOURNEYS"], shop)
+    startup.check_settings(app, loaded.shop)
+    app.extensions["keylight_db"] = db.open_database(app.config["KEYLIGHT_DATABASE_URL"])
+
+    ratelimit.init_app(app)
+    errors.init_app(app)
+
+    from . import account_views, cart_views, health, page_state, steps
+
+    app.register_blueprint(page_state.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(steps.bp)
+    app.register_blueprint(cart_views.bp)
+    app.register_blueprint(account_views.bp)
+
+    @app.before_request
+    def preflight() -> Response | None:
+        if request.method == "OPTIONS":  # CORS preflight; headers added below
+            return Response(status=204)
+        return None
+
+    @app.after_request
+    def finish(response: Response) -> Response:
+        visit = g.get("keylight_visit")
+        if visit is not None:
+            visit.set_cookie(response)
+        security.cors_headers(app, request, response)
+        if "request_id" in g:  # something was logged about this request: its reference
+            response.headers["X-Request-Id"] = g.request_id
+        return response
+
+    @app.teardown_request
+    def release(_error: BaseException | None) -> None:
+        visit = g.get("keylight_visit")
+        if visit is not None:
+            visit.close()
+
+    return app
+
+
+def use_shop(app: Flask, shop: Shop) -> None:
+    """Serve ``shop`` from the next request on (the dev server calls this after a build).
+
+    A shop whose Python hooks cannot run is refused with ``SettingsError`` and the
+    old one stays in service.
+    """
+    app.extensions["keylight"].set_shop(shop)
+
+
+def mount(app: Flask) -> Any:
+    """A WSGI app serving ``app`` under the site's api_url path (and nothing else)."""
+    path = app.extensions["keylight"].shop.site.api_path
+    if not path:
+        return app
+    return DispatcherMiddleware(NotFound(), {path: app})
+
+
+class NoSession(SecureCookieSessionInterface):
+    """Flask's own session cookie is not used (the cart cookie is ``cart.py``'s), so it is
+    not opened on every request either."""
+
+    def open_session(self, app: Flask, request: Any) -> Any:
+        return self.make_null_session(app)
+
+    def save_session(self, app: Flask, session: Any, response: Response) -> None:
+        return None
