@@ -44,8 +44,7 @@ class Running:
         return stream
 
     def stop(self) -> None:
-        assert self.dev._server is not None
-        self.dev._server.shutdown()  # serve_forever returns and stops the rest
+        self.dev.shutdown()  # serve_forever returns and stops the rest
         self.thread.join(10)
         for stream in self.streams:
             stream.close()
