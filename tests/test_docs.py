@@ -41,3 +41,18 @@ def test_readme_names_the_two_commands_ci_runs() -> None:
     ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
     assert "scripts/test" in ci and "scripts/test" in README
     assert "scripts/launch" in README
+
+
+def test_every_module_is_placed_in_the_readmes_architecture() -> None:
+    """A new module gets its line in "Architecture", so the map stays the territory."""
+    section = README[README.index("## Architecture") : README.index("## Layout")]
+    src = Path(__file__).resolve().parents[1] / "src"
+    missing = [
+        path.relative_to(src).as_posix()
+        for path in sorted(src.rglob("*.py"))
+        if path.name not in ("__init__.py", "__main__.py")
+        and "migrations" not in path.parts
+        and path.name not in section
+        and f"{path.parent.name}/" not in section
+    ]
+    assert not missing, f"not in the README's Architecture section: {missing}"

@@ -11,7 +11,7 @@ variable                       meaning (default)
 KEYLIGHT_ENV                   ``development`` or ``production`` (development). Production
                                needs KEYLIGHT_SECRET_KEYS, sets ``Secure`` cookies with the
                                ``__Host-`` prefix and sends HSTS.
-KEYLIGHT_JOURNEYS              the journeys folder read through ``kljourney.loader.load``
+KEYLIGHT_JOURNEYS              the journeys folder read through ``kljourney.load``
                                (``./journeys``)
 KEYLIGHT_INSTANCE              folder for the SQLite file and the generated dev secret
                                (``./instance``)
