@@ -21,7 +21,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(REPO)],
         check=True,
     )
-    (built,) = out.glob("keylight-*.whl")
+    (built,) = out.glob("keylight_journeys-*.whl")
     return built
 
 
@@ -61,3 +61,14 @@ def test_unpacked_wheel_builds_the_example_away_from_the_repository(
     assert "16 pages written" in result.stdout
     pages = list((shop / "site").rglob("index.html"))
     assert len(pages) == 16
+
+
+def test_the_distribution_has_a_name_of_its_own(wheel: Path) -> None:
+    """``keylight`` on the package index is an unrelated program: ours is keylight-journeys,
+    and the README's install line names it."""
+    archive = zipfile.ZipFile(wheel)
+    [metadata] = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+    assert "\nName: keylight-journeys\n" in archive.read(metadata).decode()
+    readme = (REPO / "README.md").read_text()
+    assert "pip install 'keylight-journeys[postgres,redis,server]'" in readme
+    assert "pip install 'keylight[" not in readme

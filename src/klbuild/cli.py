@@ -33,7 +33,7 @@ strict_option = click.option(
 
 
 @click.group()
-@click.version_option(package_name="keylight")
+@click.version_option(package_name="keylight-journeys")
 def cli() -> None:
     """Build Order Journeys, written as TOML files, into static pages."""
 
@@ -76,7 +76,7 @@ def build(journeys: Path, site: Path, templates: Path | None, strict: bool) -> N
     "--open/--no-open",
     "open_browser",
     default=None,
-    help="Open the first journey in the browser (default: when a display exists).",
+    help="Open the list of journeys in the browser (default: when a display exists).",
 )
 @click.option(
     "--poll",

@@ -183,6 +183,8 @@ class LiveServer:
                 return Response(status=301, headers={"Location": path + "/"})
             file = file / "index.html"
         if not file.is_file() or file.name.startswith("."):
+            if path == "/":  # no page of the shop's own at its root: the list of journeys
+                return self._journeys(200)
             return self._missing(path, query)
         data = file.read_bytes()
         mimetype = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
@@ -201,10 +203,14 @@ class LiveServer:
         if path in self.moved:  # the open page's step was renamed or switched off
             location = self.moved[path] + (f"?{query}" if query else "")
             return Response(status=307, headers={"Location": location, **_NO_STORE})
+        return self._journeys(404, path)
+
+    def _journeys(self, status: int, path: str = "/") -> Response:
+        """The journeys' first steps: the dev server's home page, and its answer to a 404."""
         html = self._env.get_template("_dev/missing.html").render(
             path=path, journeys=self.first_step_urls("/"), build=self.build_number
         )
-        return Response(html, status=404, mimetype="text/html", headers=_NO_STORE)
+        return Response(html, status=status, mimetype="text/html", headers=_NO_STORE)
 
 
 def moved_pages(old: Shop, new: Shop, known: dict[str, str]) -> dict[str, str]:

@@ -200,8 +200,8 @@ def serve(
         click.echo("The journeys have errors; open pages show them until the files are fixed.")
     if open_browser is None:
         open_browser = _has_display()
-    if open_browser and urls:
-        webbrowser.open(urls[0][0])
+    if open_browser:
+        webbrowser.open(base)  # the list of journeys: the shop may have several
     try:
         server.serve_forever()
     except KeyboardInterrupt:

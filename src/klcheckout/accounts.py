@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import UTC, timedelta
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
@@ -194,10 +194,7 @@ def session_customer(connection: Connection, token: str) -> Any:
     row = connection.execute(SESSION_CUSTOMER, {"token_hash": token_hash(token)}).first()
     if row is None:
         return None
-    expires = row.expires_at
-    if expires.tzinfo is None:  # SQLite returns naive datetimes
-        expires = expires.replace(tzinfo=UTC)
-    if expires <= now():
+    if row.expires_at <= now():
         return None
     return row
 

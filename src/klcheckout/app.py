@@ -41,6 +41,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, shop: Shop | None =
 
     loaded = app.extensions["keylight"] = LoadedShop(app.config["KEYLIGHT_JOURNEYS"], shop)
     startup.check_settings(app, loaded.shop)
+    _check_pages_origin(app, loaded.shop)
     app.extensions["keylight_db"] = db.open_database(app.config["KEYLIGHT_DATABASE_URL"])
 
     ratelimit.init_app(app)
@@ -77,6 +78,16 @@ def create_app(test_config: dict[str, Any] | None = None, *, shop: Shop | None =
             visit.close()
 
     return app
+
+
+def _check_pages_origin(app: Flask, shop: Shop) -> None:
+    """Pages on another origin must be allowed to post here: production refuses to
+    start without it, development warns."""
+    problem = security.pages_origin_problem(app.config, shop.site)
+    if problem and app.config["KEYLIGHT_ENV"] == "production":
+        raise settings.SettingsError(problem)
+    if problem:
+        app.logger.warning("%s", problem)
 
 
 def use_shop(app: Flask, shop: Shop) -> None:

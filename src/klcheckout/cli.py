@@ -11,6 +11,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import click
@@ -18,6 +19,7 @@ from flask import Flask
 
 from . import orders as order_store
 from .app import create_app, mount
+from .clock import shown
 from .payment import mask_iban
 from .settings import SettingsError
 
@@ -76,12 +78,38 @@ def list_orders(limit: int, journey: str | None) -> None:
     if not found:
         click.echo("No orders yet.")
     for order in found:
-        gross = order["totals"].get("gross", "")
         click.echo(
-            f"{order['number']}  {order['created_at'][:19]}  {order['journey_key']}  "
-            f"{order['email'] or '-'}  {gross} {order['currency']}  {order['payment_method']}  "
+            f"{order['number']}  {order['created_at']}  {order['journey_key']}  "
+            f"{order['email'] or '-'}  {amounts(order)}  {order['payment_method']}  "
             f"{order['status']}"
         )
+
+
+def amounts(order: dict[str, Any]) -> str:
+    """What an order costs, by when it is paid: '249.00 EUR now + 9.90 EUR a month'.
+
+    A one-time price and a monthly one do not add up to one meaningful figure.
+    """
+    totals, currency = order["totals"], order["currency"]
+    recurring = totals.get("recurring", {})
+    parts = []
+    for figures, when in (
+        (totals.get("one_time", {}), "now"),
+        (recurring.get("monthly", {}), "a month"),
+        (recurring.get("yearly", {}), "a year"),
+    ):
+        gross = figures.get("gross", "0")
+        if Decimal(gross):
+            parts.append(f"{gross} {currency} {when}")
+    return " + ".join(parts) or f"{totals.get('gross', '0')} {currency}"
+
+
+def _masked(order: dict[str, Any]) -> dict[str, Any]:
+    """The order with its bank account masked: what a screen or a log may show."""
+    payment = order.get("payment") or {}
+    if not payment.get("iban"):
+        return order
+    return {**order, "payment": {**payment, "iban": mask_iban(payment["iban"])}}
 
 
 @orders.command("show")
@@ -91,16 +119,14 @@ def show_order(number: str, full: bool) -> None:
     """One order with its lines, answers and payment, as JSON.
 
     The IBAN is masked unless --full: a look at an order ends up on screens and in
-    terminal logs, and only collecting the payment needs the whole number (as
-    `orders export` gives it).
+    terminal logs, and only collecting the payment needs the whole number.
     """
     with _database() as connection:
         order = order_store.find(connection, number.strip().upper())
     if order is None:
         raise click.ClickException(f"no order {number!r}; `klcheckout orders list` shows them")
-    payment = order.get("payment") or {}
-    if not full and payment.get("iban"):
-        order["payment"] = {**payment, "iban": mask_iban(payment["iban"])}
+    if not full:
+        order = _masked(order)
     click.echo(json.dumps(order, indent=2, ensure_ascii=False, default=str))
 
 
@@ -110,10 +136,21 @@ def show_order(number: str, full: bool) -> None:
 )
 @click.option("--limit", default=100000, show_default=True, type=click.IntRange(1, 10**7))
 @click.option("--journey", default=None, help="Only orders of this journey key.")
-def export_orders(fmt: str, limit: int, journey: str | None) -> None:
-    """All orders: JSON (one document) or CSV (one row per order line)."""
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Give bank accounts in full, to collect payments (masked by default).",
+)
+def export_orders(fmt: str, limit: int, journey: str | None, full: bool) -> None:
+    """All orders: JSON (one document) or CSV (one row per order line).
+
+    IBANs are masked unless --full, as in `orders show`: an export is a file that
+    travels, and only collecting the payments needs the whole numbers.
+    """
     with _database() as connection:
         found = order_store.recent(connection, limit, journey)
+    if not full:
+        found = [_masked(order) for order in found]
     if fmt == "json":
         click.echo(json.dumps(found, indent=2, ensure_ascii=False, default=str))
         return
@@ -208,7 +245,7 @@ def list_customers(limit: int) -> None:
     if not found:
         click.echo("No accounts yet.")
     for row in found:
-        click.echo(f"{row.email}  segment={row.segment or '-'}  {row.created_at.isoformat()[:19]}")
+        click.echo(f"{row.email}  segment={row.segment or '-'}  {shown(row.created_at)}")
 
 
 @customers.command("set-segment")
@@ -273,10 +310,10 @@ def list_events(limit: int, status: str | None) -> None:
         click.echo("No events yet.")
     for row in found:
         waiting = row["status"] in ("pending", "sending")
-        following = row["next_attempt_at"].isoformat()[:19] if waiting else "-"
+        following = shown(row["next_attempt_at"]) if waiting else "-"
         error = (row["last_error"] or "").replace("\n", " ")[:160] or "-"
         click.echo(
-            f"{row['event_id']}  {row['created_at'].isoformat()[:19]}  {row['type']}  "
+            f"{row['event_id']}  {shown(row['created_at'])}  {row['type']}  "
             f"{outbox.describe(row['hook'])}  {row['status']}  attempts={row['attempts']}  "
             f"next={following}  error={error}"
         )

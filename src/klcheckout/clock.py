@@ -11,3 +11,8 @@ from datetime import UTC, datetime
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def shown(moment: datetime) -> str:
+    """A moment as operators read it: ``2026-12-03T10:00:00+00:00``, always with its offset."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds")

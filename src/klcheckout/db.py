@@ -25,9 +25,10 @@ corrupt the database or lose a durable commit.
 On PostgreSQL the driver runs in autocommit mode and the "begin" event sends
 BEGIN itself, together with the transaction's durability in one round trip: a
 connection's own default is ``synchronous_commit`` off, and every transaction but
-a scratch one sets it back to the server's setting (``SET LOCAL ... TO
-DEFAULT``). A request's reads, and a scratch write of a single statement, then
-need no BEGIN and COMMIT at all (see ``reads_outside_transactions``).
+a scratch one sets it on (``SET LOCAL synchronous_commit TO ON``: explicitly, not
+"the server's default", which a server may have turned off). A request's reads,
+and a scratch write of a single statement, then need no BEGIN and COMMIT at all
+(see ``reads_outside_transactions``).
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ class DatabaseError(SettingsError):
 def open_database(url: str) -> Engine:
     """An engine on an upgraded, durable database, or ``SettingsError`` saying what to fix."""
     engine = make_engine(url)
+    forget_after_fork(engine)
     try:
         upgrade(engine)
         check_durability(engine)
@@ -122,7 +124,7 @@ def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _private_file(Path(parsed.database))
         engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
@@ -136,6 +138,34 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "checkin", _note_idle)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def _private_file(database: Path) -> None:
+    """Create the SQLite file (and its folder) readable by its owner only: it holds
+    customers' emails, addresses and IBANs. SQLite gives its -wal and -shm files the
+    database file's permissions."""
+    database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
+def forget_after_fork(engine: Engine) -> None:
+    """Let a forked child (gunicorn ``--preload``) open its own connections.
+
+    A connection inherited across a fork is shared with the parent: two processes
+    talking over one socket, or one SQLite handle, corrupt each other's work. The
+    child drops the inherited pool without closing what the parent still uses.
+    """
+    reference = weakref.ref(engine)
+
+    def in_child() -> None:
+        inherited = reference()
+        if inherited is not None:
+            inherited.dispose(close=False)
+
+    os.register_at_fork(after_in_child=in_child)
 
 
 def reads_outside_transactions(connection: Connection) -> Connection:
@@ -183,7 +213,7 @@ def _begin_statement(connection: Connection) -> str | None:
     if connection.dialect.name == "sqlite":
         return "BEGIN IMMEDIATE" if mode else "BEGIN"
     # One round trip for both (the simple query protocol takes several statements).
-    return "BEGIN" if mode == "scratch" else "BEGIN; SET LOCAL synchronous_commit TO DEFAULT"
+    return "BEGIN" if mode == "scratch" else "BEGIN; SET LOCAL synchronous_commit TO ON"
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -308,7 +338,7 @@ def check_durability(engine: Engine) -> dict[str, object]:
                     "SHOW synchronous_commit"
                 ).scalar(),
             }
-            if found["fsync"] != "on" or found["synchronous_commit"] == "off":
+            if found["fsync"] != "on" or found["synchronous_commit"] != "on":
                 raise DatabaseError(f"PostgreSQL is not durable with these settings: {found}")
             return found
         return {}

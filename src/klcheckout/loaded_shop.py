@@ -13,6 +13,7 @@ from pathlib import Path
 from kljourney import Shop, load
 
 from .hooks import startup
+from .settings import SettingsError
 
 
 class LoadedShop:
@@ -22,6 +23,11 @@ class LoadedShop:
         self.root = Path(root)
         self._lock = threading.Lock()
         self.shop: Shop
+        if shop is None and not self.root.is_dir():
+            raise SettingsError(
+                f"KEYLIGHT_JOURNEYS: {self.root} is not a folder; set KEYLIGHT_JOURNEYS to the "
+                "journeys folder the pages were built from"
+            )
         self.set_shop(shop if shop is not None else load(self.root))
 
     def set_shop(self, shop: Shop) -> None:

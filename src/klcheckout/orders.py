@@ -20,7 +20,7 @@ from kljourney.model import StepBase
 
 from . import checkouts, conditions
 from .answers import by_target
-from .clock import now
+from .clock import now, shown
 from .hooks import events
 from .tables import order_lines, orders
 from .visit import Visit
@@ -207,8 +207,8 @@ def _with_lines(connection: Connection, rows: list[Any]) -> list[dict[str, Any]]
     result = []
     for row in rows:
         data = dict(row._mapping)
-        data["created_at"] = data["created_at"].isoformat()
-        data["updated_at"] = data["updated_at"].isoformat()
+        data["created_at"] = shown(data["created_at"])
+        data["updated_at"] = shown(data["updated_at"])
         data["lines"] = lines[row.id]
         result.append(data)
     return result

@@ -12,10 +12,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Request, Response
+
+from kljourney.model import Site
 
 from .cart import Cart
 
@@ -73,6 +76,22 @@ def check_origin(app: Flask, req: Request) -> None:
     fetch_site = req.headers.get("Sec-Fetch-Site")
     if fetch_site == "cross-site" and not app.config["KEYLIGHT_ALLOWED_ORIGINS"]:
         raise Forbidden("This request was refused because the browser marked it as cross-site.")
+
+
+def pages_origin_problem(config: Mapping[str, Any], site: Site) -> str | None:
+    """What to set when the pages live on another origin than this backend and may not
+    send it anything; None when they may (or share its origin)."""
+    pages, api = origin_of(site.base_url), origin_of(site.api_url)
+    if api is None or pages is None or pages == api:
+        return None
+    allowed = {origin.lower() for origin in config["KEYLIGHT_ALLOWED_ORIGINS"]}
+    if pages in allowed:
+        return None
+    return (
+        f"the pages are on {pages} (base_url) and this backend on {api} (api_url), but "
+        f"KEYLIGHT_ALLOWED_ORIGINS does not name {pages}: every form would be refused. "
+        f"Set KEYLIGHT_ALLOWED_ORIGINS={pages}"
+    )
 
 
 def from_own_page(app: Flask, req: Request) -> bool:

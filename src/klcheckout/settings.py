@@ -18,7 +18,8 @@ KEYLIGHT_INSTANCE              folder for the SQLite file and the generated dev 
 KEYLIGHT_SECRET_KEYS           comma-separated secrets, newest first; the first signs,
                                the others still verify (key rotation). Development
                                default: a random secret kept in the instance folder
-KEYLIGHT_DATABASE_URL          SQLAlchemy URL (``sqlite:///<instance>/keylight.sqlite3``);
+KEYLIGHT_DATABASE_URL          SQLAlchemy URL (development: ``sqlite:///<instance>/keylight.sqlite3``;
+                               production: required);
                                PostgreSQL: ``postgresql+psycopg://user@host/db``
 KEYLIGHT_ALLOWED_ORIGINS       comma-separated page origins allowed to POST, e.g.
                                ``https://shop.example.com`` (default: the request's own
@@ -130,8 +131,8 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "KEYLIGHT_JOURNEYS": str(Path(env.get(PREFIX + "JOURNEYS", "") or "journeys").resolve()),
         "KEYLIGHT_INSTANCE": str(instance),
         "KEYLIGHT_SECRET_KEYS": _list(env.get(PREFIX + "SECRET_KEYS", "")),
-        "KEYLIGHT_DATABASE_URL": env.get(PREFIX + "DATABASE_URL", "").strip()
-        or f"sqlite:///{instance / 'keylight.sqlite3'}",
+        #: "" when not set: ``finish`` chooses the development default, or refuses.
+        "KEYLIGHT_DATABASE_URL": env.get(PREFIX + "DATABASE_URL", "").strip(),
         "KEYLIGHT_ALLOWED_ORIGINS": [
             o.rstrip("/") for o in _list(env.get(PREFIX + "ALLOWED_ORIGINS", ""))
         ],
@@ -175,6 +176,17 @@ def finish(config: dict[str, Any]) -> None:
         keys = [dev_secret(Path(config["KEYLIGHT_INSTANCE"]))]
     if production and any(len(key) < 32 for key in keys):
         raise SettingsError(f"{PREFIX}SECRET_KEYS: each secret needs at least 32 characters")
+    if not config["KEYLIGHT_DATABASE_URL"]:
+        if production:
+            # A default here would be a new, empty database wherever the command was run,
+            # answering "No orders yet" about a shop that has them.
+            raise SettingsError(
+                f"{PREFIX}DATABASE_URL is not set: production mode keeps its orders where you "
+                "say, e.g. sqlite:////var/lib/keylight/keylight.sqlite3 or "
+                "postgresql+psycopg://keylight@db.internal/keylight"
+            )
+        instance = Path(config["KEYLIGHT_INSTANCE"])
+        config["KEYLIGHT_DATABASE_URL"] = f"sqlite:///{instance / 'keylight.sqlite3'}"
     if config["KEYLIGHT_COOKIE_SAMESITE"] == "None" and not production:
         raise SettingsError(
             f"{PREFIX}COOKIE_SAMESITE=None needs Secure cookies: set {PREFIX}ENV=production"
@@ -198,7 +210,7 @@ def dev_secret(instance: Path) -> str:
             return secret
     except FileNotFoundError:
         pass
-    instance.mkdir(parents=True, exist_ok=True)
+    instance.mkdir(mode=0o700, parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(48)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

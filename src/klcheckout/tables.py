@@ -8,6 +8,9 @@ confirm token (idempotent confirmation), one account per email.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     Column,
@@ -18,7 +21,27 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
 )
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A moment, written and read back in UTC with its offset, on either database.
+
+    PostgreSQL keeps the offset (``timestamptz``); SQLite keeps text without one,
+    so what it gives back is marked as UTC, which is what ``clock.now`` wrote.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
 
 metadata = MetaData(
     naming_convention={
@@ -39,8 +62,8 @@ customers = Table(
     Column("profile", JSON, nullable=False, default=dict),
     #: The customer's segment for journey conditions (``customer.segment``); "" when none.
     Column("segment", String(64), nullable=False, default="", server_default=""),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("password_changed_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("password_changed_at", UTCDateTime(), nullable=False),
 )
 
 #: Logins. The cookie holds a random token; only its SHA-256 is stored, so a
@@ -56,8 +79,8 @@ sessions = Table(
         nullable=False,
         index=True,
     ),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
 )
 
 #: What a checkout collected so far, under the random checkout id from the cookie.
@@ -75,7 +98,7 @@ checkouts = Table(
     Column("entry", JSON),
     #: Errors, submitted values and messages handed out once by the state endpoint.
     Column("flash", JSON, nullable=False, default=dict),
-    Column("updated_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("updated_at", UTCDateTime(), nullable=False, index=True),
     #: Raised by every change: a write based on an earlier read can tell it is stale.
     Column("version", Integer, nullable=False, default=0, server_default="0"),
 )
@@ -100,8 +123,8 @@ orders = Table(
     Column("payment_method", String(32), nullable=False),
     Column("payment", JSON, nullable=False),
     Column("status", String(16), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False, index=True),
+    Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 order_lines = Table(
@@ -140,11 +163,11 @@ events = Table(
     #: pending, sending (claimed by a worker until locked_until), delivered or failed.
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
-    Column("next_attempt_at", DateTime(timezone=True), nullable=False, index=True),
-    Column("locked_until", DateTime(timezone=True)),
+    Column("next_attempt_at", UTCDateTime(), nullable=False, index=True),
+    Column("locked_until", UTCDateTime()),
     #: A random token of the worker's claim; only that claim may record the outcome.
     Column("claim", String(32)),
     Column("last_error", Text),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("delivered_at", DateTime(timezone=True)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("delivered_at", UTCDateTime()),
 )

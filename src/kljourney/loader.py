@@ -30,6 +30,7 @@ from .messages import (
     known_fields,
     step_class,
     step_label,
+    toml_hint,
     unknown,
     without_union_tags,
 )
@@ -175,6 +176,8 @@ class _Loader:
         models = {name: self.read(name) for name in files}
         # References into a file that failed to load would all look unknown: skip them.
         self.broken = {name for name, model in models.items() if model is None}
+        if CATALOG_FILE in self.broken and CATALOG_FILE in self.sources:
+            self.check_broken_catalog()
         self.partial_journeys = [
             entry.partial for entry in self.cache.entries.values() if entry.partial is not None
         ]
@@ -245,7 +248,7 @@ class _Loader:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             message, line = split_toml_error(str(exc))
-            self.error(name, f"not valid TOML: {message}", line=line)
+            self.error(name, f"not valid TOML: {message}{toml_hint(text, line)}", line=line)
             return None
 
     def validate(self, name: str, data: dict[str, Any] | None, model: type[M]) -> M | None:
@@ -287,6 +290,8 @@ class _Loader:
                 if found
                 else (f"missing; every {what} needs a type, one of: " + ", ".join(types))
             )
+        elif kind == "bool_type":
+            message = f"expected true or false, without quotes (a TOML boolean), got {value!r}"
         elif kind == "literal_error":
             expected = detail["ctx"]["expected"]
             message = f"{value!r} is not allowed; expected {expected}"
@@ -340,18 +345,7 @@ class _Loader:
                     field=f"payment_methods.{name}",
                     line=find_line(self.sources.get(SHOP_FILE, ""), ("payment_methods", name)),
                 )
-        for index, selection in enumerate(catalog.product_selections):
-            for product in selection.products:
-                if product not in products:
-                    self.error(
-                        CATALOG_FILE,
-                        unknown("product", product, products),
-                        field=f"product_selections[{index}].products",
-                        line=find_line(
-                            self.sources.get(CATALOG_FILE, ""),
-                            ("product_selections", index, "products"),
-                        ),
-                    )
+        self.check_selections([s.products for s in catalog.product_selections], list(products))
         shop = Shop(
             root=self.root,
             site=shop_file.site,
@@ -399,6 +393,37 @@ class _Loader:
             if journey.version != version:  # a cached journey mostly keeps its version
                 journey._version = version
         return shop
+
+    def check_selections(self, selections: list[Any], known: list[str]) -> None:
+        """Every product a selection names is in the catalog."""
+        for index, products in enumerate(selections):
+            for product in products if isinstance(products, list) else []:
+                if isinstance(product, str) and product not in known:
+                    self.error(
+                        CATALOG_FILE,
+                        unknown("product", product, known),
+                        field=f"product_selections[{index}].products",
+                        line=find_line(
+                            self.sources.get(CATALOG_FILE, ""),
+                            ("product_selections", index, "products"),
+                        ),
+                    )
+
+    def check_broken_catalog(self) -> None:
+        """A catalog with a mistake is not used, but its selections are still checked
+        against the product ids it has, so one run reports every mistake at once."""
+        try:
+            data = tomllib.loads(self.sources.get(CATALOG_FILE, ""))
+        except tomllib.TOMLDecodeError:
+            return  # reported; nothing more can be read
+        products = data.get("products")
+        selections = data.get("product_selections")
+        if not isinstance(products, list) or not isinstance(selections, list):
+            return
+        known = [p["id"] for p in products if isinstance(p, dict) and isinstance(p.get("id"), str)]
+        self.check_selections(
+            [s.get("products") if isinstance(s, dict) else None for s in selections], known
+        )
 
     def check_cached(self, shop: Shop, journey: Journey) -> None:
         """Check a journey against the shared files, unless neither changed since last time."""

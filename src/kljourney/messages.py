@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Any
 
 from pydantic import BaseModel
 
 from .model import HOOK_TYPES, STEP_TYPES, Journey
+
+#: ``price = 9,90``: a decimal comma, which TOML reads as two values.
+_DECIMAL_COMMA = re.compile(r"=\s*-?[0-9]+,[0-9]+\s*(#.*)?$")
+
+
+def toml_hint(text: str, line: int | None) -> str:
+    """What a person most likely meant by the line TOML could not read ("" if no idea)."""
+    lines = text.splitlines()
+    if line is None or not 0 < line <= len(lines):
+        return ""
+    if _DECIMAL_COMMA.search(lines[line - 1]):
+        return (
+            "; a decimal number takes a point, and prices are quoted decimal strings: "
+            'price = "9.90"'
+        )
+    return ""
 
 
 def unknown(kind: str, found: object, known: Any) -> str:

@@ -21,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    StrictBool,
     field_validator,
     model_validator,
 )
@@ -114,6 +115,18 @@ class Site(Strict):
             ) from None
         return value
 
+    @model_validator(mode="after")
+    def _pages_findable_from_the_backend(self) -> Site:
+        api = _origin(self.api_url)
+        if api is not None and _origin(self.base_url) is None:
+            raise ValueError(
+                f"api_url is on its own origin ({api}), so base_url must be the absolute URL "
+                "of the pages, such as 'https://shop.example.com/': the backend sends "
+                f"customers back to the pages by it, and {self.base_url!r} would send them "
+                f"to {api}{self.base_url}, where no page is"
+            )
+        return self
+
     @property
     def babel_locale(self) -> str:
         return self.locale.replace("-", "_")
@@ -137,6 +150,12 @@ class Site(Strict):
     def step_action(self, journey: Journey, step: StepBase) -> str:
         """Where a step's form is sent: ``API/KEY/steps/STEP``."""
         return f"{self.journey_api(journey)}/steps/{step.id}"
+
+
+def _origin(url: str) -> str | None:
+    """'https://shop.example.com' for an absolute URL; None for a path."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower() if parts.scheme and parts.netloc else None
 
 
 class BusinessEntity(Strict):
@@ -195,7 +214,7 @@ class FormField(Strict):
     name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
     label: str
     type: FieldType = "text"
-    required: bool = False
+    required: StrictBool = False
     autocomplete: str = ""
     help: str = ""
     placeholder: str = ""
@@ -351,8 +370,8 @@ class StepBase(Strict):
     #: One of ``STEP_TYPES``; each step class narrows it to its own.
     type: str
     name: Annotated[str, Field(min_length=1)]
-    active: bool = True
-    progress_bar: bool = False
+    active: StrictBool = True
+    progress_bar: StrictBool = False
     id: Annotated[str, Field(pattern=ID_PATTERN)] = ""
     #: The step is skipped (and hidden from the progress bar) when this is false.
     when: Condition | None = None
@@ -374,7 +393,7 @@ class StepBase(Strict):
 class ProductSelectionStep(StepBase):
     type: Literal["product_selection"]
     product_selection: str
-    unique_selection: bool = False
+    unique_selection: StrictBool = False
 
 
 class OrderStep(StepBase):

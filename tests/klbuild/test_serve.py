@@ -135,6 +135,20 @@ def test_missing_page_lists_the_journeys(ws: Workspace, running: Running, path: 
     assert "[site]" not in response.text
 
 
+def test_the_root_lists_the_journeys(ws: Workspace, running: Running) -> None:
+    """``--open`` opens it: a shop with several journeys is not one journey's."""
+    response = running.get("/")
+    assert response.status_code == 200
+    assert f'href="/{ws.key}/product-selection/"' in response.text
+    assert "The journeys of this shop" in response.text
+    assert INJECTED in response.text
+
+
+def test_pages_ask_for_no_favicon_that_is_not_there(ws: Workspace, running: Running) -> None:
+    page = running.get(f"/{ws.key}/cart/")
+    assert '<link rel="icon" href="data:,">' in page.text
+
+
 def test_backend_is_mounted_under_the_api_url(ws: Workspace, running: Running) -> None:
     health = running.get("/api/healthz")
     assert health.status_code == 200

@@ -99,12 +99,24 @@ def test_example_journey_from_product_to_order(backend: Backend, shopper: Shoppe
     listed = runner.invoke(cli, ["orders", "list"], env=env)
     assert listed.exit_code == 0, listed.output
     assert number in listed.output
+    # What is due now and what recurs, never added up into one figure (268.80).
+    [line] = [line for line in listed.output.splitlines() if number in line]
+    assert "249.00 EUR now + 19.80 EUR a month" in line and "268.80" not in line
     shown = runner.invoke(cli, ["orders", "show", number], env=env)
     assert shown.exit_code == 0 and json.loads(shown.output)["email"] == email
+    # Times carry their offset on SQLite as on PostgreSQL.
+    assert json.loads(shown.output)["created_at"].endswith("+00:00")
+    assert json.loads(shown.output)["created_at"][:10] in line
     exported = runner.invoke(cli, ["orders", "export", "--format", "csv"], env=env)
     assert f"{number}," in exported.output and "onboarding" in exported.output
     as_json = runner.invoke(cli, ["orders", "export", "--format", "json"], env=env)
-    assert number in {o["number"] for o in json.loads(as_json.output)}
+    [exported_order] = [o for o in json.loads(as_json.output) if o["number"] == number]
+    # An export is a file that travels: the IBAN is masked unless asked for in full.
+    assert exported_order["payment"]["iban"].startswith("DE89 ")
+    assert "DE89370400440532013000" not in as_json.output
+    full = runner.invoke(cli, ["orders", "export", "--format", "json", "--full"], env=env)
+    [whole] = [o for o in json.loads(full.output) if o["number"] == number]
+    assert whole["payment"]["iban"] == "DE89370400440532013000"
     missing = runner.invoke(cli, ["orders", "show", "KL-0000-XXXX-XXXX"], env=env)
     assert missing.exit_code == 1 and "no order" in missing.output
 

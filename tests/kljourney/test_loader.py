@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import tomllib
 from decimal import Decimal
 from pathlib import Path
 
@@ -571,3 +572,45 @@ def test_validate_hooks_belong_on_steps(shop_dir: Path) -> None:
         + '\n[[hooks]]\ntype = "validate"\nurl = "https://example.com/check"\n'
     )
     assert "a validate hook runs before a step is accepted" in only_error(shop_dir)
+
+
+def test_pages_on_a_path_next_to_a_backend_on_its_own_origin_are_refused(shop_dir: Path) -> None:
+    """The backend sends customers back to base_url: a path would resolve on the API's host."""
+    edit(shop_dir / "keylight.toml", 'api_url = "/api"', 'api_url = "https://api.example.com/api"')
+    message = only_error(shop_dir)
+    assert message.startswith("keylight.toml:")
+    assert "base_url must be the absolute URL of the pages" in message
+    assert "https://api.example.com/, where no page is" in message
+    edit(shop_dir / "keylight.toml", 'base_url = "/"', 'base_url = "https://shop.example.com/"')
+    shop = kljourney.load(shop_dir)
+    assert shop.site.api_path == "/api"
+
+
+def test_a_bad_price_does_not_hide_an_unknown_product_in_a_selection(shop_dir: Path) -> None:
+    edit(shop_dir / "catalog.toml", 'price = "9.90"', "price = 9.9")
+    edit(shop_dir / "catalog.toml", 'products = ["starter"', 'products = ["startr"')
+    found = [p for p in problems(shop_dir) if ": error:" in p]
+    assert len(found) == 2, found
+    assert "field 'products[0].price'" in found[0]
+    assert "unknown product 'startr'; did you mean 'starter'?" in found[1]
+    assert found[1].startswith("catalog.toml:")
+
+
+def test_a_decimal_comma_outside_quotes_gets_a_hint(shop_dir: Path) -> None:
+    edit(shop_dir / "catalog.toml", 'price = "9.90"', "price = 9,90")
+    assert only_error(shop_dir) == (
+        "catalog.toml:7: error: not valid TOML: Expected newline or end of document after a "
+        'statement; a decimal number takes a point, and prices are quoted decimal strings: '
+        'price = "9.90"'
+    )
+
+
+@pytest.mark.parametrize("written", ['"ja"', '"yes"', '"true"', "1"])
+def test_switches_are_toml_booleans(shop_dir: Path, written: str) -> None:
+    """Every word a person might try is refused alike, never quietly taken as true."""
+    edit(shop_dir / "self-service.toml", "active = true", f"active = {written}")
+    message = only_error(shop_dir)
+    assert message.endswith(
+        f"field 'active': expected true or false, without quotes (a TOML boolean), "
+        f"got {tomllib.loads('v = ' + written)['v']!r}"
+    )
