@@ -38,9 +38,9 @@ from typing import Any
 from jinja2 import Environment, Template
 
 import kljourney
-from klbuild import assets
 from klbuild.build import Builder, _write, build
-from klbuild.render import Renderer, make_environment
+from kljourney import theme
+from kljourney.pages import Renderer, make_environment
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_FILES = ("keylight.toml", "catalog.toml", "forms.toml")
@@ -110,10 +110,10 @@ def prepare_pages(journeys: Path) -> list[tuple[str, Template, dict[str, Any]]]:
     form fields and all), so timing their render measures Jinja2 and nothing else.
     """
     shop = kljourney.load(journeys)
-    folders = assets.search_path()
-    shared = assets.load_assets(assets.resolve_files(folders))
+    folders = theme.search_path()
+    shared = theme.load_assets(theme.resolve_files(folders))
     env = make_environment(folders)
-    renderer = Renderer(env, shop, assets.asset_urls(shared, shop.site.base_url))
+    renderer = Renderer(env, shop, theme.asset_urls(shared, shop.site.base_url))
     pages = []
     for key in sorted(shop.journeys):
         for path, name, context in renderer.page_contexts(shop.journeys[key]):

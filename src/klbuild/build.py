@@ -33,11 +33,10 @@ import click
 from jinja2 import Environment, TemplateError, TemplateSyntaxError
 
 import kljourney
+from kljourney import theme
 from kljourney.errors import ConfigError, Problem
 from kljourney.model import Journey, Site
-
-from . import assets
-from .render import Renderer, make_environment
+from kljourney.pages import Renderer, make_environment
 
 #: Records what was built, so the next build knows what it may skip and delete.
 MANIFEST = ".klbuild.json"
@@ -140,7 +139,7 @@ class Builder:
         self._manifest: dict[str, Any] | None = None
         self._renderer: Renderer | None = None
         self._renderer_key: tuple[str, str] = ("", "")
-        self._theme: tuple[str, dict[str, assets.Asset]] = ("", {})
+        self._theme: tuple[str, dict[str, theme.Asset]] = ("", {})
         self._theme_signature: tuple[tuple[str, int, int, int], ...] | None = None
 
     def build(self, changed: Iterable[Path] | None = None) -> BuildReport:
@@ -157,7 +156,7 @@ class Builder:
         shop = kljourney.load(self.journeys, assign_keys=True, cache=self.load_cache)
         if self.preview:
             shop.site = local_site(shop.site)
-        files = assets.resolve_files(assets.search_path(self.templates))
+        files = theme.resolve_files(theme.search_path(self.templates))
         self._check_theme(files)
         digest, shared = self.theme(files)
         renderer = self.renderer(shop, digest, shared)
@@ -169,28 +168,28 @@ class Builder:
         report.seconds = time.perf_counter() - started
         return report
 
-    def theme(self, files: dict[str, Path]) -> tuple[str, dict[str, assets.Asset]]:
+    def theme(self, files: dict[str, Path]) -> tuple[str, dict[str, theme.Asset]]:
         """The templates' digest and the shared assets, read again only when a file changed.
 
         Reading every template to digest it cost more than rendering a saved
         journey's pages; each file's modification time, size and inode tell whether
         it changed, as they do for the journey files.
         """
-        signature = assets.files_signature(files)
+        signature = theme.files_signature(files)
         if signature != self._theme_signature:
-            self._theme = (assets.templates_digest(files), assets.load_assets(files))
+            self._theme = (theme.templates_digest(files), theme.load_assets(files))
             self._theme_signature = signature
         return self._theme
 
     def environment(self, digest: str) -> Environment:
         """The compiled templates, made anew only when a template file changed."""
         if self._env is None or digest != self._env_digest:
-            self._env = make_environment(assets.search_path(self.templates))
+            self._env = make_environment(theme.search_path(self.templates))
             self._env_digest = digest
         return self._env
 
     def renderer(
-        self, shop: kljourney.Shop, digest: str, shared: dict[str, assets.Asset]
+        self, shop: kljourney.Shop, digest: str, shared: dict[str, theme.Asset]
     ) -> Renderer:
         """A renderer for ``shop``, keeping what it formatted while shared files are unchanged.
 
@@ -199,7 +198,7 @@ class Builder:
         """
         key = (digest, shop.shared_digest)
         if self._renderer is None or key != self._renderer_key:
-            urls = assets.asset_urls(shared, shop.site.base_url)
+            urls = theme.asset_urls(shared, shop.site.base_url)
             self._renderer = Renderer(self.environment(digest), shop, urls)
             self._renderer_key = key
         else:
@@ -209,7 +208,7 @@ class Builder:
     def _check_theme(self, files: dict[str, Path]) -> None:
         if self.templates is not None and not self.templates.is_dir():
             raise ConfigError([Problem(str(self.templates), "the templates folder does not exist")])
-        missing = [name for name in assets.ASSET_NAMES if f"assets/{name}" not in files]
+        missing = [name for name in theme.ASSET_NAMES if f"assets/{name}" not in files]
         if missing:
             raise ConfigError(
                 [Problem(str(self.templates or "templates"), f"missing assets/{missing[0]}")]
@@ -222,7 +221,7 @@ class Builder:
         journeys: dict[str, Journey],
         renderer: Renderer,
         digest: str,
-        shared: dict[str, assets.Asset],
+        shared: dict[str, theme.Asset],
         report: BuildReport,
     ) -> None:
         self.site.parent.mkdir(parents=True, exist_ok=True)
@@ -266,7 +265,7 @@ class Builder:
         journeys: dict[str, Journey],
         renderer: Renderer,
         digest: str,
-        shared: dict[str, assets.Asset],
+        shared: dict[str, theme.Asset],
         report: BuildReport,
     ) -> None:
         old = self._manifest if self._manifest is not None else _read_manifest(self.site)
@@ -463,7 +462,7 @@ def _render_child(renderer: Renderer, journeys: list[Journey], folder: Path, sen
         sender.close()
 
 
-def _new_manifest(digest: str, shared: dict[str, assets.Asset]) -> dict[str, Any]:
+def _new_manifest(digest: str, shared: dict[str, theme.Asset]) -> dict[str, Any]:
     return {
         "format": MANIFEST_FORMAT,
         "templates": digest,

@@ -19,9 +19,8 @@ from typing import Any
 import click
 
 import klcheckout
-from kljourney import ConfigError, Problem, Shop, model
+from kljourney import ConfigError, Problem, Shop, model, theme
 
-from . import assets
 from .build import Builder, BuildError
 from .livereload import LiveServer
 from .watch import Watcher
@@ -47,7 +46,7 @@ class DevServer:
         self.instance = Path(instance) if instance else self.journeys.resolve().parent / "instance"
         self.builder = Builder(self.journeys, Path(site), self.templates, preview=True)
         self.server = LiveServer(
-            Path(site), assets.search_path(self.templates), host=host, port=port
+            Path(site), theme.search_path(self.templates), host=host, port=port
         )
         self.backend: Any = None
         self._build_lock = threading.Lock()
@@ -139,7 +138,7 @@ class DevServer:
             )
         base = self.server.start()
         self.rebuild()
-        folders = [self.journeys, *assets.search_path(self.templates)]
+        folders = [self.journeys, *theme.search_path(self.templates)]
         self._watcher = Watcher(folders, self.rebuild, poll=self.poll)
         self._watcher.start()
         return base

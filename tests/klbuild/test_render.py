@@ -9,9 +9,9 @@ import xml.etree.ElementTree as ET
 import html5lib
 import pytest
 
-from klbuild.render import progress_bar
 from kljourney.countries import countries
 from kljourney.model import Journey, Site
+from kljourney.pages import progress_bar
 
 STEPS = [
     "product-selection",

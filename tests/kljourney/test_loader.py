@@ -600,7 +600,7 @@ def test_a_decimal_comma_outside_quotes_gets_a_hint(shop_dir: Path) -> None:
     edit(shop_dir / "catalog.toml", 'price = "9.90"', "price = 9,90")
     assert only_error(shop_dir) == (
         "catalog.toml:7: error: not valid TOML: Expected newline or end of document after a "
-        'statement; a decimal number takes a point, and prices are quoted decimal strings: '
+        "statement; a decimal number takes a point, and prices are quoted decimal strings: "
         'price = "9.90"'
     )
 

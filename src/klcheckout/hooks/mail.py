@@ -18,7 +18,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from kljourney.resources import templates_folder
+from kljourney.theme import templates_folder
 
 from . import HookFailed
 

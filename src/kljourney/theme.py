@@ -1,5 +1,9 @@
 """Where templates come from, and the stylesheet and script every page shares.
 
+``templates/`` holds every page, partial, asset and email a customer sees. The
+static pages (``klbuild``) and what the backend renders (``klcheckout``: pages
+for browsers without JavaScript, emails) come from it, so it ships with the core.
+
 A shop's theme folder is searched before the built-in templates, file by file:
 a theme overrides ``steps/form.html`` or ``assets/app.css`` by having a file of
 that name and inherits everything else. The assets are published under a name
@@ -13,7 +17,14 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from kljourney.resources import templates_folder
+
+def templates_folder() -> Path:
+    """The built-in templates: packaged in a wheel, or at the top of a source checkout."""
+    packaged = Path(__file__).parent / "templates"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "templates"
+
 
 #: The shared files every page links, by their name under ``assets/``.
 ASSET_NAMES = ("app.css", "app.js")

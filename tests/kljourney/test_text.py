@@ -1,4 +1,4 @@
-from klbuild.text import markdown
+from kljourney.text import markdown
 
 
 def test_renders_emphasis_lists_and_links():

@@ -19,9 +19,8 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 from markupsafe import Markup
 
-from kljourney import Shop
-from kljourney.countries import countries
-from kljourney.model import (
+from .countries import countries
+from .model import (
     FormStep,
     Journey,
     PaymentMethodStep,
@@ -29,8 +28,8 @@ from kljourney.model import (
     Site,
     StepBase,
 )
-from kljourney.money import format_price
-
+from .money import format_price
+from .shop import Shop
 from .text import markdown
 
 
