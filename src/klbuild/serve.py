@@ -115,6 +115,8 @@ class DevServer:
         overrides = {
             "KEYLIGHT_JOURNEYS": str(self.journeys),
             "KEYLIGHT_INSTANCE": str(self.instance),
+            # The pages it renders for browsers without JavaScript: the site's own theme.
+            "KEYLIGHT_TEMPLATES": str(self.templates.resolve()) if self.templates else "",
         }
         if not os.environ.get("KEYLIGHT_DATABASE_URL", "").strip():
             # The default URL was made from the working directory's instance folder.

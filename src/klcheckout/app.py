@@ -39,7 +39,9 @@ def create_app(test_config: dict[str, Any] | None = None, *, shop: Shop | None =
     if app.config["KEYLIGHT_ENV"] == "production":
         app.logger.setLevel(logging.INFO)
 
-    loaded = app.extensions["keylight"] = LoadedShop(app.config["KEYLIGHT_JOURNEYS"], shop)
+    loaded = app.extensions["keylight"] = LoadedShop(
+        app.config["KEYLIGHT_JOURNEYS"], shop, app.config["KEYLIGHT_TEMPLATES"]
+    )
     startup.check_settings(app, loaded.shop)
     _check_pages_origin(app, loaded.shop)
     app.extensions["keylight_db"] = db.open_database(app.config["KEYLIGHT_DATABASE_URL"])
@@ -47,9 +49,10 @@ def create_app(test_config: dict[str, Any] | None = None, *, shop: Shop | None =
     ratelimit.init_app(app)
     errors.init_app(app)
 
-    from . import account_views, cart_views, health, page_state, steps
+    from . import account_views, cart_views, health, page_state, steps, visitor_pages
 
     app.register_blueprint(page_state.bp)
+    app.register_blueprint(visitor_pages.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(steps.bp)
     app.register_blueprint(cart_views.bp)

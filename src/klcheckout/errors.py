@@ -80,6 +80,8 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
+        if error.response is not None:  # an answer made on purpose (``abort(response)``)
+            return error.response  # type: ignore[return-value]
         status = error.code or 500
         if status >= 500:
             app.logger.error("error %s [%s]", status, reference())

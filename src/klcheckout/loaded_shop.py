@@ -10,7 +10,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from kljourney import Shop, load
+from kljourney import Shop, load, theme
+from kljourney.pages import Renderer, make_environment
 
 from .hooks import startup
 from .settings import SettingsError
@@ -19,9 +20,12 @@ from .settings import SettingsError
 class LoadedShop:
     """Holds the current ``Shop``; swapping it is atomic (one attribute assignment)."""
 
-    def __init__(self, root: Path | str, shop: Shop | None = None) -> None:
+    def __init__(self, root: Path | str, shop: Shop | None = None, templates: str = "") -> None:
         self.root = Path(root)
+        #: The theme folder the pages were built with ("" for none).
+        self.templates = Path(templates) if templates else None
         self._lock = threading.Lock()
+        self._renderer: Renderer | None = None
         self.shop: Shop
         if shop is None and not self.root.is_dir():
             raise SettingsError(
@@ -45,3 +49,16 @@ class LoadedShop:
             shop = load(self.root)
             self.set_shop(shop)
             return shop
+
+    def renderer(self) -> Renderer:
+        """The pages of the current shop, for a browser without JavaScript: the same
+        templates and asset URLs as the built site, made again when the shop changes."""
+        shop = self.shop
+        renderer = self._renderer
+        if renderer is None or renderer.shop is not shop:
+            folders = theme.search_path(self.templates)
+            assets = theme.load_assets(theme.resolve_files(folders))
+            env = renderer.env if renderer is not None else make_environment(folders)
+            renderer = Renderer(env, shop, theme.asset_urls(assets, shop.site.base_url))
+            self._renderer = renderer
+        return renderer

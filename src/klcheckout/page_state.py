@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
-from werkzeug.exceptions import NotFound
 
 from kljourney.countries import countries
 from kljourney.model import AuthenticationStep, ConfirmationStep, FormStep, StepBase
@@ -85,10 +84,13 @@ def payment_json(visit: Visit) -> dict[str, Any] | None:
 def state(key: str) -> Response:
     visit = begin(key, changes_state=False)
     step_id = request.args.get("step", "")
-    step = visit.journey.step(step_id) if step_id else None
-    if step_id and step is None:
-        raise NotFound(f"This shop has no step {step_id[:40]!r}. Check the address.")
-    entry = conditions.parse_entry(request.args.get("entry", ""))
+    step = visit.step(step_id) if step_id else None
+    keep_entry(visit, conditions.parse_entry(request.args.get("entry", "")))
+    return jsonify(state_of(visit, step))
+
+
+def keep_entry(visit: Visit, entry: dict[str, str]) -> None:
+    """Keep the parameters the journey was entered with, for its conditions (``entry``)."""
     if (
         conditions.keeps_entry(visit.journey)
         and security.from_own_page(visit.app, request)
@@ -97,10 +99,20 @@ def state(key: str) -> Response:
         checkouts.put(visit.connection, visit.cart.checkout_id, visit.journey.key, entry=entry)
         visit.cart.new = False  # its row exists now
         visit.forget_reads()
+
+
+def state_of(visit: Visit, step: StepBase | None) -> dict[str, Any]:
+    """Everything a page of ``step`` shows of this visitor (the contract in
+    ``docs/pages-and-backend.md``); the errors kept for the page are handed out now.
+
+    ``redirect`` is there when the customer belongs on another step's page.
+    """
     flash: dict[str, Any] = {}
     if visit.checkout is not None and visit.checkout.flash:
         with visit.writing(durable=False) as connection:
-            flash = checkouts.take_flash(connection, visit.cart.checkout_id, step_id or None)
+            flash = checkouts.take_flash(
+                connection, visit.cart.checkout_id, step.id if step else None
+            )
     values = values_for(visit, step)
     values.update(flash.get("values", {}))
     order = None
@@ -122,14 +134,17 @@ def state(key: str) -> Response:
     }
     decide = conditions.of(visit)
     body["skipped"] = decide.skipped()
+    target = None
     if step is not None and not decide.applies(step):
         target = navigation.instead_of(visit, step)
-        if target is not step:
-            body["redirect"] = visit.shop.site.page_url(visit.journey, target)
-    elif isinstance(step, ConfirmationStep) and order is None:
+    elif isinstance(step, ConfirmationStep) and order is not None and not visit.cart.lines:
+        # The order of this cart is placed: confirming again has nothing to confirm.
+        target = navigation.after(visit, step)
+    elif isinstance(step, ConfirmationStep):
         # Nobody reaches confirmation with an earlier step undone (an empty cart, a
         # missing form): the page sends them to that step.
         missing = navigation.gap(visit, step)
-        if missing is not None:
-            body["redirect"] = visit.shop.site.page_url(visit.journey, missing[0])
-    return jsonify(body)
+        target = missing[0] if missing is not None else None
+    if target is not None and target is not step:
+        body["redirect"] = visit.page_url(target)
+    return body

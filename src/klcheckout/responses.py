@@ -17,8 +17,9 @@ from kljourney.model import StepBase
 from . import checkouts, security
 from .visit import Visit
 
-#: Typed values that are never kept for re-filling a form.
-SECRET_FIELDS = frozenset({"password", "iban", "csrf_token", "confirm_token"})
+#: Typed values that are never kept for re-filling a form. (An IBAN is: it is kept in the
+#: database like the chosen payment, and typing it again after a typo elsewhere is a chore.)
+SECRET_FIELDS = frozenset({"password", "csrf_token", "confirm_token"})
 
 
 def wants_json() -> bool:

@@ -29,6 +29,14 @@ CSP = (
 )
 
 
+def page_csp(site: Site) -> str:
+    """The CSP of a page the backend renders itself: no script at all, and the shop's
+    stylesheet from wherever the pages are published."""
+    pages = origin_of(site.base_url)
+    styles = f"'self' {pages}" if pages else "'self'"
+    return CSP.replace("style-src 'self'", f"style-src {styles}")
+
+
 class Forbidden(Exception):
     """A request refused for cross-site safety; the message says why, for a person."""
 
@@ -119,6 +127,11 @@ def csrf_token(app: Flask, cart: Cart) -> str:
     return _mac(app.config["SECRET_KEY"], cart)
 
 
+def sent_token(req: Request) -> bool:
+    """Whether the request carries a token at all (the page script adds it to forms)."""
+    return bool(req.form.get("csrf_token") or req.headers.get("X-CSRF-Token"))
+
+
 def check_csrf(app: Flask, req: Request, cart: Cart) -> None:
     """The token from the form (or the X-CSRF-Token header) must match this cookie."""
     sent = req.form.get("csrf_token") or req.headers.get("X-CSRF-Token") or ""
@@ -189,9 +202,12 @@ class StaticHeaders:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            fixed = self.redirect_headers if status[0] == "3" else self.headers
             if any(name.lower() in self.names for name, _ in headers):
-                headers = [(k, v) for k, v in headers if k.lower() not in self.names]
-            headers.extend(self.redirect_headers if status[0] == "3" else self.headers)
+                # The answer set one of them itself (a page's own CSP): it wins.
+                own = {name.lower() for name, _ in headers}
+                fixed = [(k, v) for k, v in fixed if k.lower() not in own]
+            headers.extend(fixed)
             return start_response(status, headers, exc_info)
 
         return self.wsgi_app(environ, start)

@@ -13,6 +13,9 @@ KEYLIGHT_ENV                   ``development`` or ``production`` (development). 
                                ``__Host-`` prefix and sends HSTS.
 KEYLIGHT_JOURNEYS              the journeys folder read through ``kljourney.load``
                                (``./journeys``)
+KEYLIGHT_TEMPLATES             the theme folder the pages were built with (``klbuild build
+                               --templates``), for the pages the backend renders itself for
+                               browsers without JavaScript (none: the built-in templates)
 KEYLIGHT_INSTANCE              folder for the SQLite file and the generated dev secret
                                (``./instance``)
 KEYLIGHT_SECRET_KEYS           comma-separated secrets, newest first; the first signs,
@@ -66,6 +69,7 @@ PREFIX = "KEYLIGHT_"
 VARIABLES = (
     "ENV",
     "JOURNEYS",
+    "TEMPLATES",
     "INSTANCE",
     "SECRET_KEYS",
     "DATABASE_URL",
@@ -129,6 +133,9 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     return {
         "KEYLIGHT_ENV": mode,
         "KEYLIGHT_JOURNEYS": str(Path(env.get(PREFIX + "JOURNEYS", "") or "journeys").resolve()),
+        "KEYLIGHT_TEMPLATES": str(Path(templates).resolve())
+        if (templates := env.get(PREFIX + "TEMPLATES", "").strip())
+        else "",
         "KEYLIGHT_INSTANCE": str(instance),
         "KEYLIGHT_SECRET_KEYS": _list(env.get(PREFIX + "SECRET_KEYS", "")),
         #: "" when not set: ``finish`` chooses the development default, or refuses.

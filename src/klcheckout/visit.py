@@ -15,12 +15,12 @@ from contextlib import contextmanager
 from functools import cached_property
 from typing import Any
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, abort, current_app, g, request
 from sqlalchemy import Connection, Engine
 from werkzeug.exceptions import NotFound
 
 from kljourney import Shop
-from kljourney.model import Journey, StepBase
+from kljourney.model import Journey, Site, StepBase
 
 from . import accounts, checkouts, db, security
 from . import cart as carts
@@ -80,7 +80,16 @@ class Visit:
         step_id = request.form.get("step", "")
         return self.step(step_id) if step_id else self.journey.active_steps[0]
 
+    @property
+    def backend_pages(self) -> bool:
+        """Whether this customer's browser uses the pages the backend renders (it runs no
+        JavaScript): their forms say so, and so does the page endpoint itself."""
+        return request.args.get("page") == "backend" or request.blueprint == "pages"
+
     def page_url(self, step: StepBase) -> str:
+        """Where the customer sees ``step``: its static page, or the backend's rendering of it."""
+        if self.backend_pages:
+            return self.shop.site.backend_page_url(self.journey, step)
         return self.shop.site.page_url(self.journey, step)
 
     @property
@@ -166,6 +175,8 @@ def begin(journey_key: str, *, changes_state: bool) -> Visit:
     journey = shop.journeys.get(journey_key)
     if journey is None:
         raise NotFound(f"There is no shop journey {journey_key[:40]!r}. Check the address.")
+    if changes_state and not security.sent_token(request):
+        _without_script(shop.site, journey)
     raw = request.cookies.get(carts.cookie_name(app))
     cart, reason = carts.decode(app, raw, journey)
     messages = [carts.MESSAGES[reason]] if reason else []
@@ -186,3 +197,17 @@ def begin(journey_key: str, *, changes_state: bool) -> Visit:
     visit = Visit(app, shop, journey, cart, messages)
     g.keylight_visit = visit
     return visit
+
+
+def _without_script(site: Site, journey: Journey) -> None:
+    """A plain form of a static page, sent by a browser that did not run the page script
+    (which adds the token): nothing changes, and the backend's own page of the step,
+    which works without script, says so."""
+    from .responses import wants_json
+
+    if wants_json():
+        return  # a script that left out the token: refused as such
+    step_id = (request.view_args or {}).get("step_id") or request.form.get("step", "")
+    step = journey.step(step_id) or journey.active_steps[0]
+    location = site.backend_page_url(journey, step) + "?notice=no-script"
+    abort(Response(status=303, headers={"Location": location}))

@@ -147,6 +147,10 @@ class Site(Strict):
         """The backend's URLs for a journey start here: ``API/KEY``."""
         return f"{self.api_url.rstrip('/')}/{journey.key}"
 
+    def backend_page_url(self, journey: Journey, step: StepBase) -> str:
+        """The same page, rendered by the backend for a browser without JavaScript."""
+        return f"{self.journey_api(journey)}/pages/{step.id}/"
+
     def step_action(self, journey: Journey, step: StepBase) -> str:
         """Where a step's form is sent: ``API/KEY/steps/STEP``."""
         return f"{self.journey_api(journey)}/steps/{step.id}"

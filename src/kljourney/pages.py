@@ -9,8 +9,8 @@ a shop of a thousand journeys costs little more than writing its files.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +21,7 @@ from markupsafe import Markup
 
 from .countries import countries
 from .model import (
+    AuthenticationStep,
     FormStep,
     Journey,
     PaymentMethodStep,
@@ -83,10 +84,10 @@ def progress_bar(journey: Journey, current: StepBase, site: Site) -> list[Progre
     say) shows the bar as it stands at its place in the journey: the bar steps
     before it are done and none is current.
     """
-    return progress_bars(journey, site)[journey.active_steps.index(current)]
+    return progress_bars(journey, STATIC.urls(site, journey))[journey.active_steps.index(current)]
 
 
-def progress_bars(journey: Journey, site: Site) -> list[list[ProgressItem]]:
+def progress_bars(journey: Journey, url_of: Callable[[StepBase], str]) -> list[list[ProgressItem]]:
     """The progress bar of each active step, in journey order; see ``progress_bar``.
 
     Made for the whole journey at once, so each entry is made in its three
@@ -96,7 +97,7 @@ def progress_bars(journey: Journey, site: Site) -> list[list[ProgressItem]]:
     entries = []
     for index, step in enumerate(steps):
         if step.progress_bar:
-            url = site.page_url(journey, step)
+            url = url_of(step)
             states = {state: ProgressItem(step.name, url, state, step.id) for state in _STATES}
             entries.append((index, states))
     return [
@@ -106,6 +107,57 @@ def progress_bars(journey: Journey, site: Site) -> list[list[ProgressItem]]:
 
 
 _STATES = ("done", "current", "upcoming")
+
+
+@dataclass(frozen=True)
+class Links:
+    """Where a page's links lead and its forms send: the static pages, or the pages the
+    backend renders for a browser without JavaScript (whose forms say so)."""
+
+    backend: bool
+    #: Added to every form's action.
+    form_query: str
+
+    def urls(self, site: Site, journey: Journey) -> Callable[[StepBase], str]:
+        if self.backend:
+            return lambda step: site.backend_page_url(journey, step)
+        return lambda step: site.page_url(journey, step)
+
+
+STATIC = Links(backend=False, form_query="")
+BACKEND = Links(backend=True, form_query="?page=backend")
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """What the backend knows of one customer, for a page it renders itself.
+
+    The static pages are rendered without one and filled in by the page script
+    from the state endpoint; a browser without JavaScript gets the same template
+    rendered with the same state by the backend. The fields are the state's
+    (``docs/pages-and-backend.md``).
+    """
+
+    csrf_token: str
+    cart: Mapping[str, Any]
+    customer: Mapping[str, Any] | None = None
+    values: Mapping[str, Any] = field(default_factory=dict)
+    shown: Mapping[str, str] = field(default_factory=dict)
+    errors: Mapping[str, str] = field(default_factory=dict)
+    messages: Sequence[str] = ()
+    payment: Mapping[str, Any] | None = None
+    order: Mapping[str, Any] | None = None
+    skipped: Sequence[str] = ()
+    #: A new random token for the confirmation form (one page view confirms once).
+    confirm_token: str = ""
+
+    @property
+    def signed_in(self) -> bool:
+        return bool(self.customer and self.customer.get("signed_in"))
+
+    @property
+    def in_cart(self) -> set[str]:
+        return {line["product"] for line in self.cart.get("lines", [])}
 
 
 def _state(index: int, position: int) -> str:
@@ -164,22 +216,47 @@ class Renderer:
         Kept apart from ``pages`` so the benchmark can prepare the very same pages
         beforehand and time a bare Jinja2 render-and-write of them.
         """
-        shared = self.journey_context(journey)
-        steps = journey.active_steps
-        site = self.shop.site
-        urls = [site.page_url(journey, step) for step in steps]
-        bars = progress_bars(journey, site)
-        for index, step in enumerate(steps):
-            context = dict(shared)
-            context.update(self.step_context(journey, step))
+        shared = self.journey_context(journey, STATIC)
+        url_of = STATIC.urls(self.shop.site, journey)
+        bars = progress_bars(journey, url_of)
+        for index, step in enumerate(journey.active_steps):
+            context = {**shared, **self.step_context(journey, step, STATIC)}
+            context.update(self.neighbours(journey, index, url_of))
             context["progress"] = bars[index]
-            context["previous_url"] = urls[index - 1] if index > 0 else None
-            context["next_url"] = urls[index + 1] if index + 1 < len(steps) else None
             yield page_path(journey, step), step_template(step), context
 
-    def journey_context(self, journey: Journey) -> dict[str, Any]:
+    def page_for(self, journey: Journey, step: StepBase, visitor: Visitor) -> str:
+        """One step's page as the backend renders it for ``visitor`` (no JavaScript):
+        the static page's template, filled in, linking to the backend's pages."""
+        url_of = BACKEND.urls(self.shop.site, journey)
+        index = journey.active_steps.index(step)
+        context = {
+            **self.journey_context(journey, BACKEND),
+            **self.step_context(journey, step, BACKEND),
+        }
+        context.update(self.neighbours(journey, index, url_of))
+        bar = progress_bars(journey, url_of)[index]
+        context["progress"] = [item for item in bar if item.step not in visitor.skipped]
+        context["visitor"] = visitor
+        context["error_list"] = error_list(self.shop, step, visitor)
+        if isinstance(step, FormStep):
+            context["form_fields"] = self.form_fields(step.form, visitor)
+        return self.template(step_template(step)).render(context)
+
+    @staticmethod
+    def neighbours(
+        journey: Journey, index: int, url_of: Callable[[StepBase], str]
+    ) -> dict[str, Any]:
+        steps = journey.active_steps
+        return {
+            "previous_url": url_of(steps[index - 1]) if index > 0 else None,
+            "next_url": url_of(steps[index + 1]) if index + 1 < len(steps) else None,
+        }
+
+    def journey_context(self, journey: Journey, links: Links) -> dict[str, Any]:
         """What every page of a journey shares, computed once for the journey."""
         site = self.shop.site
+        url_of = links.urls(site, journey)
         entity = self.shop.entity(journey)
         form_steps = [
             (step, self.shop.forms[step.form])
@@ -195,16 +272,22 @@ class Renderer:
             "api": site.api_url.rstrip("/"),
             "journey_api": site.journey_api(journey),
             "form_steps": [
-                {"step": step, "form": form, "url": site.page_url(journey, step)}
-                for step, form in form_steps
+                {"step": step, "form": form, "url": url_of(step)} for step, form in form_steps
             ],
+            "form_query": links.form_query,
+            "backend_page": links.backend,
+            "visitor": None,
+            "error_list": [],
         }
 
-    def step_context(self, journey: Journey, step: StepBase) -> dict[str, Any]:
+    def step_context(self, journey: Journey, step: StepBase, links: Links) -> dict[str, Any]:
         """What one step's page needs beyond the journey's shared context and progress bar."""
+        site = self.shop.site
         context: dict[str, Any] = {
             "step": step,
-            "step_action": self.shop.site.step_action(journey, step),
+            "step_action": site.step_action(journey, step),
+            # Without JavaScript the page takes the customer to the backend's own pages.
+            "backend_page_url": site.backend_page_url(journey, step),
             "robots": None if isinstance(step, ProductSelectionStep) else "noindex",
         }
         if isinstance(step, ProductSelectionStep):
@@ -220,14 +303,21 @@ class Renderer:
             context["methods"] = self.shop.offered_methods(step)
         return context
 
-    def form_fields(self, form_id: str) -> Markup:
-        """A form's fields, rendered once per build: the country list alone is 250 options."""
-        if form_id not in self._form_fields:
-            html = self.template("partials/form_fields.html").render(
-                form=self.shop.forms[form_id], countries=countries(self.shop.site.locale)
+    def form_fields(self, form_id: str, visitor: Visitor | None = None) -> Markup:
+        """A form's fields: with a visitor's answers and errors, or (for the static pages)
+        empty, then rendered once per build: the country list alone is 250 options."""
+        if visitor is None and form_id in self._form_fields:
+            return self._form_fields[form_id]
+        html = Markup(
+            self.template("partials/form_fields.html").render(
+                form=self.shop.forms[form_id],
+                countries=countries(self.shop.site.locale),
+                visitor=visitor,
             )
-            self._form_fields[form_id] = Markup(html)
-        return self._form_fields[form_id]
+        )
+        if visitor is None:
+            self._form_fields[form_id] = html
+        return html
 
     def products(self, selection_id: str, currency: str) -> list[ProductView]:
         """A selection's products, formatted once per build and currency."""
@@ -247,3 +337,25 @@ class Renderer:
                 )
             ]
         return self._products[cache_key]
+
+
+#: Where the errors of the built-in steps stand, in page order: (name, element id).
+_PAYMENT_FIELDS = (("holder", "field-holder"), ("iban", "field-iban"), ("mandate", "field-mandate"))
+_ACCOUNT_FIELDS = ("email", "password")
+
+
+def error_list(shop: Shop, step: StepBase, visitor: Visitor) -> list[tuple[str, str | None]]:
+    """The visitor's errors as the error summary lists them: (message, id of the field it
+    links to, or None), in the order of the page, the step's own message first."""
+    errors = dict(visitor.errors)
+    places: list[tuple[str, str | None]] = [("_form", None), ("action", None)]
+    if isinstance(step, FormStep):
+        places += [(f.name, f"field-{f.name}") for f in shop.forms[step.form].fields]
+    elif isinstance(step, PaymentMethodStep):
+        first = next(iter(shop.offered_methods(step)), "")
+        places += [("method", f"method-{first}"), *_PAYMENT_FIELDS]
+    elif isinstance(step, AuthenticationStep):
+        form = visitor.values.get("action") or "login"
+        places += [(name, f"{form}-{name}") for name in _ACCOUNT_FIELDS]
+    listed = [(errors.pop(name), anchor) for name, anchor in places if name in errors]
+    return listed + [(message, None) for message in errors.values()]

@@ -61,9 +61,14 @@
     var inCart = {};
     lines.forEach(function (line) { inCart[line.product] = true; });
     all("[data-kl-product]").forEach(function (el) {
+      var chosen = !!inCart[el.getAttribute("data-kl-product")];
       var mark = el.querySelector("[data-kl-in-cart]");
-      if (mark) mark.hidden = !inCart[el.getAttribute("data-kl-product")];
+      if (mark) mark.hidden = !chosen;
+      /* A one-of selection's chosen product offers nothing more to select. */
+      var select = el.querySelector("form[data-kl-select-form]");
+      if (select) select.hidden = chosen;
     });
+    all("[data-kl-needs-cart]").forEach(function (el) { el.hidden = lines.length === 0; });
     var totals = (cart && cart.totals) || {};
     var formatted = totals.formatted || {};
     var recurring = totals.recurring || {};
@@ -92,9 +97,16 @@
   }
 
   function fillValues(values, shown) {
+    /* The answers of a sent form go back into that form only (the login page has three). */
+    var sent = values && values.action && document.querySelector('[data-kl-form="' + values.action + '"]');
+    all("[data-kl-answers] [data-kl-value]").forEach(function (el) {
+      var value = (values || {})[el.getAttribute("data-kl-value")];
+      el.parentElement.hidden = value == null || value === "";
+    });
     Object.keys(values || {}).forEach(function (name) {
       var value = values[name];
-      all("form [name]").forEach(function (el) {
+      all("[name]", sent || document).forEach(function (el) {
+        if (!el.form) return;
         if (el.name !== name || el.type === "hidden" || el.type === "password") return;
         if (el.type === "checkbox") el.checked = value === true || value === "on";
         else if (el.type === "radio") el.checked = el.value === String(value);
@@ -129,8 +141,17 @@
     return postForms().filter(function (f) { return f.querySelector('[name="' + name + '"]'); })[0] || null;
   }
 
+  /* Where an error's field stands in the page; the step's own message ("_form") first. */
+  function pageOrder(a, b) {
+    var fieldA = a === "_form" ? null : document.querySelector('[name="' + a + '"]');
+    var fieldB = b === "_form" ? null : document.querySelector('[name="' + b + '"]');
+    if (a === "_form" || b === "_form") return a === "_form" ? -1 : 1;
+    if (!fieldA || !fieldB) return fieldA ? -1 : fieldB ? 1 : 0;
+    return fieldA.compareDocumentPosition(fieldB) & Node.DOCUMENT_POSITION_FOLLOWING ? -1 : 1;
+  }
+
   function showErrors(errors) {
-    var names = Object.keys(errors || {});
+    var names = Object.keys(errors || {}).sort(pageOrder);
     var summary = document.querySelector("[data-kl-error-summary]");
     if (!names.length || !summary) return;
     var list = summary.querySelector("[data-kl-error-list]");
@@ -173,6 +194,13 @@
   function renderOrder(order) {
     all("[data-kl-order-number]").forEach(function (el) { setText(el, order ? order.number : ""); });
     all("[data-kl-order]").forEach(function (el) { el.hidden = !order; });
+    /* Once the order is placed, its steps are no way back: the bar's links become text. */
+    if (order) {
+      all(".progress a").forEach(function (link) {
+        while (link.firstChild) link.parentNode.insertBefore(link.firstChild, link);
+        link.remove();
+      });
+    }
   }
 
   /* Show the details of the chosen payment method only; without script all are shown. */

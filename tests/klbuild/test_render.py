@@ -197,7 +197,8 @@ def test_cart_page_has_line_template_quantity_forms_and_totals(built):
     cart = root.find(".//*[@data-kl-cart]")
     template = cart.find(".//template[@data-kl-cart-line]")
     names = {el.get("data-kl-line") for el in template.iter() if el.get("data-kl-line")}
-    assert {"name", "quantity", "line_total"} <= names
+    # The quantity is in its box: shown once, not again as "× 1" beside it.
+    assert {"name", "line_total"} <= names and "quantity" not in names
     forms = template.findall(".//form")
     assert {f.get("action") for f in forms} == {f"/api/{built.key}/cart/update"}
     quantity = forms[0].find(".//input[@name='quantity']")
@@ -207,6 +208,13 @@ def test_cart_page_has_line_template_quantity_forms_and_totals(built):
     totals = {el.get("data-kl-total") for el in root.iterfind(".//*[@data-kl-totals]//dd")}
     assert totals == {"one_time_gross", "monthly_gross", "yearly_gross", "tax"}
     assert root.find(".//*[@data-kl-cart-empty]") is not None
+
+
+def test_a_cart_that_cannot_be_edited_shows_the_quantity(built):
+    root = parse(built.page("confirm-order"))
+    template = root.find(".//template[@data-kl-cart-line]")
+    names = {el.get("data-kl-line") for el in template.iter() if el.get("data-kl-line")}
+    assert {"name", "quantity", "line_total"} <= names
 
 
 def test_authentication_offers_login_and_signup(built):
