@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -12,7 +13,9 @@ from browser_helpers import (
     add_product,
     choose_sepa,
     fill_billing,
+    log_in,
     no_horizontal_scroll,
+    place_order,
     press_continue,
     sign_up,
     step_of,
@@ -283,3 +286,56 @@ def test_whole_journey_with_keyboard_only(
     number = page.locator("[data-kl-order-number]").inner_text()
     rows = module_ws.query("SELECT email, payment_method FROM orders WHERE number = ?", number)
     assert [tuple(r) for r in rows] == [(email, "sepa_debit")]
+
+
+def test_errors_are_listed_in_the_order_of_the_page(page: Any, module_server: Server) -> None:
+    email = to_payment(page, module_server)
+    fill_billing(page, email, {"last_name": "", "email": "not an email"})
+    with page.expect_navigation():
+        submit_step_form(page)  # no browser bubble: the form is checked by the backend
+    wait_for_step(page, "customer-information")
+    page.wait_for_selector("[data-kl-error-summary]:not([hidden])")
+    links = page.locator("[data-kl-error-summary] a").evaluate_all(
+        "links => links.map(a => a.getAttribute('href'))"
+    )
+    assert links == ["#field-last_name", "#field-email"]  # not alphabetically
+
+
+def test_a_failed_login_keeps_its_email_in_the_login_form_only(
+    page: Any, module_server: Server
+) -> None:
+    page.goto(module_server.url("product-selection"))
+    wait_for_step(page, "product-selection")
+    assert page.locator("form.continue").is_hidden()  # nothing to continue with yet
+    add_product(page, "starter")
+    assert page.locator("form.continue").is_visible()
+    press_continue(page)
+    wait_for_step(page, "cart")
+    press_continue(page)
+    wait_for_step(page, "login-or-create-an-account")
+    email = unique_email()
+    with page.expect_navigation():
+        log_in(page, email, "not the password")
+    wait_for_step(page, "login-or-create-an-account")
+    page.wait_for_selector("[data-kl-error-summary]:not([hidden])")
+    assert page.locator("#login-email").input_value() == email
+    assert page.locator("#signup-email").input_value() == ""
+
+
+def test_after_the_order_there_is_no_way_back_into_it(page: Any, module_server: Server) -> None:
+    email = to_payment(page, module_server)
+    fill_billing(page, email)  # the VAT ID is left empty
+    submit_step_form(page)
+    wait_for_step(page, "payment-method")
+    page.get_by_role("button", name="Continue").click()  # invoice
+    wait_for_step(page, "confirm-order")
+    answers = page.locator("[data-kl-answers]").first
+    assert "Lovelace" in answers.inner_text()
+    assert "VAT ID" not in answers.inner_text()  # an answer left empty has no row
+    place_order(page)
+    wait_for_step(page, "order-done")
+    page.wait_for_selector("[data-kl-order]:not([hidden])")
+    assert page.locator(".progress a").count() == 0
+    # Back on the confirmation page, there is nothing left to confirm: on to the done page.
+    page.goto(module_server.url("confirm-order"))
+    page.wait_for_url(re.compile(r"/order-done/$"))

@@ -72,6 +72,9 @@ def test_unique_selection_replaces_the_first_product(page: Any, module_server: S
     add_product(page, "starter")
     starter = page.locator('[data-kl-product="starter"] [data-kl-in-cart]')
     assert starter.is_visible() and starter.inner_text().endswith("Selected")
+    # The chosen plan offers nothing more to select; the others still do.
+    assert page.locator('[data-kl-product="starter"] form').is_hidden()
+    assert page.locator('[data-kl-product="pro"] form').is_visible()
     add_product(page, "pro")
     assert page.locator('[data-kl-product="pro"] [data-kl-in-cart]').is_visible()
     assert starter.is_hidden()
