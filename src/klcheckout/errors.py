@@ -10,9 +10,12 @@ from __future__ import annotations
 import re
 import secrets
 
-from flask import Flask, Response, g, jsonify, render_template, request
+from flask import Flask, Response, current_app, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from kljourney import Shop
+
+from . import security
 from .security import Forbidden
 
 #: What a sane X-Request-Id from a proxy looks like (it goes into logs as it is).
@@ -50,6 +53,35 @@ def reference() -> str:
     return found
 
 
+def _stylesheet() -> str | None:
+    """The shop's stylesheet; an error page must not fail for want of it (a broken theme)."""
+    try:
+        return current_app.extensions["keylight"].renderer().asset_urls["css"]
+    except Exception:  # noqa: BLE001 - the page is still readable unstyled
+        current_app.logger.exception("error page: the shop's stylesheet cannot be found")
+        return None
+
+
+def back_to_the_shop(shop: Shop) -> str:
+    """Where the customer came from, as far as the request says: the step's page (or
+    the journey's first), else the shop's home. The backend may be on another
+    origin than the pages, where the browser's back button is no help."""
+    journey = shop.journeys.get(str((request.view_args or {}).get("key", "")))
+    if journey is None or not journey.active_steps:
+        return shop.site.base_url
+    step_id = (request.view_args or {}).get("step_id")
+    if step_id is None and request.method == "POST":
+        try:
+            step_id = request.form.get("step")
+        except HTTPException:  # the body itself was the problem (too large, unreadable)
+            step_id = None
+    step = journey.step(str(step_id)) if step_id else None
+    step = step or journey.active_steps[0]
+    if request.args.get("page") == "backend" or request.blueprint == "pages":
+        return shop.site.backend_page_url(journey, step)
+    return shop.site.page_url(journey, step)
+
+
 def answer(status: int, message: str) -> Response:
     from .responses import wants_json
 
@@ -59,15 +91,21 @@ def answer(status: int, message: str) -> Response:
             {"ok": False, "error": message, "errors": {"_form": message}, "request_id": request_id}
         )
     else:
+        shop = current_app.extensions["keylight"].shop
         response = Response(
             render_template(
                 "keylight_error.html",
                 title=TITLES.get(status, "Error"),
                 message=message,
                 request_id=request_id,
+                site=shop.site,
+                back=back_to_the_shop(shop),
+                stylesheet=_stylesheet(),
             ),
             mimetype="text/html",
         )
+        # The shop's own stylesheet, from wherever its pages are published.
+        response.headers["Content-Security-Policy"] = security.page_csp(shop.site)
     response.status_code = status
     return response
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import uuid
 from collections.abc import Iterator
@@ -213,3 +214,34 @@ def test_a_postgresql_restart_costs_at_most_one_answer_each(
         finally:
             served.stop()
             app.extensions["keylight_db"].dispose()
+
+
+def test_pages_and_backend_on_two_origins(tmp_path: Path, journeys_dir: Path) -> None:
+    """Every answer sends the customer to the pages' origin, never to the API's own."""
+    journeys = tmp_path / "journeys"
+    shutil.copytree(journeys_dir, journeys)
+    shop_file = journeys / "keylight.toml"
+    site = shop_file.read_text().replace('base_url = "/"', f'base_url = "{SHOP}/"')
+    shop_file.write_text(
+        site.replace('api_url = "/api"', 'api_url = "https://api.example.com/api"')
+    )
+    config = base_config(tmp_path, journeys, f"sqlite:///{tmp_path / 'k.sqlite3'}")
+    app = create_app({**config, "KEYLIGHT_ALLOWED_ORIGINS": [SHOP]})
+    served = serve(app)
+    customer = Shopper(served.url, EXAMPLE)
+    customer.http.headers["Origin"] = SHOP
+    try:
+        added = customer.add("starter")
+        assert added.status_code == 303
+        assert added.headers["Location"] == f"{SHOP}/{EXAMPLE}/product-selection/"
+        # A refused form: a page of its own, styled by the shop, with the way back to it.
+        refused = customer.add("starter", headers={"Origin": "https://evil.example.net"})
+        assert refused.status_code == 403
+        assert f'href="{SHOP}/{EXAMPLE}/product-selection/"' in refused.text
+        assert f'<link rel="stylesheet" href="{SHOP}/assets/app.' in refused.text
+        assert f"style-src 'self' {SHOP}" in refused.headers["Content-Security-Policy"]
+        assert "back button" not in refused.text
+    finally:
+        customer.close()
+        served.stop()
+        app.extensions["keylight_db"].dispose()
