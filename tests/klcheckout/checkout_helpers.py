@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 import requests
 from flask import Flask
-from sqlalchemy import create_engine, text
+from serving import postgres_schema
+from sqlalchemy import create_engine
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from klcheckout import create_app, db
@@ -29,9 +30,6 @@ from klcheckout import create_app, db
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = "k9uscs7vr7"
 TEST_JOURNEY = "guestshop1"
-PG_URL = os.environ.get(
-    "KEYLIGHT_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 SECRETS = ["new-test-secret-" + "n" * 32, "old-test-secret-" + "o" * 32]
 #: Cheap argon2 only for tests that are not about hashing (explicit test config).
 FAST_ARGON2 = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
@@ -108,18 +106,6 @@ def journeys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def postgres_available() -> str | None:
-    engine = create_engine(PG_URL)
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        return None
-    except Exception as error:  # noqa: BLE001 - any failure means "not reachable"
-        return f"{type(error).__name__}: {str(error).splitlines()[0]}"
-    finally:
-        engine.dispose()
-
-
 @pytest.fixture(scope="session", autouse=True)
 def clean_environment() -> Iterator[None]:
     """Tests configure the app explicitly; a developer's KEYLIGHT_* must not leak in."""
@@ -191,19 +177,8 @@ def database(kind: str, tmp: Path) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{tmp / 'keylight.sqlite3'}"
         return
-    problem = postgres_available()
-    if problem:
-        pytest.skip(f"PostgreSQL at {PG_URL} is unreachable ({problem}); scripts/test starts one")
-    schema = f"kltest_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

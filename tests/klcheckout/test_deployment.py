@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import uuid
@@ -22,12 +21,12 @@ from checkout_helpers import (
     serve,
     unique_email,
 )
+from serving import REDIS
 from sqlalchemy import create_engine, text
 
 from klcheckout import create_app
 
 SHOP = "https://shop.example.com"
-REDIS = os.environ.get("KEYLIGHT_TEST_REDIS", "redis://127.0.0.1:6379")
 
 
 @pytest.fixture

@@ -7,39 +7,15 @@ the old build is priced from the new catalog.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import requests
 from checkout_helpers import EXAMPLE, SECRETS, Shopper
-
-GUNICORN = Path(sys.executable).parent / "gunicorn"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "gunicorn exited"
-        try:
-            if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("gunicorn did not answer in time")
+from serving import free_port, gunicorn, stop
 
 
 def test_hup_serves_a_new_build_without_dropping_a_request(
@@ -47,40 +23,21 @@ def test_hup_serves_a_new_build_without_dropping_a_request(
 ) -> None:
     journeys = tmp_path / "journeys"
     shutil.copytree(journeys_dir, journeys)
-    port = _free_port()
+    port = free_port()
     env = {
-        **os.environ,
         "KEYLIGHT_JOURNEYS": str(journeys),
         "KEYLIGHT_INSTANCE": str(tmp_path / "instance"),
         "KEYLIGHT_DATABASE_URL": f"sqlite:///{tmp_path / 'k.sqlite3'}",
         "KEYLIGHT_SECRET_KEYS": ",".join(SECRETS),
     }
-    process = subprocess.Popen(
-        [
-            str(GUNICORN),
-            "--workers",
-            "2",
-            "--worker-class",
-            "gthread",
-            "--threads",
-            "4",
-            "--graceful-timeout",
-            "20",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "klcheckout.wsgi:application",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    process = gunicorn(env, port, "--workers", "2", "--threads", "4", "--graceful-timeout", "20")
     api = f"http://127.0.0.1:{port}/api"
-    stop = threading.Event()
+    finished = threading.Event()
     outcomes: list[int | str] = []
 
     def keep_asking() -> None:
         """Customers arriving all the while: each on a new connection, as a new visitor."""
-        while not stop.is_set():
+        while not finished.is_set():
             try:
                 answer = requests.get(
                     f"{api}/{EXAMPLE}/state", headers={"Connection": "close"}, timeout=10
@@ -93,7 +50,6 @@ def test_hup_serves_a_new_build_without_dropping_a_request(
     customer.http.headers["Origin"] = f"http://127.0.0.1:{port}"
     asking = threading.Thread(target=keep_asking)
     try:
-        _wait_healthy(api, process)
         customer.add("starter")
         [line] = customer.state("cart")["cart"]["lines"]
         assert line["unit_price"] == "9.90"
@@ -107,10 +63,9 @@ def test_hup_serves_a_new_build_without_dropping_a_request(
             time.sleep(0.1)
         time.sleep(0.5)  # and a little more traffic while the old workers wind down
     finally:
-        stop.set()
+        finished.set()
         if asking.is_alive():
             asking.join(15)
         customer.close()
-        process.terminate()
-        _, errors = process.communicate(timeout=30)
-    assert len(outcomes) > 10 and set(outcomes) == {200}, (outcomes, errors.decode()[-2000:])
+        errors = stop(process)
+    assert len(outcomes) > 10 and set(outcomes) == {200}, (outcomes, errors)
