@@ -99,7 +99,7 @@ def gunicorn(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    wait_until_answering(f"http://127.0.0.1:{port}/api/healthz", process)
+    _started(process, f"http://127.0.0.1:{port}/api/healthz")
     return process
 
 
@@ -173,5 +173,13 @@ def nginx(config: str, values: dict[str, str], folder: Path, probe: str) -> subp
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    wait_until_answering(probe, process, verify=values["KEYLIGHT_CERTIFICATE"])
+    _started(process, probe, verify=values["KEYLIGHT_CERTIFICATE"])
     return process
+
+
+def _started(process: subprocess.Popen[bytes], url: str, verify: str | bool = True) -> None:
+    """Wait for a new process to answer; one that does not is stopped, not left behind."""
+    try:
+        wait_until_answering(url, process, verify=verify)
+    except BaseException as error:
+        raise AssertionError(f"{error}\n{stop(process)}") from None

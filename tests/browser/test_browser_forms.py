@@ -113,6 +113,8 @@ def test_invalid_iban_is_announced_next_to_the_field(page: Any, module_server: S
     # The SEPA details stay visible (the method is still chosen) so the field can be fixed.
     assert page.get_by_role("radio", name="SEPA Direct Debit").is_checked()
     assert page.locator("#field-iban").is_visible()
+    # What was typed is there to correct, not to type again.
+    assert page.locator("#field-iban").input_value() == "DE89 3704 0044 0532 0130 01"
     page.locator("#field-iban").fill("DE89 3704 0044 0532 0130 00")
     page.get_by_label("I agree to the SEPA Direct Debit mandate").check()
     page.get_by_role("button", name="Continue").click()

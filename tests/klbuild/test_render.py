@@ -336,7 +336,10 @@ def test_form_fields_have_types_labels_constraints_and_error_elements(ws):
         assert "hidden" in error.attrib and error.get("data-kl-error") == name
     required_label = root.find(f".//label[@for='{control('first_name').get('id')}']")
     assert required_label.find("span[@class='required']").text == "*"
-    assert root.find(".//*[@data-kl-error-summary]") is not None
+    summary = root.find(".//*[@data-kl-error-summary]")
+    assert summary is not None
+    # A named region (ARIA allows aria-labelledby on a section, not on a bare div).
+    assert summary.tag.endswith("section") and summary.get("aria-labelledby")
 
 
 def test_countries_are_sorted_by_name_in_the_locale():

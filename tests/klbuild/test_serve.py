@@ -349,3 +349,16 @@ def test_an_open_page_whose_step_was_renamed_or_switched_off_finds_its_step(
         assert response.headers["Location"] == f"/{ws.key}/login-or-create-an-account/"
     # A page that never existed is still a plain 404.
     assert running.get(f"/{ws.key}/nowhere/").status_code == 404
+
+
+def test_open_shows_the_list_of_journeys(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shop may have several journeys: --open opens the list, not one of them."""
+    from klbuild import serve as serving
+
+    opened: list[str] = []
+    monkeypatch.setattr(serving.webbrowser, "open", opened.append)
+    monkeypatch.setattr(serving.DevServer, "serve_forever", serving.DevServer.stop)
+    serving.serve(
+        ws.journeys, ws.site, None, host="127.0.0.1", port=0, open_browser=True, poll=False
+    )
+    assert len(opened) == 1 and re.fullmatch(r"http://127\.0\.0\.1:\d+/", opened[0])

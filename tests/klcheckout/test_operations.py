@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import requests
 from checkout_helpers import Backend, base_config, database
 from click.testing import CliRunner
+from serving import free_port, gunicorn, postgres_schema, stop
 from sqlalchemy import text
 
 from klcheckout import create_app, db, settings
@@ -126,3 +129,33 @@ def test_durable_transactions_set_synchronous_commit_on(backend: Backend) -> Non
         assert connection.execute(text("SHOW synchronous_commit")).scalar() == "on"
     with db.writing(backend.engine, durable=False) as connection:
         assert connection.execute(text("SHOW synchronous_commit")).scalar() == "off"
+
+
+def test_gunicorn_preload_workers_share_no_connection(tmp_path: Path, journeys_dir: Path) -> None:
+    """``--preload`` opens the database in the master (migrations), then forks the workers."""
+    with postgres_schema() as url:
+        port = free_port()
+        env = {
+            "KEYLIGHT_JOURNEYS": str(journeys_dir),
+            "KEYLIGHT_INSTANCE": str(tmp_path / "instance"),
+            "KEYLIGHT_DATABASE_URL": url,
+            "KEYLIGHT_SECRET_KEYS": "s" * 48,
+        }
+        process = gunicorn(env, port, "--preload", "--workers", "2", "--threads", "4")
+        try:
+            with ThreadPoolExecutor(8) as pool:
+                answers = list(
+                    pool.map(
+                        lambda _: (
+                            requests.get(
+                                f"http://127.0.0.1:{port}/api/healthz",
+                                headers={"Connection": "close"},
+                                timeout=10,
+                            ).status_code
+                        ),
+                        range(80),
+                    )
+                )
+        finally:
+            errors = stop(process)
+        assert answers == [200] * 80, errors
