@@ -327,6 +327,21 @@ def add_product(page: Any, product: str) -> None:
     wait_for_step(page, step, key)
 
 
+def buy_starter_and_sign_up(page: Any, product_page: str) -> str:
+    """From the example's product page: Starter in the cart, on through the cart, and a
+    new account; the email it signed up with. The caller waits for the step that follows."""
+    page.goto(product_page)
+    wait_for_step(page, "product-selection")
+    add_product(page, "starter")
+    press_continue(page)
+    wait_for_step(page, "cart")
+    press_continue(page)
+    wait_for_step(page, "login-or-create-an-account")
+    email = unique_email()
+    sign_up(page, email, strong_password())
+    return email
+
+
 def press_continue(page: Any) -> None:
     page.locator("form.continue button[type=submit]").click()
 

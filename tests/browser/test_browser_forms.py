@@ -11,6 +11,7 @@ from browser_helpers import (
     Server,
     Workspace,
     add_product,
+    buy_starter_and_sign_up,
     choose_sepa,
     fill_billing,
     log_in,
@@ -30,15 +31,7 @@ pytestmark = pytest.mark.browser
 
 
 def to_payment(page: Any, server: Server) -> str:
-    email = unique_email()
-    page.goto(server.url("product-selection"))
-    wait_for_step(page, "product-selection")
-    add_product(page, "starter")
-    press_continue(page)
-    wait_for_step(page, "cart")
-    press_continue(page)
-    wait_for_step(page, "login-or-create-an-account")
-    sign_up(page, email, strong_password())
+    email = buy_starter_and_sign_up(page, server.url("product-selection"))
     wait_for_step(page, "customer-information")
     return email
 

@@ -15,6 +15,7 @@ from browser_helpers import (
     Server,
     Workspace,
     add_product,
+    buy_starter_and_sign_up,
     press_continue,
     sign_up,
     strong_password,
@@ -214,15 +215,7 @@ def test_moving_a_step_block_reorders_the_journey(page: Any, ws: Workspace, serv
         "Confirm Order",
         "Order done",
     ]
-    page.goto(server.url("product-selection"))
-    wait_for_step(page, "product-selection")
-    add_product(page, "starter")
-    press_continue(page)
-    wait_for_step(page, "cart")
-    press_continue(page)
-    wait_for_step(page, "login-or-create-an-account")
-    email = unique_email()
-    sign_up(page, email, strong_password())
+    buy_starter_and_sign_up(page, server.url("product-selection"))
     wait_for_step(page, "payment-method")  # the backend follows the new order
     page.get_by_role("radio", name="Invoice").check()
     page.get_by_role("button", name="Continue").click()

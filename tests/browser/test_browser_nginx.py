@@ -22,14 +22,10 @@ import serving
 from browser_helpers import (
     EXAMPLE,
     KEY,
-    add_product,
+    buy_starter_and_sign_up,
     fill_billing,
     place_order,
-    press_continue,
-    sign_up,
-    strong_password,
     submit_step_form,
-    unique_email,
     wait_for_step,
 )
 from sqlalchemy import create_engine, text
@@ -160,15 +156,7 @@ def customer(browser: Any) -> Iterator[Any]:
 
 def test_a_checkout_through_nginx_and_both_backends(deployment: Deployment, customer: Any) -> None:
     page = customer
-    page.goto(deployment.url("product-selection"))
-    wait_for_step(page, "product-selection")
-    add_product(page, "starter")
-    press_continue(page)
-    wait_for_step(page, "cart")
-    press_continue(page)
-    wait_for_step(page, "login-or-create-an-account")
-    email = unique_email()
-    sign_up(page, email, strong_password())
+    email = buy_starter_and_sign_up(page, deployment.url("product-selection"))
     wait_for_step(page, "customer-information")
     fill_billing(page, email)
     submit_step_form(page)
