@@ -158,7 +158,7 @@ class Builder:
             shop.site = local_site(shop.site)
         files = theme.resolve_files(theme.search_path(self.templates))
         self._check_theme(files)
-        digest, shared = self.theme(files)
+        digest, shared = self.read_theme(files)
         renderer = self.renderer(shop, digest, shared)
         report = BuildReport(warnings=list(shop.warnings), shop=shop)
         if _is_empty(self.site):
@@ -168,7 +168,7 @@ class Builder:
         report.seconds = time.perf_counter() - started
         return report
 
-    def theme(self, files: dict[str, Path]) -> tuple[str, dict[str, theme.Asset]]:
+    def read_theme(self, files: dict[str, Path]) -> tuple[str, dict[str, theme.Asset]]:
         """The templates' digest and the shared assets, read again only when a file changed.
 
         Reading every template to digest it cost more than rendering a saved

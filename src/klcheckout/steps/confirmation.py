@@ -39,9 +39,9 @@ def confirm(visit: Visit, step: StepBase) -> Outcome:
     if placed is not None:  # placed by an earlier request: the same answer, no new events
         visit.end_checkout()
         return Passed(target, location or None)
-    refused = passed_over(visit, step) or refused_by_rules(visit, step)
-    if refused is not None:
-        return refused
+    elsewhere = passed_over(visit, step) or refused_by_rules(visit, step)
+    if elsewhere is not None:
+        return elsewhere
 
     def place(connection: Connection) -> bool:
         # The visit's reads (made by the checks above) still show the checkout after the
