@@ -143,3 +143,14 @@ def test_a_static_form_sent_without_script_changes_nothing_and_says_why(
     page.locator('[data-kl-product="pro"] button[type=submit]').click()  # now it works
     on(page, "product-selection")
     assert page.locator('[data-kl-product="pro"] [data-kl-in-cart]').is_visible()
+
+
+def test_the_entry_parameters_come_along_without_javascript(
+    module_server: Server, page: Any
+) -> None:
+    """``?segment=business`` chooses the branch, as the page script would pass it on."""
+    page.goto(module_server.url("product-selection", "segments") + "?segment=business")
+    page.get_by_role("link", name="choose here").click()
+    page.wait_for_url(re.compile(r"/api/segments/pages/product-selection/$"))
+    bar = page.locator("nav.progress").inner_text()
+    assert "Company details" in bar and "Your details" not in bar
