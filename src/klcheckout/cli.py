@@ -268,6 +268,52 @@ def set_segment(email: str, segment: str) -> None:
 
 
 @cli.group()
+def subscriptions() -> None:
+    """Look at customers' subscriptions (one per recurring line of an order)."""
+
+
+@subscriptions.command("list")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100000))
+@click.option(
+    "--status",
+    type=click.Choice(["active", "paused", "cancelling", "cancelled"]),
+    default=None,
+    help="Only subscriptions with this status.",
+)
+@click.option("--email", default=None, help="Only the subscriptions of this customer.")
+def list_subscriptions(limit: int, status: str | None, email: str | None) -> None:
+    """The newest subscriptions, one a line: id, email, plan, price, status, period end."""
+    from . import subscriptions as stored
+
+    with _database() as connection:
+        found = stored.recent(connection, limit, status, email)
+    if not found:
+        click.echo("No subscriptions yet.")
+    period = {"monthly": "a month", "yearly": "a year"}
+    for row in found:
+        click.echo(
+            f"{row['public_id']}  {row['email']}  {row['quantity']} × {row['name']}  "
+            f"{row['line_total']} {row['currency']} {period[row['billing']]}  {row['status']}  "
+            f"renews {row['current_period_end']}"
+        )
+
+
+@subscriptions.command("show")
+@click.argument("public_id")
+def show_subscription(public_id: str) -> None:
+    """One subscription with its history, as JSON."""
+    from . import subscriptions as stored
+
+    with _database() as connection:
+        found = stored.find(connection, public_id.strip())
+    if found is None:
+        raise click.ClickException(
+            f"no subscription {public_id!r}; `klcheckout subscriptions list` shows them"
+        )
+    click.echo(json.dumps(found, indent=2, ensure_ascii=False, default=str))
+
+
+@cli.group()
 def checkouts() -> None:
     """Unfinished checkouts: what customers answered before ordering."""
 

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from kljourney.model import StepBase
 
-from . import checkouts, conditions
+from . import checkouts, conditions, subscriptions
 from .answers import by_target
 from .clock import now, shown
 from .hooks import events
@@ -52,6 +52,8 @@ NUMBER_FOR = select(orders.c.number).where(orders.c.checkout_id == bindparam("ch
 TOKEN_USED = select(orders.c.id).where(orders.c.confirm_token == bindparam("token"))
 INSERT_ORDER = insert(orders).returning(orders.c.id)
 INSERT_LINES = insert(order_lines)
+#: The events placing an order raises, at the confirmation step.
+EVENTS = ("subscription_created", "order_placed")
 
 
 def placed_for(connection: Connection, checkout_id: str) -> Placed | None:
@@ -146,7 +148,26 @@ def _insert(connection: Connection, visit: Visit, step: StepBase, confirm_token:
             for position, line in enumerate(priced.lines, start=1)
         ],
     )
-    if events.listeners(journey, "order_placed", step):
+    created = subscriptions.create_for_order(
+        connection,
+        order_id=order_id,
+        lines=priced.lines,
+        currency=entity.currency,
+        customer_id=visit.customer.id if visit.customer is not None else None,
+        email=email,
+        journey_key=journey.key,
+        business_entity=entity.id,
+        moment=stamp,
+    )
+    heard = {e for e in EVENTS if events.listeners(journey, e, step)}
+    context = conditions.context(visit) if heard else None  # built only for a listener
+    if "subscription_created" in heard:
+        for subscription in created:
+            data = {"subscription": subscription, "order_number": number}
+            events.enqueue(
+                connection, journey, "subscription_created", data, step=step, context=context
+            )
+    if "order_placed" in heard:
         order = {
             "number": number,
             "email": email,
@@ -159,7 +180,6 @@ def _insert(connection: Connection, visit: Visit, step: StepBase, confirm_token:
             "answers": answers,
             "payment_method": method,
         }
-        context = conditions.context(visit)
         events.enqueue(
             connection, journey, "order_placed", {"order": order}, step=step, context=context
         )

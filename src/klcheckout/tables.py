@@ -171,3 +171,60 @@ events = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("delivered_at", UTCDateTime()),
 )
+
+
+#: One subscription per recurring line of an order: what the customer has now. The
+#: price and tax are a snapshot of the order's (a later catalog change does not alter
+#: them); periods are counted from ``started_at`` (``periods``).
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    #: Random and unguessable: it is in the URLs of the customer's journeys.
+    Column("public_id", String(32), nullable=False, unique=True),
+    Column("order_id", Integer, ForeignKey("orders.id", ondelete="RESTRICT"), nullable=False),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="SET NULL"), index=True),
+    #: The owner's email: a guest's subscription is theirs by it.
+    Column("email", String(254), nullable=False, index=True),
+    Column("journey_key", String(64), nullable=False),
+    Column("business_entity", String(64), nullable=False),
+    Column("product", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("billing", String(16), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("unit_price", String(32), nullable=False),
+    Column("line_total", String(32), nullable=False),
+    Column("tax_rate", String(16), nullable=False),
+    Column("tax", String(32), nullable=False),
+    #: active, paused, cancelling (ends at the period's end) or cancelled
+    Column("status", String(16), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("current_period_start", UTCDateTime(), nullable=False),
+    Column("current_period_end", UTCDateTime(), nullable=False, index=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    #: Bumped by every change: a change based on an earlier read can tell it is stale.
+    Column("version", Integer, nullable=False, default=0),
+)
+
+#: Every change of a subscription: who, what, when, from and to.
+subscription_history = Table(
+    "subscription_history",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "subscription_id",
+        Integer,
+        ForeignKey("subscriptions.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("at", UTCDateTime(), nullable=False),
+    #: customer, support (with a reason) or system (the worker)
+    Column("actor", String(16), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("before", JSON),
+    Column("after", JSON),
+    Column("reason", Text, nullable=False, default=""),
+)

@@ -298,7 +298,9 @@ def _condition(value: str) -> str:
 #: An expression of the condition language (see ``kljourney.expressions``).
 Condition = Annotated[str, AfterValidator(_condition)]
 
-HookEvent = Literal["step_completed", "account_created", "signed_in", "order_placed"]
+HookEvent = Literal[
+    "step_completed", "account_created", "signed_in", "order_placed", "subscription_created"
+]
 HOOK_TYPES = ("webhook", "validate", "email", "python")
 
 

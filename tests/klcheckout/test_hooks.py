@@ -654,6 +654,36 @@ def test_an_order_placed_hook_on_the_confirmation_step_is_sent(
     assert event["data"]["order"]["number"] == number
 
 
+def test_each_subscription_of_an_order_is_announced(
+    tmp_path: Path, receiver: Receiver, entry_point: Any
+) -> None:
+    journeys = tmp_path / "journeys"
+    shutil.copytree(REPO / "journeys", journeys)
+    subscribed = (
+        '\n[[hooks]]\ntype = "webhook"\nevent = "subscription_created"\n'
+        f'url = "{receiver.url}/subscribed"\nsecret_env = "KEYLIGHT_TEST_HOOK_SECRET"\n'
+    )
+    (journeys / "hookshop.toml").write_text(hook_journey(receiver.url) + subscribed)
+    app = create_app(base_config(tmp_path, journeys, f"sqlite:///{tmp_path / 'k.sqlite3'}"))
+    served = serve(app)
+    email = unique_email()
+    try:
+        number = place_order(served.url, email)
+        outbox.run_once(app)
+    finally:
+        served.stop()
+        app.extensions["keylight_db"].dispose()
+    [event] = receiver.events("/subscribed")
+    assert event["data"]["order_number"] == number
+    subscription = event["data"]["subscription"]
+    assert (subscription["product"], subscription["status"], subscription["email"]) == (
+        "starter",
+        "active",
+        email,
+    )
+    assert subscription["public_id"].startswith("sub_")
+
+
 def test_a_worker_claims_one_delivery_at_a_time(
     shop: dict[str, Any], receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
