@@ -3,8 +3,8 @@
 One process and one command: a builder run by the watcher's thread after every
 save, the pages served with live reload (``livereload``), and the checkout
 backend (``klcheckout``, through its public ``create_app`` and ``mount``) on the
-same origin under the site's ``api_url`` path, with a thread delivering its hook
-events. This is the only module of ``klbuild`` that imports ``klcheckout``.
+same origin under the site's ``api_url`` path, with its worker in a thread. This
+is the only module of ``klbuild`` that imports ``klcheckout``.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ class DevServer:
         """Hand the new model to the backend (starting it the first time), under its path."""
         if self.backend is None:
             self.backend = self._make_backend(shop)
-            self._delivery = klcheckout.EventWorker(self.backend).start()
+            self._delivery = klcheckout.Worker(self.backend).start()
         else:
             klcheckout.use_shop(self.backend, shop)
         self.server.mount(shop.site.api_path, klcheckout.mount(self.backend))

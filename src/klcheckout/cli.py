@@ -215,6 +215,7 @@ def worker(interval: float, once: bool) -> None:
     import signal
     import threading
 
+    from . import worker as helper
     from .hooks import outbox
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -226,7 +227,7 @@ def worker(interval: float, once: bool) -> None:
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, lambda *_: stop.set())
     click.echo(f"klcheckout worker delivering events every {interval:g} s (Ctrl+C to stop)")
-    outbox.run(app, stop, interval)
+    helper.run(app, stop, interval)
 
 
 @cli.group()
@@ -311,6 +312,95 @@ def show_subscription(public_id: str) -> None:
             f"no subscription {public_id!r}; `klcheckout subscriptions list` shows them"
         )
     click.echo(json.dumps(found, indent=2, ensure_ascii=False, default=str))
+
+
+@subscriptions.command("cancel")
+@click.argument("public_id")
+@click.option("--reason", required=True, help="Why support cancels it: kept in its history.")
+@click.option("--immediately", is_flag=True, help="End it now, not at the end of its period.")
+def cancel_subscription(public_id: str, reason: str, immediately: bool) -> None:
+    """Cancel a subscription for the customer: at the end of its period, or --immediately."""
+    from . import subscriptions as stored
+
+    def act(connection: Any, row: Any, moment: Any) -> tuple[str, dict[str, Any]]:
+        return stored.cancel(
+            connection, row, immediately=immediately, actor="support", reason=reason, moment=moment
+        )
+
+    _change_subscription(public_id, act)
+
+
+@subscriptions.command("reactivate")
+@click.argument("public_id")
+@click.option("--reason", required=True, help="Why support takes the cancellation back.")
+def reactivate_subscription(public_id: str, reason: str) -> None:
+    """Take back a cancellation that has not taken effect yet."""
+    from . import subscriptions as stored
+
+    def act(connection: Any, row: Any, moment: Any) -> tuple[str, dict[str, Any]]:
+        return stored.reactivate(connection, row, actor="support", reason=reason, moment=moment)
+
+    _change_subscription(public_id, act)
+
+
+def _change_subscription(public_id: str, act: Any) -> None:
+    """Run one operator's change in a durable transaction, announce it, say what it did."""
+    from . import db
+    from . import subscriptions as stored
+    from .clock import now
+
+    app = _app()
+    engine = app.extensions["keylight_db"]
+    try:
+        with db.writing(engine) as connection:
+            row = stored.row_of(connection, public_id.strip())
+            if row is None:
+                raise click.ClickException(
+                    f"no subscription {public_id!r}; `klcheckout subscriptions list` shows them"
+                )
+            action, after = act(connection, row, now())
+            stored.announce(connection, app.extensions["keylight"].shop, row, action, after)
+    except stored.Refused as refused:
+        raise click.ClickException(refused.message) from None
+    finally:
+        engine.dispose()
+    click.echo(f"{public_id}: {action.replace('_', ' ')}; status {after['status']}.")
+
+
+@subscriptions.command("due")
+@click.option("--apply", "apply_changes", is_flag=True, help="Apply them (the worker does).")
+@click.option(
+    "--now",
+    "moment",
+    type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d"]),
+    default=None,
+    help="As if it were this moment (UTC unless given), e.g. 2027-03-01.",
+)
+def due_subscriptions(apply_changes: bool, moment: Any) -> None:
+    """Renewals and cancellations due by now: listed, or applied with --apply (from cron)."""
+    from datetime import UTC
+
+    from . import subscriptions as stored
+    from .clock import now
+
+    when = now() if moment is None else moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    app = _app()
+    engine = app.extensions["keylight_db"]
+    try:
+        if apply_changes:
+            done = stored.apply_due(engine, app.extensions["keylight"].shop, when)
+            for public_id, action in done:
+                click.echo(f"{public_id}: {action.replace('_', ' ')}")
+            click.echo(f"{len(done)} changes applied.")
+            return
+        with engine.connect() as connection:
+            rows = stored.due(connection, when)
+        for row in rows:
+            what = "cancellation" if row.status == "cancelling" else "renewal"
+            click.echo(f"{row.public_id}: {what} due")
+        click.echo(f"{len(rows)} subscriptions with something due.")
+    finally:
+        engine.dispose()
 
 
 @cli.group()

@@ -5,6 +5,15 @@ order's own transaction: its product, quantity, price and tax as ordered (a late
 catalog change does not alter them), the billing period and the current period,
 owned by the customer's account or, for a guest, by the order's email. Every
 change is kept in ``subscription_history``: who, what, when, from and to.
+
+A change is one ``UPDATE ... WHERE version = <the version read>``: of two requests
+or workers changing the same subscription at once, exactly one does, and the
+other is told it changed meanwhile (``Changed``), whatever the database.
+
+Statuses: ``active``; ``cancelling`` (ends at the end of its period, and can be
+reactivated until then); ``cancelled``. Time moves on in ``apply_due``: a period
+that ended is renewed (recorded, and announced for a billing system to charge),
+a cancellation that is due takes effect.
 """
 
 from __future__ import annotations
@@ -13,10 +22,14 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
 
+from kljourney import Shop
+
+from . import db
 from .clock import shown
-from .periods import period_boundary
+from .hooks import events
+from .periods import current_period, period_boundary
 from .pricing import PricedLine
 from .tables import subscription_history, subscriptions
 
@@ -37,7 +50,32 @@ PUBLIC = (
     "started_at",
     "current_period_start",
     "current_period_end",
+    "cancel_at",
+    "cancelled_at",
 )
+
+#: How a change is announced: the event each action raises.
+EVENTS = {
+    "renewed": "subscription_renewed",
+    "cancel_scheduled": "subscription_cancel_scheduled",
+    "cancelled": "subscription_cancelled",
+    "reactivated": "subscription_reactivated",
+}
+
+
+class Refused(Exception):
+    """A change the subscription's state does not allow; the message says why, for people."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Changed(Refused):
+    """Someone else changed the subscription since it was read: look again."""
+
+    def __init__(self) -> None:
+        super().__init__("The subscription changed meanwhile; look at it again and retry.")
 
 
 def new_public_id() -> str:
@@ -83,6 +121,8 @@ def create_for_order(
             "started_at": moment,
             "current_period_start": moment,
             "current_period_end": period_boundary(moment, billing, 1),
+            "cancel_at": None,
+            "cancelled_at": None,
             "created_at": moment,
             "updated_at": moment,
             "version": 0,
@@ -154,3 +194,153 @@ def recent(
     if email:
         query = query.where(subscriptions.c.email == email.strip().lower())
     return [_public(row) for row in connection.execute(query)]
+
+
+# -- changes ---------------------------------------------------------------------------------
+
+
+def row_of(connection: Connection, public_id: str) -> Any:
+    return connection.execute(
+        select(subscriptions).where(subscriptions.c.public_id == public_id)
+    ).first()
+
+
+def change(
+    connection: Connection,
+    row: Any,
+    values: dict[str, Any],
+    *,
+    action: str,
+    actor: str,
+    reason: str,
+    moment: datetime,
+) -> dict[str, Any]:
+    """Change ``row`` (as read) to ``values`` and keep it in its history, in the caller's
+    transaction; the subscription afterwards. ``Changed`` if it changed since it was read."""
+    result = connection.execute(
+        update(subscriptions)
+        .where(subscriptions.c.id == row.id, subscriptions.c.version == row.version)
+        .values(**values, updated_at=moment, version=subscriptions.c.version + 1)
+    )
+    if result.rowcount != 1:
+        raise Changed()
+    after = _public({**dict(row._mapping), **values})
+    connection.execute(
+        insert(subscription_history),
+        {
+            "subscription_id": row.id,
+            "at": moment,
+            "actor": actor,
+            "action": action,
+            "before": _public(row),
+            "after": after,
+            "reason": reason,
+        },
+    )
+    return after
+
+
+def cancel(
+    connection: Connection,
+    row: Any,
+    *,
+    immediately: bool,
+    actor: str,
+    reason: str,
+    moment: datetime,
+) -> tuple[str, dict[str, Any]]:
+    """End a subscription now, or at the end of its period; (action, the subscription after)."""
+    if row.status == "cancelled":
+        raise Refused(f"{row.public_id} is cancelled already.")
+    if immediately:
+        values = {"status": "cancelled", "cancelled_at": moment, "cancel_at": None}
+        action = "cancelled"
+    elif row.status == "cancelling":
+        raise Refused(f"{row.public_id} ends on {shown(row.cancel_at)} already.")
+    else:
+        values = {"status": "cancelling", "cancel_at": row.current_period_end}
+        action = "cancel_scheduled"
+    after = change(
+        connection, row, values, action=action, actor=actor, reason=reason, moment=moment
+    )
+    return action, after
+
+
+def reactivate(
+    connection: Connection, row: Any, *, actor: str, reason: str, moment: datetime
+) -> tuple[str, dict[str, Any]]:
+    """Take back a cancellation that has not taken effect yet."""
+    if row.status != "cancelling":
+        raise Refused(f"{row.public_id} is {row.status}: only a cancelling subscription goes on.")
+    values = {"status": "active", "cancel_at": None}
+    return "reactivated", change(
+        connection, row, values, action="reactivated", actor=actor, reason=reason, moment=moment
+    )
+
+
+def announce(
+    connection: Connection, shop: Shop, row: Any, action: str, subscription: dict[str, Any]
+) -> None:
+    """Queue the event of ``action`` for the hooks of the journey the subscription came from."""
+    journey = shop.journeys.get(row.journey_key)
+    if journey is None:  # the journey is gone from the files: no hook can hear of it
+        return
+    context = events.condition_context(journey, customer={"email": row.email})
+    data = {"action": action, "subscription": subscription}
+    events.enqueue(connection, journey, EVENTS[action], data, context=context)
+
+
+# -- time moves on -----------------------------------------------------------------------------
+
+
+def _due(moment: datetime) -> Any:
+    return or_(
+        and_(subscriptions.c.status == "active", subscriptions.c.current_period_end <= moment),
+        and_(subscriptions.c.status == "cancelling", subscriptions.c.cancel_at <= moment),
+    )
+
+
+def due(connection: Connection, moment: datetime, limit: int = 500) -> list[Any]:
+    """Subscriptions with something due by ``moment``: a renewal, a cancellation."""
+    query = select(subscriptions).where(_due(moment)).order_by(subscriptions.c.id).limit(limit)
+    return list(connection.execute(query))
+
+
+def apply_due(engine: Engine, shop: Shop, moment: datetime) -> list[tuple[str, str]]:
+    """Apply what is due by ``moment``, each change in a durable transaction of its own;
+    (public id, action) of each change made here.
+
+    Several workers may run this at once: each change is made by one of them
+    (``change``), the others pass over it. A subscription several periods behind
+    is renewed once per period, each renewal recorded and announced.
+    """
+    applied: list[tuple[str, str]] = []
+    while True:
+        with engine.connect() as connection:
+            rows = due(connection, moment)
+        if not rows:
+            return applied
+        progress = False
+        for row in rows:
+            try:
+                with db.writing(engine) as connection:
+                    action, after = _apply_one(connection, row, moment)
+                    announce(connection, shop, row, action, after)
+            except Changed:
+                continue  # another worker got there first
+            applied.append((row.public_id, action))
+            progress = True
+        if not progress:
+            return applied
+
+
+def _apply_one(connection: Connection, row: Any, moment: datetime) -> tuple[str, dict[str, Any]]:
+    if row.status == "cancelling":
+        values = {"status": "cancelled", "cancelled_at": row.cancel_at, "cancel_at": None}
+        action = "cancelled"
+    else:
+        start, end = current_period(row.started_at, row.billing, row.current_period_end)
+        values = {"current_period_start": start, "current_period_end": end}
+        action = "renewed"
+    after = change(connection, row, values, action=action, actor="system", reason="", moment=moment)
+    return action, after

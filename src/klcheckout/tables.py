@@ -202,6 +202,9 @@ subscriptions = Table(
     Column("started_at", UTCDateTime(), nullable=False),
     Column("current_period_start", UTCDateTime(), nullable=False),
     Column("current_period_end", UTCDateTime(), nullable=False, index=True),
+    #: When a ``cancelling`` subscription ends (its period's end); when it did.
+    Column("cancel_at", UTCDateTime()),
+    Column("cancelled_at", UTCDateTime()),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     #: Bumped by every change: a change based on an earlier read can tell it is stale.

@@ -299,7 +299,15 @@ def _condition(value: str) -> str:
 Condition = Annotated[str, AfterValidator(_condition)]
 
 HookEvent = Literal[
-    "step_completed", "account_created", "signed_in", "order_placed", "subscription_created"
+    "step_completed",
+    "account_created",
+    "signed_in",
+    "order_placed",
+    "subscription_created",
+    "subscription_renewed",
+    "subscription_cancel_scheduled",
+    "subscription_cancelled",
+    "subscription_reactivated",
 ]
 HOOK_TYPES = ("webhook", "validate", "email", "python")
 

@@ -12,9 +12,8 @@ from checkout_helpers import Backend
 from click.testing import CliRunner
 from sqlalchemy import select, update
 
-from klcheckout import checkouts, db, tables
+from klcheckout import checkouts, db, tables, worker
 from klcheckout.cli import cli
-from klcheckout.hooks import outbox
 
 
 def test_answers_saved_on_a_row_read_earlier_unless_it_changed_since(backend: Backend) -> None:
@@ -87,7 +86,7 @@ def test_the_worker_and_the_cli_delete_abandoned_checkouts(backend: Backend) -> 
     with db.reads_outside_transactions(backend.engine.connect()) as connection:
         _put_at(connection, "worker-abandoned", long_ago)
     stop = threading.Event()
-    running = threading.Thread(target=outbox.run, args=(backend.app, stop, 0.05))
+    running = threading.Thread(target=worker.run, args=(backend.app, stop, 0.05))
     running.start()
     try:
         deadline = time.monotonic() + 10

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from checkout_helpers import (
 from click.testing import CliRunner
 from sqlalchemy import func, select, update
 
-from klcheckout import create_app, hooks, tables
+from klcheckout import clock, create_app, hooks, subscriptions, tables
 from klcheckout.cli import cli
 from klcheckout.hooks import delivery, outbox, validation
 from klcheckout.hooks import events as hook_events
@@ -663,16 +664,27 @@ def test_each_subscription_of_an_order_is_announced(
         '\n[[hooks]]\ntype = "webhook"\nevent = "subscription_created"\n'
         f'url = "{receiver.url}/subscribed"\nsecret_env = "KEYLIGHT_TEST_HOOK_SECRET"\n'
     )
-    (journeys / "hookshop.toml").write_text(hook_journey(receiver.url) + subscribed)
+    renewed = subscribed.replace("subscription_created", "subscription_renewed").replace(
+        "/subscribed", "/renewed"
+    )
+    (journeys / "hookshop.toml").write_text(hook_journey(receiver.url) + subscribed + renewed)
     app = create_app(base_config(tmp_path, journeys, f"sqlite:///{tmp_path / 'k.sqlite3'}"))
     served = serve(app)
     email = unique_email()
     try:
         number = place_order(served.url, email)
+        shop = app.extensions["keylight"].shop
+        a_month_later = clock.now() + timedelta(days=32)
+        applied = subscriptions.apply_due(app.extensions["keylight_db"], shop, a_month_later)
         outbox.run_once(app)
     finally:
         served.stop()
         app.extensions["keylight_db"].dispose()
+    [(public_id, action)] = applied
+    assert action == "renewed"
+    [renewal] = receiver.events("/renewed")
+    assert renewal["data"]["action"] == "renewed"
+    assert renewal["data"]["subscription"]["public_id"] == public_id
     [event] = receiver.events("/subscribed")
     assert event["data"]["order_number"] == number
     subscription = event["data"]["subscription"]

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Any
 
+import click
+import pytest
 from checkout_helpers import BILLING, EXAMPLE, Backend, Shopper, unique_email
 from click.testing import CliRunner
 
+from klcheckout import subscriptions
 from klcheckout.cli import cli
 from klcheckout.periods import period_boundary
 
@@ -69,3 +74,95 @@ def test_an_order_makes_a_subscription_of_each_recurring_line(
 
     missing = runner.invoke(cli, ["subscriptions", "show", "sub_nothing"], env=cli_env(backend))
     assert missing.exit_code == 1 and "no subscription" in missing.output
+
+
+def subscribe(backend: Backend) -> str:
+    """A new customer's order of Starter; the public id of its subscription."""
+    shopper = backend.shopper()
+    try:
+        email = unique_email()
+        order_starter_and_onboarding(shopper, email)
+    finally:
+        shopper.close()
+    with backend.engine.connect() as connection:
+        [found] = subscriptions.recent(connection, email=email)
+    return found["public_id"]
+
+
+def history(backend: Backend, public_id: str) -> list[tuple[str, str, str]]:
+    with backend.engine.connect() as connection:
+        found = subscriptions.find(connection, public_id)
+    assert found is not None
+    return [(h["actor"], h["action"], h["reason"]) for h in found["history"]]
+
+
+def invoke(backend: Backend, *args: str) -> Any:
+    return CliRunner().invoke(cli, ["subscriptions", *args], env=cli_env(backend))
+
+
+def test_support_cancels_at_period_end_takes_it_back_and_cancels_now(backend: Backend) -> None:
+    public_id = subscribe(backend)
+    scheduled = invoke(backend, "cancel", public_id, "--reason", "asked by phone")
+    assert scheduled.exit_code == 0, scheduled.output
+    assert "cancel scheduled; status cancelling" in scheduled.output
+    shown = json.loads(invoke(backend, "show", public_id).output)
+    assert shown["cancel_at"] == shown["current_period_end"]
+    again = invoke(backend, "cancel", public_id, "--reason", "twice")
+    assert again.exit_code == 1 and f"{public_id} ends on" in again.output
+    assert "Traceback" not in again.output
+    taken_back = invoke(backend, "reactivate", public_id, "--reason", "changed their mind")
+    assert "status active" in taken_back.output
+    assert invoke(backend, "reactivate", public_id, "--reason", "x").exit_code == 1
+    ended = invoke(backend, "cancel", public_id, "--reason", "fraud", "--immediately")
+    assert "cancelled; status cancelled" in ended.output
+    refused = invoke(backend, "cancel", public_id, "--reason", "again", "--immediately")
+    assert refused.exit_code == 1 and "cancelled already" in refused.output
+    assert history(backend, public_id) == [
+        ("customer", "created", ""),
+        ("support", "cancel_scheduled", "asked by phone"),
+        ("support", "reactivated", "changed their mind"),
+        ("support", "cancelled", "fraud"),
+    ]
+    with pytest.raises(click.exceptions.UsageError):  # a reason is required
+        cli.main(["subscriptions", "cancel", public_id], standalone_mode=False)
+
+
+def test_time_moves_on_once_per_period_with_two_workers_at_once(backend: Backend) -> None:
+    public_id = subscribe(backend)
+    with backend.engine.connect() as connection:
+        row = subscriptions.row_of(connection, public_id)
+    three_periods_later = period_boundary(row.started_at, "monthly", 3) + timedelta(hours=1)
+    shop = backend.app.extensions["keylight"].shop
+    with ThreadPoolExecutor(2) as pool:
+        done = list(
+            pool.map(
+                lambda _: subscriptions.apply_due(backend.engine, shop, three_periods_later),
+                range(2),
+            )
+        )
+    mine = [action for applied in done for pid, action in applied if pid == public_id]
+    assert mine == ["renewed"] * 3  # one worker or the other, never both
+    with backend.engine.connect() as connection:
+        row = subscriptions.row_of(connection, public_id)
+    assert row.current_period_start == period_boundary(row.started_at, "monthly", 3)
+    assert row.current_period_end == period_boundary(row.started_at, "monthly", 4)
+    assert [h[1] for h in history(backend, public_id)] == ["created"] + ["renewed"] * 3
+    # Nothing more is due until the next period ends.
+    later = subscriptions.apply_due(backend.engine, shop, three_periods_later)
+    assert all(pid != public_id for pid, _ in later)
+
+
+def test_a_cancellation_takes_effect_at_the_period_end(backend: Backend) -> None:
+    public_id = subscribe(backend)
+    assert invoke(backend, "cancel", public_id, "--reason", "moving away").exit_code == 0
+    with backend.engine.connect() as connection:
+        row = subscriptions.row_of(connection, public_id)
+    after_the_end = (row.cancel_at + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S%z")
+    listed = invoke(backend, "due", "--now", after_the_end)
+    assert f"{public_id}: cancellation due" in listed.output
+    applied = invoke(backend, "due", "--apply", "--now", after_the_end)
+    assert f"{public_id}: cancelled" in applied.output
+    with backend.engine.connect() as connection:
+        row = subscriptions.row_of(connection, public_id)
+    assert (row.status, row.cancel_at) == ("cancelled", None)
+    assert row.cancelled_at == row.current_period_end  # it ended when its period did

@@ -19,23 +19,19 @@ from __future__ import annotations
 import logging
 import random
 import secrets
-import threading
-import time
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask
 from sqlalchemy import Connection, Engine, and_, or_, select, update
 
-from .. import checkouts, db
+from .. import db
 from ..clock import now
 from ..tables import events
 from . import delivery
 
 log = logging.getLogger(__name__)
 
-#: Seconds between two deletions of abandoned checkouts by a running worker.
-PURGE_EVERY = 3600.0
 BATCH = 20
 
 
@@ -134,40 +130,6 @@ def run_once(app: Flask) -> int:
                 )
             finish(engine, row, token, error, app.config)
             done += 1
-
-
-def run(app: Flask, stop: threading.Event, interval: float = 1.0) -> None:
-    """Deliver until ``stop`` is set, looking for due events every ``interval`` seconds,
-    and delete abandoned checkouts once an hour (the worker is the backend's one
-    long-running helper). A database that is down is waited for, not fatal."""
-    next_purge = 0.0
-    while not stop.is_set():
-        try:
-            run_once(app)
-            if time.monotonic() >= next_purge:
-                checkouts.purge_abandoned(app)
-                next_purge = time.monotonic() + PURGE_EVERY
-        except Exception:  # noqa: BLE001 - keep the loop alive; the next round retries
-            log.exception("delivering events failed; trying again in %s s", interval)
-        stop.wait(interval)
-
-
-class Worker:
-    """``run`` in a daemon thread (``klbuild serve`` runs one next to the backend)."""
-
-    def __init__(self, app: Flask, interval: float = 1.0) -> None:
-        self.stop_event = threading.Event()
-        self.thread = threading.Thread(
-            target=run, args=(app, self.stop_event, interval), name="keylight-events", daemon=True
-        )
-
-    def start(self) -> Worker:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.stop_event.set()
-        self.thread.join(15)
 
 
 # -- for operators -----------------------------------------------------------------------
