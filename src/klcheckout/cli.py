@@ -343,6 +343,40 @@ def reactivate_subscription(public_id: str, reason: str) -> None:
     _change_subscription(public_id, act)
 
 
+@subscriptions.command("pause")
+@click.argument("public_id")
+@click.option(
+    "--periods",
+    type=click.IntRange(1, 24),
+    required=True,
+    help="Billing periods to skip after the one already paid.",
+)
+@click.option("--reason", required=True, help="Why support pauses it: kept in its history.")
+def pause_subscription(public_id: str, periods: int, reason: str) -> None:
+    """Stop billing for a while; it resumes by itself (the worker) or with `resume`."""
+    from . import subscriptions as stored
+
+    def act(connection: Any, row: Any, moment: Any) -> tuple[str, dict[str, Any]]:
+        return stored.pause(
+            connection, row, periods=periods, actor="support", reason=reason, moment=moment
+        )
+
+    _change_subscription(public_id, act)
+
+
+@subscriptions.command("resume")
+@click.argument("public_id")
+@click.option("--reason", required=True, help="Why support resumes it early.")
+def resume_subscription(public_id: str, reason: str) -> None:
+    """Bill a paused subscription again now."""
+    from . import subscriptions as stored
+
+    def act(connection: Any, row: Any, moment: Any) -> tuple[str, dict[str, Any]]:
+        return stored.resume(connection, row, actor="support", reason=reason, moment=moment)
+
+    _change_subscription(public_id, act)
+
+
 def _change_subscription(public_id: str, act: Any) -> None:
     """Run one operator's change in a durable transaction, announce it, say what it did."""
     from . import db
@@ -396,7 +430,7 @@ def due_subscriptions(apply_changes: bool, moment: Any) -> None:
         with engine.connect() as connection:
             rows = stored.due(connection, when)
         for row in rows:
-            what = "cancellation" if row.status == "cancelling" else "renewal"
+            what = {"cancelling": "cancellation", "paused": "resumption"}.get(row.status, "renewal")
             click.echo(f"{row.public_id}: {what} due")
         click.echo(f"{len(rows)} subscriptions with something due.")
     finally:

@@ -10,10 +10,13 @@ A change is one ``UPDATE ... WHERE version = <the version read>``: of two reques
 or workers changing the same subscription at once, exactly one does, and the
 other is told it changed meanwhile (``Changed``), whatever the database.
 
-Statuses: ``active``; ``cancelling`` (ends at the end of its period, and can be
-reactivated until then); ``cancelled``. Time moves on in ``apply_due``: a period
-that ended is renewed (recorded, and announced for a billing system to charge),
-a cancellation that is due takes effect.
+Statuses: ``active``; ``paused`` (billing stops from the end of the period already
+paid, for a number of periods, until ``resume_at``); ``cancelling`` (ends at the
+end of its period, and can be reactivated until then); ``cancelled``. Periods are
+always counted from the start, so a pause does not move the renewal day. Time
+moves on in ``apply_due``: a period that ended is renewed (recorded, and announced
+for a billing system to charge), a pause that is over resumes, a cancellation
+that is due takes effect.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ PUBLIC = (
     "current_period_end",
     "cancel_at",
     "cancelled_at",
+    "resume_at",
 )
 
 #: How a change is announced: the event each action raises.
@@ -60,6 +64,8 @@ EVENTS = {
     "cancel_scheduled": "subscription_cancel_scheduled",
     "cancelled": "subscription_cancelled",
     "reactivated": "subscription_reactivated",
+    "paused": "subscription_paused",
+    "resumed": "subscription_resumed",
 }
 
 
@@ -123,6 +129,7 @@ def create_for_order(
             "current_period_end": period_boundary(moment, billing, 1),
             "cancel_at": None,
             "cancelled_at": None,
+            "resume_at": None,
             "created_at": moment,
             "updated_at": moment,
             "version": 0,
@@ -257,8 +264,9 @@ def cancel(
         action = "cancelled"
     elif row.status == "cancelling":
         raise Refused(f"{row.public_id} ends on {shown(row.cancel_at)} already.")
-    else:
-        values = {"status": "cancelling", "cancel_at": row.current_period_end}
+    else:  # a paused one ends with the period it paid for, or now if that is over
+        ends = max(row.current_period_end, moment)
+        values = {"status": "cancelling", "cancel_at": ends, "resume_at": None}
         action = "cancel_scheduled"
     after = change(
         connection, row, values, action=action, actor=actor, reason=reason, moment=moment
@@ -276,6 +284,57 @@ def reactivate(
     return "reactivated", change(
         connection, row, values, action="reactivated", actor=actor, reason=reason, moment=moment
     )
+
+
+def pause(
+    connection: Connection,
+    row: Any,
+    *,
+    periods: int,
+    actor: str,
+    reason: str,
+    moment: datetime,
+) -> tuple[str, dict[str, Any]]:
+    """Stop billing for ``periods`` periods after the one already paid; it resumes then."""
+    if row.status != "active":
+        raise Refused(f"{row.public_id} is {row.status}: only an active subscription pauses.")
+    if not 1 <= periods <= 24:
+        raise Refused(f"Pause for 1 to 24 periods, not {periods}.")
+    start, end = current_period(row.started_at, row.billing, row.current_period_end)
+    paid = period_index(row.started_at, row.billing, start)
+    values = {
+        "status": "paused",
+        "resume_at": period_boundary(row.started_at, row.billing, paid + periods),
+    }
+    after = change(
+        connection, row, values, action="paused", actor=actor, reason=reason, moment=moment
+    )
+    return "paused", after
+
+
+def resume(
+    connection: Connection, row: Any, *, actor: str, reason: str, moment: datetime
+) -> tuple[str, dict[str, Any]]:
+    """Bill a paused subscription again: from the period it is in now, or, if the period
+    paid for before the pause is not over yet, simply from its end."""
+    if row.status != "paused":
+        raise Refused(f"{row.public_id} is {row.status}: only a paused subscription resumes.")
+    values: dict[str, Any] = {"status": "active", "resume_at": None}
+    if moment >= row.current_period_end:
+        start, end = current_period(row.started_at, row.billing, moment)
+        values.update(current_period_start=start, current_period_end=end)
+    after = change(
+        connection, row, values, action="resumed", actor=actor, reason=reason, moment=moment
+    )
+    return "resumed", after
+
+
+def period_index(anchor: datetime, billing: str, boundary: datetime) -> int:
+    """Which boundary after ``anchor`` this is (0 for the anchor)."""
+    count = 0
+    while period_boundary(anchor, billing, count) < boundary:
+        count += 1
+    return count
 
 
 def announce(
@@ -297,6 +356,7 @@ def _due(moment: datetime) -> Any:
     return or_(
         and_(subscriptions.c.status == "active", subscriptions.c.current_period_end <= moment),
         and_(subscriptions.c.status == "cancelling", subscriptions.c.cancel_at <= moment),
+        and_(subscriptions.c.status == "paused", subscriptions.c.resume_at <= moment),
     )
 
 
@@ -335,7 +395,16 @@ def apply_due(engine: Engine, shop: Shop, moment: datetime) -> list[tuple[str, s
 
 
 def _apply_one(connection: Connection, row: Any, moment: datetime) -> tuple[str, dict[str, Any]]:
-    if row.status == "cancelling":
+    if row.status == "paused":  # the pause is over: billed again from its end
+        start, end = current_period(row.started_at, row.billing, row.resume_at)
+        values = {
+            "status": "active",
+            "resume_at": None,
+            "current_period_start": start,
+            "current_period_end": end,
+        }
+        action = "resumed"
+    elif row.status == "cancelling":
         values = {"status": "cancelled", "cancelled_at": row.cancel_at, "cancel_at": None}
         action = "cancelled"
     else:

@@ -205,6 +205,8 @@ subscriptions = Table(
     #: When a ``cancelling`` subscription ends (its period's end); when it did.
     Column("cancel_at", UTCDateTime()),
     Column("cancelled_at", UTCDateTime()),
+    #: When a ``paused`` subscription is billed again.
+    Column("resume_at", UTCDateTime()),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     #: Bumped by every change: a change based on an earlier read can tell it is stale.

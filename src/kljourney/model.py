@@ -308,6 +308,8 @@ HookEvent = Literal[
     "subscription_cancel_scheduled",
     "subscription_cancelled",
     "subscription_reactivated",
+    "subscription_paused",
+    "subscription_resumed",
 ]
 HOOK_TYPES = ("webhook", "validate", "email", "python")
 

@@ -166,3 +166,37 @@ def test_a_cancellation_takes_effect_at_the_period_end(backend: Backend) -> None
         row = subscriptions.row_of(connection, public_id)
     assert (row.status, row.cancel_at) == ("cancelled", None)
     assert row.cancelled_at == row.current_period_end  # it ended when its period did
+
+
+def test_a_pause_skips_periods_and_resumes_on_the_same_day(backend: Backend) -> None:
+    public_id = subscribe(backend)
+    paused = invoke(backend, "pause", public_id, "--periods", "2", "--reason", "on holiday")
+    assert paused.exit_code == 0 and "status paused" in paused.output, paused.output
+    with backend.engine.connect() as connection:
+        row = subscriptions.row_of(connection, public_id)
+    # Paid for the first period; the next two are skipped; billed again from the third.
+    assert row.resume_at == period_boundary(row.started_at, "monthly", 3)
+    assert invoke(backend, "pause", public_id, "--periods", "1", "--reason", "x").exit_code == 1
+    shop = backend.app.extensions["keylight"].shop
+    during = period_boundary(row.started_at, "monthly", 2) + timedelta(days=1)
+    assert all(pid != public_id for pid, _ in subscriptions.apply_due(backend.engine, shop, during))
+    over = row.resume_at + timedelta(minutes=1)
+    applied = [
+        a for pid, a in subscriptions.apply_due(backend.engine, shop, over) if pid == public_id
+    ]
+    assert applied == ["resumed"]
+    with backend.engine.connect() as connection:
+        row = subscriptions.row_of(connection, public_id)
+    assert (row.status, row.resume_at) == ("active", None)
+    assert row.current_period_start == period_boundary(row.started_at, "monthly", 3)
+    assert row.current_period_end == period_boundary(row.started_at, "monthly", 4)
+    assert [h[1] for h in history(backend, public_id)] == ["created", "paused", "resumed"]
+
+
+def test_support_resumes_a_pause_early(backend: Backend) -> None:
+    public_id = subscribe(backend)
+    assert invoke(backend, "pause", public_id, "--periods", "3", "--reason", "ill").exit_code == 0
+    resumed = invoke(backend, "resume", public_id, "--reason", "better now")
+    assert "resumed; status active" in resumed.output
+    refused = invoke(backend, "resume", public_id, "--reason", "twice")
+    assert refused.exit_code == 1 and "only a paused subscription resumes" in refused.output
