@@ -12,6 +12,7 @@ import io
 import json
 from collections.abc import Iterator
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import click
@@ -322,12 +323,7 @@ def cancel_subscription(public_id: str, reason: str, immediately: bool) -> None:
     """Cancel a subscription for the customer: at the end of its period, or --immediately."""
     from . import subscriptions as stored
 
-    def act(connection: Any, row: Any, moment: Any) -> tuple[str, dict[str, Any]]:
-        return stored.cancel(
-            connection, row, immediately=immediately, actor="support", reason=reason, moment=moment
-        )
-
-    _change_subscription(public_id, act)
+    _change_subscription(public_id, partial(stored.cancel, immediately=immediately, reason=reason))
 
 
 @subscriptions.command("reactivate")
@@ -337,10 +333,7 @@ def reactivate_subscription(public_id: str, reason: str) -> None:
     """Take back a cancellation that has not taken effect yet."""
     from . import subscriptions as stored
 
-    def act(connection: Any, row: Any, moment: Any) -> tuple[str, dict[str, Any]]:
-        return stored.reactivate(connection, row, actor="support", reason=reason, moment=moment)
-
-    _change_subscription(public_id, act)
+    _change_subscription(public_id, partial(stored.reactivate, reason=reason))
 
 
 @subscriptions.command("pause")
@@ -356,12 +349,7 @@ def pause_subscription(public_id: str, periods: int, reason: str) -> None:
     """Stop billing for a while; it resumes by itself (the worker) or with `resume`."""
     from . import subscriptions as stored
 
-    def act(connection: Any, row: Any, moment: Any) -> tuple[str, dict[str, Any]]:
-        return stored.pause(
-            connection, row, periods=periods, actor="support", reason=reason, moment=moment
-        )
-
-    _change_subscription(public_id, act)
+    _change_subscription(public_id, partial(stored.pause, periods=periods, reason=reason))
 
 
 @subscriptions.command("resume")
@@ -371,14 +359,12 @@ def resume_subscription(public_id: str, reason: str) -> None:
     """Bill a paused subscription again now."""
     from . import subscriptions as stored
 
-    def act(connection: Any, row: Any, moment: Any) -> tuple[str, dict[str, Any]]:
-        return stored.resume(connection, row, actor="support", reason=reason, moment=moment)
-
-    _change_subscription(public_id, act)
+    _change_subscription(public_id, partial(stored.resume, reason=reason))
 
 
 def _change_subscription(public_id: str, act: Any) -> None:
-    """Run one operator's change in a durable transaction, announce it, say what it did."""
+    """Make one change of support's (``act(connection, row, actor=, moment=)``) in a durable
+    transaction, announce it, and say what it did."""
     from . import db
     from . import subscriptions as stored
     from .clock import now
@@ -392,7 +378,7 @@ def _change_subscription(public_id: str, act: Any) -> None:
                 raise click.ClickException(
                     f"no subscription {public_id!r}; `klcheckout subscriptions list` shows them"
                 )
-            action, after = act(connection, row, now())
+            action, after = act(connection, row, actor="support", moment=now())
             stored.announce(connection, app.extensions["keylight"].shop, row, action, after)
     except stored.Refused as refused:
         raise click.ClickException(refused.message) from None
