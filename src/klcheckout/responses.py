@@ -1,7 +1,7 @@
 """Answers to the pages: a 303 to a static page for plain forms, JSON for the page script.
 
 A plain form POST cannot carry errors across the redirect to a static page, so
-errors, the values typed (never passwords or IBANs) and messages are stored
+errors, the values typed (never passwords) and messages are stored
 under the checkout id and handed out once by the state endpoint.
 """
 
