@@ -255,12 +255,28 @@ def shop(
             app.extensions["keylight_db"].dispose()
 
 
-def every_step_hook(url: str, path: str) -> str:
-    """A journey-level webhook for every ``step_completed``, to ``path`` on the receiver."""
+def webhook(url: str, path: str, event: str = "step_completed", table: str = "hooks") -> str:
+    """A webhook for ``event`` to ``path`` on the receiver: journey-level (``hooks``), or
+    ``steps.hooks`` to go under the step it follows in the file."""
     return (
-        '\n[[hooks]]\ntype = "webhook"\nevent = "step_completed"\n'
+        f'\n[[{table}]]\ntype = "webhook"\nevent = "{event}"\n'
         f'url = "{url}{path}"\nsecret_env = "KEYLIGHT_TEST_HOOK_SECRET"\n'
     )
+
+
+@contextlib.contextmanager
+def hook_shop(tmp_path: Path, journey: str) -> Iterator[tuple[Any, str]]:
+    """The example shop plus ``journey`` as hookshop.toml, served on SQLite: (app, URL)."""
+    journeys = tmp_path / "journeys"
+    shutil.copytree(REPO / "journeys", journeys)
+    (journeys / "hookshop.toml").write_text(journey)
+    app = create_app(base_config(tmp_path, journeys, f"sqlite:///{tmp_path / 'k.sqlite3'}"))
+    served = serve(app)
+    try:
+        yield app, served.url
+    finally:
+        served.stop()
+        app.extensions["keylight_db"].dispose()
 
 
 @contextlib.contextmanager
@@ -561,35 +577,29 @@ def test_step_completed_only_for_steps_really_completed(
     tmp_path: Path, receiver: Receiver, entry_point: Any
 ) -> None:
     """Not for a step its condition passes over, nor for a confirmation sent twice."""
-    journeys = tmp_path / "journeys"
-    shutil.copytree(REPO / "journeys", journeys)
-    every_step = every_step_hook(receiver.url, "/every-step")
+    every_step = webhook(receiver.url, "/every-step")
     text = hook_journey(receiver.url)
     cart = 'name = "Cart"\ntype = "order"\n'
     assert cart in text
     text = text.replace(cart, cart + 'when = "cart.quantity > 5"\n', 1)  # passed over here
-    (journeys / "hookshop.toml").write_text(text + every_step)
-    app = create_app(base_config(tmp_path, journeys, f"sqlite:///{tmp_path / 'k.sqlite3'}"))
-    served = serve(app)
     email = unique_email()
-    person = Shopper(served.url, KEY)
-    try:
-        person.add("starter", step="plan")
-        assert person.step("plan").status_code == 303
-        assert person.step("cart").headers["Location"].endswith("/account/")  # sent on
-        person.step("account", {"action": "guest", "email": email})
-        person.step("billing", {**BILLING, "email": email})
-        person.step("payment", {"method": "invoice"})
-        confirm = {"confirm_token": "twice-" + email}
-        person.state("confirm")
-        assert person.step("confirm", confirm).status_code == 303
-        person.csrf = ""
-        assert person.step("confirm", confirm).status_code == 303  # the same order again
-    finally:
-        person.close()
-    outbox.run_once(app)
-    served.stop()
-    app.extensions["keylight_db"].dispose()
+    with hook_shop(tmp_path, text + every_step) as (app, url):
+        person = Shopper(url, KEY)
+        try:
+            person.add("starter", step="plan")
+            assert person.step("plan").status_code == 303
+            assert person.step("cart").headers["Location"].endswith("/account/")  # sent on
+            person.step("account", {"action": "guest", "email": email})
+            person.step("billing", {**BILLING, "email": email})
+            person.step("payment", {"method": "invoice"})
+            confirm = {"confirm_token": "twice-" + email}
+            person.state("confirm")
+            assert person.step("confirm", confirm).status_code == 303
+            person.csrf = ""
+            assert person.step("confirm", confirm).status_code == 303  # the same order again
+        finally:
+            person.close()
+        outbox.run_once(app)
     completed = receiver.events("/every-step")  # this test's path
     steps = [e["data"]["step"]["id"] for e in completed]
     assert steps == ["plan", "account", "billing", "payment", "confirm"]  # no cart, one confirm
@@ -601,28 +611,22 @@ def test_step_completed_only_for_steps_really_completed(
 def test_a_sign_in_and_its_step_completed_are_saved_together(
     tmp_path: Path, receiver: Receiver, entry_point: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    journeys = tmp_path / "journeys"
-    shutil.copytree(REPO / "journeys", journeys)
-    every_step = every_step_hook(receiver.url, "/signed-steps")
-    (journeys / "hookshop.toml").write_text(hook_journey(receiver.url) + every_step)
-    app = create_app(base_config(tmp_path, journeys, f"sqlite:///{tmp_path / 'k.sqlite3'}"))
-    served = serve(app)
     email = unique_email()
-    person = Shopper(served.url, KEY)
     signup = {"action": "signup", "email": email, "password": "a long passphrase"}
-    try:
-        person.add("starter", step="plan")
-        person.step("cart")
-        with step_events_failing(monkeypatch):
-            assert person.step("account", signup).status_code == 500
-        assert person.state("account")["customer"] is None  # no sign-in without its event
-        assert person.step("account", signup).headers["Location"].endswith("/billing/")
-        assert person.state("billing")["customer"]["email"] == email
-    finally:
-        person.close()
-    outbox.run_once(app)
-    served.stop()
-    app.extensions["keylight_db"].dispose()
+    journey = hook_journey(receiver.url) + webhook(receiver.url, "/signed-steps")
+    with hook_shop(tmp_path, journey) as (app, url):
+        person = Shopper(url, KEY)
+        try:
+            person.add("starter", step="plan")
+            person.step("cart")
+            with step_events_failing(monkeypatch):
+                assert person.step("account", signup).status_code == 500
+            assert person.state("account")["customer"] is None  # no sign-in without its event
+            assert person.step("account", signup).headers["Location"].endswith("/billing/")
+            assert person.state("billing")["customer"]["email"] == email
+        finally:
+            person.close()
+        outbox.run_once(app)
     [event] = [e for e in receiver.events("/signed-steps") if e["data"]["step"]["id"] == "account"]
     assert event["data"]["customer"] == {"email": email, "signed_in": True, "guest": False}
 
@@ -632,24 +636,13 @@ def test_an_order_placed_hook_on_the_confirmation_step_is_sent(
 ) -> None:
     """A step's hooks hear of the events at that step: ``order_placed`` happens at the
     confirmation step (it was once recorded against the journey's last step instead)."""
-    journeys = tmp_path / "journeys"
-    shutil.copytree(REPO / "journeys", journeys)
     text = hook_journey(receiver.url)
     confirm = 'name = "Confirm"\ntype = "confirmation"\n'
     assert confirm in text
-    on_confirm = (
-        '\n[[steps.hooks]]\ntype = "webhook"\nevent = "order_placed"\n'
-        f'url = "{receiver.url}/confirm-step"\nsecret_env = "KEYLIGHT_TEST_HOOK_SECRET"\n\n'
-    )
-    (journeys / "hookshop.toml").write_text(text.replace(confirm, confirm + on_confirm, 1))
-    app = create_app(base_config(tmp_path, journeys, f"sqlite:///{tmp_path / 'k.sqlite3'}"))
-    served = serve(app)
-    try:
-        number = place_order(served.url, unique_email())
+    on_confirm = webhook(receiver.url, "/confirm-step", "order_placed", "steps.hooks") + "\n"
+    with hook_shop(tmp_path, text.replace(confirm, confirm + on_confirm, 1)) as (app, url):
+        number = place_order(url, unique_email())
         outbox.run_once(app)
-    finally:
-        served.stop()
-        app.extensions["keylight_db"].dispose()
     [event] = receiver.events("/confirm-step")
     assert event["type"] == "order_placed"
     assert event["data"]["order"]["number"] == number
@@ -658,28 +651,15 @@ def test_an_order_placed_hook_on_the_confirmation_step_is_sent(
 def test_each_subscription_of_an_order_is_announced(
     tmp_path: Path, receiver: Receiver, entry_point: Any
 ) -> None:
-    journeys = tmp_path / "journeys"
-    shutil.copytree(REPO / "journeys", journeys)
-    subscribed = (
-        '\n[[hooks]]\ntype = "webhook"\nevent = "subscription_created"\n'
-        f'url = "{receiver.url}/subscribed"\nsecret_env = "KEYLIGHT_TEST_HOOK_SECRET"\n'
-    )
-    renewed = subscribed.replace("subscription_created", "subscription_renewed").replace(
-        "/subscribed", "/renewed"
-    )
-    (journeys / "hookshop.toml").write_text(hook_journey(receiver.url) + subscribed + renewed)
-    app = create_app(base_config(tmp_path, journeys, f"sqlite:///{tmp_path / 'k.sqlite3'}"))
-    served = serve(app)
+    subscribed = webhook(receiver.url, "/subscribed", "subscription_created")
+    renewed = webhook(receiver.url, "/renewed", "subscription_renewed")
     email = unique_email()
-    try:
-        number = place_order(served.url, email)
+    with hook_shop(tmp_path, hook_journey(receiver.url) + subscribed + renewed) as (app, url):
+        number = place_order(url, email)
         shop = app.extensions["keylight"].shop
         a_month_later = clock.now() + timedelta(days=32)
         applied = subscriptions.apply_due(app.extensions["keylight_db"], shop, a_month_later)
         outbox.run_once(app)
-    finally:
-        served.stop()
-        app.extensions["keylight_db"].dispose()
     [(public_id, action)] = applied
     assert action == "renewed"
     [renewal] = receiver.events("/renewed")
