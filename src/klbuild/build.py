@@ -246,6 +246,10 @@ class Builder:
             for journey in ordered:
                 manifest["journeys"][journey.key] = _manifest_entry(journey)
                 report.journeys_rendered.append(journey.key)
+            for path, html in renderer.shared_pages():
+                _write(staging / path, html.encode("utf-8"))
+                manifest["pages"].append(path)
+                report.pages_written += 1
             for asset in shared.values():
                 _write(staging / asset.path, asset.content)
             _write(staging / HEADERS_FILE, HEADERS.encode())
@@ -303,6 +307,13 @@ class Builder:
             shutil.rmtree(staging, ignore_errors=True)
         report.journeys_removed = sorted(set(old["journeys"]) - set(journeys))
         self._remove_stale(old, manifest, report)
+        for path, html in renderer.shared_pages():
+            manifest["pages"].append(path)
+            if _write_if_changed(self.site / path, html.encode("utf-8")):
+                report.pages_written += 1
+        for stale in sorted(set(old.get("pages", [])) - set(manifest["pages"])):
+            (self.site / stale).unlink(missing_ok=True)
+            _remove_empty((self.site / stale).parent, self.site)
         for asset in shared.values():
             _write_if_changed(self.site / asset.path, asset.content)
         for stale in sorted(set(old.get("assets", [])) - set(manifest["assets"])):
@@ -468,6 +479,8 @@ def _new_manifest(digest: str, shared: dict[str, theme.Asset]) -> dict[str, Any]
         "templates": digest,
         "assets": sorted(asset.path for asset in shared.values()),
         "journeys": {},
+        #: The shop's own pages (the account page), by path under the site folder.
+        "pages": [],
     }
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
 
-from . import accounts, ratelimit, responses
+from . import accounts, ratelimit, responses, sign_in
 from . import cart as carts
 from .visit import begin
 
@@ -22,7 +22,7 @@ def logout(key: str) -> Response:
     back = visit.came_from()
     if visit.cart.session:
         with visit.writing() as connection:
-            accounts.end_session(connection, visit.cart.session)
+            sign_in.end_any_session(connection, visit.cart.session)
     visit.cart.session = ""
     # A fresh checkout id too: the answers of the signed-in customer stay with them.
     visit.cart.checkout_id = carts.new_id()

@@ -49,7 +49,15 @@ def create_app(test_config: dict[str, Any] | None = None, *, shop: Shop | None =
     ratelimit.init_app(app)
     errors.init_app(app)
 
-    from . import account_views, cart_views, health, page_state, steps, visitor_pages
+    from . import (
+        account_page,
+        account_views,
+        cart_views,
+        health,
+        page_state,
+        steps,
+        visitor_pages,
+    )
 
     app.register_blueprint(page_state.bp)
     app.register_blueprint(visitor_pages.bp)
@@ -57,6 +65,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, shop: Shop | None =
     app.register_blueprint(steps.bp)
     app.register_blueprint(cart_views.bp)
     app.register_blueprint(account_views.bp)
+    app.register_blueprint(account_page.bp)
 
     @app.before_request
     def preflight() -> Response | None:

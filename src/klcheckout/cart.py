@@ -25,7 +25,7 @@ from flask import Flask
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from kljourney import Shop
-from kljourney.model import Journey, ProductSelectionStep
+from kljourney.model import Journey, PlanChangeStep, ProductSelectionStep
 
 #: Browsers drop a cookie whose name, value and attributes pass 4096 bytes; stay clear.
 COOKIE_LIMIT = 4000
@@ -120,11 +120,24 @@ def decode(app: Flask, raw: str | None, journey: Journey) -> tuple[Cart, str | N
     except (KeyError, TypeError, ValueError):
         return _fresh(journey), "tampered"
     if cart.journey != journey.key:
-        # The login stays (it is checked in the database); the lines and answers do not.
+        # The login stays (it is checked in the database); the lines and answers do not,
+        # which is worth a word only when there were lines.
         fresh = _fresh(journey)
         fresh.session = cart.session
-        return fresh, "foreign"
+        return fresh, "foreign" if cart.lines else None
     return cart, None
+
+
+def decode_any(app: Flask, raw: str | None) -> Cart | None:
+    """The cart from the cookie whatever journey it belongs to (the account page reads
+    only its login); None when there is no cookie to trust."""
+    if not raw:
+        return None
+    try:
+        data = serializer(app).loads(raw, max_age=app.config["KEYLIGHT_CART_MAX_AGE"])
+        return _from_payload(data)
+    except (BadSignature, ValueError, UnicodeError, KeyError, TypeError):
+        return None
 
 
 def _fresh(journey: Journey) -> Cart:
@@ -167,11 +180,14 @@ def fits(app: Flask, value: str) -> bool:
 
 #: selections_of's answer for the last journeys asked about, keyed by their identity:
 #: a rebuild makes new Journey and Shop objects, so a stale entry is never hit.
-_SELECTIONS: dict[int, tuple[Shop, Journey, dict[str, ProductSelectionStep]]] = {}
+_SELECTIONS: dict[int, tuple[Shop, Journey, dict[str, Offering]]] = {}
+#: A step that puts products in the cart: a product selection, or the plan change of a
+#: win-back journey (which orders one plan again).
+Offering = ProductSelectionStep | PlanChangeStep
 
 
-def selections_of(shop: Shop, journey: Journey) -> dict[str, ProductSelectionStep]:
-    """Product id to the active product selection step that offers it (first one wins)."""
+def selections_of(shop: Shop, journey: Journey) -> dict[str, Offering]:
+    """Product id to the active step that offers it (first one wins)."""
     cached = _SELECTIONS.get(id(journey))
     if cached is not None and cached[0] is shop and cached[1] is journey:
         return cached[2]
@@ -182,13 +198,10 @@ def selections_of(shop: Shop, journey: Journey) -> dict[str, ProductSelectionSte
     return found
 
 
-def _selections(shop: Shop, journey: Journey) -> dict[str, ProductSelectionStep]:
-    found: dict[str, ProductSelectionStep] = {}
+def _selections(shop: Shop, journey: Journey) -> dict[str, Offering]:
+    found: dict[str, Offering] = {}
     for step in journey.active_steps:
-        if (
-            isinstance(step, ProductSelectionStep)
-            and step.product_selection in shop.product_selections
-        ):
+        if isinstance(step, Offering) and step.product_selection in shop.product_selections:
             for product in shop.product_selections[step.product_selection].products:
                 if product in shop.products:
                     found.setdefault(product, step)
@@ -208,7 +221,7 @@ def recheck(cart: Cart, shop: Shop, journey: Journey, max_quantity: int) -> str 
         step = offered.get(product)
         if step is None or quantity < 1:
             continue
-        if step.unique_selection:
+        if isinstance(step, PlanChangeStep) or step.unique_selection:  # one plan at a time
             if step.id in unique_taken:
                 continue
             unique_taken.add(step.id)

@@ -2,15 +2,37 @@
 
 Aware datetimes in UTC, so a stored time means the same instant on SQLite and
 PostgreSQL, whatever the server's own time zone.
+
+Subscriptions make time matter (a period ends, a pause is over), and a test of
+that cannot wait a month. ``KEYLIGHT_CLOCK_FILE`` names a file holding a number
+of seconds that the clock runs ahead; tests (and demos) write it to move a
+running server's time on. Production refuses the setting (``settings``).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import os
+from datetime import UTC, datetime, timedelta
+
+#: Read once: the setting is for a whole process, the file's content for each call.
+CLOCK_FILE = os.environ.get("KEYLIGHT_CLOCK_FILE", "")
 
 
 def now() -> datetime:
-    return datetime.now(UTC)
+    moment = datetime.now(UTC)
+    if CLOCK_FILE:
+        moment += timedelta(seconds=_offset(CLOCK_FILE))
+    return moment
+
+
+def _offset(path: str) -> float:
+    """The seconds the clock runs ahead; 0 while the file is missing or empty."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read().strip()
+    except FileNotFoundError:
+        return 0.0
+    return float(text) if text else 0.0
 
 
 def shown(moment: datetime) -> str:

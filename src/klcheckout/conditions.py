@@ -28,7 +28,9 @@ from urllib.parse import parse_qsl
 from kljourney.expressions import Expression, Record, parse
 from kljourney.model import Journey, StepBase
 
+from . import subscriptions
 from .answers import merged
+from .clock import now
 
 if TYPE_CHECKING:
     from .visit import Visit
@@ -47,7 +49,7 @@ def expression(source: str) -> Expression:
 
 def uses_conditions(journey: Journey) -> bool:
     """Whether any active step has a condition or rules (if not, nothing here runs)."""
-    return any(step.when or step.rules for step in journey.active_steps)
+    return bool(journey.when) or any(step.when or step.rules for step in journey.active_steps)
 
 
 def keeps_entry(journey: Journey) -> bool:
@@ -113,12 +115,43 @@ def customer_record(visit: Visit, entry: Mapping[str, str]) -> Record:
     return Record(
         {
             "signed_in": signed_in,
-            "guest": not signed_in and bool(visit.guest_email),
+            "guest": not signed_in and bool(visit.guest_email or visit.link_email),
             "email": visit.email,
             "segment": segment or entry.get("segment") or "",
             "answers": Record(account_answers(visit)),
+            "subscriptions": owned_subscriptions(visit),
         }
     )
+
+
+def reads_subscriptions(journey: Journey) -> bool:
+    """Whether an expression of the journey reads ``customer.subscriptions`` (only then
+    are they read from the database)."""
+    sources = [journey.when or ""]
+    for step in journey.active_steps:
+        sources += [step.when or "", *(rule.when for rule in step.rules)]
+    return any("subscriptions" in source for source in sources)
+
+
+def owned_subscriptions(visit: Visit) -> list[Record]:
+    owner = visit.owner
+    if owner is None or not reads_subscriptions(visit.journey):
+        return []
+    moment = now()
+    rows = subscriptions.of_owner(visit.connection, owner)
+    return [Record(subscriptions.condition_values(row, moment)) for row in rows]
+
+
+def subscription_record(visit: Visit) -> Record:
+    """The subscription a subscription journey acts on; empty for other journeys."""
+    row = visit.subscription
+    return Record(subscriptions.condition_values(row, now()) if row is not None else {})
+
+
+def journey_open(visit: Visit) -> bool:
+    """Whether the journey's own ``when`` lets this customer in (true without one)."""
+    when = visit.journey.when
+    return not when or expression(when).test(of(visit).context)
 
 
 def context(visit: Visit, submitted: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -133,6 +166,7 @@ def context(visit: Visit, submitted: Mapping[str, Any] | None = None) -> dict[st
         "answers": Record(answers),
         "journey": Record(journey.summary),
         "entry": Record(entry),
+        "subscription": subscription_record(visit),
     }
 
 

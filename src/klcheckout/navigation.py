@@ -13,10 +13,13 @@ from __future__ import annotations
 
 from kljourney.model import (
     AuthenticationStep,
+    CancellationStep,
     FormStep,
     OrderDoneStep,
     OrderStep,
+    PauseStep,
     PaymentMethodStep,
+    PlanChangeStep,
     ProductSelectionStep,
     StepBase,
 )
@@ -65,6 +68,20 @@ def missing(visit: Visit, step: StepBase) -> str | None:
         form = visit.shop.forms[step.form]
         _, errors = forms.validate(form, as_form_data(saved))
         return f"Check “{step.name}”: the form has changed." if errors else None
+    if isinstance(step, PlanChangeStep):
+        ordering = visit.subscription is not None and visit.subscription.status == "cancelled"
+        if step.id not in visit.answers or (ordering and not visit.cart.lines):
+            return "Choose a plan to continue."
+        return None
+    if isinstance(step, PauseStep):
+        return None if step.id in visit.answers else "Choose how long to pause."
+    if isinstance(step, CancellationStep):
+        saved = visit.answers.get(step.id) or {}
+        if saved.get("ready"):
+            return None
+        if saved.get("offered"):
+            return "Take the offer, or go on cancelling."
+        return "Tell us why you are leaving."
     if isinstance(step, PaymentMethodStep):
         chosen = visit.payment
         if not chosen or chosen.get("method") not in visit.shop.offered_methods(step):

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from kljourney.model import StepBase
+from kljourney.model import Journey, Product, StepBase
+from kljourney.money import quantize, tax_included
 
 from . import checkouts, conditions, subscriptions
 from .answers import by_target
@@ -186,6 +189,85 @@ def _insert(connection: Connection, visit: Visit, step: StepBase, confirm_token:
     return number
 
 
+def place_proration(
+    connection: Connection,
+    *,
+    row: Any,
+    journey: Journey,
+    product: Product,
+    amount: Decimal,
+    days: tuple[int, int],
+    token: str | None,
+    moment: datetime,
+) -> str:
+    """The order of an immediate plan change: one one-time line, the prorated difference
+    (negative: a credit). Its number; the caller's transaction holds it."""
+    currency = row.currency
+    tax = tax_included(amount, product.tax_rate, currency)
+    net = quantize(amount - tax, currency)
+    left, total = days
+    zero = {"net": "0.00", "tax": "0.00", "gross": "0.00"}
+    figures = {
+        "one_time": {"net": str(net), "tax": str(tax), "gross": str(amount)},
+        "recurring": {"monthly": zero, "yearly": zero},
+        "taxes": [{"rate": str(product.tax_rate), "amount": str(tax)}],
+        "net": str(net),
+        "tax": str(tax),
+        "gross": str(amount),
+    }
+    number = new_number()
+    order_id = connection.execute(
+        INSERT_ORDER,
+        {
+            "number": number,
+            # No checkout of its own: a random id keeps the column's promise of one order each.
+            "checkout_id": "change-" + secrets.token_urlsafe(12),
+            "confirm_token": token,
+            "journey_key": journey.key,
+            "journey_version": journey.version,
+            "business_entity": row.business_entity,
+            "order_channel": journey.order_channel,
+            "customer_id": row.customer_id,
+            "email": row.email,
+            "currency": currency,
+            "totals": figures,
+            "answers": {
+                "subscription": {"id": row.public_id, "from": row.product, "to": product.id}
+            },
+            "payment_method": _payment_method_of(connection, row.order_id),
+            "payment": {},
+            "status": "placed",
+            "created_at": moment,
+            "updated_at": moment,
+        },
+    ).scalar_one()
+    kind = "charge" if amount > 0 else "credit"
+    connection.execute(
+        INSERT_LINES,
+        [
+            {
+                "order_id": order_id,
+                "position": 1,
+                "product": product.id,
+                "name": f"{row.name} to {product.name}: {kind} for {left} of {total} days",
+                "quantity": 1,
+                "billing": "one_time",
+                "unit_price": str(amount),
+                "line_total": str(amount),
+                "tax_rate": str(product.tax_rate),
+                "tax": str(tax),
+            }
+        ],
+    )
+    return number
+
+
+def _payment_method_of(connection: Connection, order_id: int) -> str:
+    """The payment method of the order a subscription came from (the change is paid alike)."""
+    query = select(orders.c.payment_method).where(orders.c.id == order_id)
+    return connection.execute(query).scalar() or "none"
+
+
 def _email_from(answers: dict[str, dict[str, Any]]) -> str:
     for target in ("sold_to_account", "ship_to", "order_notes"):
         value = answers.get(target, {}).get("email")
@@ -200,6 +282,18 @@ def find(connection: Connection, number: str) -> dict[str, Any] | None:
     if row is None:
         return None
     return _with_lines(connection, [row])[0]
+
+
+def of_owner(connection: Connection, owner: Any, limit: int = 50) -> list[dict[str, Any]]:
+    """A customer's orders, newest first: an account's, or a link-signed-in guest's (by
+    email, only orders placed without an account)."""
+    if owner.customer_id is not None:
+        mine = orders.c.customer_id == owner.customer_id
+    else:
+        email = func.lower(orders.c.email) == owner.email.strip().lower()
+        mine = orders.c.customer_id.is_(None) & email
+    query = select(orders).where(mine).order_by(orders.c.created_at.desc(), orders.c.id.desc())
+    return _with_lines(connection, list(connection.execute(query.limit(limit))))
 
 
 def recent(

@@ -10,13 +10,27 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import NotFound
 
 from kljourney.countries import countries
-from kljourney.model import AuthenticationStep, ConfirmationStep, FormStep, StepBase
+from kljourney.model import (
+    SUBSCRIPTION_STEP_TYPES,
+    AuthenticationStep,
+    CancellationStep,
+    ConfirmationStep,
+    FormStep,
+    OrderDoneStep,
+    PauseStep,
+    PlanChangeStep,
+    StepBase,
+)
 
-from . import checkouts, conditions, navigation, orders, security
+from . import changes, checkouts, conditions, navigation, orders, security, subscriptions
 from .answers import merged
+from .clock import now
 from .payment import PROVIDERS
+from .steps import CLOSED, NO_SUBSCRIPTION
+from .steps.subscription import CHANGED
 from .visit import Visit, begin
 
 bp = Blueprint("state", __name__)
@@ -34,6 +48,10 @@ def values_for(visit: Visit, step: StepBase | None) -> dict[str, Any]:
     """Saved answers of the step, else auto-fill from the signed-in customer's own profile."""
     if isinstance(step, AuthenticationStep):
         return {"email": visit.email} if visit.email else {}
+    if step is not None and step.type in SUBSCRIPTION_STEP_TYPES:
+        saved = dict(visit.answers.get(step.id) or {})
+        saved.pop("version", None)
+        return saved
     if isinstance(step, ConfirmationStep):
         # The confirmation page shows the saved answers of the form steps that apply.
         return merged(visit.journey, visit.answers, only=conditions.of(visit).applies)
@@ -85,8 +103,32 @@ def state(key: str) -> Response:
     visit = begin(key, changes_state=False)
     step_id = request.args.get("step", "")
     step = visit.step(step_id) if step_id else None
-    keep_entry(visit, conditions.parse_entry(request.args.get("entry", "")))
+    entry = conditions.parse_entry(request.args.get("entry", ""))
+    bind_subscription(visit, entry)
+    keep_entry(visit, entry)
     return jsonify(state_of(visit, step))
+
+
+def bind_subscription(visit: Visit, entry: dict[str, str]) -> None:
+    """``?subscription=<id>``: the subscription journey acts on it from now on, if it is
+    this visitor's own (anyone else's is not found, like a missing one). Another
+    subscription than the one bound before starts the journey's answers afresh."""
+    public_id = entry.get("subscription", "")
+    if not visit.journey.about_subscription or not public_id:
+        return
+    if subscriptions.owned(visit.connection, public_id, visit.owner) is None:
+        raise NotFound(NO_SUBSCRIPTION)
+    if visit.checkout is None or visit.checkout.subscription != public_id:
+        checkouts.put(
+            visit.connection,
+            visit.cart.checkout_id,
+            visit.journey.key,
+            subscription=public_id,
+            answers={},
+            applied=None,
+        )
+        visit.cart.new = False  # its row exists now
+        visit.forget_reads()
 
 
 def keep_entry(visit: Visit, entry: dict[str, str]) -> None:
@@ -133,10 +175,27 @@ def state_of(visit: Visit, step: StepBase | None) -> dict[str, Any]:
         "order": order,
     }
     decide = conditions.of(visit)
+    if visit.journey.about_subscription:
+        # After a win-back order the checkout is a new one, bound to nothing: its done
+        # page shows the order.
+        ordered = isinstance(step, OrderDoneStep) and order is not None
+        body["subscription"] = None if ordered else subscription_state(visit, step)
+    elif not conditions.journey_open(visit):
+        raise security.Forbidden(CLOSED)
     body["skipped"] = decide.skipped()
     target = None
     if step is not None and not decide.applies(step):
         target = navigation.instead_of(visit, step)
+    elif isinstance(step, ConfirmationStep) and visit.journey.about_subscription:
+        missing = navigation.gap(visit, step)
+        if missing is not None:
+            target = missing[0]
+        elif (
+            body["subscription"].get("change") is None
+            and "changed_meanwhile" not in body["subscription"]
+        ):
+            # Nothing (more) to confirm: what was applied, or where to choose.
+            target = navigation.after(visit, step) if visit.checkout.applied else None
     elif isinstance(step, ConfirmationStep) and order is not None and not visit.cart.lines:
         # The order of this cart is placed: confirming again has nothing to confirm.
         target = navigation.after(visit, step)
@@ -148,3 +207,38 @@ def state_of(visit: Visit, step: StepBase | None) -> dict[str, Any]:
     if target is not None and target is not step:
         body["redirect"] = visit.page_url(target)
     return body
+
+
+def subscription_state(visit: Visit, step: StepBase | None) -> dict[str, Any]:
+    """The subscription a subscription journey acts on, as its pages show it, with what
+    the page of ``step`` offers or confirms (``changes``)."""
+    row = visit.subscription
+    if row is None:
+        raise NotFound(NO_SUBSCRIPTION)
+    if not conditions.journey_open(visit):
+        raise security.Forbidden(CLOSED)
+    shop, journey, locale, moment = visit.shop, visit.journey, visit.shop.site.locale, now()
+    found = changes.view(row, shop)
+    saved = visit.answers.get(step.id) or {} if step is not None else {}
+    if isinstance(step, PlanChangeStep):
+        choices = changes.plan_choices(shop, journey, step, row, moment)
+        found["plans"] = [choice.as_json(row, locale) for choice in choices]
+    elif isinstance(step, PauseStep):
+        found["pauses"] = changes.pause_choices(step, row, locale)
+    elif isinstance(step, CancellationStep) and saved.get("offered"):
+        found["offer"] = {
+            "reason": saved.get("reason", ""),
+            "text": changes.offer_text(shop, step, saved["offered"], row),
+        }
+    elif isinstance(step, ConfirmationStep):
+        wanted = changes.pending(
+            shop, journey, visit.answers, row, moment, applies=conditions.of(visit).applies
+        )
+        found["change"] = changes.describe(wanted, row, shop, moment) if wanted else None
+        if wanted is not None and wanted.version != row.version:
+            # Chosen on an older version (another tab, support): nothing to confirm here.
+            found["change"] = None
+            found["changed_meanwhile"] = CHANGED
+    applied = visit.checkout.applied if visit.checkout is not None else None
+    found["applied"] = {k: v for k, v in applied.items() if k != "token"} if applied else None
+    return found

@@ -14,10 +14,12 @@ from functools import cached_property, lru_cache
 from typing import Any
 
 from kljourney import Shop
-from kljourney.model import Journey, Product
+from kljourney.model import Discount, Journey, Product
 from kljourney.money import format_money as _format_money
 from kljourney.money import format_price as _format_price
 from kljourney.money import quantize, tax_included
+
+from . import discounts
 
 # Babel's formatting costs tens of microseconds a call and the same few amounts come
 # back on every request: remember them (the arguments are immutable values).
@@ -32,12 +34,21 @@ class PricedLine:
     product: Product
     quantity: int
     unit_price: Decimal
+    #: What the line costs, after the journey's discount if it has one.
     line_total: Decimal
     tax: Decimal
+    #: The journey's discount on this line, and the line's total before it.
+    discount: Discount | None = None
+    list_total: Decimal | None = None
+
+    @property
+    def full_total(self) -> Decimal:
+        """The line's total before any discount: what a subscription of it keeps."""
+        return self.list_total if self.list_total is not None else self.line_total
 
     def as_json(self, currency: str, locale: str) -> dict[str, object]:
         billing = self.product.billing
-        return {
+        found: dict[str, object] = {
             "product": self.product.id,
             "name": self.product.name,
             "quantity": self.quantity,
@@ -50,6 +61,15 @@ class PricedLine:
                 "line_total": format_price(self.line_total, currency, locale, billing),
             },
         }
+        if self.discount is not None and self.list_total is not None:
+            found["discount"] = {
+                "id": self.discount.id,
+                "name": self.discount.name,
+                "periods": self.discount.periods,
+                "list_total": str(self.list_total),
+                "formatted": format_price(self.list_total, currency, locale, billing),
+            }
+        return found
 
 
 @dataclass(frozen=True)
@@ -86,11 +106,17 @@ class PricedCart:
     def of(cls, shop: Shop, journey: Journey, lines: dict[str, int]) -> PricedCart:
         """The cart's lines priced; unknown products must be gone already (``cart.recheck``)."""
         currency = shop.entity(journey).currency
+        discount = shop.discount(journey)
         priced = []
         for product_id, quantity in lines.items():
             product = shop.products[product_id]
             unit = quantize(product.price, currency)
             total = quantize(product.price * quantity, currency)
+            if discount is not None and discount.applies_to(product):
+                reduced = discounts.reduce(total, discount, currency)
+                tax = tax_included(reduced, product.tax_rate, currency)
+                priced.append(PricedLine(product, quantity, unit, reduced, tax, discount, total))
+                continue
             tax = tax_included(total, product.tax_rate, currency)
             priced.append(PricedLine(product, quantity, unit, total, tax))
         return cls(priced, currency, shop.site.locale)

@@ -22,14 +22,18 @@ that is due takes effect.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
 
 from kljourney import Shop
+from kljourney.model import Discount, Product
+from kljourney.money import quantize, tax_included
 
-from . import db
+from . import db, discounts
 from .clock import shown
 from .hooks import events
 from .periods import current_period, period_boundary
@@ -56,6 +60,8 @@ PUBLIC = (
     "cancel_at",
     "cancelled_at",
     "resume_at",
+    "scheduled_change",
+    "discount",
 )
 
 #: How a change is announced: the event each action raises.
@@ -66,6 +72,10 @@ EVENTS = {
     "reactivated": "subscription_reactivated",
     "paused": "subscription_paused",
     "resumed": "subscription_resumed",
+    "changed": "subscription_changed",
+    "change_scheduled": "subscription_change_scheduled",
+    "change_unscheduled": "subscription_changed",
+    "discounted": "subscription_changed",
 }
 
 
@@ -82,6 +92,97 @@ class Changed(Refused):
 
     def __init__(self) -> None:
         super().__init__("The subscription changed meanwhile; look at it again and retry.")
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who may see and change subscriptions: a signed-in customer owns those of their
+    account; a guest signed in by an emailed link owns those bought as a guest with
+    that email (``customer_id`` None)."""
+
+    customer_id: int | None
+    email: str
+
+    def clause(self) -> Any:
+        if self.customer_id is not None:
+            return subscriptions.c.customer_id == self.customer_id
+        return and_(
+            subscriptions.c.customer_id.is_(None),
+            subscriptions.c.email == self.email.strip().lower(),
+        )
+
+
+def owned(connection: Connection, public_id: str, owner: Owner | None) -> Any:
+    """The subscription if ``owner`` owns it; None for another's, a missing or a guessed id
+    alike, so nobody learns which ids exist."""
+    if owner is None or not public_id:
+        return None
+    return connection.execute(
+        select(subscriptions).where(subscriptions.c.public_id == public_id, owner.clause())
+    ).first()
+
+
+def of_owner(connection: Connection, owner: Owner) -> list[Any]:
+    """The owner's subscriptions, newest first."""
+    query = select(subscriptions).where(owner.clause()).order_by(subscriptions.c.id.desc())
+    return list(connection.execute(query.limit(200)))
+
+
+def plan_of(product: Product, quantity: int, currency: str) -> dict[str, Any]:
+    """A plan at today's catalog price, as a subscription keeps it (a snapshot)."""
+    total = quantize(product.price * quantity, currency)
+    return {
+        "product": product.id,
+        "name": product.name,
+        "billing": product.billing,
+        "unit_price": str(quantize(product.price, currency)),
+        "line_total": str(total),
+        "tax_rate": str(product.tax_rate),
+        "tax": str(tax_included(total, product.tax_rate, currency)),
+    }
+
+
+def charge_of(row: Any, plan: dict[str, Any] | None = None) -> Decimal:
+    """What one period of ``plan`` (default: the subscription's own) costs this subscription,
+    its discount taken off if the discount covers that plan and has periods left."""
+    product = plan["product"] if plan else row.product
+    total = Decimal(plan["line_total"] if plan else row.line_total)
+    kept = row.discount
+    if discounts.covers(kept, product) and (
+        kept.get("periods_left") is None or kept["periods_left"] > 0
+    ):
+        return discounts.reduce(total, kept, row.currency)
+    return total
+
+
+def next_charge(row: Any) -> Decimal:
+    """What the next renewal charges: the scheduled plan's price when one takes over."""
+    return charge_of(row, row.scheduled_change)
+
+
+def condition_values(row: Any, moment: datetime) -> dict[str, Any]:
+    """A subscription as conditions read it (README, "Conditions and rules")."""
+    until = row.cancelled_at or moment
+    months = (until.year - row.started_at.year) * 12 + until.month - row.started_at.month
+    if until.day < row.started_at.day:
+        months -= 1
+    return {
+        "id": row.public_id,
+        "status": row.status,
+        "product": row.product,
+        "name": row.name,
+        "billing": row.billing,
+        "quantity": row.quantity,
+        "price": Decimal(row.line_total),
+        "period_start": row.current_period_start,
+        "period_end": row.current_period_end,
+        "days_left": max(0, (row.current_period_end.date() - moment.date()).days),
+        "months_active": max(0, months),
+        "cancelled_days": (moment - row.cancelled_at).days if row.cancelled_at else None,
+        "paused_until": row.resume_at,
+        "discount": (row.discount or {}).get("id", ""),
+        "scheduled_change": (row.scheduled_change or {}).get("product", ""),
+    }
 
 
 def new_public_id() -> str:
@@ -120,9 +221,9 @@ def create_for_order(
             "billing": billing,
             "currency": currency,
             "unit_price": str(line.unit_price),
-            "line_total": str(line.line_total),
+            "line_total": str(line.full_total),
             "tax_rate": str(line.product.tax_rate),
-            "tax": str(line.tax),
+            "tax": str(tax_included(line.full_total, line.product.tax_rate, currency)),
             "status": "active",
             "started_at": moment,
             "current_period_start": moment,
@@ -130,6 +231,9 @@ def create_for_order(
             "cancel_at": None,
             "cancelled_at": None,
             "resume_at": None,
+            "scheduled_change": None,
+            # The first period was ordered at the reduced price: one period used.
+            "discount": discounts.record(line.discount, 1) if line.discount else None,
             "created_at": moment,
             "updated_at": moment,
             "version": 0,
@@ -329,6 +433,130 @@ def resume(
     return "resumed", after
 
 
+def _must_be_active(row: Any, what: str) -> None:
+    if row.status != "active":
+        raise Refused(f"{row.public_id} is {row.status}: only an active subscription {what}.")
+
+
+def _must_have_no_scheduled_change(row: Any) -> None:
+    if row.scheduled_change:
+        change = row.scheduled_change
+        raise Refused(
+            f"A change to {change['name']} on {change['at'][:10]} is scheduled already; "
+            "keep the current plan first to choose another."
+        )
+
+
+def _with_plan(row: Any, plan: dict[str, Any]) -> dict[str, Any]:
+    """The values that put ``plan`` in place; a discount that does not cover it ends."""
+    values = {key: plan[key] for key in ("product", "name", "unit_price", "line_total")}
+    values.update(tax_rate=plan["tax_rate"], tax=plan["tax"], scheduled_change=None)
+    if row.discount and not discounts.covers(row.discount, plan["product"]):
+        values["discount"] = None
+    return values
+
+
+def change_plan(
+    connection: Connection,
+    row: Any,
+    plan: dict[str, Any],
+    *,
+    actor: str,
+    reason: str,
+    moment: datetime,
+) -> tuple[str, dict[str, Any]]:
+    """Put ``plan`` in place now (what it charges or credits is the caller's order)."""
+    _must_be_active(row, "changes plan")
+    _must_have_no_scheduled_change(row)
+    if plan["product"] == row.product:
+        raise Refused(f"{row.public_id} is on {row.name} already.")
+    values = _with_plan(row, plan)
+    return "changed", change(
+        connection, row, values, action="changed", actor=actor, reason=reason, moment=moment
+    )
+
+
+def schedule_change(
+    connection: Connection,
+    row: Any,
+    plan: dict[str, Any],
+    *,
+    actor: str,
+    reason: str,
+    moment: datetime,
+) -> tuple[str, dict[str, Any]]:
+    """Put ``plan`` in place at the end of the current period; one change at a time."""
+    _must_be_active(row, "changes plan")
+    _must_have_no_scheduled_change(row)
+    if plan["product"] == row.product:
+        raise Refused(f"{row.public_id} is on {row.name} already.")
+    values = {"scheduled_change": {**plan, "at": shown(row.current_period_end)}}
+    return "change_scheduled", change(
+        connection,
+        row,
+        values,
+        action="change_scheduled",
+        actor=actor,
+        reason=reason,
+        moment=moment,
+    )
+
+
+def unschedule_change(
+    connection: Connection, row: Any, *, actor: str, reason: str, moment: datetime
+) -> tuple[str, dict[str, Any]]:
+    """Keep the current plan: the scheduled change is dropped."""
+    if not row.scheduled_change:
+        raise Refused(f"{row.public_id} has no scheduled plan change.")
+    return "change_unscheduled", change(
+        connection,
+        row,
+        {"scheduled_change": None},
+        action="change_unscheduled",
+        actor=actor,
+        reason=reason,
+        moment=moment,
+    )
+
+
+def give_discount(
+    connection: Connection,
+    row: Any,
+    discount: Discount,
+    *,
+    actor: str,
+    reason: str,
+    moment: datetime,
+) -> tuple[str, dict[str, Any]]:
+    """Reduce the next renewals (a retention offer): ``discount.periods`` of them."""
+    if row.status not in ("active", "cancelling"):
+        raise Refused(f"{row.public_id} is {row.status}: a discount needs a running subscription.")
+    if not discounts.covers(discounts.record(discount, 0), row.product):
+        raise Refused(f"{discount.name} does not apply to {row.name}.")
+    values = {"discount": discounts.record(discount, 0)}
+    return "discounted", change(
+        connection, row, values, action="discounted", actor=actor, reason=reason, moment=moment
+    )
+
+
+def won_back(
+    connection: Connection, row: Any, *, order_number: str, moment: datetime
+) -> dict[str, Any]:
+    """Note on a cancelled subscription that its customer ordered again (the new order
+    made a new subscription; this one stays cancelled)."""
+    if row.status != "cancelled":
+        raise Refused(f"{row.public_id} is {row.status}: only a cancelled one is won back.")
+    return change(
+        connection,
+        row,
+        {},
+        action="won_back",
+        actor="customer",
+        reason=f"ordered again: {order_number}",
+        moment=moment,
+    )
+
+
 def period_index(anchor: datetime, billing: str, boundary: datetime) -> int:
     """Which boundary after ``anchor`` this is (0 for the anchor)."""
     count = 0
@@ -338,14 +566,19 @@ def period_index(anchor: datetime, billing: str, boundary: datetime) -> int:
 
 
 def announce(
-    connection: Connection, shop: Shop, row: Any, action: str, subscription: dict[str, Any]
+    connection: Connection,
+    shop: Shop,
+    row: Any,
+    action: str,
+    subscription: dict[str, Any],
+    extra: dict[str, Any] | None = None,
 ) -> None:
     """Queue the event of ``action`` for the hooks of the journey the subscription came from."""
     journey = shop.journeys.get(row.journey_key)
     if journey is None:  # the journey is gone from the files: no hook can hear of it
         return
     context = events.condition_context(journey, customer={"email": row.email})
-    data = {"action": action, "subscription": subscription}
+    data = {"action": action, "subscription": subscription, **(extra or {})}
     events.enqueue(connection, journey, EVENTS[action], data, context=context)
 
 
@@ -384,8 +617,8 @@ def apply_due(engine: Engine, shop: Shop, moment: datetime) -> list[tuple[str, s
         for row in rows:
             try:
                 with db.writing(engine) as connection:
-                    action, after = _apply_one(connection, row, moment)
-                    announce(connection, shop, row, action, after)
+                    action, after, extra = _apply_one(connection, row, moment)
+                    announce(connection, shop, row, action, after, extra)
             except Changed:
                 continue  # another worker got there first
             applied.append((row.public_id, action))
@@ -394,7 +627,11 @@ def apply_due(engine: Engine, shop: Shop, moment: datetime) -> list[tuple[str, s
             return applied
 
 
-def _apply_one(connection: Connection, row: Any, moment: datetime) -> tuple[str, dict[str, Any]]:
+def _apply_one(
+    connection: Connection, row: Any, moment: datetime
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """The one change due first; (action, the subscription after, what the event adds)."""
+    extra: dict[str, Any] = {}
     if row.status == "paused":  # the pause is over: billed again from its end
         start, end = current_period(row.started_at, row.billing, row.resume_at)
         values = {
@@ -407,9 +644,18 @@ def _apply_one(connection: Connection, row: Any, moment: datetime) -> tuple[str,
     elif row.status == "cancelling":
         values = {"status": "cancelled", "cancelled_at": row.cancel_at, "cancel_at": None}
         action = "cancelled"
+    elif row.scheduled_change:  # the new plan takes over before the period renews
+        values = _with_plan(row, row.scheduled_change)
+        action = "changed"
     else:
         start, end = current_period(row.started_at, row.billing, row.current_period_end)
         values = {"current_period_start": start, "current_period_end": end}
+        kept = row.discount
+        charged = charge_of(row)
+        if kept and kept.get("periods_left") is not None:  # this renewal used one period
+            left = kept["periods_left"] - 1
+            values["discount"] = {**kept, "periods_left": left} if left > 0 else None
         action = "renewed"
+        extra = {"charged": str(charged), "period": {"start": shown(start), "end": shown(end)}}
     after = change(connection, row, values, action=action, actor="system", reason="", moment=moment)
-    return action, after
+    return action, after, extra

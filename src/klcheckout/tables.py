@@ -98,6 +98,11 @@ checkouts = Table(
     Column("entry", JSON),
     #: Errors, submitted values and messages handed out once by the state endpoint.
     Column("flash", JSON, nullable=False, default=dict),
+    #: The public id of the subscription a subscription journey acts on.
+    Column("subscription", String(32)),
+    #: The change a subscription journey applied: what its done page shows, and how a
+    #: repeated confirmation of the same page knows it was applied already.
+    Column("applied", JSON),
     Column("updated_at", UTCDateTime(), nullable=False, index=True),
     #: Raised by every change: a write based on an earlier read can tell it is stale.
     Column("version", Integer, nullable=False, default=0, server_default="0"),
@@ -207,6 +212,11 @@ subscriptions = Table(
     Column("cancelled_at", UTCDateTime()),
     #: When a ``paused`` subscription is billed again.
     Column("resume_at", UTCDateTime()),
+    #: A plan change taking effect at the period's end: the new plan's snapshot and "at".
+    Column("scheduled_change", JSON),
+    #: A discount on the price: {"id", "name", "percent" or "amount", "periods_left"}
+    #: (renewals still reduced; None: forever). The prices above are before it.
+    Column("discount", JSON),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     #: Bumped by every change: a change based on an earlier read can tell it is stale.
@@ -232,4 +242,26 @@ subscription_history = Table(
     Column("before", JSON),
     Column("after", JSON),
     Column("reason", Text, nullable=False, default=""),
+)
+
+#: One-time sign-in links for guests who bought a subscription: only the token's
+#: SHA-256 is kept; a link works once, for 15 minutes.
+sign_in_links = Table(
+    "sign_in_links",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("email", String(254), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime()),
+)
+
+#: A guest signed in by a link: the session knows their email, not an account.
+email_sessions = Table(
+    "email_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("email", String(254), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
 )

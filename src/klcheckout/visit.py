@@ -22,7 +22,7 @@ from werkzeug.exceptions import NotFound
 from kljourney import Shop
 from kljourney.model import Journey, Site, StepBase
 
-from . import accounts, checkouts, db, security
+from . import accounts, checkouts, db, security, sign_in, subscriptions
 from . import cart as carts
 from .cart import Cart
 from .pricing import PricedCart
@@ -112,14 +112,44 @@ class Visit:
     @cached_property
     def customer(self) -> Any:
         """The signed-in customer's row, or None; a dead session is dropped from the cookie."""
-        if not self.cart.session:
+        if not self.cart.session or sign_in.is_email_session(self.cart.session):
             return None
         row = accounts.session_customer(self.connection, self.cart.session)
         if row is None:
-            self.cart.session = ""
-            self.cart.dirty = True
-            self.messages.append(SIGNED_OUT)
+            self._signed_out()
         return row
+
+    @cached_property
+    def link_email(self) -> str | None:
+        """A guest's email when they signed in with an emailed link (``sign_in``)."""
+        if not sign_in.is_email_session(self.cart.session):
+            return None
+        email = sign_in.session_email(self.connection, self.cart.session)
+        if email is None:
+            self._signed_out()
+        return email
+
+    def _signed_out(self) -> None:
+        self.cart.session = ""
+        self.cart.dirty = True
+        self.messages.append(SIGNED_OUT)
+
+    @property
+    def owner(self) -> subscriptions.Owner | None:
+        """Whose subscriptions this visitor may see and change."""
+        if self.customer is not None:
+            return subscriptions.Owner(self.customer.id, self.customer.email)
+        if self.link_email:
+            return subscriptions.Owner(None, self.link_email)
+        return None
+
+    @cached_property
+    def subscription(self) -> Any:
+        """The subscription this checkout acts on, checked on every request to be this
+        visitor's own; None when none is bound or it is not theirs (any more)."""
+        if not self.journey.about_subscription or self.checkout is None:
+            return None
+        return subscriptions.owned(self.connection, self.checkout.subscription, self.owner)
 
     @cached_property
     def checkout(self) -> Any:
@@ -129,7 +159,7 @@ class Visit:
 
     def forget_reads(self) -> None:
         """After a write, read again rather than trust what was read before it."""
-        for name in ("customer", "checkout", "conditions"):
+        for name in ("customer", "link_email", "checkout", "conditions", "subscription"):
             self.__dict__.pop(name, None)
 
     @property
@@ -148,7 +178,7 @@ class Visit:
     def email(self) -> str:
         if self.customer is not None:
             return self.customer.email
-        return self.guest_email or ""
+        return self.link_email or self.guest_email or ""
 
     def set_cookie(self, response: Response) -> None:
         if not self.cart.dirty:

@@ -32,7 +32,11 @@ NO_SCRIPT = (
 def page(key: str, step_id: str) -> Response:
     visit = begin(key, changes_state=False)
     step = visit.step(step_id)
-    page_state.keep_entry(visit, entry_from_referrer(visit))
+    entry = entry_from_referrer(visit)
+    if request.args.get("subscription"):  # the account page links here without script
+        entry = {**entry, "subscription": request.args["subscription"][:64]}
+    page_state.bind_subscription(visit, entry)
+    page_state.keep_entry(visit, entry)
     state = page_state.state_of(visit, step)
     if "redirect" in state:
         return Response(status=303, headers={"Location": state["redirect"]})
@@ -51,6 +55,7 @@ def page(key: str, step_id: str) -> Response:
         order=state["order"],
         skipped=state["skipped"],
         confirm_token=secrets.token_hex(16),
+        subscription=state.get("subscription"),
     )
     html = visit.app.extensions["keylight"].renderer().page_for(visit.journey, step, visitor)
     response = Response(html, mimetype="text/html")

@@ -13,7 +13,7 @@ import time
 
 from flask import Flask
 
-from . import checkouts, subscriptions
+from . import checkouts, db, sign_in, subscriptions
 from .clock import now
 from .hooks import outbox
 
@@ -39,6 +39,8 @@ def run(app: Flask, stop: threading.Event, interval: float = 1.0) -> None:
                 next_due = time.monotonic() + DUE_EVERY
             if time.monotonic() >= next_purge:
                 checkouts.purge_abandoned(app)
+                with db.writing(app.extensions["keylight_db"]) as connection:
+                    sign_in.purge(connection)
                 next_purge = time.monotonic() + PURGE_EVERY
         except Exception:  # noqa: BLE001 - keep the loop alive; the next round retries
             log.exception("the worker's round failed; trying again in %s s", interval)

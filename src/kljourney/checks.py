@@ -18,9 +18,12 @@ from .messages import dotted, step_label_of, unknown
 from .model import (
     CATALOG_FILE,
     FORMS_FILE,
+    SUBSCRIPTION_STEP_TYPES,
+    CancellationStep,
     FormStep,
     Journey,
     PaymentMethodStep,
+    PlanChangeStep,
     ProductSelectionStep,
     StepBase,
 )
@@ -64,10 +67,27 @@ class Checker:
                 unknown("business entity", journey.business_entity, shop.business_entities),
                 ("business_entity",),
             )
+        catalog = CATALOG_FILE not in self.broken
+        if catalog and journey.discount and journey.discount not in shop.discounts:
+            fail(unknown("discount", journey.discount, shop.discounts), ("discount",))
         seen: dict[str, int] = {}
         for index, step in enumerate(journey.steps):
             if step is None:  # invalid, and already reported
                 continue
+            if step.type in SUBSCRIPTION_STEP_TYPES and not journey.about_subscription:
+                fail(
+                    f"a {step.type} step acts on an existing subscription; "
+                    'add subject = "subscription" at the top of the journey',
+                    ("steps", index, "type"),
+                    index,
+                )
+            if isinstance(step, PlanChangeStep) and catalog:
+                self.check_plans(shop, step.product_selection, fail, index)
+            elif isinstance(step, CancellationStep) and catalog:
+                for number, reason in enumerate(step.reasons):
+                    problem = _offer_problem(shop, reason.offer or "")
+                    if problem:
+                        fail(problem, ("steps", index, "reasons", number, "offer"), index)
             if step.id in seen:
                 fail(
                     f"step id {step.id!r} is also used by step {seen[step.id] + 1}; "
@@ -119,9 +139,26 @@ class Checker:
         if FORMS_FILE not in self.broken:
             self.check_conditions(shop, journey, fail)
 
+    def check_plans(self, shop: Shop, selection: str, fail: Fail, index: int) -> None:
+        """A plan change offers recurring products only: a plan is something one subscribes to."""
+        loc = ("steps", index, "product_selection")
+        if selection not in shop.product_selections:
+            fail(unknown("product selection", selection, shop.product_selections), loc, index)
+            return
+        for product in shop.product_selections[selection].products:
+            if product in shop.products and shop.products[product].billing == "one_time":
+                fail(
+                    f"product selection {selection!r} has {product!r}, which is paid once; "
+                    "a plan change offers monthly or yearly products only",
+                    loc,
+                    index,
+                )
+
     def check_conditions(self, shop: Shop, journey: Journey, fail: Fail) -> None:
         """Rules name real fields, conditions read real answers, validate hooks sit on steps."""
         fields = _journey_fields(shop, journey)
+        if journey.when:
+            self.check_answers(journey.when, fields, fail, ("when",), None)
         for index, hook in enumerate(journey.hooks):
             if hook.type == "validate":
                 fail(
@@ -177,10 +214,19 @@ class Checker:
                 label = step_label_of(journey, journey.steps.index(step))
             self.warn(journey.source, message, journey=journey.name, step=label)
 
-        if "product_selection" not in kinds:
-            warn("no active product selection step: customers cannot choose a product")
-        if "confirmation" not in kinds:
-            warn("no active confirmation step: no order can be placed in this journey")
+        if journey.about_subscription:
+            if not any(kind in SUBSCRIPTION_STEP_TYPES for kind in kinds):
+                warn(
+                    "no active plan_change, cancellation or pause step: "
+                    "the journey changes nothing about the subscription"
+                )
+            if "confirmation" not in kinds:
+                warn("no active confirmation step: no change can be confirmed in this journey")
+        else:
+            if "product_selection" not in kinds:
+                warn("no active product selection step: customers cannot choose a product")
+            if "confirmation" not in kinds:
+                warn("no active confirmation step: no order can be placed in this journey")
         if "payment_method" in kinds and "confirmation" in kinds:
             if kinds.index("confirmation") < kinds.index("payment_method"):
                 warn(
@@ -200,6 +246,19 @@ class Checker:
                     warn(f"form {step.form!r} has no fields; the step shows an empty form", step)
         if steps and not any(step.progress_bar for step in steps):
             warn("no active step has progress_bar = true; the progress bar is empty")
+
+
+def _offer_problem(shop: Shop, offer: str) -> str | None:
+    """Why a cancellation reason's offer cannot be made, or None."""
+    kind, _, name = offer.partition(":")
+    if kind == "discount" and name not in shop.discounts:
+        return unknown("discount", name, shop.discounts)
+    if kind == "plan":
+        if name not in shop.products:
+            return unknown("product", name, shop.products)
+        if shop.products[name].billing == "one_time":
+            return f"product {name!r} is paid once; offer a monthly or yearly plan"
+    return None
 
 
 def _journey_fields(shop: Shop, journey: Journey) -> list[str]:

@@ -39,7 +39,27 @@ CONTEXT: dict[str, frozenset[str] | None] = {
             "currency",
         }
     ),
-    "customer": frozenset({"signed_in", "guest", "email", "segment", "answers"}),
+    "customer": frozenset({"signed_in", "guest", "email", "segment", "answers", "subscriptions"}),
+    #: The subscription a journey with subject = "subscription" acts on.
+    "subscription": frozenset(
+        {
+            "id",
+            "status",
+            "product",
+            "name",
+            "billing",
+            "quantity",
+            "price",
+            "period_start",
+            "period_end",
+            "days_left",
+            "months_active",
+            "cancelled_days",
+            "paused_until",
+            "discount",
+            "scheduled_change",
+        }
+    ),
     "answers": None,
     "journey": frozenset({"key", "name", "order_channel"}),
     "entry": None,

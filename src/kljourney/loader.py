@@ -337,6 +337,8 @@ class _Loader:
         products = self.by_id(CATALOG_FILE, "products", catalog.products)
         selections = self.by_id(CATALOG_FILE, "product_selections", catalog.product_selections)
         form_map = self.by_id(FORMS_FILE, "forms", forms.forms)
+        discounts = self.by_id(CATALOG_FILE, "discounts", catalog.discounts)
+        self.check_discounts(catalog.discounts, products)
         for name in shop_file.payment_methods:
             if name not in ("invoice", "sepa_debit"):
                 self.error(
@@ -355,6 +357,7 @@ class _Loader:
             product_selections=selections,
             forms=form_map,
             journeys={},
+            discounts=discounts,
             warnings=self.warnings,
             shared_digest=_digest(
                 {name: self.sources.get(name, "") for name in (SHOP_FILE, CATALOG_FILE, FORMS_FILE)}
@@ -388,6 +391,7 @@ class _Loader:
                 used_keys[key] = journey.source
                 self.generated_keys[journey.source] = True
         shop.journeys = {journey.key: journey for journey in journeys}
+        shop.account = self.account_journeys(shop_file, journeys)
         for journey in journeys:
             version = self.cached_version(shop, journey)
             if journey.version != version:  # a cached journey mostly keeps its version
@@ -408,6 +412,55 @@ class _Loader:
                             ("product_selections", index, "products"),
                         ),
                     )
+
+    def check_discounts(self, discounts: list[Any], products: dict[str, Any]) -> None:
+        """A discount reduces recurring products of the catalog only."""
+        for index, discount in enumerate(discounts):
+            for product in discount.products or []:
+                problem = None
+                if product not in products:
+                    problem = unknown("product", product, list(products))
+                elif products[product].billing == "one_time":
+                    problem = (
+                        f"product {product!r} is paid once; a discount reduces "
+                        "monthly or yearly products only"
+                    )
+                if problem:
+                    self.error(
+                        CATALOG_FILE,
+                        problem,
+                        field=f"discounts[{index}].products",
+                        line=find_line(
+                            self.sources.get(CATALOG_FILE, ""), ("discounts", index, "products")
+                        ),
+                    )
+
+    def account_journeys(self, shop_file: ShopFile, journeys: list[Journey]) -> dict[str, str]:
+        """``[account]``'s journeys as keys; each must exist and act on a subscription."""
+        by_name: dict[str, Journey] = {}
+        for journey in journeys:
+            by_name[journey.key] = journey
+            by_name[Path(journey.source).stem] = journey
+        found: dict[str, str] = {}
+        for action, name in shop_file.account.named().items():
+            journey = by_name.get(name) or by_name.get(Path(name).stem)
+            field = f"account.{action}_journey"
+            line = find_line(self.sources.get(SHOP_FILE, ""), ("account", f"{action}_journey"))
+            if journey is None:
+                self.error(
+                    SHOP_FILE, unknown("journey", name, sorted(by_name)), field=field, line=line
+                )
+            elif not journey.about_subscription:
+                self.error(
+                    SHOP_FILE,
+                    f"journey {name!r} is about a new order; the account page's journeys act "
+                    f'on a subscription: set subject = "subscription" in {journey.source}',
+                    field=field,
+                    line=line,
+                )
+            else:
+                found[action] = journey.key
+        return found
 
     def check_broken_catalog(self) -> None:
         """A catalog with a mistake is not used, but its selections are still checked

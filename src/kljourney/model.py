@@ -51,9 +51,14 @@ STEP_TYPES = (
     "optional_authentication",
     "form",
     "payment_method",
+    "plan_change",
+    "cancellation",
+    "pause",
     "confirmation",
     "order_done",
 )
+#: The step types that act on the subscription a journey is about.
+SUBSCRIPTION_STEP_TYPES = ("plan_change", "cancellation", "pause")
 
 
 class Strict(BaseModel):
@@ -151,6 +156,16 @@ class Site(Strict):
         """The same page, rendered by the backend for a browser without JavaScript."""
         return f"{self.journey_api(journey)}/pages/{step.id}/"
 
+    @property
+    def account_url(self) -> str:
+        """The customer's account page, where the pages are published."""
+        return self.base_url + "account/"
+
+    @property
+    def account_api(self) -> str:
+        """The backend's URLs for the account page start here."""
+        return f"{self.api_url.rstrip('/')}/account"
+
     def step_action(self, journey: Journey, step: StepBase) -> str:
         """Where a step's form is sent: ``API/KEY/steps/STEP``."""
         return f"{self.journey_api(journey)}/steps/{step.id}"
@@ -212,6 +227,53 @@ class ProductSelection(Strict):
     id: Annotated[str, Field(pattern=ID_PATTERN)]
     name: str
     products: Annotated[list[str], Field(min_length=1)]
+
+
+class Discount(Strict):
+    """A price reduction for retention offers, win-back and campaign journeys.
+
+    ``periods`` counts billing periods charged at the reduced price (the first
+    one ordered included); None: for as long as the subscription runs.
+    """
+
+    id: Annotated[str, Field(pattern=ID_PATTERN)]
+    name: Annotated[str, Field(min_length=1)]
+    percent: Decimal | None = None
+    amount: Decimal | None = None
+    periods: Annotated[int, Field(ge=1, le=120)] | None = None
+    #: The products it reduces; None: every recurring product.
+    products: list[str] | None = None
+
+    @field_validator("percent", mode="before")
+    @classmethod
+    def _percent(cls, value: Any) -> Decimal | None:
+        if value is None:
+            return None
+        percent = _decimal(value, "the percentage")
+        if not 0 < percent <= 100:
+            raise ValueError(f"expected a percentage above 0 and at most 100, got {value!r}")
+        return percent
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _amount(cls, value: Any) -> Decimal | None:
+        if value is None:
+            return None
+        amount = _decimal(value, "the amount")
+        if amount <= 0:
+            raise ValueError(f"a discount amount must be above 0, got {value!r}")
+        return amount
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Discount:
+        if (self.percent is None) == (self.amount is None):
+            raise ValueError('give either percent = "20" or amount = "5.00", not both or neither')
+        return self
+
+    def applies_to(self, product: Product) -> bool:
+        if product.billing == "one_time":
+            return False
+        return self.products is None or product.id in self.products
 
 
 class FormField(Strict):
@@ -304,6 +366,8 @@ HookEvent = Literal[
     "signed_in",
     "order_placed",
     "subscription_created",
+    "subscription_changed",
+    "subscription_change_scheduled",
     "subscription_renewed",
     "subscription_cancel_scheduled",
     "subscription_cancelled",
@@ -435,6 +499,65 @@ class PaymentMethodStep(StepBase):
     methods: Annotated[list[str], Field(min_length=1)] | None = None
 
 
+class PlanChangeStep(StepBase):
+    """Offers the plans of a product selection instead of the subscription's current one.
+
+    A higher price per month is an upgrade; ``upgrade`` and ``downgrade`` say when
+    each takes effect, ``proration`` what an immediate change charges or credits.
+    On a cancelled subscription it orders the chosen plan anew (win-back).
+    """
+
+    type: Literal["plan_change"]
+    product_selection: str
+    upgrade: Literal["immediately", "period_end"] = "immediately"
+    downgrade: Literal["period_end", "immediately"] = "period_end"
+    proration: Literal["daily", "none"] = "daily"
+
+
+OFFER_PATTERN = r"^(pause|discount:[a-z0-9][a-z0-9_-]*|plan:[a-z0-9][a-z0-9_-]*)$"
+
+
+class CancellationReason(Strict):
+    id: Annotated[str, Field(pattern=ID_PATTERN)]
+    label: Annotated[str, Field(min_length=1)]
+    #: What the customer is offered instead of leaving: discount:<id>, pause or plan:<product>.
+    offer: Annotated[str, Field(pattern=OFFER_PATTERN)] | None = None
+    #: A free-text field goes with this reason.
+    comment: StrictBool = False
+
+
+class CancellationStep(StepBase):
+    type: Literal["cancellation"]
+    effective: Literal["period_end", "immediately"] = "period_end"
+    reasons: Annotated[list[CancellationReason], Field(min_length=1)]
+    #: The billing periods a pause offered instead lasts (an offer = "pause").
+    pause_periods: Annotated[int, Field(ge=1, le=24)] = 1
+
+    @model_validator(mode="after")
+    def _unique_reasons(self) -> CancellationStep:
+        ids = [reason.id for reason in self.reasons]
+        twice = sorted({x for x in ids if ids.count(x) > 1})
+        if twice:
+            raise ValueError(f"reason ids must be unique; {', '.join(map(repr, twice))} repeats")
+        return self
+
+    def reason(self, reason_id: str) -> CancellationReason | None:
+        return next((reason for reason in self.reasons if reason.id == reason_id), None)
+
+
+class PauseStep(StepBase):
+    type: Literal["pause"]
+    #: The numbers of billing periods the customer may choose from.
+    durations: Annotated[list[Annotated[int, Field(ge=1, le=24)]], Field(min_length=1)] = [1, 2, 3]
+
+    @field_validator("durations")
+    @classmethod
+    def _unique(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"each duration once, got {value}")
+        return sorted(value)
+
+
 class ConfirmationStep(StepBase):
     type: Literal["confirmation"]
     confirmation_type: Literal["direct"] = "direct"
@@ -463,10 +586,17 @@ Step = Annotated[
     | AuthenticationStep
     | FormStep
     | PaymentMethodStep
+    | PlanChangeStep
+    | CancellationStep
+    | PauseStep
     | ConfirmationStep
     | OrderDoneStep,
     Field(discriminator="type"),
 ]
+
+
+#: Journey keys taken by pages of the shop itself (``site/account/``, ``API/account``).
+RESERVED_KEYS = {"account": "account page", "assets": "stylesheet and script"}
 
 
 class Journey(Strict):
@@ -474,8 +604,26 @@ class Journey(Strict):
 
     name: Annotated[str, Field(min_length=1)]
     key: Annotated[str, Field(pattern=r"^([a-z0-9][a-z0-9_-]*)?$")] = ""
+
+    @field_validator("key")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value in RESERVED_KEYS:
+            raise ValueError(
+                f"{value!r} is the address of the shop's own {RESERVED_KEYS[value]}; "
+                "choose another key"
+            )
+        return value
+
     business_entity: Annotated[str, Field(min_length=1)]
     order_channel: str = ""
+    #: "order": a new purchase; "subscription": the journey acts on one existing
+    #: subscription, entered with ``?subscription=<id>``.
+    subject: Literal["order", "subscription"] = "order"
+    #: A discount (its id in catalog.toml) on what is ordered in this journey.
+    discount: str = ""
+    #: The journey is open only when this holds (a win-back: cancelled, and not long ago).
+    when: Condition | None = None
     steps: Annotated[list[Step], Field(min_length=1)]
     #: Hooks on events anywhere in the journey.
     hooks: list[Hook] = []
@@ -509,6 +657,10 @@ class Journey(Strict):
         """The journey as events and conditions show it."""
         return {"key": self.key, "name": self.name, "order_channel": self.order_channel}
 
+    @property
+    def about_subscription(self) -> bool:
+        return self.subject == "subscription"
+
     def step_path(self, step: StepBase) -> str:
         """A step's page relative to the site's root: ``KEY/STEP/``."""
         return f"{self.key}/{step.id}/"
@@ -519,6 +671,25 @@ class Journey(Strict):
             if step.id == step_id:
                 return step
         return None
+
+
+class Account(Strict):
+    """The journeys behind the customer's account page (journey keys or file names)."""
+
+    change_journey: str = ""
+    cancel_journey: str = ""
+    pause_journey: str = ""
+    winback_journey: str = ""
+
+    def named(self) -> dict[str, str]:
+        """The journeys set, by what they do: {"change": "change-plan", ...}."""
+        found = {
+            "change": self.change_journey,
+            "cancel": self.cancel_journey,
+            "pause": self.pause_journey,
+            "winback": self.winback_journey,
+        }
+        return {action: name for action, name in found.items() if name}
 
 
 @lru_cache(maxsize=1024)

@@ -60,6 +60,10 @@ def step_template(step: StepBase) -> str:
     return f"steps/{step.type}.html"
 
 
+#: Where the account page is written, relative to the site folder.
+ACCOUNT_PAGE = "account/index.html"
+
+
 def page_path(journey: Journey, step: StepBase) -> str:
     """Where a step's page is written, relative to the site folder."""
     return journey.step_path(step) + "index.html"
@@ -150,6 +154,10 @@ class Visitor:
     skipped: Sequence[str] = ()
     #: A new random token for the confirmation form (one page view confirms once).
     confirm_token: str = ""
+    #: The subscription a subscription journey acts on, with what the step offers.
+    subscription: Mapping[str, Any] | None = None
+    #: The account page's state (``API/account``), on that page.
+    account: Mapping[str, Any] | None = None
 
     @property
     def signed_in(self) -> bool:
@@ -224,6 +232,34 @@ class Renderer:
             context.update(self.neighbours(journey, index, url_of))
             context["progress"] = bars[index]
             yield page_path(journey, step), step_template(step), context
+
+    def shared_pages(self) -> Iterator[tuple[str, str]]:
+        """(path, HTML) of the pages of the shop rather than of a journey: the customer's
+        account page, when ``[account]`` names the journeys behind it."""
+        if self.shop.account:
+            yield ACCOUNT_PAGE, self.account_page(None)
+
+    def account_page(self, visitor: Visitor | None) -> str:
+        """The account page: static (filled in by the page script), or as the backend
+        renders it for ``visitor`` (no JavaScript)."""
+        site = self.shop.site
+        links = BACKEND if visitor is not None else STATIC
+        context = {
+            "site": site,
+            "lang": site.locale,
+            "assets": self.asset_urls,
+            "api": site.api_url.rstrip("/"),
+            "account_api": site.account_api,
+            # The page belongs to the shop, not to one seller: the first one signs it.
+            "entity": next(iter(self.shop.business_entities.values())),
+            "form_query": links.form_query,
+            "backend_page": links.backend,
+            "robots": "noindex",
+            "visitor": visitor,
+            "error_list": [],
+            "previous_url": None,
+        }
+        return self.template("account.html").render(context)
 
     def page_for(self, journey: Journey, step: StepBase, visitor: Visitor) -> str:
         """One step's page as the backend renders it for ``visitor`` (no JavaScript):

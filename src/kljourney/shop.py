@@ -11,7 +11,9 @@ from pathlib import Path
 
 from .errors import Problem
 from .model import (
+    Account,
     BusinessEntity,
+    Discount,
     Form,
     Journey,
     PaymentMethod,
@@ -27,11 +29,13 @@ class ShopFile(Strict):
     site: Site
     business_entities: list[BusinessEntity]
     payment_methods: dict[str, PaymentMethod] = {}
+    account: Account = Account()
 
 
 class CatalogFile(Strict):
     products: list[Product] = []
     product_selections: list[ProductSelection] = []
+    discounts: list[Discount] = []
 
 
 class FormsFile(Strict):
@@ -51,12 +55,18 @@ class Shop:
     forms: dict[str, Form]
     #: By key, in file-name order.
     journeys: dict[str, Journey]
+    discounts: dict[str, Discount] = field(default_factory=dict)
+    #: The journeys of the account page, by what they do, as journey keys.
+    account: dict[str, str] = field(default_factory=dict)
     warnings: list[Problem] = field(default_factory=list)
     #: A digest of the shared files; a change there touches every journey.
     shared_digest: str = ""
 
     def entity(self, journey: Journey) -> BusinessEntity:
         return self.business_entities[journey.business_entity]
+
+    def discount(self, journey: Journey) -> Discount | None:
+        return self.discounts.get(journey.discount) if journey.discount else None
 
     def offered_methods(self, step: PaymentMethodStep) -> dict[str, PaymentMethod]:
         """The methods a payment step offers, in the shop's order."""

@@ -7,6 +7,7 @@
 (function () {
   "use strict";
   var body = document.body;
+  if (!body.hasAttribute("data-journey")) return; /* the account page: see below */
   var api = body.getAttribute("data-api") + "/" + body.getAttribute("data-journey");
   var step = body.getAttribute("data-step");
   var LAST_FORM = "kl-last-form";
@@ -233,11 +234,76 @@
     });
   }
 
+  /* A subscription journey: the subscription, and what this step offers or confirms. */
+  function fillFields(root, attribute, values) {
+    all("[" + attribute + "]", root).forEach(function (el) {
+      setText(el, (values || {})[el.getAttribute(attribute)]);
+    });
+  }
+  function hideEmptyRows(root, attribute, values) {
+    all("[" + attribute + "]", root).forEach(function (row) {
+      row.hidden = !(values || {})[row.getAttribute(attribute)];
+    });
+  }
+  function renderSubscription(sub) {
+    if (!sub) return;
+    fillFields(document, "data-kl-sub", sub);
+    hideEmptyRows(document, "data-kl-sub-row", sub);
+    renderPlans(sub.plans);
+    (sub.pauses || []).forEach(function (pause) {
+      all('[data-kl-pause-label="' + pause.periods + '"]').forEach(function (el) { setText(el, pause.label); });
+      all('[data-kl-pause-resume="' + pause.periods + '"]').forEach(function (el) { setText(el, " · billed again from " + pause.resume); });
+    });
+    all("[data-kl-offer]").forEach(function (box) {
+      box.hidden = !sub.offer;
+      if (sub.offer) setText(box.querySelector("[data-kl-offer-text]"), sub.offer.text);
+    });
+    var change = sub.change;
+    all("[data-kl-change]").forEach(function (box) { box.hidden = !change; });
+    all("[data-kl-change-form]").forEach(function (form) { form.hidden = !change; });
+    fillFields(document, "data-kl-change-field", Object.assign({}, change || {}, { changed_meanwhile: sub.changed_meanwhile }));
+    hideEmptyRows(document, "data-kl-change-row", change);
+    all("[data-kl-changed-meanwhile]").forEach(function (el) { el.hidden = !sub.changed_meanwhile; });
+    all("[data-kl-applied]").forEach(function (el) {
+      el.hidden = !sub.applied;
+      if (sub.applied) setText(el.querySelector("[data-kl-applied-text]"), sub.applied.text);
+    });
+  }
+  function renderPlans(plans) {
+    all("[data-kl-plans]").forEach(function (box) {
+      var template = box.querySelector("template[data-kl-plan-template]");
+      all("[data-kl-plan-clone]", box).forEach(function (el) { el.remove(); });
+      (plans || []).forEach(function (plan) {
+        var clone = template.content.cloneNode(true);
+        var input = clone.querySelector('input[name="product"]');
+        var label = clone.querySelector("label");
+        input.id = "plan-" + plan.product;
+        input.value = plan.product;
+        input.disabled = plan.kind === "current";
+        label.setAttribute("for", input.id);
+        fillFields(clone, "data-kl-plan", plan);
+        all("*", clone).forEach(function (el) { if (el.parentNode === clone) el.setAttribute("data-kl-plan-clone", ""); });
+        box.insertBefore(clone, template);
+      });
+    });
+  }
+  /* The offer's forms send the reason and comment the customer gave. */
+  function followReason(values) {
+    all("[data-kl-offer-reason]").forEach(function (el) { el.value = (values || {}).reason || ""; });
+    all("[data-kl-offer-comment]").forEach(function (el) { el.value = (values || {}).comment || ""; });
+  }
+  function showProblem(message) {
+    renderMessages([message]);
+    all("main form").forEach(function (form) { form.hidden = true; });
+  }
+
   function apply(state) {
     /* The page of a step that does not apply to this customer: go on to the one that does. */
     if (state.redirect) { window.location.replace(state.redirect); return; }
     hideSkipped(state.skipped);
     renderCart(state.cart);
+    /* Before the values: the plans offered are clones made here, to be checked after. */
+    renderSubscription(state.subscription);
     /* After the cart: its lines' quantity and remove forms are clones made just now. */
     postForms().forEach(function (form) { hiddenInput(form, "csrf_token", state.csrf_token); });
     renderCustomer(state.customer);
@@ -245,6 +311,7 @@
     renderMessages(state.messages);
     renderPayment(state.payment);
     renderOrder(state.order);
+    followReason(state.values);
     followPaymentChoice();
     showErrors(state.errors);
   }
@@ -263,10 +330,126 @@
     credentials: "include",
     headers: { Accept: "application/json" }
   }).then(function (response) {
+    if (response.status === 403 || response.status === 404) {
+      /* Not this visitor's subscription, or a journey not open to them: say why. */
+      return response.json().then(function (body) { showProblem(body.error); });
+    }
     if (!response.ok) throw new Error("state: HTTP " + response.status);
-    return response.json();
-  }).then(apply).catch(function (error) {
+    return response.json().then(apply);
+  }).catch(function (error) {
     /* The forms still work without the state; say so in the console only. */
     if (window.console) console.warn("keylight:", error.message);
   });
+})();
+
+/*
+ * The account page: the customer's subscriptions and orders from API/account, with
+ * what can be done about each. Without script, the page sends the browser to the
+ * backend's rendering of it (a <noscript> refresh).
+ */
+(function () {
+  "use strict";
+  var body = document.body;
+  if (body.getAttribute("data-kl-page") !== "account") return;
+  var api = body.getAttribute("data-account-api");
+
+  function all(selector, root) {
+    return Array.prototype.slice.call((root || document).querySelectorAll(selector));
+  }
+  function setText(el, value) { el.textContent = value == null ? "" : String(value); }
+  function tokenInput(token) {
+    var input = document.createElement("input");
+    input.type = "hidden";
+    input.name = "csrf_token";
+    input.value = token;
+    return input;
+  }
+
+  function action(item, token) {
+    if (item.kind === "link") {
+      var link = document.createElement("a");
+      link.className = "button";
+      link.href = item.url;
+      setText(link, item.label);
+      return link;
+    }
+    var form = document.createElement("form");
+    form.className = "account-action";
+    form.method = "post";
+    form.action = item.url;
+    form.appendChild(tokenInput(token));
+    var button = document.createElement("button");
+    button.type = "submit";
+    button.className = "button";
+    setText(button, item.label);
+    form.appendChild(button);
+    return form;
+  }
+
+  function renderSubscriptions(list, token) {
+    all("[data-kl-subscriptions]").forEach(function (box) {
+      var template = box.querySelector("template[data-kl-subscription-template]");
+      all("[data-kl-subscription-clone]", box).forEach(function (el) { el.remove(); });
+      list.forEach(function (sub) {
+        var clone = template.content.cloneNode(true);
+        var card = clone.querySelector("li");
+        card.setAttribute("data-kl-subscription-clone", "");
+        card.setAttribute("data-kl-subscription-id", sub.id);
+        all("[data-kl-sub]", card).forEach(function (el) { setText(el, sub[el.getAttribute("data-kl-sub")]); });
+        all("[data-kl-sub-row]", card).forEach(function (row) { row.hidden = !sub[row.getAttribute("data-kl-sub-row")]; });
+        var actions = card.querySelector("[data-kl-actions]");
+        sub.actions.forEach(function (item) { actions.appendChild(action(item, token)); });
+        box.insertBefore(clone, template);
+      });
+    });
+    all("[data-kl-no-subscriptions]").forEach(function (el) { el.hidden = list.length > 0; });
+  }
+
+  function renderOrders(orders) {
+    all("[data-kl-orders]").forEach(function (box) {
+      all("[data-kl-order-clone]", box).forEach(function (el) { el.remove(); });
+      orders.forEach(function (order) {
+        var item = document.createElement("li");
+        item.setAttribute("data-kl-order-clone", "");
+        var number = document.createElement("strong");
+        setText(number, order.number);
+        item.appendChild(document.createTextNode(order.date + " · "));
+        item.appendChild(number);
+        item.appendChild(document.createTextNode(" · " + order.lines.join(", ") + " · " + order.total));
+        box.appendChild(item);
+      });
+    });
+    all("[data-kl-no-orders]").forEach(function (el) { el.hidden = orders.length > 0; });
+  }
+
+  function apply(state) {
+    var customer = state.customer;
+    all("[data-kl-signed-in]").forEach(function (el) { el.hidden = !customer; });
+    all("[data-kl-signed-out]").forEach(function (el) { el.hidden = !!customer; });
+    all("[data-kl-customer]").forEach(function (el) { setText(el, customer ? customer.email : ""); });
+    all('form[method="post"]').forEach(function (form) {
+      var input = form.querySelector('input[name="csrf_token"]');
+      if (input) input.value = state.csrf_token;
+      else form.appendChild(tokenInput(state.csrf_token));
+    });
+    renderSubscriptions(state.subscriptions || [], state.csrf_token);
+    renderOrders(state.orders || []);
+    all("[data-kl-messages]").forEach(function (box) {
+      box.textContent = "";
+      (state.messages || []).forEach(function (text) {
+        var item = document.createElement("li");
+        setText(item, text);
+        box.appendChild(item);
+      });
+      box.hidden = !(state.messages && state.messages.length);
+    });
+  }
+
+  fetch(api + window.location.search, { credentials: "include", headers: { Accept: "application/json" } })
+    .then(function (response) {
+      if (!response.ok) throw new Error("account: HTTP " + response.status);
+      return response.json();
+    })
+    .then(apply)
+    .catch(function (error) { if (window.console) console.warn("keylight:", error.message); });
 })();

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
+from example import copy_self_service
 
 from klbuild.build import BuildReport, build
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "journeys"
-#: The example's journeys besides self-service.toml (see test_example.py).
-OTHER_JOURNEYS = ("segments.toml",)
 
 
 class Workspace:
@@ -27,7 +23,7 @@ class Workspace:
         self.site = root / "site"
         # The shop and its self-service journey: tests here count that journey's pages.
         # The example's other journeys are built in test_example.py.
-        shutil.copytree(EXAMPLE, self.journeys, ignore=shutil.ignore_patterns(*OTHER_JOURNEYS))
+        copy_self_service(self.journeys)
 
     def build(self, templates: Path | None = None) -> BuildReport:
         return build(self.journeys, self.site, templates)

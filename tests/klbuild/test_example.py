@@ -12,11 +12,26 @@ from kljourney.model import FormStep, PaymentMethodStep
 EXAMPLE = Path(__file__).resolve().parents[2] / "journeys"
 
 
-def test_the_example_has_two_journeys_and_no_warnings(tmp_path: Path) -> None:
+JOURNEYS = ["cancel", "change-plan", "come-back", "k9uscs7vr7", "pause", "segments"]
+
+
+def test_the_example_has_six_journeys_and_no_warnings(tmp_path: Path) -> None:
     shutil.copytree(EXAMPLE, tmp_path / "journeys")
     shop = kljourney.load(tmp_path / "journeys")
     assert shop.warnings == []
-    assert sorted(shop.journeys) == ["k9uscs7vr7", "segments"]
+    assert sorted(shop.journeys) == JOURNEYS
+    assert shop.account == {
+        "change": "change-plan",
+        "cancel": "cancel",
+        "pause": "pause",
+        "winback": "come-back",
+    }
+    assert {key for key, j in shop.journeys.items() if j.about_subscription} == {
+        "cancel",
+        "change-plan",
+        "come-back",
+        "pause",
+    }
 
 
 def test_the_segments_journey_branches_on_the_customer_segment(tmp_path: Path) -> None:
@@ -33,11 +48,15 @@ def test_the_segments_journey_branches_on_the_customer_segment(tmp_path: Path) -
     assert journey.step("company-details").rules[0].field == "vat_id"
 
 
-def test_the_example_builds_every_page_of_both_journeys(tmp_path: Path) -> None:
+def test_the_example_builds_every_page_and_the_account_page(tmp_path: Path) -> None:
     shutil.copytree(EXAMPLE, tmp_path / "journeys")
     report = build(tmp_path / "journeys", tmp_path / "site")
-    assert report.journeys_rendered == ["k9uscs7vr7", "segments"]
-    assert report.pages_written == 16
+    assert report.journeys_rendered == JOURNEYS
+    # 7 + 9 order pages, 3 for each of three subscription journeys, 4 for come-back, 1 account
+    assert report.pages_written == 7 + 9 + 3 * 3 + 4 + 1
+    account = (tmp_path / "site" / "account" / "index.html").read_text()
+    assert 'data-kl-page="account"' in account
+    assert 'action="/api/account/login"' in account
     page = (tmp_path / "site" / "segments" / "cart" / "index.html").read_text()
     # The progress bar names each step, so the page script can hide the skipped ones.
     for step in ("company-details", "your-details", "invoice", "direct-debit"):

@@ -148,9 +148,15 @@ def test_every_form_posts_to_the_backend(built):
 def test_product_selection_lists_products_with_prices_and_add_forms(built):
     root = parse(built.page("product-selection"))
     products = root.findall(".//li[@class='product']")
-    assert [p.get("data-kl-product") for p in products] == ["starter", "pro", "onboarding"]
+    ids = [p.get("data-kl-product") for p in products]
+    assert ids == ["starter", "pro", "pro-yearly", "onboarding"]
     prices = [text(p.find(".//p[@class='product-price']")) for p in products]
-    assert prices == ["Price: €9.90 / month", "Price: €99.00 / year", "Price: €249.00"]
+    assert prices == [
+        "Price: €9.90 / month",
+        "Price: €29.00 / month",
+        "Price: €290.00 / year",
+        "Price: €249.00",
+    ]
     starter = products[0]
     assert starter.find(".//strong").text == "5 users"  # Markdown description
     form = starter.find(".//form")
@@ -166,7 +172,12 @@ def test_unique_selection_says_select(ws):
     ws.build()
     root = parse(ws.page("product-selection"))
     buttons = [text(b) for b in root.findall(".//li[@class='product']//button")]
-    assert buttons == ["Select Starter", "Select Pro", "Select Onboarding workshop"]
+    assert buttons == [
+        "Select Starter",
+        "Select Pro",
+        "Select Pro, yearly",
+        "Select Onboarding workshop",
+    ]
     assert "replaces your choice" in text(root.find(".//section[@class='selection']"))
 
 

@@ -88,7 +88,7 @@ def test_quantity_is_bounded_across_adds_and_update_zero_removes(shopper: Shoppe
 def test_client_price_is_ignored(shopper: Shopper) -> None:
     shopper.add("pro", extra={"price": "0.01", "unit_price": "0", "line_total": "0"})
     line = shopper.state()["cart"]["lines"][0]
-    assert (line["unit_price"], line["line_total"]) == ("99.00", "99.00")
+    assert (line["unit_price"], line["line_total"]) == ("29.00", "29.00")
 
 
 def _cookie(shopper: Shopper) -> str:

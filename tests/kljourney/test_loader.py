@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from example import copy_self_service
 
 import kljourney
 from kljourney.errors import ConfigError
@@ -20,9 +21,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "journeys"
 def shop_dir(tmp_path: Path) -> Path:
     """A private copy of the example shop with its self-service journey, safe to break.
     (The example's other journeys are loaded in test_example.py.)"""
-    target = tmp_path / "journeys"
-    shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns("segments.toml"))
-    return target
+    return copy_self_service(tmp_path / "journeys")
 
 
 def edit(path: Path, old: str, new: str, count: int = 1) -> None:
@@ -142,7 +141,8 @@ def test_unknown_step_type_lists_the_valid_ones(shop_dir: Path) -> None:
         "self-service.toml:38: error: journey 'Self-Service Shop & Checkout', "
         "step 5 'Payment method', field 'type': unknown step type 'payment_methods'; "
         "did you mean 'payment_method'? known: product_selection, order, authentication, "
-        "optional_authentication, form, payment_method, confirmation, order_done"
+        "optional_authentication, form, payment_method, plan_change, cancellation, pause, "
+        "confirmation, order_done"
     )
 
 
@@ -230,7 +230,7 @@ def test_unknown_reference_lists_the_known_ids(shop_dir: Path) -> None:
     assert only_error(shop_dir) == (
         "self-service.toml:12: error: journey 'Self-Service Shop & Checkout', "
         "step 1 'Product selection', field 'product_selection': unknown product selection "
-        "'plan'; did you mean 'plans'? known: plans, add-ons"
+        "'plan'; did you mean 'plans'? known: plans, subscription-plans, add-ons"
     )
 
 
@@ -249,7 +249,7 @@ def test_unknown_references_everywhere_reported_at_once(shop_dir: Path) -> None:
     assert any("unknown step type 'cart'" in p for p in found)
     assert any(
         p.startswith(
-            "catalog.toml:30: error: field 'product_selections[0].products': unknown product 'prod'"
+            "catalog.toml:38: error: field 'product_selections[0].products': unknown product 'prod'"
         )
         for p in found
     )

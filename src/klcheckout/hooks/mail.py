@@ -7,6 +7,7 @@ delays the email (it is retried like any delivery).
 
 from __future__ import annotations
 
+import logging
 import re
 import smtplib
 import ssl
@@ -21,6 +22,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from kljourney.theme import templates_folder
 
 from . import HookFailed
+
+log = logging.getLogger("klcheckout.mail")
 
 SMTP_TIMEOUT = 30.0
 
@@ -59,6 +62,7 @@ def render(hook: Mapping[str, Any], event: Mapping[str, Any], sender: str) -> Em
     env = environment()
     context = {
         "event": event,
+        "data": event.get("data", {}),
         "journey": event.get("journey", {}),
         "order": event.get("data", {}).get("order"),
         "customer": event.get("data", {}).get("customer"),
@@ -79,6 +83,18 @@ def send_event(
 ) -> None:
     host = config["KEYLIGHT_SMTP_HOST"]
     sender = config["KEYLIGHT_SMTP_FROM"]
+    if (not host or not sender) and hook.get("builtin") and config["KEYLIGHT_ENV"] != "production":
+        # Development without a mail server: the shop's own emails (a sign-in link, a
+        # subscription change) are written to the log, where the developer can follow them.
+        message = render(hook, event, sender or "keylight@localhost")
+        text = message.get_body(("plain",))
+        log.warning(
+            "email to %s (no KEYLIGHT_SMTP_HOST, so shown here): %s\n%s",
+            message["To"],
+            message["Subject"],
+            text.get_content() if text is not None else "",
+        )
+        return
     if not host or not sender:
         raise HookFailed(
             "email hooks need KEYLIGHT_SMTP_HOST and KEYLIGHT_SMTP_FROM; "

@@ -22,7 +22,7 @@ from werkzeug.exceptions import NotFound
 
 from kljourney.model import StepBase
 
-from .. import accounts, checkouts, conditions, navigation, responses
+from .. import accounts, checkouts, conditions, navigation, responses, security
 from ..hooks import events, validation
 from ..visit import Visit, begin
 from .outcomes import Completed, Outcome, Passed, Refused, StepRefused
@@ -51,6 +51,7 @@ def handles(*kinds: str, guarded: bool = True) -> Callable[[Handler], Handler]:
 def post_step(key: str, step_id: str) -> Response:
     visit = begin(key, changes_state=True)
     step = visit.step(step_id)
+    check_subject(visit)
     handler = HANDLERS.get(step.type)
     if handler is None:
         raise NotFound(f"The step {step_id!r} takes no answers.")
@@ -63,6 +64,22 @@ def post_step(key: str, step_id: str) -> Response:
 
 
 # -- checks every step passes before its handler ------------------------------------------
+
+
+def check_subject(visit: Visit) -> None:
+    """A subscription journey acts on the visitor's own subscription, checked on every
+    request; and any journey with a ``when`` of its own is open only when it holds."""
+    if visit.journey.about_subscription and visit.subscription is None:
+        raise NotFound(NO_SUBSCRIPTION)
+    if not conditions.journey_open(visit):
+        raise security.Forbidden(CLOSED)
+
+
+NO_SUBSCRIPTION = (
+    "We could not find this subscription among yours. Sign in with the account it "
+    "belongs to, and open it from your account page."
+)
+CLOSED = "This page is not open for you now. Your account page shows what you can do."
 
 
 def passed_over(visit: Visit, step: StepBase) -> Passed | None:
@@ -166,4 +183,11 @@ def _save_scratch_alone(visit: Visit, step: StepBase, done: Completed) -> bool:
     return True
 
 
-from . import authentication, cart, confirmation, form, payment_method  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    authentication,
+    cart,
+    confirmation,
+    form,
+    payment_method,
+    subscription,
+)

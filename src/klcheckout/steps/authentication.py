@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 
 from kljourney.model import AuthenticationStep, StepBase
 
-from .. import accounts, forms, navigation, ratelimit
+from .. import accounts, forms, navigation, ratelimit, sign_in
 from .. import cart as carts
 from ..hooks import events
 from ..visit import Visit
@@ -26,7 +26,7 @@ WRONG = "The email or password is wrong."
 def start_session(visit: Visit, customer_id: int, connection: Connection) -> None:
     """A new session id on every login and sign-up; the old one, if any, ends."""
     if visit.cart.session:
-        accounts.end_session(connection, visit.cart.session)
+        sign_in.end_any_session(connection, visit.cart.session)
     visit.cart.session = accounts.start_session(
         connection, customer_id, current_app.config["KEYLIGHT_SESSION_MAX_AGE"]
     )

@@ -73,8 +73,9 @@ Outcome = Completed | Refused | Passed
 
 class StepRefused(Exception):
     """Raised by a ``Completed.write`` that finds, inside its transaction, that the step
-    cannot be accepted after all; the transaction is rolled back."""
+    cannot be accepted after all (or was, by a concurrent request: ``Passed``); the
+    transaction is rolled back and ``outcome`` is the answer."""
 
-    def __init__(self, outcome: Refused) -> None:
-        super().__init__(dict(outcome.errors))
+    def __init__(self, outcome: Refused | Passed) -> None:
+        super().__init__(getattr(outcome, "errors", {}))
         self.outcome = outcome

@@ -1,0 +1,426 @@
+"""The customer's account page: ``API/account`` and what its forms send.
+
+The page itself is static (``site/account/``, built by ``klbuild``) and fills
+itself in from ``GET API/account``: the customer's subscriptions, each with what
+can be done about it now (links into the journeys named in ``[account]``, and
+the few changes that need no journey: undo a cancellation, resume a pause early,
+keep the current plan instead of a scheduled change), and their orders. Without
+JavaScript, ``GET API/account/page`` renders the same template with the same data.
+
+Someone who is not signed in signs in here, or, having bought as a guest, asks
+for a one-time sign-in link (``sign_in``). A plain form is answered with a 303 to
+the page with ``?notice=<code>``: the message is looked up here, so nothing the
+visitor typed travels in an address.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cached_property
+from typing import Any
+
+from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, request, url_for
+from sqlalchemy import Connection, select
+
+from kljourney import Shop
+from kljourney.expressions import Record
+from kljourney.model import Journey
+from kljourney.pages import Visitor
+
+from . import (
+    accounts,
+    changes,
+    conditions,
+    customer_mail,
+    db,
+    forms,
+    orders,
+    ratelimit,
+    security,
+    sign_in,
+    subscriptions,
+)
+from . import cart as carts
+from .cart import Cart
+from .clock import now
+from .pricing import format_money
+from .responses import wants_json
+from .tables import subscriptions as subscriptions_table
+
+bp = Blueprint("account_page", __name__)
+
+#: What ``?notice=<code>`` says on the page.
+NOTICES = {
+    "signed-in": "You are signed in.",
+    "signed-out": "You are signed out.",
+    "wrong": "The email or password is wrong.",
+    "missing": "Enter your email address and password.",
+    "link-sent": (
+        "If a subscription was bought as a guest with this email, a sign-in link is on its "
+        "way to it. The link works once, for 15 minutes."
+    ),
+    "link-email": "Enter the email address you ordered with, such as name@example.com.",
+    "link-invalid": ("This sign-in link has expired or was used already. Ask for a new one below."),
+    "too-many": "Too many attempts. Please wait a few minutes and try again.",
+    "reactivated": "The cancellation is undone: your subscription goes on.",
+    "resumed": "Your subscription is running again.",
+    "change_unscheduled": "You keep your current plan.",
+    "refused": "That could not be done; here is your subscription as it is now.",
+    "sign-in": "Sign in to see your subscriptions.",
+    "no-script": (
+        "Your browser did not run the page script, so nothing was changed. "
+        "This page works without it: please try again."
+    ),
+}
+
+#: The changes the account page makes itself: (form action, what it does).
+ACTIONS = {
+    "reactivate": subscriptions.reactivate,
+    "resume": subscriptions.resume,
+    "keep-plan": subscriptions.unschedule_change,
+}
+
+
+@dataclass
+class AccountVisit:
+    """One request to the account page: the cookie's login and the one connection."""
+
+    app: Flask
+    shop: Shop
+    cart: Cart
+    messages: list[str] = field(default_factory=list)
+    _connection: Connection | None = None
+
+    @property
+    def connection(self) -> Connection:
+        if self._connection is None:
+            engine = self.app.extensions["keylight_db"]
+            self._connection = db.reads_outside_transactions(engine.connect())
+        return self._connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            connection.close()
+
+    @cached_property
+    def owner(self) -> subscriptions.Owner | None:
+        token = self.cart.session
+        if not token:
+            return None
+        if sign_in.is_email_session(token):
+            email = sign_in.session_email(self.connection, token)
+            found = subscriptions.Owner(None, email) if email else None
+        else:
+            row = accounts.session_customer(self.connection, token)
+            found = subscriptions.Owner(row.id, row.email) if row is not None else None
+        if found is None:
+            self.cart.session = ""
+            self.cart.dirty = True
+        return found
+
+    def set_cookie(self, response: Response) -> None:
+        if not self.cart.dirty:
+            return
+        production = self.app.config["KEYLIGHT_ENV"] == "production"
+        response.set_cookie(
+            carts.cookie_name(self.app),
+            carts.encode(self.app, self.cart),
+            max_age=self.app.config["KEYLIGHT_CART_MAX_AGE"],
+            path="/",
+            secure=production,
+            httponly=True,
+            samesite=self.app.config["KEYLIGHT_COOKIE_SAMESITE"],
+        )
+
+    @property
+    def csrf_token(self) -> str:
+        return security.csrf_token(self.app, self.cart)
+
+
+def begin_account(*, changes_state: bool) -> AccountVisit:
+    """Read the cookie (whichever journey it was made for); for a POST, refuse it unless
+    it comes from the shop's own page with the token that page was given."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    shop = app.extensions["keylight"].shop
+    if changes_state:
+        security.check_origin(app, request)
+        if not security.sent_token(request) and not wants_json():
+            # A plain form of the static page, whose script did not run: nothing changes,
+            # and the page the backend renders, which works without script, says so.
+            abort(Response(status=303, headers={"Location": page_url(shop, "no-script", True)}))
+    raw = request.cookies.get(carts.cookie_name(app))
+    cart = carts.decode_any(app, raw)
+    if cart is None:
+        cart = Cart(journey="", version="", dirty=True, new=True)
+    visit = AccountVisit(app, shop, cart)
+    g.keylight_visit = visit
+    if changes_state:
+        if raw is None:
+            raise security.Forbidden(
+                "Your browser did not send the shop's cookie. "
+                "Please allow cookies for this site, reload the page and try again."
+            )
+        security.check_csrf(app, request, cart)
+    return visit
+
+
+def page_url(shop: Shop, notice: str | None = None, backend: bool = False) -> str:
+    url = shop.site.account_api + "/page" if backend else shop.site.account_url
+    return url + (f"?notice={notice}" if notice else "")
+
+
+def answer(visit: AccountVisit, notice: str, status: int = 200) -> Response:
+    """JSON for the page script; a 303 back to the page for a plain form."""
+    if wants_json():
+        ok = status < 400
+        body = {
+            "ok": ok,
+            "messages": [NOTICES[notice]] if ok else [],
+            "errors": {} if ok else {"_form": NOTICES[notice]},
+            "csrf_token": visit.csrf_token,
+        }
+        response = jsonify(body)
+        response.status_code = status
+        return response
+    backend = request.args.get("page") == "backend"
+    return Response(status=303, headers={"Location": page_url(visit.shop, notice, backend)})
+
+
+# -- what the page shows -------------------------------------------------------------------
+
+
+@bp.get("/account")
+def state() -> Response:
+    visit = begin_account(changes_state=False)
+    return jsonify(account_state(visit, backend=False))
+
+
+@bp.get("/account/page")
+def page() -> Response:
+    """The account page for a browser without JavaScript."""
+    visit = begin_account(changes_state=False)
+    found = account_state(visit, backend=True)
+    visitor = Visitor(
+        csrf_token=found["csrf_token"],
+        cart={},
+        customer=found["customer"],
+        messages=found["messages"],
+        account=found,
+    )
+    html = visit.app.extensions["keylight"].renderer().account_page(visitor)
+    response = Response(html, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = security.page_csp(visit.shop.site)
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response
+
+
+def account_state(visit: AccountVisit, *, backend: bool) -> dict[str, Any]:
+    notice = request.args.get("notice", "")
+    messages = [NOTICES[notice]] if notice in NOTICES else []
+    owner = visit.owner
+    found: dict[str, Any] = {
+        "csrf_token": visit.csrf_token,
+        "customer": None,
+        "subscriptions": [],
+        "orders": [],
+        "messages": messages,
+        "api": visit.shop.site.account_api,
+    }
+    if owner is None:
+        return found
+    found["customer"] = {
+        "email": owner.email,
+        "signed_in": owner.customer_id is not None,
+        "by_link": owner.customer_id is None,
+    }
+    moment = now()
+    rows = subscriptions.of_owner(visit.connection, owner)
+    found["subscriptions"] = [
+        {**changes.view(row, visit.shop), "actions": actions(visit, row, moment, backend)}
+        for row in rows
+    ]
+    found["orders"] = [
+        _order_view(visit.shop, order) for order in orders.of_owner(visit.connection, owner)
+    ]
+    return found
+
+
+def _order_view(shop: Shop, order: dict[str, Any]) -> dict[str, Any]:
+    gross = order["totals"].get("gross", "0")
+    return {
+        "number": order["number"],
+        "date": changes.day(order["created_at"], shop.site.locale),
+        "total": format_money(Decimal(gross), order["currency"], shop.site.locale),
+        "lines": [line["name"] for line in order["lines"]],
+    }
+
+
+#: The statuses each journey of the account page is offered for.
+OFFERED_FOR = {
+    "change": ("active",),
+    "pause": ("active",),
+    "cancel": ("active", "paused"),
+    "winback": ("cancelled",),
+}
+LABELS = {"change": "Change plan", "pause": "Pause", "cancel": "Cancel", "winback": "Come back"}
+
+
+def actions(visit: AccountVisit, row: Any, moment: Any, backend: bool) -> list[dict[str, str]]:
+    """What the customer can do about this subscription now, in the order shown."""
+    shop = visit.shop
+    found: list[dict[str, str]] = []
+    api = f"{shop.site.account_api}/subscriptions/{row.public_id}"
+    suffix = "?page=backend" if backend else ""
+    if row.status == "cancelling":
+        found.append(_post("Undo the cancellation", f"{api}/reactivate{suffix}"))
+    if row.status == "paused":
+        found.append(_post("Resume now", f"{api}/resume{suffix}"))
+    if row.scheduled_change:
+        found.append(_post("Keep my current plan", f"{api}/keep-plan{suffix}"))
+    for action, key in shop.account.items():
+        journey = shop.journeys.get(key)
+        if journey is None or row.status not in OFFERED_FOR[action]:
+            continue
+        if not _journey_open(journey, row, moment):
+            continue
+        first = journey.active_steps[0]
+        site = shop.site
+        url = site.backend_page_url(journey, first) if backend else site.page_url(journey, first)
+        found.append(
+            {"kind": "link", "label": LABELS[action], "url": f"{url}?subscription={row.public_id}"}
+        )
+    return found
+
+
+def _post(label: str, url: str) -> dict[str, str]:
+    return {"kind": "post", "label": label, "url": url}
+
+
+def _journey_open(journey: Journey, row: Any, moment: Any) -> bool:
+    """The journey's own ``when``, read with this subscription (the account page knows
+    nothing of a cart or answers yet)."""
+    if not journey.when:
+        return True
+    context = {
+        "cart": Record({}),
+        "customer": Record({}),
+        "answers": Record({}),
+        "journey": Record(journey.summary),
+        "entry": Record({}),
+        "subscription": Record(subscriptions.condition_values(row, moment)),
+    }
+    return conditions.expression(journey.when).test(context)
+
+
+# -- what its forms send ----------------------------------------------------------------------
+
+
+@bp.post("/account/login")
+def login() -> Response:
+    """Sign in with the account's password (limited like the journeys' login)."""
+    visit = begin_account(changes_state=True)
+    email = request.form.get("email", "").strip()
+    password = request.form.get("password", "")
+    if not forms.valid_email(email) or not password or len(password) > accounts.MAX_PASSWORD:
+        return answer(visit, "missing" if not password else "wrong", 422)
+    if ratelimit.blocked(email):
+        return answer(visit, "too-many", 429)
+    params = visit.app.config["KEYLIGHT_ARGON2"]
+    customer_id, new_hash = accounts.check_password(visit.connection, email, password, params)
+    if customer_id is None:
+        ratelimit.failed(email)
+        return answer(visit, "wrong", 401)
+    with db.writing(visit.connection) as connection:
+        if new_hash is not None:
+            accounts.set_password_hash(connection, customer_id, new_hash)
+        if visit.cart.session:
+            sign_in.end_any_session(connection, visit.cart.session)
+        visit.cart.session = accounts.start_session(
+            connection, customer_id, visit.app.config["KEYLIGHT_SESSION_MAX_AGE"]
+        )
+    visit.cart.dirty = True
+    return answer(visit, "signed-in")
+
+
+@bp.post("/account/logout")
+def logout() -> Response:
+    visit = begin_account(changes_state=True)
+    if visit.cart.session:
+        with db.writing(visit.connection) as connection:
+            sign_in.end_any_session(connection, visit.cart.session)
+    visit.cart.session = ""
+    visit.cart.checkout_id = carts.new_id()
+    visit.cart.dirty = True
+    return answer(visit, "signed-out")
+
+
+@bp.post("/account/link")
+def ask_for_link() -> Response:
+    """A one-time sign-in link by email, for a guest's subscriptions. The answer is the
+    same whether or not the email has any: it must not tell who bought here."""
+    visit = begin_account(changes_state=True)
+    email = accounts.normal_email(request.form.get("email", ""))
+    if not forms.valid_email(email):
+        return answer(visit, "link-email", 422)
+    if ratelimit.blocked(email):
+        return answer(visit, "too-many", 429)
+    ratelimit.failed(email)  # every link sent counts: nobody fills an inbox with them
+    if _has_guest_subscription(visit.connection, email):
+        with db.writing(visit.connection) as connection:
+            token = sign_in.new_link(connection, email)
+            link = url_for("account_page.use_link", token=token, _external=True)
+            customer_mail.queue(
+                connection,
+                to=email,
+                template="sign_in_link",
+                subject=f"Your sign-in link for {visit.shop.site.title}",
+                data={"link": link, "minutes": 15, "shop": visit.shop.site.title},
+            )
+    return answer(visit, "link-sent")
+
+
+def _has_guest_subscription(connection: Connection, email: str) -> bool:
+    query = select(subscriptions_table.c.id).where(
+        subscriptions_table.c.customer_id.is_(None), subscriptions_table.c.email == email
+    )
+    return connection.execute(query.limit(1)).first() is not None
+
+
+@bp.get("/account/link/<token>")
+def use_link(token: str) -> Response:
+    """The emailed link: spent on first use, it signs the guest in to their subscriptions."""
+    visit = begin_account(changes_state=False)
+    with db.writing(visit.connection) as connection:
+        email = sign_in.use_link(connection, token)
+        if email is not None:
+            if visit.cart.session:
+                sign_in.end_any_session(connection, visit.cart.session)
+            visit.cart.session = sign_in.start_email_session(
+                connection, email, visit.app.config["KEYLIGHT_SESSION_MAX_AGE"]
+            )
+            visit.cart.dirty = True
+    notice = "signed-in" if email is not None else "link-invalid"
+    return Response(status=303, headers={"Location": page_url(visit.shop, notice)})
+
+
+@bp.post("/account/subscriptions/<public_id>/<action>")
+def change(public_id: str, action: str) -> Response:
+    """Undo a cancellation, resume a pause early, keep the plan instead of a scheduled change."""
+    visit = begin_account(changes_state=True)
+    make = ACTIONS.get(action)
+    row = subscriptions.owned(visit.connection, public_id[:64], visit.owner)
+    if make is None or row is None:
+        if visit.owner is None:
+            return answer(visit, "sign-in", 401)
+        return answer(visit, "refused", 404)
+    moment = now()
+    try:
+        with db.writing(visit.connection) as connection:
+            done, after = make(connection, row, actor="customer", reason="", moment=moment)
+            subscriptions.announce(connection, visit.shop, row, done, after)
+            changes.notify(connection, None, row, done, after, visit.shop)
+    except subscriptions.Refused:
+        return answer(visit, "refused", 409)
+    return answer(visit, done)

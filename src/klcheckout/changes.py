@@ -1,0 +1,562 @@
+"""What a subscription journey asks for: shown before it is confirmed, applied once after.
+
+A journey with ``subject = "subscription"`` collects its customer's choice in its
+plan change, cancellation or pause step (answers kept with the checkout, with the
+version of the subscription they were made on). The confirmation step shows the
+change this module describes (``pending``): before and after, what is charged or
+credited now, the next renewal. Confirming applies it (``apply``) with the version
+the choice was made on, so of two confirmations (a double click, two tabs, a
+support agent meanwhile) exactly one changes the subscription; the other is told
+it changed meanwhile.
+
+What the page shows is made here too (``view``, ``plan_choices``), so the static
+pages' script and the pages the backend renders show the same words and figures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from babel.dates import format_date
+from sqlalchemy import Connection
+
+from kljourney import Shop
+from kljourney.model import (
+    CancellationStep,
+    Journey,
+    PauseStep,
+    PlanChangeStep,
+    Product,
+    StepBase,
+)
+
+from . import customer_mail, discounts, orders, subscriptions
+from .periods import current_period, period_boundary
+from .pricing import format_money, format_price
+from .proration import prorate
+
+STATUS_LABELS = {
+    "active": "Active",
+    "paused": "Paused",
+    "cancelling": "Ends at the end of the period",
+    "cancelled": "Cancelled",
+}
+
+
+def per_month(amount: Decimal, billing: str) -> Decimal:
+    """A price per month, to compare plans billed monthly and yearly."""
+    return amount / 12 if billing == "yearly" else amount
+
+
+def day(moment: datetime | str | None, locale: str) -> str:
+    """A date as customers read it: 'Dec 30, 2026' in en-US, '30.12.2026' in de-DE."""
+    if moment is None:
+        return ""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return format_date(moment.date(), format="medium", locale=locale.replace("-", "_"))
+
+
+def money(amount: Decimal, row: Any, locale: str) -> str:
+    return format_money(amount, row.currency, locale)
+
+
+def price(amount: Decimal, row: Any, locale: str, billing: str | None = None) -> str:
+    return format_price(amount, row.currency, locale, billing or row.billing)
+
+
+# -- what the pages show ------------------------------------------------------------------
+
+
+def view(row: Any, shop: Shop) -> dict[str, Any]:
+    """A subscription as the account page and the journeys' pages show it."""
+    locale = shop.site.locale
+    found: dict[str, Any] = {
+        "id": row.public_id,
+        "product": row.product,
+        "name": row.name,
+        "quantity": row.quantity,
+        "billing": row.billing,
+        "status": row.status,
+        "status_label": STATUS_LABELS.get(row.status, row.status),
+        "price": price(Decimal(row.line_total), row, locale),
+        "charge": price(subscriptions.charge_of(row), row, locale),
+        "period_end": day(row.current_period_end, locale),
+        "next_renewal": None,
+        "cancel_at": day(row.cancel_at, locale),
+        "cancelled_at": day(row.cancelled_at, locale),
+        "resume_at": day(row.resume_at, locale),
+        "scheduled_change": None,
+        "discount": None,
+    }
+    if row.status == "active":
+        found["next_renewal"] = {
+            "date": day(row.current_period_end, locale),
+            "amount": money(subscriptions.next_charge(row), row, locale),
+        }
+    elif row.status == "paused" and row.resume_at is not None:
+        found["next_renewal"] = {
+            "date": day(row.resume_at, locale),
+            "amount": money(subscriptions.next_charge(row), row, locale),
+        }
+    if row.scheduled_change:
+        plan = row.scheduled_change
+        found["scheduled_change"] = {
+            "product": plan["product"],
+            "name": plan["name"],
+            "price": price(subscriptions.charge_of(row, plan), row, locale),
+            "date": day(plan["at"], locale),
+        }
+    # Each fact also as one line of text, for the pages to show as it is.
+    renewal = found["next_renewal"]
+    found["next_renewal_text"] = f"{renewal['date']}: {renewal['amount']}" if renewal else ""
+    scheduled = found["scheduled_change"]
+    found["scheduled_change_text"] = (
+        f"{scheduled['name']} from {scheduled['date']}, {scheduled['price']}" if scheduled else ""
+    )
+    if row.status != "paused":
+        found["resume_at"] = ""
+    found["discount_text"] = ""
+    if row.discount:
+        left = row.discount.get("periods_left")
+        found["discount"] = {
+            "id": row.discount["id"],
+            "name": row.discount["name"],
+            "periods_left": left,
+            "text": row.discount["name"]
+            + (f" ({left} more renewal{'s' if left != 1 else ''})" if left is not None else ""),
+        }
+        found["discount_text"] = found["discount"]["text"]
+    return found
+
+
+@dataclass(frozen=True)
+class PlanChoice:
+    """One plan a plan change step offers, and what choosing it means now."""
+
+    product: Product
+    #: current, upgrade, downgrade, or order (a cancelled subscription ordered again)
+    kind: str
+    #: now or period_end
+    timing: str
+    #: What one period of it costs this subscription (its discount taken off).
+    charge: Decimal
+    #: What changing now charges (positive) or credits (negative); None at period end.
+    now: Decimal | None = None
+    days_left: int = 0
+
+    def as_json(self, row: Any, locale: str) -> dict[str, Any]:
+        billing = self.product.billing
+        found = {
+            "product": self.product.id,
+            "name": self.product.name,
+            "kind": self.kind,
+            "timing": self.timing,
+            "price": price(self.charge, row, locale, billing),
+            "label": {
+                "current": "Your plan",
+                "upgrade": "Upgrade",
+                "downgrade": "Downgrade",
+                "order": "Order again",
+            }[self.kind],
+            "when": self.when_text(row, locale),
+        }
+        return found
+
+    def when_text(self, row: Any, locale: str) -> str:
+        if self.kind == "current":
+            return "What you have now."
+        if self.kind == "order":
+            return "Starts today."
+        if self.timing == "period_end":
+            return f"From {day(row.current_period_end, locale)}, the end of your current period."
+        if self.now is None or self.now == 0:
+            return "From today, at no charge for the rest of this period."
+        days = f"{self.days_left} day{'s' if self.days_left != 1 else ''}"
+        if self.now > 0:
+            return f"From today: {money(self.now, row, locale)} now for the {days} left."
+        return f"From today: {money(-self.now, row, locale)} credited for the {days} left."
+
+
+def plan_choices(
+    shop: Shop, journey: Journey, step: PlanChangeStep, row: Any, moment: datetime
+) -> list[PlanChoice]:
+    """The plans ``step`` offers this subscription, with what each means now.
+
+    Only plans billed like the subscription are offered (a change keeps the period);
+    a cancelled subscription is offered every plan of the selection, ordered anew
+    with the journey's discount (win-back).
+    """
+    selection = shop.product_selections[step.product_selection]
+    products = [shop.products[p] for p in selection.products if p in shop.products]
+    if row.status == "cancelled":
+        discount = shop.discount(journey)
+        found = []
+        for product in products:
+            plan = subscriptions.plan_of(product, row.quantity, row.currency)
+            charge = Decimal(plan["line_total"])
+            if discount is not None and discount.applies_to(product):
+                charge = discounts.reduce(charge, discount, row.currency)
+            found.append(PlanChoice(product, "order", "now", charge))
+        return found
+    current = per_month(Decimal(row.line_total), row.billing)
+    found = []
+    for product in products:
+        if product.billing != row.billing:
+            continue
+        plan = subscriptions.plan_of(product, row.quantity, row.currency)
+        charge = subscriptions.charge_of(row, plan)
+        if product.id == row.product:
+            found.append(PlanChoice(product, "current", "now", charge))
+            continue
+        upgrade = per_month(Decimal(plan["line_total"]), product.billing) > current
+        timing = step.upgrade if upgrade else step.downgrade
+        timing = "now" if timing == "immediately" else "period_end"
+        kind = "upgrade" if upgrade else "downgrade"
+        if timing == "period_end":
+            found.append(PlanChoice(product, kind, timing, charge))
+            continue
+        if step.proration == "none":
+            found.append(PlanChoice(product, kind, timing, charge, Decimal(0)))
+            continue
+        proration = prorate(
+            subscriptions.charge_of(row),
+            charge,
+            row.current_period_start,
+            row.current_period_end,
+            moment,
+            row.currency,
+        )
+        found.append(
+            PlanChoice(product, kind, timing, charge, proration.amount, proration.days_left)
+        )
+    return found
+
+
+# -- what the journey's answers ask for --------------------------------------------------------
+
+
+@dataclass
+class Pending:
+    """The change a subscription journey's answers ask for, before it is confirmed."""
+
+    #: plan_change, order (win-back), cancel, pause
+    kind: str
+    step: StepBase
+    #: The subscription's version when the customer chose.
+    version: int
+    choice: PlanChoice | None = None
+    immediately: bool = False
+    periods: int = 0
+    reason: str = ""
+    comment: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def pending(
+    shop: Shop,
+    journey: Journey,
+    answers: dict[str, Any],
+    row: Any,
+    moment: datetime,
+    applies: Any = None,
+) -> Pending | None:
+    """The first answered subscription step's change, or None when nothing is chosen."""
+    for step in journey.active_steps:
+        if applies is not None and not applies(step):
+            continue
+        saved = answers.get(step.id)
+        if not saved:
+            continue
+        version = int(saved.get("version", -1))
+        if isinstance(step, PlanChangeStep):
+            choices = {c.product.id: c for c in plan_choices(shop, journey, step, row, moment)}
+            choice = choices.get(saved.get("product", ""))
+            if choice is None or choice.kind == "current":
+                return None
+            kind = "order" if choice.kind == "order" else "plan_change"
+            return Pending(kind, step, version, choice=choice)
+        if isinstance(step, CancellationStep) and saved.get("ready"):
+            return Pending(
+                "cancel",
+                step,
+                version,
+                immediately=step.effective == "immediately",
+                reason=str(saved.get("reason", "")),
+                comment=str(saved.get("comment", "")),
+            )
+        if isinstance(step, PauseStep):
+            return Pending("pause", step, version, periods=int(saved.get("periods", 0)))
+    return None
+
+
+def describe(pending: Pending, row: Any, shop: Shop, moment: datetime) -> dict[str, Any]:
+    """The confirmation page's summary: before, after, what happens now, the next renewal."""
+    locale = shop.site.locale
+    before = {"name": row.name, "price": price(subscriptions.charge_of(row), row, locale)}
+    summary: dict[str, Any] = {"kind": pending.kind, "before": before, "now": None}
+    if pending.kind in ("plan_change", "order"):
+        choice = pending.choice
+        assert choice is not None
+        after_price = price(choice.charge, row, locale, choice.product.billing)
+        summary["after"] = {"name": choice.product.name, "price": after_price}
+        if pending.kind == "order":
+            summary["title"] = f"Order {choice.product.name} again"
+            summary["effective"] = "Today"
+            summary["now"] = {"label": "Charged now", "amount": money(choice.charge, row, locale)}
+            end = period_boundary(moment, choice.product.billing, 1)
+            summary["next_renewal"] = {"date": day(end, locale), "amount": after_price}
+        elif choice.timing == "period_end":
+            summary["title"] = f"Change from {row.name} to {choice.product.name}"
+            summary["effective"] = day(row.current_period_end, locale)
+            summary["next_renewal"] = {
+                "date": day(row.current_period_end, locale),
+                "amount": money(choice.charge, row, locale),
+            }
+        else:
+            summary["title"] = f"Change from {row.name} to {choice.product.name}"
+            summary["effective"] = "Today"
+            if choice.now:
+                label = "Charged now" if choice.now > 0 else "Credited now"
+                summary["now"] = {"label": label, "amount": money(abs(choice.now), row, locale)}
+            summary["next_renewal"] = {
+                "date": day(row.current_period_end, locale),
+                "amount": money(choice.charge, row, locale),
+            }
+    elif pending.kind == "cancel":
+        ends = moment if pending.immediately else max(row.current_period_end, moment)
+        summary["title"] = f"Cancel {row.name}"
+        summary["after"] = {"name": "Cancelled", "price": ""}
+        summary["effective"] = "Today" if pending.immediately else day(ends, locale)
+        summary["next_renewal"] = None
+    else:  # pause
+        resume = _resume_at(row, pending.periods)
+        summary["title"] = f"Pause {row.name}"
+        summary["after"] = {"name": f"Paused until {day(resume, locale)}", "price": ""}
+        summary["effective"] = day(row.current_period_end, locale)
+        summary["next_renewal"] = {
+            "date": day(resume, locale),
+            "amount": money(subscriptions.next_charge(row), row, locale),
+        }
+    return _as_lines(summary)
+
+
+def _as_lines(summary: dict[str, Any]) -> dict[str, Any]:
+    """The summary's facts as lines of text, as the confirmation page shows them."""
+    before, after = summary["before"], summary["after"]
+    summary["before_text"] = ", ".join(x for x in (before["name"], before["price"]) if x)
+    summary["after_text"] = ", ".join(x for x in (after["name"], after["price"]) if x)
+    now_part = summary["now"]
+    summary["now_label"] = now_part["label"] if now_part else ""
+    summary["now_text"] = now_part["amount"] if now_part else ""
+    renewal = summary.get("next_renewal")
+    summary["next_text"] = f"{renewal['date']}: {renewal['amount']}" if renewal else ""
+    summary["button"] = {
+        "order": "Order and pay",
+        "plan_change": "Confirm the change",
+        "cancel": "Cancel my subscription",
+        "pause": "Pause my subscription",
+    }[summary["kind"]]
+    return summary
+
+
+def pause_choices(step: PauseStep, row: Any, locale: str) -> list[dict[str, Any]]:
+    """The durations a pause step offers, each with the day billing starts again."""
+    unit = "month" if row.billing == "monthly" else "year"
+    return [
+        {
+            "periods": periods,
+            "label": f"{periods} {unit}{'s' if periods != 1 else ''}",
+            "resume": day(_resume_at(row, periods), locale),
+        }
+        for periods in step.durations
+    ]
+
+
+def _resume_at(row: Any, periods: int) -> datetime:
+    start, _ = current_period(row.started_at, row.billing, row.current_period_end)
+    paid = subscriptions.period_index(row.started_at, row.billing, start)
+    return period_boundary(row.started_at, row.billing, paid + periods)
+
+
+# -- applying it, once --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Applied:
+    action: str
+    subscription: dict[str, Any]
+    #: The number of the order the change made (a prorated charge or credit), if any.
+    order_number: str | None = None
+
+
+def apply(
+    connection: Connection,
+    shop: Shop,
+    journey: Journey,
+    pending: Pending,
+    row: Any,
+    *,
+    token: str | None,
+    moment: datetime,
+) -> Applied:
+    """Make the change in the caller's transaction, announce it and email the customer.
+
+    ``subscriptions.Changed`` when the subscription is not the version the customer
+    chose on; ``subscriptions.Refused`` when its state no longer allows the change.
+    """
+    if row.version != pending.version:
+        raise subscriptions.Changed()
+    reason = pending.reason + (f": {pending.comment}" if pending.comment else "")
+    common = {"actor": "customer", "reason": reason, "moment": moment}
+    order_number = None
+    extra: dict[str, Any] = {}
+    if pending.kind == "plan_change":
+        choice = pending.choice
+        assert choice is not None
+        plan = subscriptions.plan_of(choice.product, row.quantity, row.currency)
+        if choice.timing == "period_end":
+            action, after = subscriptions.schedule_change(connection, row, plan, **common)
+        else:
+            action, after = subscriptions.change_plan(connection, row, plan, **common)
+            if choice.now:
+                order_number = orders.place_proration(
+                    connection,
+                    row=row,
+                    journey=journey,
+                    product=choice.product,
+                    amount=choice.now,
+                    days=(choice.days_left, _days_in_period(row)),
+                    token=token,
+                    moment=moment,
+                )
+                extra = {"order_number": order_number, "prorated": str(choice.now)}
+        extra["from"] = {"product": row.product, "name": row.name, "line_total": row.line_total}
+    elif pending.kind == "cancel":
+        action, after = subscriptions.cancel(
+            connection, row, immediately=pending.immediately, **common
+        )
+        extra = {"reason": pending.reason, "comment": pending.comment}
+    elif pending.kind == "pause":
+        action, after = subscriptions.pause(connection, row, periods=pending.periods, **common)
+    else:
+        raise ValueError(f"{pending.kind!r} is applied by placing an order")
+    subscriptions.announce(connection, shop, row, action, after, extra)
+    notify(connection, journey, row, action, after, shop)
+    return Applied(action, after, order_number)
+
+
+def _days_in_period(row: Any) -> int:
+    return (row.current_period_end.date() - row.current_period_start.date()).days
+
+
+def take_offer(
+    connection: Connection,
+    shop: Shop,
+    journey: Journey,
+    step: CancellationStep,
+    offer: str,
+    row: Any,
+    *,
+    version: int,
+    reason: str,
+    moment: datetime,
+) -> Applied:
+    """The customer took the retention offer instead of cancelling."""
+    if row.version != version:
+        raise subscriptions.Changed()
+    kind, _, name = offer.partition(":")
+    common = {
+        "actor": "customer",
+        "reason": f"offer instead of cancelling ({reason})",
+        "moment": moment,
+    }
+    if kind == "discount":
+        action, after = subscriptions.give_discount(connection, row, shop.discounts[name], **common)
+    elif kind == "pause":
+        action, after = subscriptions.pause(connection, row, periods=step.pause_periods, **common)
+    else:
+        plan = subscriptions.plan_of(shop.products[name], row.quantity, row.currency)
+        action, after = subscriptions.schedule_change(connection, row, plan, **common)
+    subscriptions.announce(connection, shop, row, action, after, {"offer": offer})
+    notify(connection, journey, row, action, after, shop)
+    return Applied(action, after)
+
+
+def offer_text(shop: Shop, step: CancellationStep, offer: str, row: Any) -> str:
+    """The retention offer as the customer reads it."""
+    kind, _, name = offer.partition(":")
+    locale = shop.site.locale
+    now_price = price(Decimal(row.line_total), row, locale)
+    if kind == "discount":
+        discount = shop.discounts[name]
+        reduced = price(
+            discounts.reduce(Decimal(row.line_total), discount, row.currency), row, locale
+        )
+        return f"Stay with {row.name} and get {discount.name}: {reduced} instead of {now_price}."
+    if kind == "pause":
+        periods = step.pause_periods
+        unit = ("month" if row.billing == "monthly" else "year") + ("s" if periods != 1 else "")
+        return (
+            f"Take a break instead: pause {row.name} for {periods} {unit} "
+            "and pay nothing meanwhile."
+        )
+    product = shop.products[name]
+    plan = subscriptions.plan_of(product, row.quantity, row.currency)
+    cheaper = price(Decimal(plan["line_total"]), row, locale, product.billing)
+    since = day(row.current_period_end, locale)
+    return f"Switch to {product.name} instead, for {cheaper} from {since}."
+
+
+# -- telling the customer ----------------------------------------------------------------------
+
+SENTENCES = {
+    "changed": "Your plan is now {name}.",
+    "change_scheduled": "Your plan changes to {scheduled} on {scheduled_date}.",
+    "change_unscheduled": "You keep {name}: the planned change was dropped.",
+    "cancel_scheduled": "{name} ends on {cancel_at}. You can undo this until then.",
+    "cancelled": "{name} is cancelled.",
+    "reactivated": "{name} goes on: the cancellation was undone.",
+    "paused": "{name} is paused until {resume_at}; you pay nothing meanwhile.",
+    "resumed": "{name} is running again.",
+    "discounted": "{name} now comes with {discount}.",
+    "won_back": "Welcome back: your new subscription starts today.",
+}
+
+
+def sentence(action: str, after: dict[str, Any], shop: Shop) -> str:
+    """One sentence about a change, for the email and the done page."""
+    locale = shop.site.locale
+    scheduled = after.get("scheduled_change") or {}
+    values = {
+        "name": after["name"],
+        "scheduled": scheduled.get("name", ""),
+        "scheduled_date": day(scheduled.get("at"), locale),
+        "cancel_at": day(after.get("cancel_at"), locale),
+        "resume_at": day(after.get("resume_at"), locale),
+        "discount": (after.get("discount") or {}).get("name", ""),
+    }
+    return SENTENCES[action].format(**values)
+
+
+def notify(
+    connection: Connection,
+    journey: Journey | None,
+    row: Any,
+    action: str,
+    after: dict[str, Any],
+    shop: Shop,
+) -> None:
+    """The customer's email about a change they made."""
+    text = sentence(action, after, shop)
+    customer_mail.queue(
+        connection,
+        to=row.email,
+        template="subscription_changed",
+        subject=f"Your subscription: {text}",
+        data={"summary": text, "action": action, "subscription": after},
+        journey=journey,
+    )

@@ -1,0 +1,123 @@
+"""The steps of a subscription journey: a new plan, a cancellation, a pause.
+
+Each keeps the customer's choice with the checkout, together with the version of
+the subscription it was made on; nothing changes until the confirmation step
+(``changes.apply``). The one exception is a retention offer: a customer who
+accepts it has decided, and the offer is applied there and then.
+"""
+
+from __future__ import annotations
+
+from flask import request
+from sqlalchemy import Connection
+
+from kljourney.model import CancellationStep, OrderDoneStep, PauseStep, PlanChangeStep, StepBase
+
+from .. import changes, checkouts, subscriptions
+from ..clock import now
+from ..visit import Visit
+from . import handles
+from .outcomes import Completed, Outcome, Refused, StepRefused
+
+MAX_COMMENT = 1000
+CHANGED = (
+    "Your subscription changed meanwhile (in another window, or by our support team). "
+    "Here it is as it is now: please choose again."
+)
+
+
+@handles("plan_change")
+def choose_plan(visit: Visit, step: StepBase) -> Outcome:
+    assert isinstance(step, PlanChangeStep)
+    row = visit.subscription
+    choices = changes.plan_choices(visit.shop, visit.journey, step, row, now())
+    offered = {c.product.id: c for c in choices if c.kind != "current"}
+    product = request.form.get("product", "")
+    if product not in offered:
+        names = ", ".join(c.product.name for c in offered.values()) or "none"
+        message = f"Choose one of the plans offered: {names}."
+        if product == row.product:
+            message = f"You have {row.name} already. " + message
+        return Refused({"product": message}, values={"product": product[:64]})
+    if offered[product].kind == "order":
+        # Ordered anew (win-back): the plan goes in the cart, and the order is placed
+        # at the confirmation like any other, with the journey's discount.
+        visit.cart.lines = {product: row.quantity}
+        visit.cart.dirty = True
+    return Completed(answers={"product": product, "version": row.version})
+
+
+@handles("pause")
+def choose_pause(visit: Visit, step: StepBase) -> Outcome:
+    assert isinstance(step, PauseStep)
+    row = visit.subscription
+    if row.status != "active":
+        return Refused({"_form": f"{row.name} is {row.status}: only an active one can pause."})
+    raw = request.form.get("periods", "").strip()
+    if not raw.isdigit() or int(raw) not in step.durations:
+        unit = "months" if row.billing == "monthly" else "years"
+        allowed = ", ".join(str(d) for d in step.durations)
+        return Refused({"periods": f"Choose how long to pause: {allowed} {unit}."})
+    return Completed(answers={"periods": int(raw), "version": row.version})
+
+
+@handles("cancellation")
+def choose_cancellation(visit: Visit, step: StepBase) -> Outcome:
+    """A reason (and its comment); a reason with an offer shows the offer first, which the
+    customer accepts (applied now, the journey ends) or declines (on to confirming)."""
+    assert isinstance(step, CancellationStep)
+    row = visit.subscription
+    if row.status in ("cancelling", "cancelled"):
+        return Refused({"_form": f"{row.name} is cancelled already."}, status=409)
+    reason = step.reason(request.form.get("reason", ""))
+    comment = request.form.get("comment", "").strip()
+    values = {"reason": request.form.get("reason", "")[:64], "comment": comment[:MAX_COMMENT]}
+    if reason is None:
+        return Refused({"reason": "Choose the reason you are leaving."}, values=values)
+    if len(comment) > MAX_COMMENT:
+        return Refused(
+            {"comment": f"Keep it under {MAX_COMMENT} characters, please."}, values=values
+        )
+    answers = {"reason": reason.id, "comment": comment if reason.comment else ""}
+    answers["version"] = row.version
+    decision = request.form.get("decision", "")
+    if not reason.offer or decision == "decline":
+        return Completed(answers={**answers, "ready": True})
+    if decision != "accept":  # show the offer: the page asks to accept or decline it
+        return Completed(answers={**answers, "offered": reason.offer}, target=step)
+    saved = visit.answers.get(step.id) or {}
+    version = int(saved.get("version", row.version))
+    offer = reason.offer
+
+    def accept(connection: Connection) -> bool:
+        try:
+            applied = changes.take_offer(
+                connection,
+                visit.shop,
+                visit.journey,
+                step,
+                offer,
+                row,
+                version=version,
+                reason=reason.id,
+                moment=now(),
+            )
+        except subscriptions.Changed:
+            raise StepRefused(Refused({"_form": CHANGED}, status=409)) from None
+        except subscriptions.Refused as refusal:
+            raise StepRefused(Refused({"_form": refusal.message}, status=409)) from None
+        done = {
+            "action": applied.action,
+            "text": changes.sentence(applied.action, applied.subscription, visit.shop),
+            "token": None,
+        }
+        checkouts.put(
+            connection, visit.cart.checkout_id, visit.journey.key, applied=done, answers={}
+        )
+        return True
+
+    return Completed(write=accept, durable=True, target=_done_step(visit) or step)
+
+
+def _done_step(visit: Visit) -> StepBase | None:
+    return next((s for s in visit.journey.active_steps if isinstance(s, OrderDoneStep)), None)
