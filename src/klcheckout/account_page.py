@@ -261,8 +261,8 @@ def _order_view(shop: Shop, order: dict[str, Any]) -> dict[str, Any]:
 OFFERED_FOR = {
     "change": ("active",),
     "pause": ("active",),
-    "cancel": ("active", "paused"),
     "winback": ("cancelled",),
+    "cancel": ("active", "paused"),
 }
 LABELS = {"change": "Change plan", "pause": "Pause", "cancel": "Cancel", "winback": "Come back"}
 
@@ -279,8 +279,8 @@ def actions(visit: AccountVisit, row: Any, moment: Any, backend: bool) -> list[d
         found.append(_post("Resume now", f"{api}/resume{suffix}"))
     if row.scheduled_change:
         found.append(_post("Keep my current plan", f"{api}/keep-plan{suffix}"))
-    for action, key in shop.account.items():
-        journey = shop.journeys.get(key)
+    for action in OFFERED_FOR:  # leaving comes last
+        journey = shop.journeys.get(shop.account.get(action, ""))
         if journey is None or row.status not in OFFERED_FOR[action]:
             continue
         if not _journey_open(journey, row, moment):

@@ -445,7 +445,7 @@ def apply(
     else:
         raise ValueError(f"{pending.kind!r} is applied by placing an order")
     subscriptions.announce(connection, shop, row, action, after, extra)
-    notify(connection, journey, row, action, after, shop)
+    notify(connection, journey, row, action, after, shop, order_number)
     return Applied(action, after, order_number)
 
 
@@ -549,14 +549,17 @@ def notify(
     action: str,
     after: dict[str, Any],
     shop: Shop,
+    order_number: str | None = None,
 ) -> None:
-    """The customer's email about a change they made."""
+    """The customer's email about a change they made (with the number of the order that
+    charged or credited it, if one did)."""
     text = sentence(action, after, shop)
+    data = {"summary": text, "action": action, "subscription": after, "order_number": order_number}
     customer_mail.queue(
         connection,
         to=row.email,
         template="subscription_changed",
         subject=f"Your subscription: {text}",
-        data={"summary": text, "action": action, "subscription": after},
+        data=data,
         journey=journey,
     )

@@ -25,7 +25,7 @@ def reduce(amount: Decimal, discount: Discount | dict[str, Any], currency: str) 
     if percent is not None:
         return quantize(amount * (100 - percent) / 100, currency)
     assert off is not None
-    return max(Decimal(0), quantize(amount - off, currency))
+    return quantize(max(Decimal(0), amount - off), currency)
 
 
 def _terms(discount: Discount | dict[str, Any]) -> tuple[Decimal | None, Decimal | None]:

@@ -215,7 +215,9 @@ def subscription_state(visit: Visit, step: StepBase | None) -> dict[str, Any]:
     row = visit.subscription
     if row is None:
         raise NotFound(NO_SUBSCRIPTION)
-    if not conditions.journey_open(visit):
+    # The journey's own condition lets customers in; the done page, after the change
+    # that may have closed it, still shows what was done.
+    if not isinstance(step, OrderDoneStep) and not conditions.journey_open(visit):
         raise security.Forbidden(CLOSED)
     shop, journey, locale, moment = visit.shop, visit.journey, visit.shop.site.locale, now()
     found = changes.view(row, shop)

@@ -21,7 +21,7 @@ the period ends has none and costs nothing (the renewal charges the new price).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from kljourney.money import quantize
@@ -36,7 +36,7 @@ class Proration:
 
 def days_between(start: datetime, end: datetime) -> int:
     """Whole calendar days from ``start`` to ``end`` (both taken in UTC)."""
-    return (end.date() - start.date()).days
+    return (end.astimezone(UTC).date() - start.astimezone(UTC).date()).days
 
 
 def prorate(

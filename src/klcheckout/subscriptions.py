@@ -38,6 +38,7 @@ from .clock import shown
 from .hooks import events
 from .periods import current_period, period_boundary
 from .pricing import PricedLine
+from .proration import days_between
 from .tables import subscription_history, subscriptions
 
 #: What the customer sees of a subscription and events report, in this order.
@@ -163,9 +164,9 @@ def next_charge(row: Any) -> Decimal:
 def condition_values(row: Any, moment: datetime) -> dict[str, Any]:
     """A subscription as conditions read it (README, "Conditions and rules")."""
     until = row.cancelled_at or moment
-    months = (until.year - row.started_at.year) * 12 + until.month - row.started_at.month
-    if until.day < row.started_at.day:
-        months -= 1
+    cancelled_days = None
+    if row.cancelled_at is not None:
+        cancelled_days = max(0, days_between(row.cancelled_at, moment))
     return {
         "id": row.public_id,
         "status": row.status,
@@ -176,13 +177,22 @@ def condition_values(row: Any, moment: datetime) -> dict[str, Any]:
         "price": Decimal(row.line_total),
         "period_start": row.current_period_start,
         "period_end": row.current_period_end,
-        "days_left": max(0, (row.current_period_end.date() - moment.date()).days),
-        "months_active": max(0, months),
-        "cancelled_days": (moment - row.cancelled_at).days if row.cancelled_at else None,
+        "days_left": max(0, days_between(moment, row.current_period_end)),
+        "months_active": months_between(row.started_at, until),
+        "cancelled_days": cancelled_days,
         "paused_until": row.resume_at,
         "discount": (row.discount or {}).get("id", ""),
         "scheduled_change": (row.scheduled_change or {}).get("product", ""),
     }
+
+
+def months_between(start: datetime, until: datetime) -> int:
+    """Whole months from ``start`` to ``until``, counted like monthly renewals (``periods``):
+    started January 31, a month is full on February 28."""
+    if until <= start:
+        return 0
+    _, end = current_period(start, "monthly", until)
+    return period_index(start, "monthly", end) - 1
 
 
 def new_public_id() -> str:

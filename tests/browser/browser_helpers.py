@@ -106,7 +106,7 @@ class Workspace:
 class Server:
     """``klbuild serve`` in a subprocess on a free port, until ``stop()``."""
 
-    def __init__(self, ws: Workspace, *extra: str) -> None:
+    def __init__(self, ws: Workspace, *extra: str, env: dict[str, str] | None = None) -> None:
         self.ws = ws
         self.stdout: list[str] = []
         self.stderr: list[str] = []
@@ -134,6 +134,7 @@ class Server:
             env={
                 **{k: v for k, v in os.environ.items() if not k.startswith("KEYLIGHT_")},
                 "PYTHONUNBUFFERED": "1",
+                **(env or {}),
             },
         )
         self._readers = [
@@ -176,6 +177,23 @@ class Server:
                     )
                 self._lines.wait(0.1)
 
+    def wait_for_output(self, pattern: re.Pattern[str], timeout: float = 15.0) -> re.Match[str]:
+        """The first match of ``pattern`` in what the server printed, waiting for it."""
+        deadline = time.monotonic() + timeout
+        with self._lines:
+            while True:
+                for line in self.stdout + self.stderr:
+                    found = pattern.search(line)
+                    if found:
+                        return found
+                left = deadline - time.monotonic()
+                if left <= 0 or self.process.poll() is not None:
+                    raise AssertionError(
+                        f"the server printed nothing like {pattern.pattern!r}:\n"
+                        + "\n".join(self.stdout + self.stderr)
+                    )
+                self._lines.wait(min(left, 0.5))
+
     def url(self, step: str, key: str = KEY) -> str:
         return f"{self.base}{key}/{step}/"
 
@@ -195,8 +213,8 @@ class Server:
 
 
 @contextlib.contextmanager
-def running(ws: Workspace, *extra: str) -> Iterator[Server]:
-    server = Server(ws, *extra)
+def running(ws: Workspace, *extra: str, env: dict[str, str] | None = None) -> Iterator[Server]:
+    server = Server(ws, *extra, env=env)
     try:
         yield server
     finally:
@@ -327,9 +345,10 @@ def add_product(page: Any, product: str) -> None:
     wait_for_step(page, step, key)
 
 
-def buy_starter_and_sign_up(page: Any, product_page: str) -> str:
+def buy_starter_and_sign_up(page: Any, product_page: str, password: str = "") -> str:
     """From the example's product page: Starter in the cart, on through the cart, and a
-    new account; the email it signed up with. The caller waits for the step that follows."""
+    new account (with ``password``, or a new one); the email it signed up with. The caller
+    waits for the step that follows."""
     page.goto(product_page)
     wait_for_step(page, "product-selection")
     add_product(page, "starter")
@@ -338,7 +357,7 @@ def buy_starter_and_sign_up(page: Any, product_page: str) -> str:
     press_continue(page)
     wait_for_step(page, "login-or-create-an-account")
     email = unique_email()
-    sign_up(page, email, strong_password())
+    sign_up(page, email, password or strong_password())
     return email
 
 

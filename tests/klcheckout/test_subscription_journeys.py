@@ -109,9 +109,7 @@ class Subscriber:
                 .where(events.c.type == "customer_email")
                 .order_by(events.c.id)
             )
-            return [
-                r.payload for r in rows if r.payload["data"]["customer"]["email"] == self.email
-            ]
+            return [r.payload for r in rows if r.payload["data"]["customer"]["email"] == self.email]
 
 
 @pytest.fixture
@@ -132,7 +130,7 @@ def change_orders(backend: Backend, email: str) -> list[tuple[str, str]]:
         return [(r.name, r.line_total) for r in rows]
 
 
-# -- changing plan ----------------------------------------------------------------------------
+# -- changing plan -----------------------------------------------------------------------------
 
 
 def test_an_upgrade_applies_now_and_charges_the_days_left(subscriber: Subscriber) -> None:
@@ -186,7 +184,9 @@ def test_a_downgrade_waits_for_the_period_end_and_only_one_change_is_scheduled(
     subscriber = Subscriber(backend, product="pro")
     try:
         subscriber.enter("change-plan", "your-new-plan")
-        plans = {p["product"]: p for p in subscriber.state("your-new-plan")["subscription"]["plans"]}
+        plans = {
+            p["product"]: p for p in subscriber.state("your-new-plan")["subscription"]["plans"]
+        }
         assert plans["starter"]["kind"] == "downgrade"
         assert plans["starter"]["when"].startswith("From ")  # the end of the period
         subscriber.step("your-new-plan", {"product": "starter"})
@@ -247,7 +247,7 @@ def test_the_customer_keeps_the_plan_instead_of_a_scheduled_change(backend: Back
         subscriber.close()
 
 
-# -- confirming exactly once ------------------------------------------------------------------
+# -- confirming exactly once -------------------------------------------------------------------
 
 
 def test_a_double_click_applies_the_change_once_and_answers_both_alike(
@@ -327,7 +327,7 @@ def test_a_change_by_support_meanwhile_is_not_overwritten(
     assert subscriber.row().product == "starter"
 
 
-# -- cancelling, with and without the offer --------------------------------------------------
+# -- cancelling, with and without the offer ----------------------------------------------------
 
 
 def test_a_retention_offer_taken_instead_of_cancelling(
@@ -395,9 +395,7 @@ def test_a_declined_offer_cancels_at_period_end_and_can_be_undone(
         data={"csrf_token": account["csrf_token"]},
         headers={"Accept": "application/json"},
     )
-    assert undone.json()["messages"] == [
-        "The cancellation is undone: your subscription goes on."
-    ]
+    assert undone.json()["messages"] == ["The cancellation is undone: your subscription goes on."]
     assert subscriber.row().status == "active"
     assert subscriber.history()[-2:] == [
         ("customer", "cancel_scheduled"),
@@ -427,7 +425,7 @@ def test_a_reason_with_a_comment_is_kept_in_the_history(
     assert "not open" in again.json()["error"]
 
 
-# -- pausing ---------------------------------------------------------------------------------------
+# -- pausing -----------------------------------------------------------------------------------
 
 
 def test_a_pause_stops_billing_and_resumes_early_from_the_account_page(
@@ -470,7 +468,7 @@ def test_a_pause_stops_billing_and_resumes_early_from_the_account_page(
     assert again.headers["Location"] == "/account/?notice=refused"
 
 
-# -- whose subscription --------------------------------------------------------------------------
+# -- whose subscription ------------------------------------------------------------------------
 
 
 def test_only_the_owner_reaches_a_subscription(backend: Backend, subscriber: Subscriber) -> None:
@@ -506,12 +504,15 @@ def test_only_the_owner_reaches_a_subscription(backend: Backend, subscriber: Sub
 def test_signing_out_ends_the_access_on_the_next_request(subscriber: Subscriber) -> None:
     assert subscriber.enter("change-plan", "your-new-plan").status_code == 200
     subscriber.shopper.post("logout", {"step": "your-new-plan"})
-    assert subscriber.shopper.http.get(
-        f"{subscriber.backend.url}/change-plan/state", params={"step": "your-new-plan"}
-    ).status_code == 404
+    assert (
+        subscriber.shopper.http.get(
+            f"{subscriber.backend.url}/change-plan/state", params={"step": "your-new-plan"}
+        ).status_code
+        == 404
+    )
 
 
-# -- a guest's link ---------------------------------------------------------------------------------
+# -- a guest's link ----------------------------------------------------------------------------
 
 
 def guest_buys_starter(backend: Backend, email: str) -> Shopper:
@@ -527,9 +528,7 @@ def guest_buys_starter(backend: Backend, email: str) -> Shopper:
 
 def link_of(backend: Backend, email: str) -> str:
     with backend.engine.connect() as connection:
-        rows = connection.execute(
-            select(events.c.payload).where(events.c.type == "customer_email")
-        )
+        rows = connection.execute(select(events.c.payload).where(events.c.type == "customer_email"))
         links = [
             r.payload["data"]["link"]
             for r in rows
@@ -602,7 +601,7 @@ def test_a_link_expires_after_15_minutes_and_tells_nobody_who_bought(backend: Ba
         visitor.close()
 
 
-# -- win-back ---------------------------------------------------------------------------------------
+# -- win-back ----------------------------------------------------------------------------------
 
 
 def test_a_cancelled_customer_comes_back_with_the_journeys_discount(
