@@ -58,9 +58,9 @@ def test_unpacked_wheel_builds_the_example_away_from_the_repository(
     assert result.returncode == 0, result.stderr
     # The example's two journeys: self-service (7 pages) and segments (9 pages).
     assert "Built 6 journeys" in result.stdout
-    assert "16 pages written" in result.stdout
+    assert "30 pages written" in result.stdout
     pages = list((shop / "site").rglob("index.html"))
-    assert len(pages) == 16
+    assert len(pages) == 30
 
 
 def test_the_distribution_has_a_name_of_its_own(wheel: Path) -> None:

@@ -15,7 +15,7 @@ visitor typed travels in an address.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
@@ -89,7 +89,6 @@ class AccountVisit:
     app: Flask
     shop: Shop
     cart: Cart
-    messages: list[str] = field(default_factory=list)
     _connection: Connection | None = None
 
     @property
@@ -121,18 +120,7 @@ class AccountVisit:
         return found
 
     def set_cookie(self, response: Response) -> None:
-        if not self.cart.dirty:
-            return
-        production = self.app.config["KEYLIGHT_ENV"] == "production"
-        response.set_cookie(
-            carts.cookie_name(self.app),
-            carts.encode(self.app, self.cart),
-            max_age=self.app.config["KEYLIGHT_CART_MAX_AGE"],
-            path="/",
-            secure=production,
-            httponly=True,
-            samesite=self.app.config["KEYLIGHT_COOKIE_SAMESITE"],
-        )
+        carts.set_cookie(self.app, self.cart, response)
 
     @property
     def csrf_token(self) -> str:

@@ -21,7 +21,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from kljourney import Shop
@@ -172,6 +172,22 @@ def encode(app: Flask, cart: Cart) -> str:
     value = serializer(app).dumps(payload)
     cart.encoded = (payload, value)
     return value
+
+
+def set_cookie(app: Flask, cart: Cart, response: Response) -> None:
+    """Write the cart into ``response``'s cookie if this request changed it."""
+    if not cart.dirty:
+        return
+    production = app.config["KEYLIGHT_ENV"] == "production"
+    response.set_cookie(
+        cookie_name(app),
+        encode(app, cart),
+        max_age=app.config["KEYLIGHT_CART_MAX_AGE"],
+        path="/",
+        secure=production,
+        httponly=True,
+        samesite=app.config["KEYLIGHT_COOKIE_SAMESITE"],
+    )
 
 
 def fits(app: Flask, value: str) -> bool:

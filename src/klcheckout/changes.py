@@ -444,7 +444,7 @@ def apply(
         action, after = subscriptions.pause(connection, row, periods=pending.periods, **common)
     else:
         raise ValueError(f"{pending.kind!r} is applied by placing an order")
-    subscriptions.announce(connection, shop, row, action, after, extra)
+    subscriptions.announce(connection, shop, row, action, after, extra, via=journey)
     notify(connection, journey, row, action, after, shop, order_number)
     return Applied(action, after, order_number)
 
@@ -481,9 +481,36 @@ def take_offer(
     else:
         plan = subscriptions.plan_of(shop.products[name], row.quantity, row.currency)
         action, after = subscriptions.schedule_change(connection, row, plan, **common)
-    subscriptions.announce(connection, shop, row, action, after, {"offer": offer})
+    subscriptions.announce(connection, shop, row, action, after, {"offer": offer}, via=journey)
     notify(connection, journey, row, action, after, shop)
     return Applied(action, after)
+
+
+def offer_applies(shop: Shop, offer: str, row: Any) -> bool:
+    """Whether this subscription can take the offer now: a discount that covers its plan
+    while it runs, a pause while it is active, another plan billed alike while it is
+    active. An offer it cannot take is not made; the customer goes on cancelling."""
+    kind, _, name = offer.partition(":")
+    if kind == "discount":
+        discount = shop.discounts.get(name)
+        running = row.status in ("active", "cancelling")
+        current = shop.products.get(row.product)
+        return (
+            running
+            and discount is not None
+            and current is not None
+            and discount.applies_to(current)
+        )
+    if kind == "pause":
+        return row.status == "active"
+    product = shop.products.get(name)
+    return (
+        row.status == "active"
+        and product is not None
+        and product.id != row.product
+        and product.billing == row.billing
+        and not row.scheduled_change
+    )
 
 
 def offer_text(shop: Shop, step: CancellationStep, offer: str, row: Any) -> str:

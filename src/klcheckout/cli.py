@@ -397,7 +397,8 @@ def _change_subscription(public_id: str, act: Any) -> None:
     help="As if it were this moment (UTC unless given), e.g. 2027-03-01.",
 )
 def due_subscriptions(apply_changes: bool, moment: Any) -> None:
-    """Renewals and cancellations due by now: listed, or applied with --apply (from cron)."""
+    """Renewals, plan changes, pause ends and cancellations due by now: listed, or applied
+    with --apply (from cron)."""
     from datetime import UTC
 
     from . import subscriptions as stored
@@ -417,6 +418,8 @@ def due_subscriptions(apply_changes: bool, moment: Any) -> None:
             rows = stored.due(connection, when)
         for row in rows:
             what = {"cancelling": "cancellation", "paused": "resumption"}.get(row.status, "renewal")
+            if row.status == "active" and row.scheduled_change:
+                what = f"change to {row.scheduled_change['name']}, then renewal"
             click.echo(f"{row.public_id}: {what} due")
         click.echo(f"{len(rows)} subscriptions with something due.")
     finally:

@@ -48,6 +48,11 @@ class PricedLine:
 
     def as_json(self, currency: str, locale: str) -> dict[str, object]:
         billing = self.product.billing
+        formatted = {
+            "unit_price": format_price(self.unit_price, currency, locale, billing),
+            "line_total": format_price(self.line_total, currency, locale, billing),
+            "discount": "",
+        }
         found: dict[str, object] = {
             "product": self.product.id,
             "name": self.product.name,
@@ -56,18 +61,16 @@ class PricedLine:
             "unit_price": str(self.unit_price),
             "line_total": str(self.line_total),
             "tax_rate": str(self.product.tax_rate),
-            "formatted": {
-                "unit_price": format_price(self.unit_price, currency, locale, billing),
-                "line_total": format_price(self.line_total, currency, locale, billing),
-            },
+            "formatted": formatted,
         }
         if self.discount is not None and self.list_total is not None:
+            was = format_price(self.list_total, currency, locale, billing)
+            formatted["discount"] = f"{self.discount.name}, instead of {was}"
             found["discount"] = {
                 "id": self.discount.id,
                 "name": self.discount.name,
                 "periods": self.discount.periods,
                 "list_total": str(self.list_total),
-                "formatted": format_price(self.list_total, currency, locale, billing),
             }
         return found
 
@@ -143,7 +146,7 @@ class PricedCart:
         rates: dict[Decimal, Decimal] = {}
         for line in self.lines:
             rates[line.product.tax_rate] = rates.get(line.product.tax_rate, Decimal(0)) + line.tax
-        return {
+        found = {
             "one_time": self.by_billing["one_time"].as_text(),
             "recurring": {
                 "monthly": self.by_billing["monthly"].as_text(),
@@ -155,6 +158,14 @@ class PricedCart:
             ],
             **self.everything.as_text(),
         }
+        if self.discounted:  # kept with the order: what the journey's discount took off
+            found["discount"] = {"amount": str(self.discounted)}
+        return found
+
+    @cached_property
+    def discounted(self) -> Decimal:
+        """What the journey's discount takes off the lines, in all."""
+        return sum((line.full_total - line.line_total for line in self.lines), Decimal(0))
 
     def formatted_totals(self) -> dict[str, str]:
         """The totals as the pages show them, in the shop's locale."""
@@ -166,6 +177,9 @@ class PricedCart:
             "tax": format_money(self.everything.tax, currency, locale),
             "gross": format_money(self.everything.gross, currency, locale),
             "net": format_money(self.everything.net, currency, locale),
+            "discount": "−" + format_money(self.discounted, currency, locale)
+            if self.discounted
+            else "",
         }
 
     def lines_json(self) -> list[dict[str, object]]:

@@ -51,6 +51,8 @@ KEYLIGHT_SMTP_USERNAME         login, if the server wants one
 KEYLIGHT_SMTP_PASSWORD         its password
 KEYLIGHT_SMTP_FROM             the sender address of emails, e.g. ``Shop <shop@example.com>``
 KEYLIGHT_SMTP_TLS              ``starttls`` (default), ``ssl`` or ``none``
+KEYLIGHT_CLOCK_FILE            for tests and demos only: a file holding the seconds the
+                               backend's clock runs ahead (``clock``); production refuses it
 =============================  ===========================================================
 """
 
@@ -203,6 +205,11 @@ def finish(config: dict[str, Any]) -> None:
             f"{PREFIX}CHECKOUT_RETENTION ({config['KEYLIGHT_CHECKOUT_RETENTION']} s) is shorter "
             f"than {PREFIX}CART_MAX_AGE ({config['KEYLIGHT_CART_MAX_AGE']} s): answers would "
             "go while the cart that holds them is still valid; make it at least as long"
+        )
+    if production and os.environ.get("KEYLIGHT_CLOCK_FILE"):
+        raise SettingsError(
+            f"{PREFIX}CLOCK_FILE moves the clock for tests and demos; production keeps real "
+            "time: unset it"
         )
     config["SECRET_KEY"] = keys[0]
     config["SECRET_KEY_FALLBACKS"] = keys[1:]

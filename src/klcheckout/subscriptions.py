@@ -30,11 +30,11 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
 
 from kljourney import Shop
-from kljourney.model import Discount, Product
+from kljourney.model import Discount, Journey, Product
 from kljourney.money import quantize, tax_included
 
 from . import db, discounts
-from .clock import shown
+from .clock import now, shown
 from .hooks import events
 from .periods import current_period, period_boundary
 from .pricing import PricedLine
@@ -457,6 +457,14 @@ def _must_have_no_scheduled_change(row: Any) -> None:
         )
 
 
+def _may_change_to(row: Any, plan: dict[str, Any]) -> None:
+    """An active subscription changes plan, to another plan, one change at a time."""
+    _must_be_active(row, "changes plan")
+    _must_have_no_scheduled_change(row)
+    if plan["product"] == row.product:
+        raise Refused(f"{row.public_id} is on {row.name} already.")
+
+
 def _with_plan(row: Any, plan: dict[str, Any]) -> dict[str, Any]:
     """The values that put ``plan`` in place; a discount that does not cover it ends."""
     values = {key: plan[key] for key in ("product", "name", "unit_price", "line_total")}
@@ -476,10 +484,7 @@ def change_plan(
     moment: datetime,
 ) -> tuple[str, dict[str, Any]]:
     """Put ``plan`` in place now (what it charges or credits is the caller's order)."""
-    _must_be_active(row, "changes plan")
-    _must_have_no_scheduled_change(row)
-    if plan["product"] == row.product:
-        raise Refused(f"{row.public_id} is on {row.name} already.")
+    _may_change_to(row, plan)
     values = _with_plan(row, plan)
     return "changed", change(
         connection, row, values, action="changed", actor=actor, reason=reason, moment=moment
@@ -496,10 +501,7 @@ def schedule_change(
     moment: datetime,
 ) -> tuple[str, dict[str, Any]]:
     """Put ``plan`` in place at the end of the current period; one change at a time."""
-    _must_be_active(row, "changes plan")
-    _must_have_no_scheduled_change(row)
-    if plan["product"] == row.product:
-        raise Refused(f"{row.public_id} is on {row.name} already.")
+    _may_change_to(row, plan)
     values = {"scheduled_change": {**plan, "at": shown(row.current_period_end)}}
     return "change_scheduled", change(
         connection,
@@ -582,14 +584,25 @@ def announce(
     action: str,
     subscription: dict[str, Any],
     extra: dict[str, Any] | None = None,
+    *,
+    via: Journey | None = None,
 ) -> None:
-    """Queue the event of ``action`` for the hooks of the journey the subscription came from."""
-    journey = shop.journeys.get(row.journey_key)
-    if journey is None:  # the journey is gone from the files: no hook can hear of it
-        return
-    context = events.condition_context(journey, customer={"email": row.email})
+    """Queue the event of ``action`` for the hooks of the journey the subscription came
+    from, and of the journey the change was made in (``via``), if another."""
+    heard = [shop.journeys.get(row.journey_key)]  # None: gone from the files, no hook hears
+    if via is not None and via.key != row.journey_key:
+        heard.append(via)
     data = {"action": action, "subscription": subscription, **(extra or {})}
-    events.enqueue(connection, journey, EVENTS[action], data, context=context)
+    # A hook's condition reads the subscription as the change left it.
+    values = {**condition_values(row, now()), "status": subscription["status"]}
+    values["product"] = subscription["product"]
+    for journey in heard:
+        if journey is None:
+            continue
+        context = events.condition_context(
+            journey, customer={"email": row.email}, subscription=values
+        )
+        events.enqueue(connection, journey, EVENTS[action], data, context=context)
 
 
 # -- time moves on -----------------------------------------------------------------------------

@@ -181,19 +181,7 @@ class Visit:
         return self.link_email or self.guest_email or ""
 
     def set_cookie(self, response: Response) -> None:
-        if not self.cart.dirty:
-            return
-        value = carts.encode(self.app, self.cart)
-        production = self.app.config["KEYLIGHT_ENV"] == "production"
-        response.set_cookie(
-            carts.cookie_name(self.app),
-            value,
-            max_age=self.app.config["KEYLIGHT_CART_MAX_AGE"],
-            path="/",
-            secure=production,
-            httponly=True,
-            samesite=self.app.config["KEYLIGHT_COOKIE_SAMESITE"],
-        )
+        carts.set_cookie(self.app, self.cart, response)
 
 
 def begin(journey_key: str, *, changes_state: bool) -> Visit:

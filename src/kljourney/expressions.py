@@ -183,7 +183,14 @@ class Expression:
         """The expression's truth; one that fails at run time (``None > 5``) is false."""
         try:
             return bool(self.evaluate(context))
-        except (InvalidExpression, TypeError, ArithmeticError, ValueError, KeyError):
+        except (
+            InvalidExpression,
+            TypeError,
+            ArithmeticError,
+            ValueError,
+            KeyError,
+            IndexError,  # customer.subscriptions[0] of a customer who has none
+        ):
             return False
 
 

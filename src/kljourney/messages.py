@@ -120,6 +120,9 @@ def step_class(step_type: Any) -> type[BaseModel]:
         "optional_authentication": m.AuthenticationStep,
         "form": m.FormStep,
         "payment_method": m.PaymentMethodStep,
+        "plan_change": m.PlanChangeStep,
+        "cancellation": m.CancellationStep,
+        "pause": m.PauseStep,
         "confirmation": m.ConfirmationStep,
         "order_done": m.OrderDoneStep,
     }

@@ -118,7 +118,7 @@ def test_cart_quantity_update_and_remove(page: Any, module_server: Server) -> No
     page.goto(module_server.url("product-selection"))
     wait_for_step(page, "product-selection")
     add_product(page, "starter")
-    add_product(page, "pro")
+    add_product(page, "pro-yearly")
     press_continue(page)
     wait_for_step(page, "cart")
     line = page.locator("li.cart-line", has_text="Starter")
@@ -128,7 +128,9 @@ def test_cart_quantity_update_and_remove(page: Any, module_server: Server) -> No
     wait_for_step(page, "cart")
     assert page.locator('[data-kl-total="monthly_gross"]').inner_text() == "€29.70 / month"
     with page.expect_navigation():
-        page.locator("li.cart-line", has_text="Pro").get_by_role("button", name="Remove").click()
+        page.locator("li.cart-line", has_text="Pro, yearly").get_by_role(
+            "button", name="Remove"
+        ).click()
     wait_for_step(page, "cart")
     assert page.locator("li.cart-line").count() == 1
     assert page.locator('[data-kl-total="yearly_gross"]').is_hidden()

@@ -74,14 +74,14 @@ def test_unique_selection_replaces_the_first_product(page: Any, module_server: S
     assert starter.is_visible() and starter.inner_text().endswith("Selected")
     # The chosen plan offers nothing more to select; the others still do.
     assert page.locator('[data-kl-product="starter"] form').is_hidden()
-    assert page.locator('[data-kl-product="pro"] form').is_visible()
-    add_product(page, "pro")
-    assert page.locator('[data-kl-product="pro"] [data-kl-in-cart]').is_visible()
+    assert page.locator('[data-kl-product="pro-yearly"] form').is_visible()
+    add_product(page, "pro-yearly")
+    assert page.locator('[data-kl-product="pro-yearly"] [data-kl-in-cart]').is_visible()
     assert starter.is_hidden()
     lines = page.locator("[data-kl-cart] li.cart-line")
     assert lines.count() == 1
-    assert "Pro" in lines.inner_text()
-    assert page.locator('[data-kl-total="yearly_gross"]').inner_text() == "€99.00 / year"
+    assert "Pro, yearly" in lines.inner_text()
+    assert page.locator('[data-kl-total="yearly_gross"]').inner_text() == "€290.00 / year"
     assert page.locator('[data-kl-total="monthly_gross"]').is_hidden()
 
 

@@ -86,6 +86,9 @@ def deploy(folder: Path, database_url: str, *, two_origins: bool) -> Deployment:
         "KEYLIGHT_DATABASE_URL": database_url,
         "KEYLIGHT_RATELIMIT_STORAGE": serving.REDIS,
         "KEYLIGHT_TRUSTED_PROXIES": "1",
+        # The shop's own emails (sign-in links, subscription changes) need a mail server.
+        "KEYLIGHT_SMTP_HOST": "127.0.0.1",
+        "KEYLIGHT_SMTP_FROM": "Shop <shop@example.com>",
     }
     if two_origins:
         env["KEYLIGHT_ALLOWED_ORIGINS"] = pages.rstrip("/")

@@ -81,6 +81,90 @@ external_url = "https://example.com/thanks"
 '''
 
 
+#: The other policies of a plan change and a cancellation than the example's: upgrades at
+#: the period's end, downgrades now with a credit, cancelling at once, a cheaper plan offered.
+SWAP_JOURNEY = """
+name = "Swap plans"
+key = "swap"
+subject = "subscription"
+business_entity = "acme"
+
+[[steps]]
+name = "Plan"
+type = "plan_change"
+product_selection = "subscription-plans"
+upgrade = "period_end"
+downgrade = "immediately"
+
+[[steps]]
+name = "Confirm"
+type = "confirmation"
+
+[[steps]]
+name = "Done"
+type = "order_done"
+"""
+
+LEAVE_JOURNEY = """
+name = "Leave now"
+key = "leave"
+subject = "subscription"
+business_entity = "acme"
+
+[[steps]]
+name = "Leave"
+type = "cancellation"
+effective = "immediately"
+
+  [[steps.reasons]]
+  id = "too-big"
+  label = "It is more than I need"
+  offer = "plan:starter"
+
+  [[steps.reasons]]
+  id = "other"
+  label = "Something else"
+
+[[steps]]
+name = "Confirm"
+type = "confirmation"
+
+[[steps]]
+name = "Done"
+type = "order_done"
+"""
+
+
+#: A campaign: the journey's discount on what is ordered in it.
+CAMPAIGN_JOURNEY = """
+name = "Spring campaign"
+key = "campaign"
+business_entity = "acme"
+discount = "loyal-20"
+
+[[steps]]
+name = "Plans"
+type = "product_selection"
+product_selection = "plans"
+
+[[steps]]
+name = "Cart"
+type = "order"
+
+[[steps]]
+name = "Account"
+type = "optional_authentication"
+
+[[steps]]
+name = "Confirm"
+type = "confirmation"
+
+[[steps]]
+name = "Done"
+type = "order_done"
+"""
+
+
 def bulk_catalog(count: int = 150) -> str:
     """Many products with random ids, so a cart can outgrow its cookie (they don't compress)."""
     alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -103,6 +187,9 @@ def journeys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with open(root / "catalog.toml", "a") as handle:
         handle.write("\n" + bulk_catalog())
     (root / "guestshop.toml").write_text(GUEST_JOURNEY)
+    (root / "swap.toml").write_text(SWAP_JOURNEY)
+    (root / "leave.toml").write_text(LEAVE_JOURNEY)
+    (root / "campaign.toml").write_text(CAMPAIGN_JOURNEY)
     return root
 
 

@@ -99,7 +99,11 @@ def test_cors_echoes_only_configured_origins(start: Any) -> None:
 
 
 def test_production_mode_cookie_and_headers(start: Any) -> None:
-    url = start(KEYLIGHT_ENV="production")
+    url = start(
+        KEYLIGHT_ENV="production",
+        KEYLIGHT_SMTP_HOST="127.0.0.1",
+        KEYLIGHT_SMTP_FROM="Shop <shop@example.com>",
+    )
     # The reverse proxy in front says the browser spoke https (KEYLIGHT_TRUSTED_PROXIES=1).
     page = url.replace("http://", "https://")
     headers = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "10.9.8.7"}

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ import requests
 from aiosmtpd.controller import Controller
 from checkout_helpers import (
     BILLING,
+    EXAMPLE,
     GUEST_JOURNEY,
     REPO,
     Shopper,
@@ -219,6 +221,35 @@ def hook_secret() -> Iterator[None]:
         yield
 
 
+#: A plan change journey whose hooks hear the changes made in it, when they are to Pro.
+PLAN_HOOKS = """
+name = "Plan change with hooks"
+key = "hookplan"
+subject = "subscription"
+business_entity = "acme"
+
+[[steps]]
+name = "Plan"
+type = "plan_change"
+product_selection = "subscription-plans"
+
+[[steps]]
+name = "Confirm"
+type = "confirmation"
+
+[[steps]]
+name = "Done"
+type = "order_done"
+
+[[hooks]]
+type = "webhook"
+event = "subscription_changed"
+url = "{url}/plan-changed"
+secret_env = "KEYLIGHT_TEST_HOOK_SECRET"
+when = "subscription.product == 'pro'"
+"""
+
+
 def fast(config: dict[str, Any], smtp_port: int) -> dict[str, Any]:
     return {
         **config,
@@ -244,6 +275,7 @@ def shop(
     journeys = tmp / "journeys"
     shutil.copytree(REPO / "journeys", journeys)
     (journeys / "hookshop.toml").write_text(hook_journey(receiver.url))
+    (journeys / "hookplan.toml").write_text(PLAN_HOOKS.format(url=receiver.url))
     with database(request.param, tmp) as database_url:
         config = fast(base_config(tmp, journeys, database_url), mailbox[1])
         app = create_app(config)
@@ -793,6 +825,9 @@ def test_hooks_without_their_settings_stop_a_production_start(
     assert "hookshop.toml" in message
     assert "KEYLIGHT_TEST_HOOK_SECRET, which is not set" in message
     assert "email hooks need KEYLIGHT_SMTP_HOST and KEYLIGHT_SMTP_FROM" in message
+    # The shop's own emails too: sign-in links and the news of every subscription change.
+    assert "keylight.toml: the account page emails guests their sign-in links" in message
+    assert "cancel.toml: a subscription journey emails the customer about every change" in message
 
     with caplog.at_level("WARNING"):
         app = create_app(config)
@@ -803,3 +838,44 @@ def test_hooks_without_their_settings_stop_a_production_start(
     smtp = {"KEYLIGHT_SMTP_HOST": "127.0.0.1", "KEYLIGHT_SMTP_FROM": "Shop <shop@example.com>"}
     app = create_app({**config, **smtp, "KEYLIGHT_ENV": "production"})
     app.extensions["keylight_db"].dispose()
+
+
+def test_a_change_journeys_hooks_hear_its_changes_and_the_customer_gets_an_email(
+    shop: dict[str, Any], receiver: Receiver, mailbox: tuple[Mailbox, int]
+) -> None:
+    email = unique_email()
+    customer = Shopper(shop["url"], EXAMPLE)
+    customer.add("starter")
+    customer.step("cart")
+    customer.step(
+        "login-or-create-an-account",
+        {"action": "signup", "email": email, "password": "a long passphrase"},
+    )
+    customer.step("customer-information", {**BILLING, "email": email})
+    customer.step("payment-method", {"method": "invoice"})
+    customer.step("confirm-order", {"confirm_token": "hooks-" + email})
+    engine = shop["app"].extensions["keylight_db"]
+    with engine.connect() as connection:
+        [bought] = subscriptions.recent(connection, email=email)
+    customer.journey = "hookplan"
+    entry = f"subscription={bought['public_id']}"
+    customer.http.get(f"{shop['url']}/hookplan/state", params={"step": "plan", "entry": entry})
+    customer.step("plan", {"product": "pro"})
+    assert customer.step("confirm", {"confirm_token": "hooks-up-" + email}).status_code == 303
+    outbox.run_once(shop["app"])
+
+    [event] = [
+        e
+        for e in receiver.events("/plan-changed")
+        if e["data"]["subscription"]["public_id"] == bought["public_id"]
+    ]
+    assert event["type"] == "subscription_changed"
+    assert event["journey"]["key"] == "hookplan"
+    data = event["data"]
+    assert (data["action"], data["subscription"]["product"]) == ("changed", "pro")
+    assert data["from"] == {"product": "starter", "name": "Starter", "line_total": "9.90"}
+    assert data["order_number"].startswith("KL-") and Decimal(data["prorated"]) > 0
+    [mail] = [m for m in mailbox[0].messages if email in m.rcpt_tos]
+    text = mail.content.decode()
+    assert "Subject: Your subscription: Your plan is now Pro." in text
+    assert data["order_number"] in text

@@ -25,6 +25,8 @@ def production_env(tmp_path: Path, journeys: Path) -> dict[str, str]:
         "KEYLIGHT_JOURNEYS": str(journeys),
         "KEYLIGHT_INSTANCE": str(tmp_path / "instance"),
         "KEYLIGHT_SECRET_KEYS": "s" * 48,
+        "KEYLIGHT_SMTP_HOST": "127.0.0.1",
+        "KEYLIGHT_SMTP_FROM": "Shop <shop@example.com>",
     }
 
 
@@ -81,6 +83,8 @@ def test_pages_on_another_origin_need_allowed_origins_in_production(
     )
     config = base_config(tmp_path, journeys, f"sqlite:///{tmp_path / 'k.sqlite3'}")
     config["KEYLIGHT_ENV"] = "production"
+    config["KEYLIGHT_SMTP_HOST"] = "127.0.0.1"
+    config["KEYLIGHT_SMTP_FROM"] = "Shop <shop@example.com>"
     with pytest.raises(settings.SettingsError, match="KEYLIGHT_ALLOWED_ORIGINS=https://shop"):
         create_app(config)
     app = create_app({**config, "KEYLIGHT_ALLOWED_ORIGINS": ["https://shop.example.com"]})

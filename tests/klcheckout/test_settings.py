@@ -29,6 +29,18 @@ def test_production_refuses_to_start_without_a_real_secret(tmp_path: Path) -> No
         settings.finish(config)
 
 
+def test_production_keeps_real_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The clock file is read by the process (``clock``), so it is refused from the process's
+    # environment, whatever the configuration passed in says.
+    monkeypatch.setenv("KEYLIGHT_CLOCK_FILE", str(tmp_path / "offset"))
+    env = {"KEYLIGHT_ENV": "production", "KEYLIGHT_SECRET_KEYS": "s" * 48}
+    config = settings.from_env({**env, "KEYLIGHT_DATABASE_URL": "sqlite:///x.sqlite3"})
+    with pytest.raises(settings.SettingsError, match="CLOCK_FILE moves the clock"):
+        settings.finish(config)
+    monkeypatch.delenv("KEYLIGHT_CLOCK_FILE")
+    settings.finish(config)
+
+
 def test_answers_are_not_deleted_while_their_cart_is_valid(tmp_path: Path) -> None:
     env = {"KEYLIGHT_INSTANCE": str(tmp_path), "KEYLIGHT_CHECKOUT_RETENTION": "3600"}
     config = settings.from_env(env)

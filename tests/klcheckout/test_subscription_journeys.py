@@ -651,3 +651,174 @@ def test_a_cancelled_customer_comes_back_with_the_journeys_discount(
             select(orders.c.totals).where(orders.c.number == number)
         ).scalar_one()
     assert Decimal(total["gross"]) == Decimal("6.93")
+
+
+# -- the other policies ------------------------------------------------------------------------
+
+
+def test_a_downgrade_now_credits_the_days_left_and_an_upgrade_waits(backend: Backend) -> None:
+    subscriber = Subscriber(backend, product="pro")
+    try:
+        subscriber.set_period(days_ago=18)  # 12 of 30 days left
+        subscriber.enter("swap", "plan")
+        plans = {p["product"]: p for p in subscriber.state("plan")["subscription"]["plans"]}
+        assert plans["starter"]["when"] == "From today: €7.64 credited for the 12 days left."
+        subscriber.step("plan", {"product": "starter"})
+        change = subscriber.state("confirm")["subscription"]["change"]
+        assert (change["now_label"], change["now_text"]) == ("Credited now", "€7.64")
+        subscriber.step("confirm", {"confirm_token": "credit"})
+        assert subscriber.row().product == "starter"
+        assert change_orders(backend, subscriber.email) == [
+            ("Pro to Starter: credit for 12 of 30 days", "-7.64")
+        ]
+        # Back up to Pro: with this journey, an upgrade waits for the period's end.
+        subscriber.enter("swap", "plan")
+        plans = {p["product"]: p for p in subscriber.state("plan")["subscription"]["plans"]}
+        assert plans["pro"]["kind"] == "upgrade" and plans["pro"]["timing"] == "period_end"
+        subscriber.step("plan", {"product": "pro"})
+        subscriber.step("confirm", {"confirm_token": "later"})
+        row = subscriber.row()
+        assert (row.product, row.scheduled_change["product"]) == ("starter", "pro")
+        assert len(change_orders(backend, subscriber.email)) == 1  # nothing charged now
+    finally:
+        subscriber.close()
+
+
+def test_a_cheaper_plan_offered_instead_of_cancelling_at_once(backend: Backend) -> None:
+    subscriber = Subscriber(backend, product="pro")
+    try:
+        subscriber.enter("leave", "leave")
+        subscriber.step("leave", {"reason": "too-big"})
+        offer = subscriber.state("leave")["subscription"]["offer"]["text"]
+        assert offer.startswith("Switch to Starter instead, for €9.90 / month from ")
+        subscriber.step("leave", {"reason": "too-big", "decision": "accept"})
+        row = subscriber.row()
+        assert (row.status, row.scheduled_change["product"]) == ("active", "starter")
+        # With a change scheduled, the same offer cannot be made again: it is not shown.
+        subscriber.enter("leave", "leave")
+        going = subscriber.step("leave", {"reason": "too-big"})
+        assert going.headers["Location"] == "/leave/confirm/"
+        change = subscriber.state("confirm")["subscription"]["change"]
+        assert change["effective"] == "Today"
+        subscriber.step("confirm", {"confirm_token": "now"})
+        row = subscriber.row()
+        assert row.status == "cancelled" and row.cancelled_at is not None
+    finally:
+        subscriber.close()
+
+
+def test_two_workers_apply_a_scheduled_change_once(backend: Backend) -> None:
+    subscriber = Subscriber(backend, product="pro")
+    try:
+        subscriber.enter("change-plan", "your-new-plan")
+        subscriber.step("your-new-plan", {"product": "starter"})
+        subscriber.step("confirm-the-change", {"confirm_token": "down-workers"})
+        row = subscriber.row()
+        shop = backend.app.extensions["keylight"].shop
+        later = row.current_period_end + timedelta(minutes=5)
+        with ThreadPoolExecutor(2) as pool:
+            done = list(
+                pool.map(lambda _: subscriptions.apply_due(backend.engine, shop, later), range(2))
+            )
+        mine = [a for applied in done for public_id, a in applied if public_id == subscriber.id]
+        assert sorted(mine) == ["changed", "renewed"]
+        assert subscriber.history()[-2:] == [("system", "changed"), ("system", "renewed")]
+    finally:
+        subscriber.close()
+
+
+# -- without JavaScript ------------------------------------------------------------------------
+
+
+def test_without_javascript_the_backend_renders_the_account_and_the_journey(
+    subscriber: Subscriber,
+) -> None:
+    url, http = subscriber.backend.url, subscriber.shopper.http
+
+    def token_of(html: str) -> str:
+        found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+        assert found, html
+        return found.group(1)
+
+    account = http.get(f"{url}/account/page")
+    assert account.status_code == 200
+    assert '<h3 data-kl-sub="name">Starter</h3>' in account.text
+    link = f"/api/change-plan/pages/your-new-plan/?subscription={subscriber.id}"
+    assert f'href="{link}"' in account.text
+
+    page = http.get(
+        f"{url}/change-plan/pages/your-new-plan/", params={"subscription": subscriber.id}
+    )
+    assert page.status_code == 200
+    assert 'value="pro"' in page.text and "now for the" in page.text
+    chosen = http.post(
+        f"{url}/change-plan/steps/your-new-plan?page=backend",
+        data={"product": "pro", "csrf_token": token_of(page.text)},
+        allow_redirects=False,
+    )
+    assert chosen.headers["Location"] == "/api/change-plan/pages/confirm-the-change/"
+    confirm = http.get(f"{url}/change-plan/pages/confirm-the-change/")
+    assert "Charged now" in confirm.text and "Pro, €29.00 / month" in confirm.text
+    assert ">Confirm the change</button>" in confirm.text
+    done = http.post(
+        f"{url}/change-plan/steps/confirm-the-change?page=backend",
+        data={"csrf_token": token_of(confirm.text), "confirm_token": "no-script"},
+        allow_redirects=False,
+    )
+    assert done.headers["Location"] == "/api/change-plan/pages/done/"
+    assert "Your plan is now Pro." in http.get(f"{url}/change-plan/pages/done/").text
+
+
+def test_without_javascript_the_offer_and_the_pauses_are_shown(subscriber: Subscriber) -> None:
+    url, http = subscriber.backend.url, subscriber.shopper.http
+    params = {"subscription": subscriber.id}
+    pause = http.get(f"{url}/pause/pages/take-a-break/", params=params)
+    assert pause.status_code == 200 and "billed again from" in pause.text
+    why = http.get(f"{url}/cancel/pages/why/", params=params)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', why.text)
+    assert token is not None
+    shown = http.post(
+        f"{url}/cancel/steps/why?page=backend",
+        data={"reason": "too-expensive", "csrf_token": token.group(1)},
+        allow_redirects=False,
+    )
+    assert shown.headers["Location"] == "/api/cancel/pages/why/"
+    offer = http.get(f"{url}/cancel/pages/why/")
+    assert "Stay with Starter and get 20 % off for 3 months" in offer.text
+    assert '<input type="hidden" name="reason" value="too-expensive" data-kl-offer-reason>' in (
+        offer.text
+    )
+
+
+# -- a campaign's discount ---------------------------------------------------------------------
+
+
+def test_a_campaigns_discount_is_on_the_lines_the_totals_the_order_and_the_subscription(
+    backend: Backend,
+) -> None:
+    email = unique_email()
+    buyer = backend.shopper("campaign")
+    try:
+        buyer.add("starter", step="plans")
+        buyer.add("onboarding", step="plans")  # paid once: never discounted
+        cart = buyer.state("cart")["cart"]
+        lines = {line["product"]: line for line in cart["lines"]}
+        assert lines["starter"]["line_total"] == "7.92"
+        assert lines["starter"]["formatted"]["discount"] == (
+            "20 % off for 3 months, instead of €9.90 / month"
+        )
+        assert lines["onboarding"]["formatted"]["discount"] == ""
+        assert cart["totals"]["discount"] == {"amount": "1.98"}
+        assert cart["totals"]["formatted"]["discount"] == "−€1.98"
+        buyer.step("cart")
+        buyer.step("account", {"action": "guest", "email": email})
+        assert buyer.step("confirm", {"confirm_token": "spring-" + email}).ok
+    finally:
+        buyer.close()
+    with backend.engine.connect() as connection:
+        totals = connection.execute(select(orders.c.totals).where(orders.c.email == email))
+        assert totals.scalar_one()["discount"] == {"amount": "1.98"}
+        [bought] = subscriptions.recent(connection, email=email)
+    # The subscription keeps the price before the discount and the renewals still reduced.
+    assert bought["line_total"] == "9.90"
+    assert bought["discount"]["id"] == "loyal-20" and bought["discount"]["periods_left"] == 2

@@ -79,6 +79,7 @@ def condition_context(
     customer: Mapping[str, Any] | None = None,
     answers: Mapping[str, Any] | None = None,
     cart: Mapping[str, Any] | None = None,
+    subscription: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The names a hook's ``when`` reads, from the data an event carries.
 
@@ -92,6 +93,7 @@ def condition_context(
     person = dict(customer or {})
     return {
         "journey": expressions.Record(journey.summary),
+        "subscription": expressions.Record(dict(subscription or {})),
         "customer": expressions.Record({**person, "answers": expressions.Record(flat)}),
         "answers": expressions.Record(flat),
         "cart": expressions.Record(cart or {}),

@@ -53,6 +53,16 @@ def missing_settings(shop: Shop, config: Mapping[str, Any]) -> list[str]:
                 )
             elif hook.type == "email" and not smtp:
                 problems.add(f"{where}: email hooks need KEYLIGHT_SMTP_HOST and KEYLIGHT_SMTP_FROM")
+        if journey.about_subscription and not smtp:
+            problems.add(
+                f"{where}: a subscription journey emails the customer about every change; "
+                "set KEYLIGHT_SMTP_HOST and KEYLIGHT_SMTP_FROM"
+            )
+    if shop.account and not smtp:
+        problems.add(
+            "keylight.toml: the account page emails guests their sign-in links; "
+            "set KEYLIGHT_SMTP_HOST and KEYLIGHT_SMTP_FROM"
+        )
     return sorted(problems)
 
 

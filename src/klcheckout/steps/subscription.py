@@ -81,13 +81,17 @@ def choose_cancellation(visit: Visit, step: StepBase) -> Outcome:
     answers = {"reason": reason.id, "comment": comment if reason.comment else ""}
     answers["version"] = row.version
     decision = request.form.get("decision", "")
-    if not reason.offer or decision == "decline":
+    offer = (
+        reason.offer
+        if reason.offer and changes.offer_applies(visit.shop, reason.offer, row)
+        else ""
+    )
+    if not offer or decision == "decline":
         return Completed(answers={**answers, "ready": True})
     if decision != "accept":  # show the offer: the page asks to accept or decline it
-        return Completed(answers={**answers, "offered": reason.offer}, target=step)
+        return Completed(answers={**answers, "offered": offer}, target=step)
     saved = visit.answers.get(step.id) or {}
     version = int(saved.get("version", row.version))
-    offer = reason.offer
 
     def accept(connection: Connection) -> bool:
         try:
