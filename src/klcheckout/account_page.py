@@ -189,7 +189,11 @@ def state() -> Response:
 def page() -> Response:
     """The account page for a browser without JavaScript."""
     visit = begin_account(changes_state=False)
-    found = account_state(visit, backend=True)
+    return _page(visit, account_state(visit, backend=True))
+
+
+def _page(visit: AccountVisit, found: dict[str, Any]) -> Response:
+    """The account page rendered here, with ``found`` (the state) filled in."""
     visitor = Visitor(
         csrf_token=found["csrf_token"],
         cart={},
@@ -269,7 +273,9 @@ def actions(visit: AccountVisit, row: Any, moment: Any, backend: bool) -> list[d
         found.append(_post("Keep my current plan", f"{api}/keep-plan{suffix}"))
     for action in OFFERED_FOR:  # leaving comes last
         journey = shop.journeys.get(shop.account.get(action, ""))
-        if journey is None or row.status not in OFFERED_FOR[action]:
+        if journey is None or row.status not in OFFERED_FOR[action] or not journey.active_steps:
+            continue
+        if action == "winback" and row.won_back_by:  # ordered again already
             continue
         if not _journey_open(journey, row, moment):
             continue
@@ -358,7 +364,7 @@ def ask_for_link() -> Response:
     if _has_guest_subscription(visit.connection, email):
         with db.writing(visit.connection) as connection:
             token = sign_in.new_link(connection, email)
-            link = url_for("account_page.use_link", token=token, _external=True)
+            link = link_url(visit.shop.site, token)
             customer_mail.queue(
                 connection,
                 to=email,
@@ -377,9 +383,19 @@ def _has_guest_subscription(connection: Connection, email: str) -> bool:
 
 
 @bp.get("/account/link/<token>")
-def use_link(token: str) -> Response:
-    """The emailed link: spent on first use, it signs the guest in to their subscriptions."""
+def link_page(token: str) -> Response:
+    """The emailed link opens a page that asks to sign in: the link is spent by that form,
+    never by a GET, which mail scanners and link previews send on their own."""
     visit = begin_account(changes_state=False)
+    found = account_state(visit, backend=True)
+    found["link"] = f"{visit.shop.site.account_api}/link/{token[:100]}"
+    return _page(visit, found)
+
+
+@bp.post("/account/link/<token>")
+def use_link(token: str) -> Response:
+    """Spend the link: it signs the guest in to the subscriptions bought with its email."""
+    visit = begin_account(changes_state=True)
     with db.writing(visit.connection) as connection:
         email = sign_in.use_link(connection, token)
         if email is not None:
@@ -391,6 +407,18 @@ def use_link(token: str) -> Response:
             visit.cart.dirty = True
     notice = "signed-in" if email is not None else "link-invalid"
     return Response(status=303, headers={"Location": page_url(visit.shop, notice)})
+
+
+def link_url(site: Any, token: str) -> str:
+    """The address of a sign-in link, from the shop's own URLs (never from the request's
+    Host, which whoever sends the request chooses). Only a development shop, whose URLs
+    are paths, falls back to the address this request came to."""
+    if "://" in site.api_url:
+        return f"{site.api_url.rstrip('/')}/account/link/{token}"
+    origin = security.origin_of(site.base_url) if "://" in site.base_url else None
+    if origin:
+        return f"{origin}{site.api_path}/account/link/{token}"
+    return url_for("account_page.link_page", token=token, _external=True)
 
 
 @bp.post("/account/subscriptions/<public_id>/<action>")
@@ -407,7 +435,8 @@ def change(public_id: str, action: str) -> Response:
     try:
         with db.writing(visit.connection) as connection:
             done, after = make(connection, row, actor="customer", reason="", moment=moment)
-            subscriptions.announce(connection, visit.shop, row, done, after)
+            extra = subscriptions.billed(row, after)  # resumed into a new period: charged
+            subscriptions.announce(connection, visit.shop, row, done, after, extra)
             changes.notify(connection, None, row, done, after, visit.shop)
     except subscriptions.Refused:
         return answer(visit, "refused", 409)

@@ -43,6 +43,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, shop: Shop | None =
         app.config["KEYLIGHT_JOURNEYS"], shop, app.config["KEYLIGHT_TEMPLATES"]
     )
     startup.check_settings(app, loaded.shop)
+    _check_account_links(app, loaded.shop)
     _check_pages_origin(app, loaded.shop)
     app.extensions["keylight_db"] = db.open_database(app.config["KEYLIGHT_DATABASE_URL"])
 
@@ -90,6 +91,19 @@ def create_app(test_config: dict[str, Any] | None = None, *, shop: Shop | None =
             visit.close()
 
     return app
+
+
+def _check_account_links(app: Flask, shop: Shop) -> None:
+    """The account page emails sign-in links, which must lead to this shop whatever Host
+    a request names: production wants the shop's address in ``base_url`` (or ``api_url``)."""
+    site = shop.site
+    if app.config["KEYLIGHT_ENV"] != "production" or not shop.account:
+        return
+    if "://" not in site.base_url and "://" not in site.api_url:
+        raise settings.SettingsError(
+            "keylight.toml: [account] emails sign-in links, so base_url must be the shop's "
+            'absolute address, such as base_url = "https://shop.example.com/"'
+        )
 
 
 def _check_pages_origin(app: Flask, shop: Shop) -> None:

@@ -269,8 +269,8 @@ def pending(
         if applies is not None and not applies(step):
             continue
         saved = answers.get(step.id)
-        if not saved:
-            continue
+        if not saved or saved.get("subscription") != row.public_id:
+            continue  # nothing chosen here, or chosen for another subscription
         version = int(saved.get("version", -1))
         if isinstance(step, PlanChangeStep):
             choices = {c.product.id: c for c in plan_choices(shop, journey, step, row, moment)}
@@ -430,7 +430,6 @@ def apply(
                     product=choice.product,
                     amount=choice.now,
                     days=(choice.days_left, _days_in_period(row)),
-                    token=token,
                     moment=moment,
                 )
                 extra = {"order_number": order_number, "prorated": str(choice.now)}
@@ -493,7 +492,8 @@ def offer_applies(shop: Shop, offer: str, row: Any) -> bool:
     kind, _, name = offer.partition(":")
     if kind == "discount":
         discount = shop.discounts.get(name)
-        running = row.status in ("active", "cancelling")
+        # A running subscription without a discount of its own (one would be replaced).
+        running = row.status in ("active", "cancelling") and not row.discount
         current = shop.products.get(row.product)
         return (
             running

@@ -379,7 +379,8 @@ def _change_subscription(public_id: str, act: Any) -> None:
                     f"no subscription {public_id!r}; `klcheckout subscriptions list` shows them"
                 )
             action, after = act(connection, row, actor="support", moment=now())
-            stored.announce(connection, app.extensions["keylight"].shop, row, action, after)
+            extra = stored.billed(row, after)  # resumed into a new period: charged
+            stored.announce(connection, app.extensions["keylight"].shop, row, action, after, extra)
     except stored.Refused as refused:
         raise click.ClickException(refused.message) from None
     finally:

@@ -43,6 +43,8 @@ class Placed:
     number: str
     checkout_id: str
     created: bool
+    #: The public ids of the subscriptions the order made (when this request placed it).
+    subscriptions: tuple[str, ...] = ()
 
 
 def new_number() -> str:
@@ -79,8 +81,8 @@ def place(
     for _attempt in range(5):
         try:
             with connection.begin_nested():
-                number = _insert(connection, visit, step, confirm_token)
-            return Placed(number, visit.cart.checkout_id, True)
+                number, made = _insert(connection, visit, step, confirm_token)
+            return Placed(number, visit.cart.checkout_id, True, made)
         except IntegrityError:
             found = placed_for(connection, visit.cart.checkout_id)
             if found is not None:
@@ -96,7 +98,9 @@ def _token_used(connection: Connection, token: str) -> bool:
     return connection.execute(TOKEN_USED, {"token": token}).first() is not None
 
 
-def _insert(connection: Connection, visit: Visit, step: StepBase, confirm_token: str | None) -> str:
+def _insert(
+    connection: Connection, visit: Visit, step: StepBase, confirm_token: str | None
+) -> tuple[str, tuple[str, ...]]:
     shop, journey = visit.shop, visit.journey
     entity = shop.entity(journey)
     priced = visit.priced_cart
@@ -186,7 +190,7 @@ def _insert(connection: Connection, visit: Visit, step: StepBase, confirm_token:
         events.enqueue(
             connection, journey, "order_placed", {"order": order}, step=step, context=context
         )
-    return number
+    return number, tuple(subscription["public_id"] for subscription in created)
 
 
 def place_proration(
@@ -197,7 +201,6 @@ def place_proration(
     product: Product,
     amount: Decimal,
     days: tuple[int, int],
-    token: str | None,
     moment: datetime,
 ) -> str:
     """The order of an immediate plan change: one one-time line, the prorated difference
@@ -222,7 +225,8 @@ def place_proration(
             "number": number,
             # No checkout of its own: a random id keeps the column's promise of one order each.
             "checkout_id": "change-" + secrets.token_urlsafe(12),
-            "confirm_token": token,
+            # A replay of the change is known by its checkout (``applied``), not here.
+            "confirm_token": None,
             "journey_key": journey.key,
             "journey_version": journey.version,
             "business_entity": row.business_entity,

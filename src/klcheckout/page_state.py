@@ -227,7 +227,11 @@ def subscription_state(visit: Visit, step: StepBase | None) -> dict[str, Any]:
         found["plans"] = [choice.as_json(row, locale) for choice in choices]
     elif isinstance(step, PauseStep):
         found["pauses"] = changes.pause_choices(step, row, locale)
-    elif isinstance(step, CancellationStep) and saved.get("offered"):
+    elif (
+        isinstance(step, CancellationStep)
+        and saved.get("offered")
+        and changes.offer_applies(shop, saved["offered"], row)  # still in the catalog, still fits
+    ):
         found["offer"] = {
             "reason": saved.get("reason", ""),
             "text": changes.offer_text(shop, step, saved["offered"], row),

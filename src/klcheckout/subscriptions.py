@@ -183,6 +183,7 @@ def condition_values(row: Any, moment: datetime) -> dict[str, Any]:
         "paused_until": row.resume_at,
         "discount": (row.discount or {}).get("id", ""),
         "scheduled_change": (row.scheduled_change or {}).get("product", ""),
+        "won_back": bool(row.won_back_by),
     }
 
 
@@ -434,9 +435,8 @@ def resume(
     if row.status != "paused":
         raise Refused(f"{row.public_id} is {row.status}: only a paused subscription resumes.")
     values: dict[str, Any] = {"status": "active", "resume_at": None}
-    if moment >= row.current_period_end:
-        start, end = current_period(row.started_at, row.billing, moment)
-        values.update(current_period_start=start, current_period_end=end)
+    if moment >= row.current_period_end:  # a new period begins now, and is billed
+        values.update(_new_period(row, *current_period(row.started_at, row.billing, moment)))
     after = change(
         connection, row, values, action="resumed", actor=actor, reason=reason, moment=moment
     )
@@ -552,16 +552,18 @@ def give_discount(
 
 
 def won_back(
-    connection: Connection, row: Any, *, order_number: str, moment: datetime
+    connection: Connection, row: Any, *, order_number: str, new_id: str, moment: datetime
 ) -> dict[str, Any]:
     """Note on a cancelled subscription that its customer ordered again (the new order
-    made a new subscription; this one stays cancelled)."""
+    made a new subscription, ``new_id``; this one stays cancelled, and is won back once)."""
     if row.status != "cancelled":
         raise Refused(f"{row.public_id} is {row.status}: only a cancelled one is won back.")
+    if row.won_back_by:
+        raise Refused(f"You ordered again already: your new subscription is {row.won_back_by}.")
     return change(
         connection,
         row,
-        {},
+        {"won_back_by": new_id},
         action="won_back",
         actor="customer",
         reason=f"ordered again: {order_number}",
@@ -650,19 +652,35 @@ def apply_due(engine: Engine, shop: Shop, moment: datetime) -> list[tuple[str, s
             return applied
 
 
+def _new_period(row: Any, start: datetime, end: datetime) -> dict[str, Any]:
+    """The values of a new period billed: its bounds, and a discount's periods counted down
+    (the period is charged at the reduced price, ``charge_of``, while some are left)."""
+    values: dict[str, Any] = {"current_period_start": start, "current_period_end": end}
+    kept = row.discount
+    if kept and kept.get("periods_left") is not None and discounts.covers(kept, row.product):
+        left = kept["periods_left"] - 1
+        values["discount"] = {**kept, "periods_left": left} if left > 0 else None
+    return values
+
+
+def billed(row: Any, after: dict[str, Any]) -> dict[str, Any]:
+    """What an event adds when a change began a new period (a renewal, a pause that ended):
+    the amount it charges and the period; nothing for other changes."""
+    if after["current_period_start"] == shown(row.current_period_start):
+        return {}
+    return {
+        "charged": str(charge_of(row)),
+        "period": {"start": after["current_period_start"], "end": after["current_period_end"]},
+    }
+
+
 def _apply_one(
     connection: Connection, row: Any, moment: datetime
 ) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """The one change due first; (action, the subscription after, what the event adds)."""
-    extra: dict[str, Any] = {}
     if row.status == "paused":  # the pause is over: billed again from its end
-        start, end = current_period(row.started_at, row.billing, row.resume_at)
-        values = {
-            "status": "active",
-            "resume_at": None,
-            "current_period_start": start,
-            "current_period_end": end,
-        }
+        values = {"status": "active", "resume_at": None}
+        values.update(_new_period(row, *current_period(row.started_at, row.billing, row.resume_at)))
         action = "resumed"
     elif row.status == "cancelling":
         values = {"status": "cancelled", "cancelled_at": row.cancel_at, "cancel_at": None}
@@ -671,14 +689,8 @@ def _apply_one(
         values = _with_plan(row, row.scheduled_change)
         action = "changed"
     else:
-        start, end = current_period(row.started_at, row.billing, row.current_period_end)
-        values = {"current_period_start": start, "current_period_end": end}
-        kept = row.discount
-        charged = charge_of(row)
-        if kept and kept.get("periods_left") is not None:  # this renewal used one period
-            left = kept["periods_left"] - 1
-            values["discount"] = {**kept, "periods_left": left} if left > 0 else None
+        period = current_period(row.started_at, row.billing, row.current_period_end)
+        values = _new_period(row, *period)
         action = "renewed"
-        extra = {"charged": str(charged), "period": {"start": shown(start), "end": shown(end)}}
     after = change(connection, row, values, action=action, actor="system", reason="", moment=moment)
-    return action, after, extra
+    return action, after, billed(row, after)

@@ -217,6 +217,8 @@ subscriptions = Table(
     #: A discount on the price: {"id", "name", "percent" or "amount", "periods_left"}
     #: (renewals still reduced; None: forever). The prices above are before it.
     Column("discount", JSON),
+    #: A cancelled subscription whose customer ordered again: the new one's public id.
+    Column("won_back_by", String(32)),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     #: Bumped by every change: a change based on an earlier read can tell it is stale.

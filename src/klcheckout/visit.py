@@ -178,7 +178,8 @@ class Visit:
     def email(self) -> str:
         if self.customer is not None:
             return self.customer.email
-        return self.link_email or self.guest_email or ""
+        # The email a guest gives in this checkout wins over the one of a sign-in link.
+        return self.guest_email or self.link_email or ""
 
     def set_cookie(self, response: Response) -> None:
         carts.set_cookie(self.app, self.cart, response)

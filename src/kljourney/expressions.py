@@ -58,6 +58,7 @@ CONTEXT: dict[str, frozenset[str] | None] = {
             "paused_until",
             "discount",
             "scheduled_change",
+            "won_back",
         }
     ),
     "answers": None,

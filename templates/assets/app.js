@@ -247,6 +247,7 @@
   }
   function renderSubscription(sub) {
     if (!sub) return;
+    all("input[data-kl-subscription-id]").forEach(function (el) { el.value = sub.id; });
     fillFields(document, "data-kl-sub", sub);
     hideEmptyRows(document, "data-kl-sub-row", sub);
     renderPlans(sub.plans);

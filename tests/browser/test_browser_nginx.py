@@ -67,10 +67,12 @@ def deploy(folder: Path, database_url: str, *, two_origins: bool) -> Deployment:
     api_origin = f"https://127.0.0.1:{api_port}" if two_origins else pages.rstrip("/")
     journeys = folder / "journeys"
     shutil.copytree(EXAMPLE, journeys)
+    # The shop's address: the account page's emailed links lead there (production wants it).
+    shop = journeys / "keylight.toml"
+    site = shop.read_text().replace('base_url = "/"', f'base_url = "{pages}"')
     if two_origins:
-        shop = journeys / "keylight.toml"
-        site = shop.read_text().replace('base_url = "/"', f'base_url = "{pages}"')
-        shop.write_text(site.replace('api_url = "/api"', f'api_url = "{api_origin}/api"'))
+        site = site.replace('api_url = "/api"', f'api_url = "{api_origin}/api"')
+    shop.write_text(site)
     built = subprocess.run(
         [sys.executable, "-m", "klbuild", "build", str(journeys), "--site", str(folder / "site")],
         capture_output=True,

@@ -288,6 +288,7 @@ def test_a_guest_signs_in_with_the_emailed_link(shop: Server, page: Any) -> None
     # Without a mail server, development writes the shop's emails to the log.
     link = shop.wait_for_output(re.compile(r"https?://\S+/account/link/[\w-]+")).group(0)
     page.goto(link)
+    page.get_by_role("button", name="Sign in with the link").click()
     on_account(page)
     assert page.locator("[data-kl-customer]").inner_text() == email
     assert fact(card(page, "Starter"), "status_label") == "Active"

@@ -98,8 +98,15 @@ def test_cors_echoes_only_configured_origins(start: Any) -> None:
         assert answer.headers.get("Access-Control-Allow-Origin") != "*"
 
 
-def test_production_mode_cookie_and_headers(start: Any) -> None:
+def test_production_mode_cookie_and_headers(start: Any, tmp_path: Path, journeys_dir: Path) -> None:
+    # Production wants the shop's address (the account page emails links to it).
+    journeys = tmp_path / "journeys"
+    shutil.copytree(journeys_dir, journeys)
+    shop_file = journeys / "keylight.toml"
+    site = shop_file.read_text().replace('base_url = "/"', 'base_url = "https://shop.example.com/"')
+    shop_file.write_text(site)
     url = start(
+        KEYLIGHT_JOURNEYS=str(journeys),
         KEYLIGHT_ENV="production",
         KEYLIGHT_SMTP_HOST="127.0.0.1",
         KEYLIGHT_SMTP_FROM="Shop <shop@example.com>",

@@ -817,6 +817,10 @@ def test_hooks_without_their_settings_stop_a_production_start(
     journeys = tmp_path / "journeys"
     shutil.copytree(REPO / "journeys", journeys)
     (journeys / "hookshop.toml").write_text(hook_journey(receiver.url))
+    shop_file = journeys / "keylight.toml"  # production wants the shop's address
+    shop_file.write_text(
+        shop_file.read_text().replace('base_url = "/"', 'base_url = "https://shop.example.com/"')
+    )
     monkeypatch.delenv("KEYLIGHT_TEST_HOOK_SECRET")
     config = base_config(tmp_path, journeys, f"sqlite:///{tmp_path / 'k.sqlite3'}")
     with pytest.raises(SettingsError) as refused:
@@ -861,7 +865,10 @@ def test_a_change_journeys_hooks_hear_its_changes_and_the_customer_gets_an_email
     entry = f"subscription={bought['public_id']}"
     customer.http.get(f"{shop['url']}/hookplan/state", params={"step": "plan", "entry": entry})
     customer.step("plan", {"product": "pro"})
-    assert customer.step("confirm", {"confirm_token": "hooks-up-" + email}).status_code == 303
+    confirmed = customer.step(
+        "confirm", {"confirm_token": "hooks-up-" + email, "subscription": bought["public_id"]}
+    )
+    assert confirmed.headers["Location"] == "/hookplan/done/"
     outbox.run_once(shop["app"])
 
     [event] = [

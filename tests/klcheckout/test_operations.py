@@ -163,3 +163,17 @@ def test_gunicorn_preload_workers_share_no_connection(tmp_path: Path, journeys_d
         finally:
             errors = stop(process)
         assert answers == [200] * 80, errors
+
+
+def test_production_wants_the_shops_address_for_the_account_pages_links(
+    tmp_path: Path, journeys_dir: Path
+) -> None:
+    # A sign-in link built from a request's Host would go wherever the request said.
+    config = base_config(tmp_path, journeys_dir, f"sqlite:///{tmp_path / 'k.sqlite3'}")
+    config.update(
+        KEYLIGHT_ENV="production",
+        KEYLIGHT_SMTP_HOST="127.0.0.1",
+        KEYLIGHT_SMTP_FROM="Shop <shop@example.com>",
+    )
+    with pytest.raises(settings.SettingsError, match="base_url must be the shop's absolute"):
+        create_app(config)

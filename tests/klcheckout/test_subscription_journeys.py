@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import requests
-from checkout_helpers import BILLING, TEST_JOURNEY, Backend, Shopper, unique_email
+from checkout_helpers import BILLING, EXAMPLE, TEST_JOURNEY, Backend, Shopper, unique_email
 from sqlalchemy import select, update
 
 from klcheckout import subscriptions
@@ -47,6 +47,7 @@ class Subscriber:
         with backend.engine.connect() as connection:
             [found] = subscriptions.recent(connection, email=self.email)
         self.id = found["public_id"]
+        self.bound = self.id
 
     def close(self) -> None:
         self.shopper.close()
@@ -63,18 +64,24 @@ class Subscriber:
     def enter(self, journey: str, step: str, public_id: str | None = None) -> requests.Response:
         """Open a journey's page from the account page (?subscription=<id>)."""
         self.shopper.journey = journey
-        entry = f"subscription={public_id or self.id}"
-        return self.shopper.http.get(
+        self.bound = public_id or self.id
+        entry = f"subscription={self.bound}"
+        entered = self.shopper.http.get(
             f"{self.backend.url}/{journey}/state",
             params={"step": step, "entry": entry},
             headers={"Accept": "application/json"},  # as the page script asks
         )
+        # The page's forms carry the token of this state (another journey's is stale).
+        self.shopper.csrf = entered.json()["csrf_token"] if entered.ok else ""
+        return entered
 
     def state(self, step: str) -> dict[str, Any]:
         return self.shopper.state(step)
 
     def step(self, step: str, data: dict[str, Any] | None = None) -> requests.Response:
-        return self.shopper.step(step, data)
+        """Send a step's form as the page does: the confirmation names the subscription the
+        page showed (the other steps ignore it)."""
+        return self.shopper.step(step, {"subscription": self.bound, **(data or {})})
 
     def row(self) -> Any:
         with self.backend.engine.connect() as connection:
@@ -258,7 +265,7 @@ def test_a_double_click_applies_the_change_once_and_answers_both_alike(
     subscriber.state("confirm-the-change")
     token = subscriber.shopper.csrf
     url = f"{subscriber.backend.url}/change-plan/steps/confirm-the-change"
-    form = {"csrf_token": token, "confirm_token": "same-page"}
+    form = {"csrf_token": token, "confirm_token": "same-page", "subscription": subscriber.id}
 
     def click(_: int) -> requests.Response:
         return subscriber.shopper.http.post(url, data=form, allow_redirects=False)
@@ -279,7 +286,7 @@ def test_two_tabs_change_once_and_the_second_is_told_it_changed(subscriber: Subs
     url = f"{subscriber.backend.url}/change-plan/steps/confirm-the-change"
 
     def tab(name: str) -> requests.Response:
-        form = {"csrf_token": token, "confirm_token": name}
+        form = {"csrf_token": token, "confirm_token": name, "subscription": subscriber.id}
         headers = {"Accept": "application/json"}
         return subscriber.shopper.http.post(url, data=form, headers=headers)
 
@@ -538,6 +545,20 @@ def link_of(backend: Backend, email: str) -> str:
     return links[-1]
 
 
+def use_link(visitor: Shopper, link: str) -> requests.Response:
+    """Open the emailed link, then press its page's button, as a person does."""
+    page = visitor.http.get(link)
+    assert page.status_code == 200 and "Sign in with the link" in page.text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token is not None
+    action = link.split("/account/", 1)[1]
+    return visitor.http.post(
+        f"{visitor.base}/account/{action}",
+        data={"csrf_token": token.group(1)},
+        allow_redirects=False,
+    )
+
+
 def test_a_guest_signs_in_with_a_one_time_link(backend: Backend) -> None:
     email = unique_email()
     guest_buys_starter(backend, email).close()
@@ -553,8 +574,8 @@ def test_a_guest_signs_in_with_a_one_time_link(backend: Backend) -> None:
         assert asked.headers["Location"] == "/account/?notice=link-sent"
         link = link_of(backend, email)
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+/account/link/[\w-]{40,}", link)
-        used = visitor.http.get(link, allow_redirects=False)
-        assert used.headers["Location"] == "/account/?notice=signed-in"
+        # Opening the link changes nothing (mail scanners open links): its page asks.
+        assert use_link(visitor, link).headers["Location"] == "/account/?notice=signed-in"
         account = visitor.http.get(f"{backend.url}/account").json()
         assert account["customer"] == {"email": email, "signed_in": False, "by_link": True}
         [card] = account["subscriptions"]
@@ -562,7 +583,7 @@ def test_a_guest_signs_in_with_a_one_time_link(backend: Backend) -> None:
         # The link works once.
         other = Shopper(backend.url, "change-plan")
         try:
-            again = other.http.get(link, allow_redirects=False)
+            again = use_link(other, link)
             assert again.headers["Location"] == "/account/?notice=link-invalid"
             assert other.http.get(f"{backend.url}/account").json()["customer"] is None
         finally:
@@ -595,7 +616,7 @@ def test_a_link_expires_after_15_minutes_and_tells_nobody_who_bought(backend: Ba
             connection.execute(
                 update(sign_in_links).values(expires_at=now() - timedelta(seconds=1))
             )
-        expired = visitor.http.get(link, allow_redirects=False)
+        expired = use_link(visitor, link)
         assert expired.headers["Location"] == "/account/?notice=link-invalid"
     finally:
         visitor.close()
@@ -760,9 +781,15 @@ def test_without_javascript_the_backend_renders_the_account_and_the_journey(
     confirm = http.get(f"{url}/change-plan/pages/confirm-the-change/")
     assert "Charged now" in confirm.text and "Pro, €29.00 / month" in confirm.text
     assert ">Confirm the change</button>" in confirm.text
+    shown = re.search(r'name="subscription" value="([^"]+)"', confirm.text)
+    assert shown is not None and shown.group(1) == subscriber.id
     done = http.post(
         f"{url}/change-plan/steps/confirm-the-change?page=backend",
-        data={"csrf_token": token_of(confirm.text), "confirm_token": "no-script"},
+        data={
+            "csrf_token": token_of(confirm.text),
+            "confirm_token": "no-script",
+            "subscription": shown.group(1),
+        },
         allow_redirects=False,
     )
     assert done.headers["Location"] == "/api/change-plan/pages/done/"
@@ -822,3 +849,133 @@ def test_a_campaigns_discount_is_on_the_lines_the_totals_the_order_and_the_subsc
     # The subscription keeps the price before the discount and the renewals still reduced.
     assert bought["line_total"] == "9.90"
     assert bought["discount"]["id"] == "loyal-20" and bought["discount"]["periods_left"] == 2
+
+
+# -- what a second look found ------------------------------------------------------------------
+
+
+def test_a_retention_offer_is_taken_once(backend: Backend, subscriber: Subscriber) -> None:
+    subscriber.enter("cancel", "why")
+    subscriber.step("why", {"reason": "too-expensive"})
+    accept = {"reason": "too-expensive", "decision": "accept"}
+    assert subscriber.step("why", accept).headers["Location"] == "/cancel/done/"
+    # The same button again (a double click after the first answer): the same answer.
+    assert subscriber.step("why", accept).headers["Location"] == "/cancel/done/"
+    assert subscriber.history().count(("customer", "discounted")) == 1
+    # Two renewals later, the same form sent again does not start the discount over.
+    shop = backend.app.extensions["keylight"].shop
+    for _ in range(2):
+        moment = subscriber.row().current_period_end + timedelta(minutes=1)
+        subscriptions.apply_due(backend.engine, shop, moment)
+    assert subscriber.row().discount["periods_left"] == 1
+    subscriber.enter("cancel", "why")
+    subscriber.step("why", accept)
+    assert subscriber.row().discount["periods_left"] == 1
+    # Nor is another offer made to a subscription with a discount of its own: the reason
+    # leads on to confirming the cancellation.
+    going = subscriber.step("why", {"reason": "too-expensive"})
+    assert going.headers["Location"] == "/cancel/confirm/"
+    refused = subscriber.step("why", accept)  # an offer it cannot take is not taken
+    assert refused.headers["Location"] == "/cancel/why/"
+    error = subscriber.state("why")["errors"]["reason"]
+    assert error.startswith("This offer is not open to your subscription any more.")
+    assert subscriber.history().count(("customer", "discounted")) == 1
+
+
+def test_confirming_applies_to_the_subscription_the_page_showed(backend: Backend) -> None:
+    subscriber = Subscriber(backend)
+    try:
+        # The same customer buys a second Starter.
+        shopper = subscriber.shopper
+        shopper.journey = EXAMPLE
+        shopper.add("starter")
+        shopper.step("cart")
+        shopper.step("customer-information", {**BILLING, "email": subscriber.email})
+        shopper.step("payment-method", {"method": "invoice"})
+        assert shopper.step("confirm-order", {"confirm_token": "again-" + subscriber.email}).ok
+        with backend.engine.connect() as connection:
+            ids = [s["public_id"] for s in subscriptions.recent(connection, email=subscriber.email)]
+        second = next(i for i in ids if i != subscriber.id)
+        # Tab A shows the first subscription's change; tab B then chooses for the second.
+        subscriber.enter("change-plan", "your-new-plan")
+        subscriber.step("your-new-plan", {"product": "pro"})
+        shown = subscriber.bound
+        subscriber.enter("change-plan", "your-new-plan", public_id=second)
+        subscriber.step("your-new-plan", {"product": "pro"})
+        # Tab A's confirmation: it named the first subscription, which is not the one chosen.
+        refused = subscriber.shopper.step(
+            "confirm-the-change", {"confirm_token": "tab-a", "subscription": shown}
+        )
+        assert refused.headers["Location"] == "/change-plan/confirm-the-change/"
+        error = subscriber.state("confirm-the-change")["errors"]["_form"]
+        assert error.startswith("This page showed another subscription")
+        with backend.engine.connect() as connection:
+            products = {i: subscriptions.row_of(connection, i).product for i in ids}
+        assert products == {subscriber.id: "starter", second: "starter"}
+        # Tab B's confirmation changes the second.
+        subscriber.step("confirm-the-change", {"confirm_token": "tab-b"})
+        with backend.engine.connect() as connection:
+            assert subscriptions.row_of(connection, second).product == "pro"
+    finally:
+        subscriber.close()
+
+
+def test_a_cancelled_subscription_is_won_back_once(
+    backend: Backend, subscriber: Subscriber
+) -> None:
+    with backend.engine.begin() as connection:
+        subscriptions.cancel(
+            connection, subscriber.row(), immediately=True, actor="support", reason="", moment=now()
+        )
+    subscriber.enter("come-back", "plan")
+    subscriber.step("plan", {"product": "starter"})
+    subscriber.step("payment-method", {"method": "invoice"})
+    assert subscriber.step("confirm", {"confirm_token": "once"}).ok
+    assert subscriber.row().won_back_by
+    assert subscriber.card()["actions"] == []  # no "Come back" any more
+    assert subscriber.enter("come-back", "plan").status_code == 403
+
+
+def test_the_period_after_a_pause_is_billed(backend: Backend, subscriber: Subscriber) -> None:
+    subscriber.enter("pause", "take-a-break")
+    subscriber.step("take-a-break", {"periods": "1"})
+    subscriber.step("confirm", {"confirm_token": "pause-billed"})
+    paused = subscriber.row()
+    shop = backend.app.extensions["keylight"].shop
+    subscriptions.apply_due(backend.engine, shop, paused.resume_at + timedelta(minutes=1))
+    with backend.engine.connect() as connection:
+        found = subscriptions.find(connection, subscriber.id)
+    resumed = next(h for h in found["history"] if h["action"] == "resumed")
+    # The event of the pause's end says what the period it begins charges, like a renewal.
+    assert subscriptions.billed(paused, resumed["after"]) == {
+        "charged": "9.90",
+        "period": {
+            "start": resumed["after"]["current_period_start"],
+            "end": resumed["after"]["current_period_end"],
+        },
+    }
+
+
+def test_odd_input_is_refused_never_a_500(subscriber: Subscriber) -> None:
+    subscriber.enter("pause", "take-a-break")
+    for periods in ("²", "1.5", "-1", "9" * 30, ""):
+        answer = subscriber.step("take-a-break", {"periods": periods})
+        assert answer.status_code == 303, periods
+        assert subscriber.state("take-a-break")["errors"]["periods"].startswith("Choose how long")
+    # A confirmation token used before (the purchase's own) does not break the change.
+    subscriber.enter("change-plan", "your-new-plan")
+    subscriber.step("your-new-plan", {"product": "pro"})
+    reused = subscriber.step("confirm-the-change", {"confirm_token": "buy-" + subscriber.email})
+    assert reused.headers["Location"] == "/change-plan/done/"
+
+
+def test_the_link_leads_to_the_shop_whatever_host_the_request_named() -> None:
+    from klcheckout.account_page import link_url
+    from kljourney.model import Site
+
+    one_origin = Site(title="Shop", base_url="https://shop.example.com/", api_url="/api")
+    assert link_url(one_origin, "t0k") == "https://shop.example.com/api/account/link/t0k"
+    split = Site(
+        title="Shop", base_url="https://shop.example.com/", api_url="https://api.example.com/v1"
+    )
+    assert link_url(split, "t0k") == "https://api.example.com/v1/account/link/t0k"

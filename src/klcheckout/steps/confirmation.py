@@ -23,8 +23,14 @@ from .subscription import CHANGED
 @handles("confirmation", guarded=False)
 def confirm(visit: Visit, step: StepBase) -> Outcome:
     token = request.form.get("confirm_token", "").strip()[:64] or None
-    if visit.journey.about_subscription and not _orders_again(visit):
-        return confirm_change(visit, step, token)
+    if visit.journey.about_subscription:
+        row = visit.subscription
+        if request.form.get("subscription", "") != row.public_id:
+            # The page showed another subscription than the one chosen since (in another
+            # window): nothing is confirmed that the customer did not see.
+            return Refused({"_form": OTHER_SUBSCRIPTION}, status=409, target=step)
+        if not _orders_again(visit):
+            return confirm_change(visit, step, token)
     # Placing the order deletes the checkout's row in the same transaction: while the
     # row is there, no order is, and only a checkout without one needs to look.
     placed = None
@@ -55,7 +61,7 @@ def confirm(visit: Visit, step: StepBase) -> Outcome:
         except orders.OrderRefused as error:
             raise StepRefused(Refused({"_form": error.message}, status=409)) from None
         if placed.created and visit.journey.about_subscription:
-            _won_back(connection, visit, placed.number)
+            _won_back(connection, visit, placed)
         return placed.created
 
     return Completed(
@@ -67,16 +73,25 @@ def confirm(visit: Visit, step: StepBase) -> Outcome:
     )
 
 
+OTHER_SUBSCRIPTION = (
+    "This page showed another subscription than the one you chose last (in another window). "
+    "Here is the one you chose: check it, and confirm again."
+)
+
+
 def _orders_again(visit: Visit) -> bool:
     """A subscription journey on a cancelled subscription orders its plan anew (win-back)."""
     row = visit.subscription
     return row is not None and row.status == "cancelled"
 
 
-def _won_back(connection: Connection, visit: Visit, number: str) -> None:
+def _won_back(connection: Connection, visit: Visit, placed: orders.Placed) -> None:
     row = visit.subscription
+    new_id = placed.subscriptions[0] if placed.subscriptions else ""
     try:
-        after = subscriptions.won_back(connection, row, order_number=number, moment=now())
+        after = subscriptions.won_back(
+            connection, row, order_number=placed.number, new_id=new_id, moment=now()
+        )
     except subscriptions.Refused as refusal:
         raise StepRefused(Refused({"_form": refusal.message}, status=409)) from None
     changes.notify(connection, visit.journey, row, "won_back", after, visit.shop)

@@ -8,6 +8,9 @@ accepts it has decided, and the offer is applied there and then.
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from flask import request
 from sqlalchemy import Connection
 
@@ -17,9 +20,10 @@ from .. import changes, checkouts, subscriptions
 from ..clock import now
 from ..visit import Visit
 from . import handles
-from .outcomes import Completed, Outcome, Refused, StepRefused
+from .outcomes import Completed, Outcome, Passed, Refused, StepRefused
 
 MAX_COMMENT = 1000
+NO_OFFER = "This offer is not open to your subscription any more. Choose your reason again."
 CHANGED = (
     "Your subscription changed meanwhile (in another window, or by our support team). "
     "Here it is as it is now: please choose again."
@@ -30,6 +34,8 @@ CHANGED = (
 def choose_plan(visit: Visit, step: StepBase) -> Outcome:
     assert isinstance(step, PlanChangeStep)
     row = visit.subscription
+    if row.won_back_by:
+        return Refused({"_form": f"You ordered again already: see {row.won_back_by}."}, status=409)
     choices = changes.plan_choices(visit.shop, visit.journey, step, row, now())
     offered = {c.product.id: c for c in choices if c.kind != "current"}
     product = request.form.get("product", "")
@@ -44,7 +50,7 @@ def choose_plan(visit: Visit, step: StepBase) -> Outcome:
         # at the confirmation like any other, with the journey's discount.
         visit.cart.lines = {product: row.quantity}
         visit.cart.dirty = True
-    return Completed(answers={"product": product, "version": row.version})
+    return Completed(answers={"product": product, **_made_on(row)})
 
 
 @handles("pause")
@@ -54,11 +60,11 @@ def choose_pause(visit: Visit, step: StepBase) -> Outcome:
     if row.status != "active":
         return Refused({"_form": f"{row.name} is {row.status}: only an active one can pause."})
     raw = request.form.get("periods", "").strip()
-    if not raw.isdigit() or int(raw) not in step.durations:
+    if not re.fullmatch(r"[0-9]{1,2}", raw) or int(raw) not in step.durations:
         unit = "months" if row.billing == "monthly" else "years"
         allowed = ", ".join(str(d) for d in step.durations)
         return Refused({"periods": f"Choose how long to pause: {allowed} {unit}."})
-    return Completed(answers={"periods": int(raw), "version": row.version})
+    return Completed(answers={"periods": int(raw), **_made_on(row)})
 
 
 @handles("cancellation")
@@ -78,20 +84,25 @@ def choose_cancellation(visit: Visit, step: StepBase) -> Outcome:
         return Refused(
             {"comment": f"Keep it under {MAX_COMMENT} characters, please."}, values=values
         )
-    answers = {"reason": reason.id, "comment": comment if reason.comment else ""}
-    answers["version"] = row.version
+    answers = {"reason": reason.id, "comment": comment if reason.comment else "", **_made_on(row)}
     decision = request.form.get("decision", "")
-    offer = (
-        reason.offer
-        if reason.offer and changes.offer_applies(visit.shop, reason.offer, row)
-        else ""
-    )
+    saved = visit.answers.get(step.id) or {}
+    if decision == "accept" and saved.get("taken") == reason.offer:
+        # The same page sent again after the offer was taken: where the first one went.
+        return Passed(_done_step(visit) or step)
+    offer = reason.offer or ""
+    if offer and not changes.offer_applies(visit.shop, offer, row):
+        offer = ""  # an offer this subscription cannot take is not made
+    if not offer and decision == "accept":  # a page showing an offer that is gone
+        return Refused({"reason": NO_OFFER}, status=409, values=values)
     if not offer or decision == "decline":
         return Completed(answers={**answers, "ready": True})
     if decision != "accept":  # show the offer: the page asks to accept or decline it
         return Completed(answers={**answers, "offered": offer}, target=step)
-    saved = visit.answers.get(step.id) or {}
-    version = int(saved.get("version", row.version))
+    if saved.get("offered") != offer or saved.get("subscription") != row.public_id:
+        # Only an offer shown to this customer, for this subscription, is taken.
+        return Refused({"reason": "Choose the reason you are leaving first."}, values=values)
+    version = int(saved["version"])
 
     def accept(connection: Connection) -> bool:
         try:
@@ -113,14 +124,23 @@ def choose_cancellation(visit: Visit, step: StepBase) -> Outcome:
         done = {
             "action": applied.action,
             "text": changes.sentence(applied.action, applied.subscription, visit.shop),
+            "offer": offer,
             "token": None,
         }
+        # The step remembers the offer was taken: the same page sent again changes nothing.
+        kept = {**visit.answers, step.id: {"reason": reason.id, "taken": offer}}
         checkouts.put(
-            connection, visit.cart.checkout_id, visit.journey.key, applied=done, answers={}
+            connection, visit.cart.checkout_id, visit.journey.key, applied=done, answers=kept
         )
         return True
 
     return Completed(write=accept, durable=True, target=_done_step(visit) or step)
+
+
+def _made_on(row: Any) -> dict[str, Any]:
+    """Which subscription, as of which change, a choice was made on: confirming applies it
+    to that one only, and only if nothing changed it since."""
+    return {"subscription": row.public_id, "version": row.version}
 
 
 def _done_step(visit: Visit) -> StepBase | None:

@@ -20,6 +20,7 @@ def upgrade() -> None:
     with op.batch_alter_table("subscriptions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("scheduled_change", sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column("discount", sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column("won_back_by", sa.String(length=32), nullable=True))
     with op.batch_alter_table("checkouts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("subscription", sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column("applied", sa.JSON(), nullable=True))
@@ -49,5 +50,6 @@ def downgrade() -> None:
         batch_op.drop_column("applied")
         batch_op.drop_column("subscription")
     with op.batch_alter_table("subscriptions", schema=None) as batch_op:
+        batch_op.drop_column("won_back_by")
         batch_op.drop_column("discount")
         batch_op.drop_column("scheduled_change")
