@@ -338,6 +338,7 @@ def subscription_row(**overrides: Any) -> SimpleNamespace:
         "current_period_end": at(2027, 4, 30),
         "cancelled_at": None,
         "resume_at": None,
+        "won_back_by": None,
     }
     values.update(overrides)
     return SimpleNamespace(**values)
@@ -464,6 +465,7 @@ def test_condition_values_of_a_plain_subscription() -> None:
         "paused_until": None,
         "discount": "",
         "scheduled_change": "",
+        "won_back": False,
     }
 
 
@@ -471,6 +473,8 @@ def test_condition_values_name_the_discount_and_the_scheduled_plan() -> None:
     row = subscription_row(discount=kept_discount(2), scheduled_change=PRO_PLAN)
     values = condition_values(row, at(2027, 4, 20))
     assert (values["discount"], values["scheduled_change"]) == ("loyal", "pro")
+    won_back = condition_values(subscription_row(won_back_by="sub_new"), at(2027, 4, 20))
+    assert won_back["won_back"] is True
 
 
 # -- kljourney.model: Discount --------------------------------------------------------------------
