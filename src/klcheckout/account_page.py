@@ -277,7 +277,7 @@ def actions(visit: AccountVisit, row: Any, moment: Any, backend: bool) -> list[d
             continue
         if action == "winback" and row.won_back_by:  # ordered again already
             continue
-        if not _journey_open(journey, row, moment):
+        if not _journey_open(journey, row, moment, visit.owner):
             continue
         first = journey.active_steps[0]
         site = shop.site
@@ -292,14 +292,24 @@ def _post(label: str, url: str) -> dict[str, str]:
     return {"kind": "post", "label": label, "url": url}
 
 
-def _journey_open(journey: Journey, row: Any, moment: Any) -> bool:
-    """The journey's own ``when``, read with this subscription (the account page knows
-    nothing of a cart or answers yet)."""
+def _journey_open(
+    journey: Journey, row: Any, moment: Any, owner: subscriptions.Owner | None
+) -> bool:
+    """The journey's own ``when``, read with this subscription and who the customer is
+    (the account page knows nothing of a cart or answers yet)."""
     if not journey.when:
         return True
+    signed_in = owner is not None and owner.customer_id is not None
+    customer = {
+        "signed_in": signed_in,
+        "guest": owner is not None and not signed_in,
+        "email": owner.email if owner is not None else "",
+        "segment": "",
+        "answers": Record({}),
+    }
     context = {
         "cart": Record({}),
-        "customer": Record({}),
+        "customer": Record(customer),
         "answers": Record({}),
         "journey": Record(journey.summary),
         "entry": Record({}),

@@ -213,8 +213,8 @@ def plan_choices(
             found.append(PlanChoice(product, "current", "now", charge))
             continue
         upgrade = per_month(Decimal(plan["line_total"]), product.billing) > current
-        timing = step.upgrade if upgrade else step.downgrade
-        timing = "now" if timing == "immediately" else "period_end"
+        policy = step.upgrade if upgrade else step.downgrade
+        timing = "now" if policy == "immediately" else "period_end"
         kind = "upgrade" if upgrade else "downgrade"
         if timing == "period_end":
             found.append(PlanChoice(product, kind, timing, charge))
@@ -411,7 +411,7 @@ def apply(
     if row.version != pending.version:
         raise subscriptions.Changed()
     reason = pending.reason + (f": {pending.comment}" if pending.comment else "")
-    common = {"actor": "customer", "reason": reason, "moment": moment}
+    common: dict[str, Any] = {"actor": "customer", "reason": reason, "moment": moment}
     order_number = None
     extra: dict[str, Any] = {}
     if pending.kind == "plan_change":
@@ -468,7 +468,7 @@ def take_offer(
     if row.version != version:
         raise subscriptions.Changed()
     kind, _, name = offer.partition(":")
-    common = {
+    common: dict[str, Any] = {
         "actor": "customer",
         "reason": f"offer instead of cancelling ({reason})",
         "moment": moment,

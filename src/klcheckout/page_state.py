@@ -49,9 +49,9 @@ def values_for(visit: Visit, step: StepBase | None) -> dict[str, Any]:
     if isinstance(step, AuthenticationStep):
         return {"email": visit.email} if visit.email else {}
     if step is not None and step.type in SUBSCRIPTION_STEP_TYPES:
-        saved = dict(visit.answers.get(step.id) or {})
-        saved.pop("version", None)
-        return saved
+        chosen = dict(visit.answers.get(step.id) or {})
+        chosen.pop("version", None)
+        return chosen
     if isinstance(step, ConfirmationStep):
         # The confirmation page shows the saved answers of the form steps that apply.
         return merged(visit.journey, visit.answers, only=conditions.of(visit).applies)

@@ -886,3 +886,29 @@ def test_a_change_journeys_hooks_hear_its_changes_and_the_customer_gets_an_email
     text = mail.content.decode()
     assert "Subject: Your subscription: Your plan is now Pro." in text
     assert data["order_number"] in text
+
+
+def test_a_theme_writes_the_emails_in_its_own_words(tmp_path: Path) -> None:
+    from klcheckout.hooks import mail
+
+    emails = tmp_path / "theme" / "emails"
+    emails.mkdir(parents=True)
+    (emails / "subscription_changed.txt").write_text("Moin! {{ data.summary }}\n")
+    (emails / "subscription_changed.html").write_text("<p>Moin! {{ data.summary }}</p>\n")
+    hook = {"type": "email", "template": "subscription_changed", "subject": "Hi", "builtin": True}
+    event = {
+        "id": "evt_theme",
+        "type": "customer_email",
+        "journey": {"key": "", "name": "", "order_channel": ""},
+        "data": {"customer": {"email": "ada@example.com"}, "summary": "Your plan is now Pro."},
+    }
+    themed = mail.render(hook, event, "Shop <shop@example.com>", str(tmp_path / "theme"))
+    assert themed.get_body(("plain",)).get_content() == "Moin! Your plan is now Pro.\n"
+    # Without a theme (or for a template the theme lacks), the built-in one.
+    plain = mail.render(
+        {**hook, "template": "sign_in_link"},
+        {**event, "data": {**event["data"], "link": "https://x/l", "minutes": 15, "shop": "Acme"}},
+        "Shop <shop@example.com>",
+        str(tmp_path / "theme"),
+    )
+    assert "https://x/l" in plain.get_body(("plain",)).get_content()

@@ -15,11 +15,12 @@ from collections.abc import Mapping
 from email.message import EmailMessage
 from email.utils import make_msgid
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from kljourney.theme import templates_folder
+from kljourney.theme import search_path
 
 from . import HookFailed
 
@@ -28,10 +29,12 @@ log = logging.getLogger("klcheckout.mail")
 SMTP_TIMEOUT = 30.0
 
 
-@lru_cache(maxsize=1)
-def environment() -> Environment:
+@lru_cache(maxsize=4)
+def environment(theme: str = "") -> Environment:
+    """The email templates: the theme's (``KEYLIGHT_TEMPLATES``) first, then the built-in."""
+    folders = search_path(Path(theme) if theme else None)
     return Environment(
-        loader=FileSystemLoader(str(templates_folder())),
+        loader=FileSystemLoader([str(folder) for folder in folders]),
         autoescape=select_autoescape(["html"]),
         undefined=StrictUndefined,
         auto_reload=True,
@@ -58,8 +61,10 @@ def subject(template: str, event: Mapping[str, Any]) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: str(values.get(m.group(1), m.group(0))), template)
 
 
-def render(hook: Mapping[str, Any], event: Mapping[str, Any], sender: str) -> EmailMessage:
-    env = environment()
+def render(
+    hook: Mapping[str, Any], event: Mapping[str, Any], sender: str, theme: str = ""
+) -> EmailMessage:
+    env = environment(theme)
     context = {
         "event": event,
         "data": event.get("data", {}),
@@ -83,10 +88,11 @@ def send_event(
 ) -> None:
     host = config["KEYLIGHT_SMTP_HOST"]
     sender = config["KEYLIGHT_SMTP_FROM"]
+    theme = config.get("KEYLIGHT_TEMPLATES", "")
     if (not host or not sender) and hook.get("builtin") and config["KEYLIGHT_ENV"] != "production":
         # Development without a mail server: the shop's own emails (a sign-in link, a
         # subscription change) are written to the log, where the developer can follow them.
-        message = render(hook, event, sender or "keylight@localhost")
+        message = render(hook, event, sender or "keylight@localhost", theme)
         text = message.get_body(("plain",))
         log.warning(
             "email to %s (no KEYLIGHT_SMTP_HOST, so shown here): %s\n%s",
@@ -100,7 +106,7 @@ def send_event(
             "email hooks need KEYLIGHT_SMTP_HOST and KEYLIGHT_SMTP_FROM; "
             "set them and resend with `klcheckout events resend EVENT_ID`"
         )
-    message = render(hook, event, sender)
+    message = render(hook, event, sender, theme)
     send(config, message)
 
 

@@ -22,12 +22,19 @@ from .delivery import python_function
 
 
 def check_settings(app: Flask, shop: Shop) -> None:
-    """Refuse a production start whose hooks cannot work; in development, warn."""
+    """Refuse a production start whose hooks or own emails cannot work; in development,
+    warn about the hooks (the shop's own emails are written to the log there)."""
     problems = missing_settings(shop, app.config)
-    if problems and app.config["KEYLIGHT_ENV"] == "production":
-        raise SettingsError("hooks cannot work: " + "; ".join(problems))
+    mail = missing_mail(shop, app.config)
+    if (problems or mail) and app.config["KEYLIGHT_ENV"] == "production":
+        raise SettingsError("hooks cannot work: " + "; ".join(sorted(problems + mail)))
     for problem in problems:
         app.logger.warning("%s (until then, its deliveries fail)", problem)
+    if mail:
+        app.logger.info(
+            "no KEYLIGHT_SMTP_HOST and KEYLIGHT_SMTP_FROM: the shop's own emails "
+            "(sign-in links, subscription changes) are written to this log"
+        )
 
 
 def _hooks_of(journey: Journey) -> list[Any]:
@@ -53,13 +60,21 @@ def missing_settings(shop: Shop, config: Mapping[str, Any]) -> list[str]:
                 )
             elif hook.type == "email" and not smtp:
                 problems.add(f"{where}: email hooks need KEYLIGHT_SMTP_HOST and KEYLIGHT_SMTP_FROM")
-        if journey.about_subscription and not smtp:
-            problems.add(
-                f"{where}: a subscription journey emails the customer about every change; "
-                "set KEYLIGHT_SMTP_HOST and KEYLIGHT_SMTP_FROM"
-            )
-    if shop.account and not smtp:
-        problems.add(
+    return sorted(problems)
+
+
+def missing_mail(shop: Shop, config: Mapping[str, Any]) -> list[str]:
+    """The shop's own emails to customers that need a mail server to be sent."""
+    if config.get("KEYLIGHT_SMTP_HOST") and config.get("KEYLIGHT_SMTP_FROM"):
+        return []
+    problems = [
+        f"{journey.source or journey.key}: a subscription journey emails the customer about "
+        "every change; set KEYLIGHT_SMTP_HOST and KEYLIGHT_SMTP_FROM"
+        for journey in shop.journeys.values()
+        if journey.about_subscription
+    ]
+    if shop.account:
+        problems.append(
             "keylight.toml: the account page emails guests their sign-in links; "
             "set KEYLIGHT_SMTP_HOST and KEYLIGHT_SMTP_FROM"
         )
