@@ -69,6 +69,9 @@ def back_to_the_shop(shop: Shop) -> str:
     journey = shop.journeys.get(str((request.view_args or {}).get("key", "")))
     if journey is None or not journey.active_steps:
         return shop.site.base_url
+    if journey.about_subscription and shop.account:
+        # A subscription journey is entered from the account page, where one signs in.
+        return shop.site.account_url
     step_id = (request.view_args or {}).get("step_id")
     if step_id is None and request.method == "POST":
         try:

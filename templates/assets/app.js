@@ -296,6 +296,18 @@
   function showProblem(message) {
     renderMessages([message]);
     all("main form").forEach(function (form) { form.hidden = true; });
+    /* A subscription journey is entered from the account page, where one signs in. */
+    var account = body.getAttribute("data-account");
+    if (account) {
+      all("[data-kl-messages]").forEach(function (box) {
+        var item = document.createElement("li");
+        var link = document.createElement("a");
+        link.href = account;
+        setText(link, "Go to your account");
+        item.appendChild(link);
+        box.appendChild(item);
+      });
+    }
   }
 
   function apply(state) {

@@ -310,3 +310,15 @@ def test_the_account_page_works_without_javascript(shop: Server, browser: Any) -
         assert "The email or password is wrong." in page.locator("main").inner_text()
     finally:
         context.close()
+
+
+def test_a_signed_out_visitor_is_led_to_the_account_page(shop: Server, page: Any) -> None:
+    # An old link to a subscription journey, in a browser signed in nowhere (or no more).
+    page.goto(shop.url("your-new-plan", "change-plan") + "?subscription=sub_someone0000")
+    messages = page.locator("[data-kl-messages]")
+    messages.get_by_role("link", name="Go to your account").wait_for()
+    assert "could not find this subscription among yours" in messages.inner_text()
+    assert page.locator("main form:visible").count() == 0
+    messages.get_by_role("link", name="Go to your account").click()
+    on_account(page)
+    assert page.locator('form[data-kl-form="login"]').is_visible()

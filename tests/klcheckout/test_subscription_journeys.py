@@ -504,6 +504,8 @@ def test_only_the_owner_reaches_a_subscription(backend: Backend, subscriber: Sub
             params={"step": "your-new-plan", "entry": f"subscription={subscriber.id}"},
         )
         assert response.status_code == 404
+        # The error page leads to the account page, where one signs in.
+        assert 'href="/account/">Back to the shop</a>' in response.text
     finally:
         stranger.close()
 
