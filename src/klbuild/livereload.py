@@ -132,14 +132,18 @@ class LiveServer:
         self.events.publish("problems", {"summary": summary(problems)})
 
     def first_step_urls(self, base: str) -> list[tuple[str, str]]:
-        """(URL, journey name) of every journey's first active step."""
+        """(URL, name) of every order journey's first active step, then the account page,
+        where the journeys about a subscription start (they need ``?subscription=<id>``)."""
         if self.shop is None:
             return []
-        return [
+        found = [
             (base + journey.step_path(journey.active_steps[0]), journey.name)
             for journey in self.shop.journeys.values()
-            if journey.active_steps
+            if journey.active_steps and not journey.about_subscription
         ]
+        if self.shop.account:
+            found.append((base + "account/", "Your account: subscriptions and their journeys"))
+        return found
 
     # -- the WSGI application ----------------------------------------------------------
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import requests
 
+import kljourney
 from klbuild.serve import DevServer
 
 #: tests/klbuild/conftest.py's Workspace (not imported: tests/browser has a conftest too).
@@ -362,3 +363,21 @@ def test_open_shows_the_list_of_journeys(ws: Workspace, monkeypatch: pytest.Monk
         ws.journeys, ws.site, None, host="127.0.0.1", port=0, open_browser=True, poll=False
     )
     assert len(opened) == 1 and re.fullmatch(r"http://127\.0\.0\.1:\d+/", opened[0])
+
+
+def test_the_root_leads_to_the_account_page_for_subscription_journeys(tmp_path: Path) -> None:
+    """A subscription journey's page needs a subscription: it starts on the account page."""
+    from example import EXAMPLE
+
+    from klbuild.livereload import LiveServer
+
+    shop = kljourney.load(EXAMPLE)
+    server = LiveServer(tmp_path / "site", [], host="127.0.0.1", port=0)
+    try:
+        server.shop = shop
+        urls = server.first_step_urls("/")
+    finally:
+        server.close()
+    assert urls[-1] == ("/account/", "Your account: subscriptions and their journeys")
+    assert not any(url.startswith(("/change-plan/", "/cancel/")) for url, _ in urls)
+    assert ("/k9uscs7vr7/product-selection/", "Self-Service Shop & Checkout") in urls
