@@ -167,10 +167,26 @@ class PricedCart:
         """What the journey's discount takes off the lines, in all."""
         return sum((line.full_total - line.line_total for line in self.lines), Decimal(0))
 
+    def tax_of(self, billing: str) -> str:
+        """The tax included in one billing period's total, by rate: "€39.76 (19 %)", or
+        "€1.58 (19 %) + €0.50 (7 %)"; "" when the period has no tax. The tax of a monthly
+        fee is not added to the tax of what is paid now: each is charged on its own."""
+        rates: dict[Decimal, Decimal] = {}
+        for line in self.period(billing):
+            rates[line.product.tax_rate] = rates.get(line.product.tax_rate, Decimal(0)) + line.tax
+        return " + ".join(
+            f"{format_money(amount, self.currency, self.locale)} ({rate.normalize():f} %)"
+            for rate, amount in sorted(rates.items(), reverse=True)
+            if amount
+        )
+
     def formatted_totals(self) -> dict[str, str]:
         """The totals as the pages show them, in the shop's locale."""
         currency, locale, periods = self.currency, self.locale, self.by_billing
         return {
+            "one_time_tax": self.tax_of("one_time"),
+            "monthly_tax": self.tax_of("monthly"),
+            "yearly_tax": self.tax_of("yearly"),
             "one_time_gross": format_money(periods["one_time"].gross, currency, locale),
             "monthly_gross": format_price(periods["monthly"].gross, currency, locale, "monthly"),
             "yearly_gross": format_price(periods["yearly"].gross, currency, locale, "yearly"),

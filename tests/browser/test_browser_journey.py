@@ -118,8 +118,10 @@ def test_happy_path_sepa_order_lands_in_the_database(
     assert totals.locator('[data-kl-total="one_time_gross"]').inner_text() == "€249.00"
     assert totals.locator('[data-kl-total="monthly_gross"]').inner_text() == "€9.90 / month"
     assert totals.locator('[data-kl-total="yearly_gross"]').is_hidden()
-    # 19 % included in 249.00 and 9.90: 39.76 + 1.58
-    assert totals.locator('[data-kl-total="tax"]').inner_text() == "€41.34"
+    # 19 % included in 249.00 now, and in 9.90 each month: each period's own tax.
+    assert totals.locator('[data-kl-total="one_time_tax"]').inner_text() == "€39.76 (19 %)"
+    assert totals.locator('[data-kl-total="monthly_tax"]').inner_text() == "€1.58 (19 %)"
+    assert totals.locator('[data-kl-total="yearly_tax"]').is_hidden()
     press_continue(page)
 
     on_step(page, "login-or-create-an-account", shots=True)

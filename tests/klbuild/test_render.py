@@ -217,7 +217,15 @@ def test_cart_page_has_line_template_quantity_forms_and_totals(built):
     remove = forms[1].find(".//input[@name='quantity']")
     assert remove.get("type") == "hidden" and remove.get("value") == "0"
     totals = {el.get("data-kl-total") for el in root.iterfind(".//*[@data-kl-totals]//dd")}
-    assert totals == {"one_time_gross", "monthly_gross", "yearly_gross", "discount", "tax"}
+    assert totals == {
+        "one_time_gross",
+        "one_time_tax",
+        "monthly_gross",
+        "monthly_tax",
+        "yearly_gross",
+        "yearly_tax",
+        "discount",
+    }
     assert root.find(".//*[@data-kl-cart-empty]") is not None
 
 

@@ -382,6 +382,8 @@ def test_order_placed_reaches_webhook_email_and_python_hook(
     [mail] = [m for m in mailbox[0].messages if email in m.rcpt_tos]
     text = mail.content.decode()
     assert f"Subject: Your order {number}" in text
+    # Each billing period with the tax it includes; nothing is due now for a monthly plan.
+    assert "Monthly: 9.90 EUR (including tax: 1.58 EUR)" in text and "Due now" not in text
     assert number in text and "text/html" in text and "text/plain" in text
 
     rows = deliveries(shop["app"], event["id"])
