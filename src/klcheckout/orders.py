@@ -187,8 +187,19 @@ def _insert(
             "answers": answers,
             "payment_method": method,
         }
+        # Who sells, and the terms the order was placed under: the confirmation email
+        # carries the contract's content.
+        seller = {
+            key: getattr(entity, key)
+            for key in ("name", "address", "vat_id", "terms_url", "withdrawal_url", "privacy_url")
+        }
         events.enqueue(
-            connection, journey, "order_placed", {"order": order}, step=step, context=context
+            connection,
+            journey,
+            "order_placed",
+            {"order": order, "seller": seller},
+            step=step,
+            context=context,
         )
     return number, tuple(subscription["public_id"] for subscription in created)
 

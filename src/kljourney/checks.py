@@ -20,6 +20,7 @@ from .model import (
     FORMS_FILE,
     SUBSCRIPTION_STEP_TYPES,
     CancellationStep,
+    ConfirmationStep,
     FormStep,
     Journey,
     PaymentMethodStep,
@@ -111,6 +112,15 @@ class Checker:
             elif isinstance(step, FormStep):
                 if FORMS_FILE not in self.broken and step.form not in shop.forms:
                     fail(unknown("form", step.form, shop.forms), ("steps", index, "form"), index)
+            elif isinstance(step, ConfirmationStep) and step.accept_terms:
+                entity = shop.business_entities.get(journey.business_entity)
+                if entity is not None and not entity.terms_url:
+                    fail(
+                        f"accept_terms asks the buyer to accept terms, but business entity "
+                        f"{entity.id!r} has no terms_url; add it in keylight.toml",
+                        ("steps", index, "accept_terms"),
+                        index,
+                    )
             elif isinstance(step, PaymentMethodStep):
                 if not shop.payment_methods:
                     fail(

@@ -14,7 +14,6 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from babel import Locale, UnknownLocaleError
-from babel.numbers import get_currency_name
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -184,14 +183,20 @@ class BusinessEntity(Strict):
     address: str = ""
     vat_id: str = ""
     sepa_creditor_id: str = ""
+    #: The seller's legal pages, linked on the confirmation step and in the order email.
+    terms_url: str = ""
+    withdrawal_url: str = ""
+    privacy_url: str = ""
 
-    @field_validator("currency")
+    @field_validator("terms_url", "withdrawal_url", "privacy_url")
     @classmethod
-    def _currency(cls, value: str) -> str:
-        code = value.upper()
-        if not re.fullmatch(r"[A-Z]{3}", code) or get_currency_name(code) == code:
-            raise ValueError(f"unknown currency {value!r}; use an ISO 4217 code such as 'EUR'")
-        return code
+    def _page_url(cls, value: str) -> str:
+        if value and not re.match(r"^https?://[^/\s]+\S*$", value):
+            raise ValueError(
+                f"expected an absolute http(s) URL such as 'https://shop.example.com/terms', "
+                f"got {value!r}"
+            )
+        return value
 
 
 class PaymentMethod(Strict):
@@ -561,6 +566,9 @@ class PauseStep(StepBase):
 class ConfirmationStep(StepBase):
     type: Literal["confirmation"]
     confirmation_type: Literal["direct"] = "direct"
+    #: The buyer ticks "I accept the terms and conditions" before the order is placed
+    #: (the business entity's ``terms_url`` is linked beside it).
+    accept_terms: StrictBool = False
 
 
 class OrderDoneStep(StepBase):

@@ -22,6 +22,7 @@ from markupsafe import Markup
 from .countries import countries
 from .model import (
     AuthenticationStep,
+    ConfirmationStep,
     FormStep,
     Journey,
     PaymentMethodStep,
@@ -390,6 +391,8 @@ def error_list(shop: Shop, step: StepBase, visitor: Visitor) -> list[tuple[str, 
     elif isinstance(step, PaymentMethodStep):
         first = next(iter(shop.offered_methods(step)), "")
         places += [("method", f"method-{first}"), *_PAYMENT_FIELDS]
+    elif isinstance(step, ConfirmationStep):
+        places.append(("accept_terms", "field-accept-terms"))
     elif isinstance(step, AuthenticationStep):
         form = visitor.values.get("action") or "login"
         places += [(name, f"{form}-{name}") for name in _ACCOUNT_FIELDS]

@@ -407,6 +407,29 @@ def test_confirmation_has_summaries_token_and_legal_text(built):
     legal = text(form.find(".//p[@class='legal']"))
     for part in ("Acme GmbH", "Hauptstrasse 1, 10115 Berlin, Germany", "DE123456789"):
         assert part in legal
+    # The seller's legal pages, right above the button that obliges to pay.
+    links = [(text(a), a.get("href")) for a in form.iterfind(".//ul[@class='legal-links']//a")]
+    assert links == [
+        ("Terms and conditions", "https://shop.example.com/terms"),
+        ("Right of withdrawal", "https://shop.example.com/withdrawal"),
+        ("Privacy notice", "https://shop.example.com/privacy"),
+    ]
+    assert form.find(".//input[@name='accept_terms']") is None  # not asked for here
+
+
+def test_a_confirmation_can_ask_to_accept_the_terms(ws):
+    ws.edit(
+        ws.journey_file,
+        'confirmation_type = "direct"',
+        'confirmation_type = "direct"\naccept_terms = true',
+    )
+    ws.build()
+    form = parse(ws.page("confirm-order")).find(".//form[@data-kl-confirm]")
+    tick = form.find(".//input[@name='accept_terms']")
+    assert (tick.get("type"), tick.get("id")) == ("checkbox", "field-accept-terms")
+    label = form.find(".//label[@for='field-accept-terms']")
+    assert text(label) == "I accept the terms and conditions"
+    assert label.find("a").get("href") == "https://shop.example.com/terms"
 
 
 def test_order_done_shows_the_message(built):

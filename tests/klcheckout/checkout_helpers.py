@@ -158,6 +158,7 @@ type = "optional_authentication"
 [[steps]]
 name = "Confirm"
 type = "confirmation"
+accept_terms = true
 
 [[steps]]
 name = "Done"

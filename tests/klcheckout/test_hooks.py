@@ -384,6 +384,10 @@ def test_order_placed_reaches_webhook_email_and_python_hook(
     assert f"Subject: Your order {number}" in text
     # Each billing period with the tax it includes; nothing is due now for a monthly plan.
     assert "Monthly: 9.90 EUR (including tax: 1.58 EUR)" in text and "Due now" not in text
+    # The contract's content: who sells, under which terms.
+    assert "Seller: Acme GmbH, Hauptstrasse 1, 10115 Berlin, Germany" in text
+    assert "Terms and conditions: https://shop.example.com/terms" in text
+    assert event["data"]["seller"]["withdrawal_url"] == "https://shop.example.com/withdrawal"
     assert number in text and "text/html" in text and "text/plain" in text
 
     rows = deliveries(shop["app"], event["id"])

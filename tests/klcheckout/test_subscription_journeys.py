@@ -841,7 +841,13 @@ def test_a_campaigns_discount_is_on_the_lines_the_totals_the_order_and_the_subsc
         assert cart["totals"]["formatted"]["discount"] == "−€1.98"
         buyer.step("cart")
         buyer.step("account", {"action": "guest", "email": email})
-        assert buyer.step("confirm", {"confirm_token": "spring-" + email}).ok
+        # This journey's confirmation asks the buyer to accept the terms.
+        refused = buyer.step("confirm", {"confirm_token": "spring-" + email})
+        assert refused.headers["Location"] == "/campaign/confirm/"
+        error = buyer.state("confirm")["errors"]["accept_terms"]
+        assert error.startswith("Accept the terms and conditions")
+        placed = buyer.step("confirm", {"confirm_token": "spring-" + email, "accept_terms": "on"})
+        assert placed.headers["Location"] == "/campaign/done/"
     finally:
         buyer.close()
     with backend.engine.connect() as connection:

@@ -614,3 +614,26 @@ def test_switches_are_toml_booleans(shop_dir: Path, written: str) -> None:
         f"field 'active': expected true or false, without quotes (a TOML boolean), "
         f"got {tomllib.loads('v = ' + written)['v']!r}"
     )
+
+
+def test_the_sellers_legal_pages_are_absolute_urls(shop_dir: Path) -> None:
+    edit(
+        shop_dir / "keylight.toml",
+        'terms_url = "https://shop.example.com/terms"',
+        'terms_url = "/terms"',
+    )
+    message = only_error(shop_dir)
+    assert "field 'business_entities[0].terms_url'" in message
+    assert "expected an absolute http(s) URL such as 'https://shop.example.com/terms'" in message
+
+
+def test_accepting_terms_needs_terms_to_accept(shop_dir: Path) -> None:
+    edit(shop_dir / "keylight.toml", 'terms_url = "https://shop.example.com/terms"\n', "")
+    edit(
+        shop_dir / "self-service.toml",
+        'confirmation_type = "direct"',
+        'confirmation_type = "direct"\naccept_terms = true',
+    )
+    message = only_error(shop_dir)
+    assert "accept_terms asks the buyer to accept terms" in message
+    assert "business entity 'acme' has no terms_url" in message

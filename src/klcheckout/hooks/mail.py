@@ -70,6 +70,7 @@ def render(
         "data": event.get("data", {}),
         "journey": event.get("journey", {}),
         "order": event.get("data", {}).get("order"),
+        "seller": event.get("data", {}).get("seller") or {},
         "customer": event.get("data", {}).get("customer"),
     }
     name = hook.get("template", "order_placed")

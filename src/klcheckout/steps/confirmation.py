@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import request
 from sqlalchemy import Connection
 
-from kljourney.model import SUBSCRIPTION_STEP_TYPES, OrderDoneStep, StepBase
+from kljourney.model import SUBSCRIPTION_STEP_TYPES, ConfirmationStep, OrderDoneStep, StepBase
 
 from .. import changes, checkouts, conditions, navigation, orders, subscriptions
 from ..clock import now
@@ -23,6 +23,9 @@ from .subscription import CHANGED
 @handles("confirmation", guarded=False)
 def confirm(visit: Visit, step: StepBase) -> Outcome:
     token = request.form.get("confirm_token", "").strip()[:64] or None
+    assert isinstance(step, ConfirmationStep)
+    if step.accept_terms and request.form.get("accept_terms") != "on":
+        return Refused({"accept_terms": ACCEPT_TERMS})
     if visit.journey.about_subscription:
         row = visit.subscription
         if request.form.get("subscription", "") != row.public_id:
@@ -73,6 +76,7 @@ def confirm(visit: Visit, step: StepBase) -> Outcome:
     )
 
 
+ACCEPT_TERMS = "Accept the terms and conditions to go on: tick the box above the button."
 OTHER_SUBSCRIPTION = (
     "This page showed another subscription than the one you chose last (in another window). "
     "Here is the one you chose: check it, and confirm again."
