@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from babel import Locale, UnknownLocaleError
+from babel.numbers import get_currency_name
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -197,6 +198,14 @@ class BusinessEntity(Strict):
                 f"got {value!r}"
             )
         return value
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        code = value.upper()
+        if not re.fullmatch(r"[A-Z]{3}", code) or get_currency_name(code) == code:
+            raise ValueError(f"unknown currency {value!r}; use an ISO 4217 code such as 'EUR'")
+        return code
 
 
 class PaymentMethod(Strict):
