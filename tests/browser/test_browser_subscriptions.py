@@ -322,3 +322,31 @@ def test_a_signed_out_visitor_is_led_to_the_account_page(shop: Server, page: Any
     messages.get_by_role("link", name="Go to your account").click()
     on_account(page)
     assert page.locator('form[data-kl-form="login"]').is_visible()
+
+
+def test_a_confirmation_that_asks_to_accept_the_terms(ws: Workspace, page: Any) -> None:
+    ws.edit('confirmation_type = "direct"', 'confirmation_type = "direct"\naccept_terms = true')
+    with running(ws) as server:
+        email = buy_starter_and_sign_up(page, server.url("product-selection"))
+        wait_for_step(page, "customer-information")
+        fill_billing(page, email)
+        submit_step_form(page)
+        wait_for_step(page, "payment-method")
+        submit_step_form(page)
+        wait_for_step(page, "confirm-order")
+        legal = page.locator("ul.legal-links")
+        assert legal.get_by_role("link").all_inner_texts() == [
+            "Terms and conditions",
+            "Right of withdrawal",
+            "Privacy notice",
+        ]
+        tick = page.get_by_role("checkbox", name="I accept the terms and conditions")
+        page.get_by_role("button", name="Place order and pay").click()
+        # The browser holds the form back until the box is ticked; nothing is placed.
+        assert tick.evaluate("box => box.validity.valueMissing") is True
+        assert page.url.endswith("/confirm-order/")
+        tick.check()
+        page.get_by_role("button", name="Place order and pay").click()
+        wait_for_step(page, "order-done")
+        assert page.locator("[data-kl-order-number]").inner_text().startswith("KL-")
+    assert page.kl_errors == []
