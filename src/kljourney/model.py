@@ -84,6 +84,13 @@ def _decimal(value: Any, what: str) -> Decimal:
     return number
 
 
+def _absolute_url(value: str, example: str) -> str:
+    """An empty value, or an absolute http(s) URL (``example`` shows one in the message)."""
+    if value and not re.match(r"^https?://[^/\s]+\S*$", value):
+        raise ValueError(f"expected an absolute http(s) URL such as {example!r}, got {value!r}")
+    return value
+
+
 class Site(Strict):
     title: str
     base_url: str = "/"
@@ -192,12 +199,7 @@ class BusinessEntity(Strict):
     @field_validator("terms_url", "withdrawal_url", "privacy_url")
     @classmethod
     def _page_url(cls, value: str) -> str:
-        if value and not re.match(r"^https?://[^/\s]+\S*$", value):
-            raise ValueError(
-                f"expected an absolute http(s) URL such as 'https://shop.example.com/terms', "
-                f"got {value!r}"
-            )
-        return value
+        return _absolute_url(value, "https://shop.example.com/terms")
 
     @field_validator("currency")
     @classmethod
@@ -407,11 +409,9 @@ class HookBase(Strict):
 
 
 def _http_url(value: str) -> str:
-    if not re.match(r"^https?://[^/\s]+\S*$", value):
-        raise ValueError(
-            f"expected an absolute http(s) URL such as 'https://example.com/hooks', got {value!r}"
-        )
-    return value
+    if not value:
+        raise ValueError("expected an absolute http(s) URL such as 'https://example.com/hooks'")
+    return _absolute_url(value, "https://example.com/hooks")
 
 
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
@@ -589,12 +589,7 @@ class OrderDoneStep(StepBase):
     @field_validator("external_url")
     @classmethod
     def _external_url(cls, value: str) -> str:
-        if value and not re.match(r"^https?://[^/\s]+\S*$", value):
-            raise ValueError(
-                f"expected an absolute http(s) URL such as 'https://example.com/thanks', "
-                f"got {value!r}"
-            )
-        return value
+        return _absolute_url(value, "https://example.com/thanks")
 
 
 Step = Annotated[
