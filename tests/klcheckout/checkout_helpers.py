@@ -81,8 +81,8 @@ external_url = "https://example.com/thanks"
 '''
 
 
-#: The other policies of a plan change and a cancellation than the example's: upgrades at
-#: the period's end, downgrades now with a credit, cancelling at once, a cheaper plan offered.
+#: The other policies of a plan change than the example's: upgrades at the period's end,
+#: downgrades now with a credit.
 SWAP_JOURNEY = """
 name = "Swap plans"
 key = "swap"
@@ -105,6 +105,7 @@ name = "Done"
 type = "order_done"
 """
 
+#: The other policies of a cancellation: at once, with a cheaper plan offered instead.
 LEAVE_JOURNEY = """
 name = "Leave now"
 key = "leave"
