@@ -107,7 +107,9 @@ def local_site(site: Site) -> Site:
     A shop published to ``https://shop.example.com/`` with its backend on another
     host still previews on one local origin, with nothing fetched from production.
     """
-    return site.model_copy(update={"base_url": "/", "api_url": site.api_path or "/api"})
+    local = site.model_copy(update={"base_url": "/", "api_url": site.api_path or "/api"})
+    local._prefix = site.language_folder
+    return local
 
 
 class Builder:
@@ -155,7 +157,8 @@ class Builder:
             self.load_cache.trust_unchanged(changed)
         shop = kljourney.load(self.journeys, assign_keys=True, cache=self.load_cache)
         if self.preview:
-            shop.site = local_site(shop.site)
+            for each in {id(each): each for each in (shop, *shop.languages.values())}.values():
+                each.site = local_site(each.site)
         files = theme.resolve_files(theme.search_path(self.templates))
         self._check_theme(files)
         digest, shared = self.read_theme(files)
@@ -231,6 +234,7 @@ class Builder:
         try:
             os.chmod(staging, 0o755)
             manifest = _new_manifest(digest, shared)
+            manifest["languages"] = _language_folders(renderer)
             ordered = [journeys[key] for key in sorted(journeys)]
             written = None
             processes = _processes(self.processes, len(ordered))
@@ -274,6 +278,7 @@ class Builder:
     ) -> None:
         old = self._manifest if self._manifest is not None else _read_manifest(self.site)
         manifest = _new_manifest(digest, shared)
+        manifest["languages"] = _language_folders(renderer)
         same_templates = old.get("templates") == digest
         staging = self.site / f".staging{STAGING_SUFFIX}"
         shutil.rmtree(staging, ignore_errors=True)
@@ -307,6 +312,9 @@ class Builder:
             shutil.rmtree(staging, ignore_errors=True)
         report.journeys_removed = sorted(set(old["journeys"]) - set(journeys))
         self._remove_stale(old, manifest, report)
+        for folder in sorted(set(old.get("languages", [])) - set(manifest["languages"])):
+            if folder:  # a language the shop no longer speaks: its whole folder goes
+                shutil.rmtree(self.site / folder, ignore_errors=True)
         for path, html in renderer.shared_pages():
             manifest["pages"].append(path)
             if _write_if_changed(self.site / path, html.encode("utf-8")):
@@ -334,11 +342,12 @@ class Builder:
             for step_id in entry.get("steps", []):
                 if step_id in kept:
                     continue
-                page = self.site / key / step_id / "index.html"
-                if page.exists():
-                    page.unlink()
-                    report.pages_removed += 1
-                _remove_empty(page.parent, self.site)
+                for folder in old.get("languages", [""]):
+                    page = self.site / folder / key / step_id / "index.html"
+                    if page.exists():
+                        page.unlink()
+                        report.pages_removed += 1
+                    _remove_empty(page.parent, self.site)
 
 
 def _render(renderer: Renderer, journey: Journey) -> Iterator[tuple[str, str]]:
@@ -471,6 +480,11 @@ def _render_child(renderer: Renderer, journeys: list[Journey], folder: Path, sen
         sender.send(("failed", f"{type(exc).__name__}: {exc}"))
     finally:
         sender.close()
+
+
+def _language_folders(renderer: Renderer) -> list[str]:
+    """The folder of each language's pages ("" for the default language's, at the top)."""
+    return [each.shop.site.language_folder for each in renderer.in_each_language()]
 
 
 def _new_manifest(digest: str, shared: dict[str, theme.Asset]) -> dict[str, Any]:

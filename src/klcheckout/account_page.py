@@ -25,7 +25,9 @@ from sqlalchemy import Connection, select
 
 from kljourney import Shop
 from kljourney.expressions import Record
-from kljourney.model import Journey
+from kljourney.i18n import N_
+from kljourney.i18n import gettext as _
+from kljourney.model import Journey, with_query
 from kljourney.pages import Visitor
 
 from . import (
@@ -35,6 +37,7 @@ from . import (
     customer_mail,
     db,
     forms,
+    language,
     orders,
     ratelimit,
     security,
@@ -50,29 +53,37 @@ from .tables import subscriptions as subscriptions_table
 
 bp = Blueprint("account_page", __name__)
 
-#: What ``?notice=<code>`` says on the page.
+#: What ``?notice=<code>`` says on the page (translated where used, ``notice_text``).
 NOTICES = {
-    "signed-in": "You are signed in.",
-    "signed-out": "You are signed out.",
-    "wrong": "The email or password is wrong.",
-    "missing": "Enter your email address and password.",
-    "link-sent": (
+    "signed-in": N_("You are signed in."),
+    "signed-out": N_("You are signed out."),
+    "wrong": N_("The email or password is wrong."),
+    "missing": N_("Enter your email address and password."),
+    "link-sent": N_(
         "If a subscription was bought as a guest with this email, a sign-in link is on its "
         "way to it. The link works once, for 15 minutes."
     ),
-    "link-email": "Enter the email address you ordered with, such as name@example.com.",
-    "link-invalid": ("This sign-in link has expired or was used already. Ask for a new one below."),
-    "too-many": "Too many attempts. Please wait a few minutes and try again.",
-    "reactivated": "The cancellation is undone: your subscription goes on.",
-    "resumed": "Your subscription is running again.",
-    "change_unscheduled": "You keep your current plan.",
-    "refused": "That could not be done; here is your subscription as it is now.",
-    "sign-in": "Sign in to see your subscriptions.",
-    "no-script": (
+    "link-email": N_("Enter the email address you ordered with, such as name@example.com."),
+    "link-invalid": N_(
+        "This sign-in link has expired or was used already. Ask for a new one below."
+    ),
+    "too-many": N_("Too many attempts. Please wait a few minutes and try again."),
+    "reactivated": N_("The cancellation is undone: your subscription goes on."),
+    "resumed": N_("Your subscription is running again."),
+    "change_unscheduled": N_("You keep your current plan."),
+    "refused": N_("That could not be done; here is your subscription as it is now."),
+    "sign-in": N_("Sign in to see your subscriptions."),
+    "no-script": N_(
         "Your browser did not run the page script, so nothing was changed. "
         "This page works without it: please try again."
     ),
 }
+
+
+def notice_text(notice: str) -> str:
+    """What the notice ``notice`` says, in the language of this request."""
+    return _(NOTICES[notice])
+
 
 #: The changes the account page makes itself: (form action, what it does).
 ACTIONS = {
@@ -131,7 +142,7 @@ def begin_account(*, changes_state: bool) -> AccountVisit:
     """Read the cookie (whichever journey it was made for); for a POST, refuse it unless
     it comes from the shop's own page with the token that page was given."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    shop = app.extensions["keylight"].shop
+    shop = language.current_shop()
     if changes_state:
         security.check_origin(app, request)
         if not security.sent_token(request) and not wants_json():
@@ -147,16 +158,22 @@ def begin_account(*, changes_state: bool) -> AccountVisit:
     if changes_state:
         if raw is None:
             raise security.Forbidden(
-                "Your browser did not send the shop's cookie. "
-                "Please allow cookies for this site, reload the page and try again."
+                _(
+                    "Your browser did not send the shop's cookie. "
+                    "Please allow cookies for this site, reload the page and try again."
+                )
             )
         security.check_csrf(app, request, cart)
     return visit
 
 
 def page_url(shop: Shop, notice: str | None = None, backend: bool = False) -> str:
-    url = shop.site.account_api + "/page" if backend else shop.site.account_url
-    return url + (f"?notice={notice}" if notice else "")
+    site = shop.site
+    if backend:
+        url = with_query(site.account_api + "/page", site.language_query)
+    else:
+        url = site.account_url
+    return with_query(url, f"notice={notice}" if notice else "")
 
 
 def answer(visit: AccountVisit, notice: str, status: int = 200) -> Response:
@@ -165,8 +182,8 @@ def answer(visit: AccountVisit, notice: str, status: int = 200) -> Response:
         ok = status < 400
         body = {
             "ok": ok,
-            "messages": [NOTICES[notice]] if ok else [],
-            "errors": {} if ok else {"_form": NOTICES[notice]},
+            "messages": [notice_text(notice)] if ok else [],
+            "errors": {} if ok else {"_form": notice_text(notice)},
             "csrf_token": visit.csrf_token,
         }
         response = jsonify(body)
@@ -201,7 +218,12 @@ def _page(visit: AccountVisit, found: dict[str, Any]) -> Response:
         messages=found["messages"],
         account=found,
     )
-    html = visit.app.extensions["keylight"].renderer().account_page(visitor)
+    html = (
+        visit.app.extensions["keylight"]
+        .renderer()
+        .in_language(visit.shop.site.locale)
+        .account_page(visitor)
+    )
     response = Response(html, mimetype="text/html")
     response.headers["Content-Security-Policy"] = security.page_csp(visit.shop.site)
     response.headers["X-Robots-Tag"] = "noindex"
@@ -210,7 +232,7 @@ def _page(visit: AccountVisit, found: dict[str, Any]) -> Response:
 
 def account_state(visit: AccountVisit, *, backend: bool) -> dict[str, Any]:
     notice = request.args.get("notice", "")
-    messages = [NOTICES[notice]] if notice in NOTICES else []
+    messages = [notice_text(notice)] if notice in NOTICES else []
     owner = visit.owner
     found: dict[str, Any] = {
         "csrf_token": visit.csrf_token,
@@ -256,7 +278,14 @@ OFFERED_FOR = {
     "winback": ("cancelled",),
     "cancel": ("active", "paused"),
 }
-LABELS = {"change": "Change plan", "pause": "Pause", "cancel": "Cancel", "winback": "Come back"}
+#: The label of each journey's link on the account page (translated where used).
+LABELS = {
+    # TRANSLATORS: links on the account page, each opening a journey about one subscription.
+    "change": N_("Change plan"),
+    "pause": N_("Pause"),
+    "cancel": N_("Cancel"),
+    "winback": N_("Come back"),
+}
 
 
 def actions(visit: AccountVisit, row: Any, moment: Any, backend: bool) -> list[dict[str, str]]:
@@ -264,13 +293,13 @@ def actions(visit: AccountVisit, row: Any, moment: Any, backend: bool) -> list[d
     shop = visit.shop
     found: list[dict[str, str]] = []
     api = f"{shop.site.account_api}/subscriptions/{row.public_id}"
-    suffix = "?page=backend" if backend else ""
+    suffix = with_query("?page=backend" if backend else "", shop.site.language_query)
     if row.status == "cancelling":
-        found.append(_post("Undo the cancellation", f"{api}/reactivate{suffix}"))
+        found.append(_post(_("Undo the cancellation"), f"{api}/reactivate{suffix}"))
     if row.status == "paused":
-        found.append(_post("Resume now", f"{api}/resume{suffix}"))
+        found.append(_post(_("Resume now"), f"{api}/resume{suffix}"))
     if row.scheduled_change:
-        found.append(_post("Keep my current plan", f"{api}/keep-plan{suffix}"))
+        found.append(_post(_("Keep my current plan"), f"{api}/keep-plan{suffix}"))
     for action in OFFERED_FOR:  # leaving comes last
         journey = shop.journeys.get(shop.account.get(action, ""))
         if journey is None or row.status not in OFFERED_FOR[action] or not journey.active_steps:
@@ -283,7 +312,11 @@ def actions(visit: AccountVisit, row: Any, moment: Any, backend: bool) -> list[d
         site = shop.site
         url = site.backend_page_url(journey, first) if backend else site.page_url(journey, first)
         found.append(
-            {"kind": "link", "label": LABELS[action], "url": f"{url}?subscription={row.public_id}"}
+            {
+                "kind": "link",
+                "label": _(LABELS[action]),
+                "url": with_query(url, f"subscription={row.public_id}"),
+            }
         )
     return found
 
@@ -379,7 +412,7 @@ def ask_for_link() -> Response:
                 connection,
                 to=email,
                 template="sign_in_link",
-                subject=f"Your sign-in link for {visit.shop.site.title}",
+                subject=_("Your sign-in link for %(shop)s") % {"shop": visit.shop.site.title},
                 data={"link": link, "minutes": 15, "shop": visit.shop.site.title},
             )
     return answer(visit, "link-sent")
@@ -398,7 +431,8 @@ def link_page(token: str) -> Response:
     never by a GET, which mail scanners and link previews send on their own."""
     visit = begin_account(changes_state=False)
     found = account_state(visit, backend=True)
-    found["link"] = f"{visit.shop.site.account_api}/link/{token[:100]}"
+    site = visit.shop.site
+    found["link"] = with_query(f"{site.account_api}/link/{token[:100]}", site.language_query)
     return _page(visit, found)
 
 
@@ -422,13 +456,15 @@ def use_link(token: str) -> Response:
 def link_url(site: Any, token: str) -> str:
     """The address of a sign-in link, from the shop's own URLs (never from the request's
     Host, which whoever sends the request chooses). Only a development shop, whose URLs
-    are paths, falls back to the address this request came to."""
+    are paths, falls back to the address this request came to. The link's page is in the
+    language the link was asked for in."""
     if "://" in site.api_url:
-        return f"{site.api_url.rstrip('/')}/account/link/{token}"
-    origin = security.origin_of(site.base_url) if "://" in site.base_url else None
-    if origin:
-        return f"{origin}{site.api_path}/account/link/{token}"
-    return url_for("account_page.link_page", token=token, _external=True)
+        url = f"{site.api_url.rstrip('/')}/account/link/{token}"
+    elif "://" in site.base_url:
+        url = f"{security.origin_of(site.base_url)}{site.api_path}/account/link/{token}"
+    else:
+        url = url_for("account_page.link_page", token=token, _external=True)
+    return with_query(url, site.language_query)
 
 
 @bp.post("/account/subscriptions/<public_id>/<action>")

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
 
+from kljourney.i18n import N_
+from kljourney.i18n import gettext as _
+
 from . import accounts, ratelimit, responses, sign_in
 from . import cart as carts
 from .visit import begin
 
 bp = Blueprint("account", __name__)
 
-CHANGED = "Your password was changed; every other device you were signed in on is signed out."
+CHANGED = N_("Your password was changed; every other device you were signed in on is signed out.")
 
 
 @bp.post("/<key>/logout")
@@ -45,7 +48,7 @@ def change_password(key: str) -> Response:
     customer = visit.customer
     if customer is None:
         return responses.respond(
-            visit, back, status=401, errors={"_form": "Sign in to change your password."}
+            visit, back, status=401, errors={"_form": _("Sign in to change your password.")}
         )
     current = request.form.get("current_password", "")
     new = request.form.get("new_password", "")
@@ -63,11 +66,14 @@ def change_password(key: str) -> Response:
     params = current_app.config["KEYLIGHT_ARGON2"]
     verified = None
     if len(current) <= accounts.MAX_PASSWORD:  # argon2 outside the write transaction
-        verified, _ = accounts.check_password(visit.connection, customer.email, current, params)
+        verified = accounts.check_password(visit.connection, customer.email, current, params)[0]
     if verified != customer.id:
         ratelimit.failed(customer.email)
         return responses.respond(
-            visit, back, status=401, errors={"current_password": "The current password is wrong."}
+            visit,
+            back,
+            status=401,
+            errors={"current_password": _("The current password is wrong.")},
         )
     password_hash = accounts.hasher(params).hash(new)
     with visit.writing() as connection:
@@ -77,5 +83,5 @@ def change_password(key: str) -> Response:
         )
     visit.cart.dirty = True
     visit.forget_reads()
-    visit.messages.append(CHANGED)
+    visit.messages.append(_(CHANGED))
     return responses.respond(visit, back)

@@ -20,6 +20,9 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
+from kljourney.i18n import gettext as _
+from kljourney.i18n import ngettext
+
 from .clock import now
 from .tables import customers, sessions
 
@@ -37,11 +40,19 @@ def common_passwords() -> frozenset[str]:
 def password_problem(password: str) -> str | None:
     """Why this password cannot be used, or None. Length and commonness only (NIST 800-63B)."""
     if len(password) < MIN_PASSWORD:
-        return f"Choose a password with at least {MIN_PASSWORD} characters."
+        return ngettext(
+            "Choose a password with at least %(count)d character.",
+            "Choose a password with at least %(count)d characters.",
+            MIN_PASSWORD,
+        ) % {"count": MIN_PASSWORD}
     if len(password) > MAX_PASSWORD:
-        return f"Choose a password with at most {MAX_PASSWORD} characters."
+        return ngettext(
+            "Choose a password with at most %(count)d character.",
+            "Choose a password with at most %(count)d characters.",
+            MAX_PASSWORD,
+        ) % {"count": MAX_PASSWORD}
     if password.lower() in common_passwords():
-        return "This password is one of the most common ones; choose another."
+        return _("This password is one of the most common ones; choose another.")
     return None
 
 

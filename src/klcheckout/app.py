@@ -17,9 +17,9 @@ from werkzeug.exceptions import NotFound
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from kljourney import Shop
+from kljourney import Shop, i18n
 
-from . import db, errors, ratelimit, security, settings
+from . import db, errors, language, ratelimit, security, settings
 from .hooks import startup
 from .loaded_shop import LoadedShop
 
@@ -31,6 +31,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, shop: Shop | None =
     settings.finish(config)
     app = Flask("klcheckout", instance_path=config["KEYLIGHT_INSTANCE"])
     app.config.update(config)
+    i18n.install(app.jinja_env)
     app.session_interface = NoSession()
     app.wsgi_app = security.StaticHeaders(app.wsgi_app, security.secure_headers(app))  # type: ignore[method-assign]
     if app.config["KEYLIGHT_TRUSTED_PROXIES"]:
@@ -70,6 +71,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, shop: Shop | None =
 
     @app.before_request
     def preflight() -> Response | None:
+        language.choose(app)
         if request.method == "OPTIONS":  # CORS preflight; headers added below
             return Response(status=204)
         return None

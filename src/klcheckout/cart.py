@@ -25,6 +25,8 @@ from flask import Flask, Response
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from kljourney import Shop
+from kljourney.i18n import N_, ngettext
+from kljourney.i18n import gettext as _
 from kljourney.model import Journey, PlanChangeStep, ProductSelectionStep
 
 #: Browsers drop a cookie whose name, value and attributes pass 4096 bytes; stay clear.
@@ -32,11 +34,12 @@ COOKIE_LIMIT = 4000
 #: Generous room for "; Path=/; Max-Age=...; Expires=...; HttpOnly; Secure; SameSite=Lax".
 ATTRIBUTE_ROOM = 140
 
+#: Why the cart was started afresh or changed, for the customer (translated where used).
 MESSAGES = {
-    "tampered": "Your cart could not be read, so a new one was started.",
-    "expired": "Your cart had expired, so a new one was started.",
-    "foreign": "Your cart belonged to another shop page, so a new one was started.",
-    "changed": "Products or prices changed since you added them; your cart was updated.",
+    "tampered": N_("Your cart could not be read, so a new one was started."),
+    "expired": N_("Your cart had expired, so a new one was started."),
+    "foreign": N_("Your cart belonged to another shop page, so a new one was started."),
+    "changed": N_("Products or prices changed since you added them; your cart was updated."),
 }
 
 #: A quantity as a person types it: an optional minus and at most 12 ASCII digits.
@@ -258,17 +261,30 @@ def parse_quantity(
     """A whole number from 1 (or 0, meaning remove) to ``max_quantity``, or a CartError."""
     if raw is None or raw.strip() == "":
         if default is None:
-            raise CartError("quantity", "Enter a quantity.")
+            raise CartError("quantity", _("Enter a quantity."))
         return default
     text = raw.strip()
     if not WHOLE_NUMBER.fullmatch(text):  # ASCII digits only: int() refuses '²', accepts '٣'
-        raise CartError("quantity", f"Enter the quantity as a whole number, not {text[:20]!r}.")
+        raise CartError(
+            "quantity",
+            _("Enter the quantity as a whole number, not %(typed)s.") % {"typed": repr(text[:20])},
+        )
     quantity = int(text)
     lowest = 0 if allow_zero else 1
     if quantity < lowest:
-        raise CartError("quantity", f"Enter a quantity of at least {lowest}.")
+        raise CartError(
+            "quantity", _("Enter a quantity of at least %(lowest)d.") % {"lowest": lowest}
+        )
     if quantity > max_quantity:
-        raise CartError("quantity", f"You can order at most {max_quantity} of one product.")
+        raise CartError(
+            "quantity",
+            ngettext(
+                "You can order at most %(count)d of one product.",
+                "You can order at most %(count)d of one product.",
+                max_quantity,
+            )
+            % {"count": max_quantity},
+        )
     return quantity
 
 
@@ -287,10 +303,14 @@ def add(
     """
     step = journey.step(step_id)
     if not isinstance(step, ProductSelectionStep):
-        raise CartError("step", f"{step_id!r} is not a product selection step of this shop.", 404)
+        raise CartError(
+            "step",
+            _("%(step)s is not a product selection step of this shop.") % {"step": repr(step_id)},
+            404,
+        )
     selection = shop.product_selections[step.product_selection]
     if product not in selection.products or product not in shop.products:
-        raise CartError("product", "This product is not available here.")
+        raise CartError("product", _("This product is not available here."))
     if step.unique_selection:
         for other in selection.products:
             if other != product:
@@ -300,7 +320,13 @@ def add(
         new_quantity = cart.lines.get(product, 0) + quantity
     if new_quantity > max_quantity:
         raise CartError(
-            "quantity", f"You can order at most {max_quantity} of {shop.products[product].name}."
+            "quantity",
+            ngettext(
+                "You can order at most %(count)d of %(product)s.",
+                "You can order at most %(count)d of %(product)s.",
+                max_quantity,
+            )
+            % {"count": max_quantity, "product": shop.products[product].name},
         )
     cart.lines[product] = new_quantity
     cart.dirty = True
@@ -309,7 +335,7 @@ def add(
 def update(cart: Cart, shop: Shop, product: str, quantity: int) -> None:
     """Set a line's quantity; 0 removes it. Only lines already in the cart can change."""
     if product not in cart.lines:
-        raise CartError("product", "This product is not in your cart.")
+        raise CartError("product", _("This product is not in your cart."))
     if quantity == 0:
         del cart.lines[product]
     else:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
+from kljourney.i18n import gettext as _
+
 from . import cart as carts
 from . import responses
 from .cart import CartError
@@ -33,7 +35,7 @@ def _change(visit: Visit, change: str) -> Response:
     try:
         product = request.form.get("product", "").strip()
         if not product:
-            raise CartError("product", "Choose a product.")
+            raise CartError("product", _("Choose a product."))
         if change == "add":
             quantity = carts.parse_quantity(
                 request.form.get("quantity"), visit.max_quantity, allow_zero=False, default=1
@@ -54,7 +56,7 @@ def _change(visit: Visit, change: str) -> Response:
             carts.update(visit.cart, visit.shop, product, quantity)
         if not carts.fits(visit.app, carts.encode(visit.app, visit.cart)):
             raise CartError(
-                "product", "Your cart is full: remove something before adding more products."
+                "product", _("Your cart is full: remove something before adding more products.")
             )
     except CartError as error:
         visit.cart.lines = previous

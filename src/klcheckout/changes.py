@@ -24,6 +24,8 @@ from babel.dates import format_date
 from sqlalchemy import Connection
 
 from kljourney import Shop
+from kljourney.i18n import N_, ngettext
+from kljourney.i18n import gettext as _
 from kljourney.model import (
     CancellationStep,
     Journey,
@@ -38,11 +40,13 @@ from .periods import current_period, period_boundary
 from .pricing import format_money, format_price
 from .proration import prorate
 
+#: A subscription's status as the customer reads it (translated where used).
 STATUS_LABELS = {
-    "active": "Active",
-    "paused": "Paused",
-    "cancelling": "Ends at the end of the period",
-    "cancelled": "Cancelled",
+    # TRANSLATORS: the status of a subscription, on the account page.
+    "active": N_("Active"),
+    "paused": N_("Paused"),
+    "cancelling": N_("Ends at the end of the period"),
+    "cancelled": N_("Cancelled"),
 }
 
 
@@ -81,7 +85,7 @@ def view(row: Any, shop: Shop) -> dict[str, Any]:
         "quantity": row.quantity,
         "billing": row.billing,
         "status": row.status,
-        "status_label": STATUS_LABELS.get(row.status, row.status),
+        "status_label": _(STATUS_LABELS[row.status]) if row.status in STATUS_LABELS else row.status,
         "price": price(Decimal(row.line_total), row, locale),
         "charge": price(subscriptions.charge_of(row), row, locale),
         "period_end": day(row.current_period_end, locale),
@@ -111,11 +115,15 @@ def view(row: Any, shop: Shop) -> dict[str, Any]:
             "date": day(plan["at"], locale),
         }
     # Each fact also as one line of text, for the pages to show as it is.
-    renewal = found["next_renewal"]
-    found["next_renewal_text"] = f"{renewal['date']}: {renewal['amount']}" if renewal else ""
+    found["next_renewal_text"] = renewal_text(found["next_renewal"])
     scheduled = found["scheduled_change"]
     found["scheduled_change_text"] = (
-        f"{scheduled['name']} from {scheduled['date']}, {scheduled['price']}" if scheduled else ""
+        # TRANSLATORS: a plan change scheduled for the end of the period:
+        # "Pro from Dec 30, 2026, €29.00 / month".
+        _("%(plan)s from %(date)s, %(price)s")
+        % {"plan": scheduled["name"], "date": scheduled["date"], "price": scheduled["price"]}
+        if scheduled
+        else ""
     )
     if row.status != "paused":
         found["resume_at"] = ""
@@ -126,11 +134,36 @@ def view(row: Any, shop: Shop) -> dict[str, Any]:
             "id": row.discount["id"],
             "name": row.discount["name"],
             "periods_left": left,
-            "text": row.discount["name"]
-            + (f" ({left} more renewal{'s' if left != 1 else ''})" if left is not None else ""),
+            "text": discount_text(row.discount["name"], left),
         }
         found["discount_text"] = found["discount"]["text"]
     return found
+
+
+def renewal_text(renewal: dict[str, str] | None) -> str:
+    """The next renewal as one line: 'Dec 30, 2026: €9.90'."""
+    if not renewal:
+        return ""
+    # TRANSLATORS: the next renewal of a subscription: its date and what it charges.
+    return _("%(date)s: %(amount)s") % {"date": renewal["date"], "amount": renewal["amount"]}
+
+
+def discount_text(name: str, left: int | None) -> str:
+    """A subscription's discount with the renewals it still reduces (None: all of them)."""
+    if left is None:
+        return name
+    return ngettext(
+        "%(discount)s (%(count)d more renewal)", "%(discount)s (%(count)d more renewals)", left
+    ) % {"discount": name, "count": left}
+
+
+#: What a plan change step calls each plan it offers (translated where used).
+CHOICE_LABELS = {
+    "current": N_("Your plan"),
+    "upgrade": N_("Upgrade"),
+    "downgrade": N_("Downgrade"),
+    "order": N_("Order again"),
+}
 
 
 @dataclass(frozen=True)
@@ -156,29 +189,34 @@ class PlanChoice:
             "kind": self.kind,
             "timing": self.timing,
             "price": price(self.charge, row, locale, billing),
-            "label": {
-                "current": "Your plan",
-                "upgrade": "Upgrade",
-                "downgrade": "Downgrade",
-                "order": "Order again",
-            }[self.kind],
+            "label": _(CHOICE_LABELS[self.kind]),
             "when": self.when_text(row, locale),
         }
         return found
 
     def when_text(self, row: Any, locale: str) -> str:
         if self.kind == "current":
-            return "What you have now."
+            return _("What you have now.")
         if self.kind == "order":
-            return "Starts today."
+            return _("Starts today.")
         if self.timing == "period_end":
-            return f"From {day(row.current_period_end, locale)}, the end of your current period."
+            return _("From %(date)s, the end of your current period.") % {
+                "date": day(row.current_period_end, locale)
+            }
         if self.now is None or self.now == 0:
-            return "From today, at no charge for the rest of this period."
-        days = f"{self.days_left} day{'s' if self.days_left != 1 else ''}"
+            return _("From today, at no charge for the rest of this period.")
+        days = self.days_left
         if self.now > 0:
-            return f"From today: {money(self.now, row, locale)} now for the {days} left."
-        return f"From today: {money(-self.now, row, locale)} credited for the {days} left."
+            return ngettext(
+                "From today: %(amount)s now for the %(count)d day left.",
+                "From today: %(amount)s now for the %(count)d days left.",
+                days,
+            ) % {"amount": money(self.now, row, locale), "count": days}
+        return ngettext(
+            "From today: %(amount)s credited for the %(count)d day left.",
+            "From today: %(amount)s credited for the %(count)d days left.",
+            days,
+        ) % {"amount": money(-self.now, row, locale), "count": days}
 
 
 def plan_choices(
@@ -304,23 +342,33 @@ def describe(pending: Pending, row: Any, shop: Shop, moment: datetime) -> dict[s
         after_price = price(choice.charge, row, locale, choice.product.billing)
         summary["after"] = {"name": choice.product.name, "price": after_price}
         if pending.kind == "order":
-            summary["title"] = f"Order {choice.product.name} again"
-            summary["effective"] = "Today"
-            summary["now"] = {"label": "Charged now", "amount": money(choice.charge, row, locale)}
+            summary["title"] = _("Order %(plan)s again") % {"plan": choice.product.name}
+            # TRANSLATORS: when a subscription change takes effect.
+            summary["effective"] = _("Today")
+            summary["now"] = {
+                "label": _("Charged now"),
+                "amount": money(choice.charge, row, locale),
+            }
             end = period_boundary(moment, choice.product.billing, 1)
             summary["next_renewal"] = {"date": day(end, locale), "amount": after_price}
         elif choice.timing == "period_end":
-            summary["title"] = f"Change from {row.name} to {choice.product.name}"
+            summary["title"] = _("Change from %(plan)s to %(new_plan)s") % {
+                "plan": row.name,
+                "new_plan": choice.product.name,
+            }
             summary["effective"] = day(row.current_period_end, locale)
             summary["next_renewal"] = {
                 "date": day(row.current_period_end, locale),
                 "amount": money(choice.charge, row, locale),
             }
         else:
-            summary["title"] = f"Change from {row.name} to {choice.product.name}"
-            summary["effective"] = "Today"
+            summary["title"] = _("Change from %(plan)s to %(new_plan)s") % {
+                "plan": row.name,
+                "new_plan": choice.product.name,
+            }
+            summary["effective"] = _("Today")
             if choice.now:
-                label = "Charged now" if choice.now > 0 else "Credited now"
+                label = _("Charged now") if choice.now > 0 else _("Credited now")
                 summary["now"] = {"label": label, "amount": money(abs(choice.now), row, locale)}
             summary["next_renewal"] = {
                 "date": day(row.current_period_end, locale),
@@ -328,14 +376,17 @@ def describe(pending: Pending, row: Any, shop: Shop, moment: datetime) -> dict[s
             }
     elif pending.kind == "cancel":
         ends = moment if pending.immediately else max(row.current_period_end, moment)
-        summary["title"] = f"Cancel {row.name}"
-        summary["after"] = {"name": "Cancelled", "price": ""}
-        summary["effective"] = "Today" if pending.immediately else day(ends, locale)
+        summary["title"] = _("Cancel %(plan)s") % {"plan": row.name}
+        summary["after"] = {"name": _("Cancelled"), "price": ""}
+        summary["effective"] = _("Today") if pending.immediately else day(ends, locale)
         summary["next_renewal"] = None
     else:  # pause
         resume = _resume_at(row, pending.periods)
-        summary["title"] = f"Pause {row.name}"
-        summary["after"] = {"name": f"Paused until {day(resume, locale)}", "price": ""}
+        summary["title"] = _("Pause %(plan)s") % {"plan": row.name}
+        summary["after"] = {
+            "name": _("Paused until %(date)s") % {"date": day(resume, locale)},
+            "price": "",
+        }
         summary["effective"] = day(row.current_period_end, locale)
         summary["next_renewal"] = {
             "date": day(resume, locale),
@@ -352,32 +403,41 @@ def _as_lines(summary: dict[str, Any]) -> dict[str, Any]:
     now_part = summary["now"]
     summary["now_label"] = now_part["label"] if now_part else ""
     summary["now_text"] = now_part["amount"] if now_part else ""
-    renewal = summary.get("next_renewal")
-    summary["next_text"] = f"{renewal['date']}: {renewal['amount']}" if renewal else ""
-    summary["button"] = {
-        "order": "Order and pay",
-        "plan_change": "Confirm the change",
-        "cancel": "Cancel my subscription",
-        "pause": "Pause my subscription",
-    }[summary["kind"]]
+    summary["next_text"] = renewal_text(summary.get("next_renewal"))
+    summary["button"] = _(BUTTONS[summary["kind"]])
     return summary
+
+
+#: The confirmation button of each kind of change (translated where used).
+BUTTONS = {
+    "order": N_("Order and pay"),
+    "plan_change": N_("Confirm the change"),
+    "cancel": N_("Cancel my subscription"),
+    "pause": N_("Pause my subscription"),
+}
 
 
 def pause_choices(step: PauseStep, row: Any, locale: str) -> list[dict[str, Any]]:
     """The durations a pause step offers, each with the day billing starts again."""
-    unit = "month" if row.billing == "monthly" else "year"
     return [
         {
             "periods": periods,
-            "label": f"{periods} {unit}{'s' if periods != 1 else ''}",
+            "label": periods_text(periods, row.billing),
             "resume": day(_resume_at(row, periods), locale),
         }
         for periods in step.durations
     ]
 
 
+def periods_text(count: int, billing: str) -> str:
+    """A number of billing periods: '3 months', '1 year'."""
+    if billing == "monthly":
+        return ngettext("%(count)d month", "%(count)d months", count) % {"count": count}
+    return ngettext("%(count)d year", "%(count)d years", count) % {"count": count}
+
+
 def _resume_at(row: Any, periods: int) -> datetime:
-    start, _ = current_period(row.started_at, row.billing, row.current_period_end)
+    start = current_period(row.started_at, row.billing, row.current_period_end)[0]
     paid = subscriptions.period_index(row.started_at, row.billing, start)
     return period_boundary(row.started_at, row.billing, paid + periods)
 
@@ -467,7 +527,7 @@ def take_offer(
     """The customer took the retention offer instead of cancelling."""
     if row.version != version:
         raise subscriptions.Changed()
-    kind, _, name = offer.partition(":")
+    kind, _colon, name = offer.partition(":")
     common: dict[str, Any] = {
         "actor": "customer",
         "reason": f"offer instead of cancelling ({reason})",
@@ -489,7 +549,7 @@ def offer_applies(shop: Shop, offer: str, row: Any) -> bool:
     """Whether this subscription can take the offer now: a discount that covers its plan
     while it runs, a pause while it is active, another plan billed alike while it is
     active. An offer it cannot take is not made; the customer goes on cancelling."""
-    kind, _, name = offer.partition(":")
+    kind, _colon, name = offer.partition(":")
     if kind == "discount":
         discount = shop.discounts.get(name)
         # A running subscription without a discount of its own (one would be replaced).
@@ -515,7 +575,7 @@ def offer_applies(shop: Shop, offer: str, row: Any) -> bool:
 
 def offer_text(shop: Shop, step: CancellationStep, offer: str, row: Any) -> str:
     """The retention offer as the customer reads it."""
-    kind, _, name = offer.partition(":")
+    kind, _colon, name = offer.partition(":")
     locale = shop.site.locale
     now_price = price(Decimal(row.line_total), row, locale)
     if kind == "discount":
@@ -523,34 +583,61 @@ def offer_text(shop: Shop, step: CancellationStep, offer: str, row: Any) -> str:
         reduced = price(
             discounts.reduce(Decimal(row.line_total), discount, row.currency), row, locale
         )
-        return f"Stay with {row.name} and get {discount.name}: {reduced} instead of {now_price}."
+        return _("Stay with %(plan)s and get %(discount)s: %(price)s instead of %(old_price)s.") % {
+            "plan": row.name,
+            "discount": discount.name,
+            "price": reduced,
+            "old_price": now_price,
+        }
     if kind == "pause":
         periods = step.pause_periods
-        unit = ("month" if row.billing == "monthly" else "year") + ("s" if periods != 1 else "")
+        values = {"plan": row.name, "count": periods}
+        if row.billing == "monthly":
+            return (
+                ngettext(
+                    "Take a break instead: pause %(plan)s for %(count)d month "
+                    "and pay nothing meanwhile.",
+                    "Take a break instead: pause %(plan)s for %(count)d months "
+                    "and pay nothing meanwhile.",
+                    periods,
+                )
+                % values
+            )
         return (
-            f"Take a break instead: pause {row.name} for {periods} {unit} "
-            "and pay nothing meanwhile."
+            ngettext(
+                "Take a break instead: pause %(plan)s for %(count)d year "
+                "and pay nothing meanwhile.",
+                "Take a break instead: pause %(plan)s for %(count)d years "
+                "and pay nothing meanwhile.",
+                periods,
+            )
+            % values
         )
     product = shop.products[name]
     plan = subscriptions.plan_of(product, row.quantity, row.currency)
     cheaper = price(Decimal(plan["line_total"]), row, locale, product.billing)
     since = day(row.current_period_end, locale)
-    return f"Switch to {product.name} instead, for {cheaper} from {since}."
+    return _("Switch to %(plan)s instead, for %(price)s from %(date)s.") % {
+        "plan": product.name,
+        "price": cheaper,
+        "date": since,
+    }
 
 
 # -- telling the customer ----------------------------------------------------------------------
 
+#: One sentence about each change (translated where used, ``sentence``).
 SENTENCES = {
-    "changed": "Your plan is now {name}.",
-    "change_scheduled": "Your plan changes to {scheduled} on {scheduled_date}.",
-    "change_unscheduled": "You keep {name}: the planned change was dropped.",
-    "cancel_scheduled": "{name} ends on {cancel_at}. You can undo this until then.",
-    "cancelled": "{name} is cancelled.",
-    "reactivated": "{name} goes on: the cancellation was undone.",
-    "paused": "{name} is paused until {resume_at}; you pay nothing meanwhile.",
-    "resumed": "{name} is running again.",
-    "discounted": "{name} now comes with {discount}.",
-    "won_back": "Welcome back: your new subscription starts today.",
+    "changed": N_("Your plan is now %(name)s."),
+    "change_scheduled": N_("Your plan changes to %(scheduled)s on %(scheduled_date)s."),
+    "change_unscheduled": N_("You keep %(name)s: the planned change was dropped."),
+    "cancel_scheduled": N_("%(name)s ends on %(cancel_at)s. You can undo this until then."),
+    "cancelled": N_("%(name)s is cancelled."),
+    "reactivated": N_("%(name)s goes on: the cancellation was undone."),
+    "paused": N_("%(name)s is paused until %(resume_at)s; you pay nothing meanwhile."),
+    "resumed": N_("%(name)s is running again."),
+    "discounted": N_("%(name)s now comes with %(discount)s."),
+    "won_back": N_("Welcome back: your new subscription starts today."),
 }
 
 
@@ -566,7 +653,7 @@ def sentence(action: str, after: dict[str, Any], shop: Shop) -> str:
         "resume_at": day(after.get("resume_at"), locale),
         "discount": (after.get("discount") or {}).get("name", ""),
     }
-    return SENTENCES[action].format(**values)
+    return _(SENTENCES[action]) % values
 
 
 def notify(
@@ -586,7 +673,7 @@ def notify(
         connection,
         to=row.email,
         template="subscription_changed",
-        subject=f"Your subscription: {text}",
+        subject=_("Your subscription: %(change)s") % {"change": text},
         data=data,
         journey=journey,
     )

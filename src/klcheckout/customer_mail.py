@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert
 
+from kljourney import i18n
 from kljourney.model import Journey
 
 from .clock import now
@@ -42,6 +43,7 @@ def queue(
         "type": "customer_email",
         "created": stamp(moment),
         "journey": summary,
+        "locale": i18n.current_locale(),
         "data": {"customer": {"email": to}, **data},
     }
     connection.execute(

@@ -14,29 +14,55 @@ from flask import Flask, Response, current_app, g, jsonify, render_template, req
 from werkzeug.exceptions import HTTPException
 
 from kljourney import Shop
+from kljourney.i18n import N_
+from kljourney.i18n import gettext as _
 
-from . import security
+from . import language, security
 from .security import Forbidden
 
 #: What a sane X-Request-Id from a proxy looks like (it goes into logs as it is).
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
+#: The title of an error page, by status (translated where used, ``title``).
 TITLES = {
-    400: "The request could not be read",
-    403: "Request refused",
-    404: "Not found",
-    405: "Not allowed",
-    413: "Too much data",
-    429: "Too many attempts",
-    500: "Something went wrong",
+    400: N_("The request could not be read"),
+    403: N_("Request refused"),
+    404: N_("Not found"),
+    405: N_("Not allowed"),
+    413: N_("Too much data"),
+    429: N_("Too many attempts"),
+    500: N_("Something went wrong"),
+}
+#: The title of an error page of a status not in ``TITLES``.
+ERROR = N_("Error")
+
+#: What an error page says, by status, where the error does not say it itself (translated
+#: where used). A 404 says what was not found (the step, the journey).
+MESSAGES = {
+    400: N_("The form could not be read. Please go back, reload the page and try again."),
+    404: N_("There is nothing at this address. Check the address."),
+    405: N_("This address does not accept that kind of request."),
+    413: N_("The form sent more data than the shop accepts."),
+    500: N_("Something went wrong on our side. Please try again in a moment."),
 }
 
-MESSAGES = {
-    400: "The form could not be read. Please go back, reload the page and try again.",
-    405: "This address does not accept that kind of request.",
-    413: "The form sent more data than the shop accepts.",
-    500: "Something went wrong on our side. Please try again in a moment.",
-}
+
+def title(status: int) -> str:
+    """The title of the error page of ``status``, in the language of this request."""
+    return _(TITLES.get(status, ERROR))
+
+
+def message_for(error: HTTPException) -> str:
+    """What the error page of ``error`` says, in the language of this request: the
+    description it was raised with when one was given on purpose (already translated),
+    else this module's message, else the title."""
+    status = error.code or 500
+    own = error.description if error.description != type(error).description else None
+    if status == 404 and own:
+        return own
+    if status in MESSAGES:
+        return _(MESSAGES[status])
+    return own or title(status)
 
 
 def reference() -> str:
@@ -68,7 +94,7 @@ def back_to_the_shop(shop: Shop) -> str:
     origin than the pages, where the browser's back button is no help."""
     journey = shop.journeys.get(str((request.view_args or {}).get("key", "")))
     if journey is None or not journey.active_steps:
-        return shop.site.base_url
+        return shop.site.pages_url
     if journey.about_subscription and shop.account:
         # A subscription journey is entered from the account page, where one signs in.
         return shop.site.account_url
@@ -94,11 +120,11 @@ def answer(status: int, message: str) -> Response:
             {"ok": False, "error": message, "errors": {"_form": message}, "request_id": request_id}
         )
     else:
-        shop = current_app.extensions["keylight"].shop
+        shop = language.current_shop()
         response = Response(
             render_template(
                 "keylight_error.html",
-                title=TITLES.get(status, "Error"),
+                title=title(status),
                 message=message,
                 request_id=request_id,
                 site=shop.site,
@@ -126,14 +152,20 @@ def init_app(app: Flask) -> None:
         status = error.code or 500
         if status >= 500:
             app.logger.error("error %s [%s]", status, reference())
-        message = MESSAGES.get(status) if status != 404 else None
-        return answer(status, message or error.description or TITLES.get(status, "Error"))
+        return answer(status, message_for(error))
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:
         if isinstance(error, HTTPException):
             return http_error(error)
         app.logger.exception("unexpected error [%s]", reference())
-        return answer(500, MESSAGES[500] + f" (reference {reference()})")
+        return answer(
+            500,
+            _(
+                "Something went wrong on our side. Please try again in a moment. "
+                "(reference %(reference)s)"
+            )
+            % {"reference": reference()},
+        )
 
     del forbidden, unexpected

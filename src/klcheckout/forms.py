@@ -12,6 +12,8 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from kljourney.countries import country_codes
+from kljourney.i18n import gettext as _
+from kljourney.i18n import ngettext
 from kljourney.model import Form, FormField
 
 #: Form names the page itself adds; never answers.
@@ -36,11 +38,12 @@ def validate(form: Form, data: Mapping[str, str]) -> tuple[Answers, dict[str, st
     known = {form_field.name for form_field in form.fields}
     extra = sorted(name for name in data if name not in known and name not in RESERVED)
     if extra:
-        errors["_form"] = (
-            "This form does not have the field(s) "
-            + ", ".join(repr(name[:40]) for name in extra[:5])
-            + "; they were not accepted."
-        )
+        names = ", ".join(repr(name[:40]) for name in extra[:5])
+        errors["_form"] = ngettext(
+            "This form does not have the field %(fields)s; it was not accepted.",
+            "This form does not have the fields %(fields)s; they were not accepted.",
+            len(extra),
+        ) % {"fields": names}
     for form_field in form.fields:
         raw = data.get(form_field.name)
         value, error = clean(form_field, raw)
@@ -63,45 +66,65 @@ def clean(form_field: FormField, raw: str | None) -> tuple[str | bool | None, st
             and not ticked
             and raw.strip().lower() not in ("off", "false", "0")
         ):
-            return None, f"{label}: expected the box to be ticked or not."
+            return None, _("%(label)s: expected the box to be ticked or not.") % {"label": label}
         if form_field.required and not ticked:
-            return None, f"Tick “{label}” to continue."
+            return None, _("Tick “%(label)s” to continue.") % {"label": label}
         return ticked, None
     value = (raw or "").strip()
     if not value:
         if form_field.required:
-            return None, f"{label} is required."
+            return None, _("%(label)s is required.") % {"label": label}
         return None, None
-    if len(value) > form_field.effective_max_length:
-        return None, f"{label} can have at most {form_field.effective_max_length} characters."
-    if form_field.min_length is not None and len(value) < form_field.min_length:
-        return None, f"{label} needs at least {form_field.min_length} characters."
+    longest = form_field.effective_max_length
+    if len(value) > longest:
+        return None, ngettext(
+            "%(label)s can have at most %(count)d character.",
+            "%(label)s can have at most %(count)d characters.",
+            longest,
+        ) % {"label": label, "count": longest}
+    shortest = form_field.min_length
+    if shortest is not None and len(value) < shortest:
+        return None, ngettext(
+            "%(label)s needs at least %(count)d character.",
+            "%(label)s needs at least %(count)d characters.",
+            shortest,
+        ) % {"label": label, "count": shortest}
     if "\x00" in value:
-        return None, f"{label} contains a character that is not allowed."
+        return None, _("%(label)s contains a character that is not allowed.") % {"label": label}
     kind = form_field.type
     if kind == "email" and not valid_email(value):
-        return None, f"Enter an email address such as name@example.com for {label}."
+        return None, _("Enter an email address such as name@example.com for %(label)s.") % {
+            "label": label
+        }
     if kind == "tel" and not PHONE.match(value):
-        return None, f"Enter a phone number for {label}, such as +49 30 1234567."
+        return None, _("Enter a phone number for %(label)s, such as +49 30 1234567.") % {
+            "label": label
+        }
     if kind == "select" and value not in form_field.options:
-        return None, f"Choose one of the options for {label}."
+        return None, _("Choose one of the options for %(label)s.") % {"label": label}
     if kind == "country":
         value = value.upper()
         if value not in country_codes():
-            return None, f"Choose a country for {label} (a two-letter code such as DE)."
+            return None, _("Choose a country for %(label)s (a two-letter code such as DE).") % {
+                "label": label
+            }
     if kind == "date":
         try:
             value = date.fromisoformat(value).isoformat()
         except ValueError:
-            return None, f"Enter {label} as a date, YYYY-MM-DD."
+            return None, _("Enter %(label)s as a date, YYYY-MM-DD.") % {"label": label}
     if kind == "number":
         try:
             number = Decimal(value)
         except InvalidOperation:
-            return None, f"Enter {label} as a number, such as 12 or 3.5."
-        if not number.is_finite():
-            return None, f"Enter {label} as a number, such as 12 or 3.5."
+            number = None
+        if number is None or not number.is_finite():
+            return None, _("Enter %(label)s as a number, such as 12 or 3.5.") % {"label": label}
     if form_field.pattern and not re.fullmatch(form_field.pattern, value):
-        hint = f" ({form_field.help})" if form_field.help else ""
-        return None, f"{label} is not in the expected format{hint}."
+        if form_field.help:
+            return None, _("%(label)s is not in the expected format (%(hint)s).") % {
+                "label": label,
+                "hint": form_field.help,
+            }
+        return None, _("%(label)s is not in the expected format.") % {"label": label}
     return value, None

@@ -11,6 +11,7 @@ not complete either, so nobody confirms an order a rule refuses.
 
 from __future__ import annotations
 
+from kljourney.i18n import gettext as _
 from kljourney.model import (
     AuthenticationStep,
     CancellationStep,
@@ -52,40 +53,42 @@ def instead_of(visit: Visit, skipped: StepBase) -> StepBase:
 def missing(visit: Visit, step: StepBase) -> str | None:
     """Why ``step`` is not complete yet, or None when it is."""
     if isinstance(step, ProductSelectionStep | OrderStep):
-        return None if visit.cart.lines else "Your cart is empty: choose a product first."
+        return None if visit.cart.lines else _("Your cart is empty: choose a product first.")
     if isinstance(step, AuthenticationStep):
         if visit.customer is not None:
             return None
         if step.guest_allowed and visit.guest_email:
             return None
         if step.guest_allowed:
-            return "Sign in, create an account or continue as a guest."
-        return "Sign in or create an account to continue."
+            return _("Sign in, create an account or continue as a guest.")
+        return _("Sign in or create an account to continue.")
     if isinstance(step, FormStep):
         saved = visit.answers.get(step.id)
         if saved is None:
-            return f"Fill in “{step.name}” to continue."
+            return _("Fill in “%(step)s” to continue.") % {"step": step.name}
         form = visit.shop.forms[step.form]
-        _, errors = forms.validate(form, as_form_data(saved))
-        return f"Check “{step.name}”: the form has changed." if errors else None
+        errors = forms.validate(form, as_form_data(saved))[1]
+        return (
+            _("Check “%(step)s”: the form has changed.") % {"step": step.name} if errors else None
+        )
     if isinstance(step, PlanChangeStep):
         ordering = visit.subscription is not None and visit.subscription.status == "cancelled"
         if step.id not in visit.answers or (ordering and not visit.cart.lines):
-            return "Choose a plan to continue."
+            return _("Choose a plan to continue.")
         return None
     if isinstance(step, PauseStep):
-        return None if step.id in visit.answers else "Choose how long to pause."
+        return None if step.id in visit.answers else _("Choose how long to pause.")
     if isinstance(step, CancellationStep):
         saved = visit.answers.get(step.id) or {}
         if saved.get("ready"):
             return None
         if saved.get("offered"):
-            return "Take the offer, or go on cancelling."
-        return "Tell us why you are leaving."
+            return _("Take the offer, or go on cancelling.")
+        return _("Tell us why you are leaving.")
     if isinstance(step, PaymentMethodStep):
         chosen = visit.payment
         if not chosen or chosen.get("method") not in visit.shop.offered_methods(step):
-            return "Choose how you want to pay."
+            return _("Choose how you want to pay.")
         return None
     return None
 

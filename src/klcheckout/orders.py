@@ -18,6 +18,8 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from kljourney.i18n import gettext as _
+from kljourney.i18n import ngettext
 from kljourney.model import Journey, Product, StepBase
 from kljourney.money import quantize, tax_included
 
@@ -77,7 +79,7 @@ def place(
     that attempt only, and the transaction goes on to find out which.
     """
     if not visit.cart.lines:
-        raise OrderRefused("Your cart is empty: choose a product first.")
+        raise OrderRefused(_("Your cart is empty: choose a product first."))
     for _attempt in range(5):
         try:
             with connection.begin_nested():
@@ -89,9 +91,9 @@ def place(
                 return found
             if confirm_token and _token_used(connection, confirm_token):
                 raise OrderRefused(
-                    "This confirmation was already used. Reload the page to confirm again."
+                    _("This confirmation was already used. Reload the page to confirm again.")
                 ) from None
-    raise OrderRefused("The order could not be placed. Please try again.")
+    raise OrderRefused(_("The order could not be placed. Please try again."))
 
 
 def _token_used(connection: Connection, token: str) -> bool:
@@ -133,6 +135,7 @@ def _insert(
             "payment_method": method,
             "payment": payment,
             "status": "placed",
+            "locale": shop.site.locale,
             "created_at": stamp,
             "updated_at": stamp,
         },
@@ -184,8 +187,14 @@ def _insert(
             "currency": entity.currency,
             "totals": figures,
             "lines": priced.lines_json(),
+            # The totals and the method as the customer saw them, in their language.
+            "formatted": priced.formatted_totals(),
             "answers": answers,
             "payment_method": method,
+            "payment_label": shop.payment_methods[method].label
+            if method in shop.payment_methods
+            else "",
+            "locale": shop.site.locale,
         }
         # Who sells, and the terms the order was placed under: the confirmation email
         # carries the contract's content.
@@ -256,7 +265,6 @@ def place_proration(
             "updated_at": moment,
         },
     ).scalar_one()
-    kind = "charge" if amount > 0 else "credit"
     connection.execute(
         INSERT_LINES,
         [
@@ -264,7 +272,7 @@ def place_proration(
                 "order_id": order_id,
                 "position": 1,
                 "product": product.id,
-                "name": f"{row.name} to {product.name}: {kind} for {left} of {total} days",
+                "name": proration_line(row.name, product.name, amount, left, total),
                 "quantity": 1,
                 "billing": "one_time",
                 "unit_price": str(amount),
@@ -275,6 +283,29 @@ def place_proration(
         ],
     )
     return number
+
+
+def proration_line(plan: str, new_plan: str, amount: Decimal, left: int, total: int) -> str:
+    """The name of a plan change's order line, as the customer's orders show it (in the
+    language of the request that made it): 'Starter to Pro: charge for 12 of 30 days'."""
+    values = {"plan": plan, "new_plan": new_plan, "left": left, "count": total}
+    if amount > 0:
+        return (
+            ngettext(
+                "%(plan)s to %(new_plan)s: charge for %(left)d of %(count)d day",
+                "%(plan)s to %(new_plan)s: charge for %(left)d of %(count)d days",
+                total,
+            )
+            % values
+        )
+    return (
+        ngettext(
+            "%(plan)s to %(new_plan)s: credit for %(left)d of %(count)d day",
+            "%(plan)s to %(new_plan)s: credit for %(left)d of %(count)d days",
+            total,
+        )
+        % values
+    )
 
 
 def _payment_method_of(connection: Connection, order_id: int) -> str:

@@ -13,6 +13,7 @@ from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import NotFound
 
 from kljourney.countries import countries
+from kljourney.i18n import gettext as _
 from kljourney.model import (
     SUBSCRIPTION_STEP_TYPES,
     AuthenticationStep,
@@ -117,7 +118,7 @@ def bind_subscription(visit: Visit, entry: dict[str, str]) -> None:
     if not visit.journey.about_subscription or not public_id:
         return
     if subscriptions.owned(visit.connection, public_id, visit.owner) is None:
-        raise NotFound(NO_SUBSCRIPTION)
+        raise NotFound(_(NO_SUBSCRIPTION))
     if visit.checkout is None or visit.checkout.subscription != public_id:
         checkouts.put(
             visit.connection,
@@ -181,7 +182,7 @@ def state_of(visit: Visit, step: StepBase | None) -> dict[str, Any]:
         ordered = isinstance(step, OrderDoneStep) and order is not None
         body["subscription"] = None if ordered else subscription_state(visit, step)
     elif not conditions.journey_open(visit):
-        raise security.Forbidden(CLOSED)
+        raise security.Forbidden(_(CLOSED))
     body["skipped"] = decide.skipped()
     target = None
     if step is not None and not decide.applies(step):
@@ -214,11 +215,11 @@ def subscription_state(visit: Visit, step: StepBase | None) -> dict[str, Any]:
     the page of ``step`` offers or confirms (``changes``)."""
     row = visit.subscription
     if row is None:
-        raise NotFound(NO_SUBSCRIPTION)
+        raise NotFound(_(NO_SUBSCRIPTION))
     # The journey's own condition lets customers in; the done page, after the change
     # that may have closed it, still shows what was done.
     if not isinstance(step, OrderDoneStep) and not conditions.journey_open(visit):
-        raise security.Forbidden(CLOSED)
+        raise security.Forbidden(_(CLOSED))
     shop, journey, locale, moment = visit.shop, visit.journey, visit.shop.site.locale, now()
     found = changes.view(row, shop)
     saved = visit.answers.get(step.id) or {} if step is not None else {}
@@ -244,7 +245,7 @@ def subscription_state(visit: Visit, step: StepBase | None) -> dict[str, Any]:
         if wanted is not None and wanted.version != row.version:
             # Chosen on an older version (another tab, support): nothing to confirm here.
             found["change"] = None
-            found["changed_meanwhile"] = CHANGED
+            found["changed_meanwhile"] = _(CHANGED)
     applied = visit.checkout.applied if visit.checkout is not None else None
     found["applied"] = {k: v for k, v in applied.items() if k != "token"} if applied else None
     return found

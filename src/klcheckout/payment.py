@@ -11,7 +11,11 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from schwifty import IBAN
+from schwifty import exceptions as iban_errors
 from schwifty.exceptions import SchwiftyException
+
+from kljourney.i18n import N_
+from kljourney.i18n import gettext as _
 
 
 class Provider(Protocol):
@@ -46,21 +50,21 @@ class SepaDebit:
         raw = (data.get("iban") or "").strip()
         iban: IBAN | None = None
         if not raw:
-            errors["iban"] = "Enter the IBAN of the account to debit."
+            errors["iban"] = _("Enter the IBAN of the account to debit.")
         elif len(raw) > 64:
-            errors["iban"] = "An IBAN has at most 34 letters and digits."
+            errors["iban"] = _("An IBAN has at most 34 letters and digits.")
         else:
             try:
                 iban = IBAN(raw)
             except SchwiftyException as exc:
-                errors["iban"] = f"This IBAN is not valid: {iban_problem(exc, raw)}"
+                errors["iban"] = iban_problem(exc)
         holder = " ".join((data.get("holder") or "").split())
         if not holder:
-            errors["holder"] = "Enter the name of the account holder."
+            errors["holder"] = _("Enter the name of the account holder.")
         elif len(holder) > 70:  # the SEPA limit for a name
-            errors["holder"] = "The account holder's name can have at most 70 characters."
+            errors["holder"] = _("The account holder's name can have at most 70 characters.")
         if (data.get("mandate") or "").lower() not in ("on", "true", "1", "yes"):
-            errors["mandate"] = "Tick the box to allow the direct debit (the SEPA mandate)."
+            errors["mandate"] = _("Tick the box to allow the direct debit (the SEPA mandate).")
         if errors or iban is None:
             return {}, errors
         return {"iban": iban.compact, "holder": holder, "bic": str(iban.bic or "")}, {}
@@ -72,10 +76,55 @@ class SepaDebit:
         }
 
 
-def iban_problem(exc: Exception, raw: str) -> str:
-    """schwifty's reason, as a sentence that does not repeat the IBAN back."""
-    text = str(exc).replace(raw, "").replace(raw.replace(" ", ""), "").strip().rstrip(".")
-    return (text[:1].lower() + text[1:] + ".") if text else "please check it."
+#: Why schwifty refuses an IBAN, by its exception, as the customer reads it (translated
+#: where used). Never schwifty's own message: it is English, and repeats the IBAN back.
+IBAN_PROBLEMS: list[tuple[type[Exception], str]] = [
+    (
+        iban_errors.InvalidChecksumDigits,
+        N_("This IBAN is not valid: its checksum digits do not match. Please check it for typos."),
+    ),
+    (
+        iban_errors.InvalidBBANChecksum,
+        N_(
+            "This IBAN is not valid: the national checksum of the account number does not "
+            "match. Please check it for typos."
+        ),
+    ),
+    (
+        iban_errors.InvalidLength,
+        N_("This IBAN is not valid: it is too short or too long for its country."),
+    ),
+    (
+        iban_errors.InvalidCountryCode,
+        N_("This IBAN is not valid: it does not begin with a known country code, such as DE."),
+    ),
+    (
+        iban_errors.InvalidStructure,
+        N_("This IBAN is not valid: it has characters that do not belong in an IBAN."),
+    ),
+    (
+        iban_errors.InvalidBankCode,
+        N_("This IBAN is not valid: its bank code is not right. Please check it."),
+    ),
+    (
+        iban_errors.InvalidBranchCode,
+        N_("This IBAN is not valid: its branch code is not right. Please check it."),
+    ),
+    (
+        iban_errors.InvalidAccountCode,
+        N_("This IBAN is not valid: its account number is not right. Please check it."),
+    ),
+]
+#: Any other reason schwifty has.
+IBAN_INVALID = N_("This IBAN is not valid: please check it.")
+
+
+def iban_problem(exc: Exception) -> str:
+    """Why an IBAN is refused, as a sentence in the language of this request."""
+    for kind, message in IBAN_PROBLEMS:
+        if isinstance(exc, kind):
+            return _(message)
+    return _(IBAN_INVALID)
 
 
 def mask_iban(iban: str) -> str:

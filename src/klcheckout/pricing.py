@@ -13,18 +13,32 @@ from decimal import Decimal
 from functools import cached_property, lru_cache
 from typing import Any
 
+from babel.numbers import format_decimal
+
 from kljourney import Shop
+from kljourney.i18n import gettext as _
 from kljourney.model import Discount, Journey, Product
 from kljourney.money import format_money as _format_money
-from kljourney.money import format_price as _format_price
-from kljourney.money import quantize, tax_included
+from kljourney.money import quantize, tax_included, with_billing
 
 from . import discounts
 
 # Babel's formatting costs tens of microseconds a call and the same few amounts come
 # back on every request: remember them (the arguments are immutable values).
 format_money = lru_cache(maxsize=4096)(_format_money)
-format_price = lru_cache(maxsize=4096)(_format_price)
+
+
+@lru_cache(maxsize=256)
+def format_rate(rate: Decimal, locale: str) -> str:
+    """A tax rate as the locale writes numbers: '19', '7.5' in en-US, '7,5' in de-DE."""
+    return format_decimal(rate.normalize(), locale=locale.replace("-", "_"))
+
+
+def format_price(amount: Decimal, currency: str, locale: str, billing: str) -> str:
+    """A price with its billing period: '€9.90 / month'. Only Babel's part is remembered:
+    the words around it are in the language of this request."""
+    return with_billing(format_money(amount, currency, locale), billing)
+
 
 BILLINGS = ("one_time", "monthly", "yearly")
 
@@ -65,7 +79,10 @@ class PricedLine:
         }
         if self.discount is not None and self.list_total is not None:
             was = format_price(self.list_total, currency, locale, billing)
-            formatted["discount"] = f"{self.discount.name}, instead of {was}"
+            formatted["discount"] = _("%(discount)s, instead of %(price)s") % {
+                "discount": self.discount.name,
+                "price": was,
+            }
             found["discount"] = {
                 "id": self.discount.id,
                 "name": self.discount.name,
@@ -175,7 +192,12 @@ class PricedCart:
         for line in self.period(billing):
             rates[line.product.tax_rate] = rates.get(line.product.tax_rate, Decimal(0)) + line.tax
         return " + ".join(
-            f"{format_money(amount, self.currency, self.locale)} ({rate.normalize():f} %)"
+            # TRANSLATORS: the tax included at one rate: "€39.76 (19 %)".
+            _("%(amount)s (%(rate)s %%)")
+            % {
+                "amount": format_money(amount, self.currency, self.locale),
+                "rate": format_rate(rate, self.locale),
+            }
             for rate, amount in sorted(rates.items(), reverse=True)
             if amount
         )

@@ -16,6 +16,8 @@ from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from limits import RateLimitItem, parse
 
+from kljourney.i18n import ngettext
+
 from .accounts import normal_email
 
 
@@ -59,19 +61,18 @@ def _parts() -> tuple[Limiter, RateLimitItem]:
     return current_app.extensions["keylight_limits"]
 
 
-def blocked(email: str) -> str | None:
-    """How long to wait ('5 minutes') if the account or the address is over its limit."""
+def blocked(email: str) -> int | None:
+    """How many minutes to wait (at least 1) if the account or the address is over its limit."""
     limiter, item = _parts()
     strategy = limiter.limiter
     wait = 0.0
     for kind, value in _identifiers(email):
         if not strategy.test(item, "keylight-login", kind, value):
-            reset, _ = strategy.get_window_stats(item, "keylight-login", kind, value)
+            reset = strategy.get_window_stats(item, "keylight-login", kind, value)[0]
             wait = max(wait, reset - time.time(), 1)
     if not wait:
         return None
-    minutes = math.ceil(wait / 60)
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return math.ceil(wait / 60)
 
 
 def failed(email: str) -> None:
@@ -80,6 +81,10 @@ def failed(email: str) -> None:
         limiter.limiter.hit(item, "keylight-login", kind, value)
 
 
-def too_many_attempts(wait: str) -> str:
-    """The refusal of a sign-in attempt while ``blocked`` says to wait."""
-    return f"Too many failed sign-in attempts. Try again in {wait}."
+def too_many_attempts(minutes: int) -> str:
+    """The refusal of a sign-in attempt while ``blocked`` says to wait ``minutes``."""
+    return ngettext(
+        "Too many failed sign-in attempts. Try again in %(count)d minute.",
+        "Too many failed sign-in attempts. Try again in %(count)d minutes.",
+        minutes,
+    ) % {"count": minutes}

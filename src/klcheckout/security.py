@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Request, Response
 
+from kljourney.i18n import gettext as _
 from kljourney.model import Site
 
 from .cart import Cart
@@ -74,18 +75,23 @@ def check_origin(app: Flask, req: Request) -> None:
         origin = origin_of(referer) if referer else None
     if origin is None:
         raise Forbidden(
-            "This request was refused because it did not say which page sent it "
-            "(no Origin or Referer). Please go back to the shop page and try again."
+            _(
+                "This request was refused because it did not say which page sent it "
+                "(no Origin or Referer). Please go back to the shop page and try again."
+            )
         )
     origin = origin.lower().rstrip("/")
     if origin not in allowed_origins(app, req):
         raise Forbidden(
-            f"This request was refused because it came from {origin}, "
-            "which is not one of this shop's pages."
+            _(
+                "This request was refused because it came from %(origin)s, "
+                "which is not one of this shop's pages."
+            )
+            % {"origin": origin}
         )
     fetch_site = req.headers.get("Sec-Fetch-Site")
     if fetch_site == "cross-site" and not app.config["KEYLIGHT_ALLOWED_ORIGINS"]:
-        raise Forbidden("This request was refused because the browser marked it as cross-site.")
+        raise Forbidden(_("This request was refused because the browser marked it as cross-site."))
 
 
 def pages_origin_problem(config: Mapping[str, Any], site: Site) -> str | None:
@@ -139,14 +145,18 @@ def check_csrf(app: Flask, req: Request, cart: Cart) -> None:
     sent = req.form.get("csrf_token") or req.headers.get("X-CSRF-Token") or ""
     if not sent:
         raise Forbidden(
-            "This form was refused because it had no security token. "
-            "Please reload the page and send it again."
+            _(
+                "This form was refused because it had no security token. "
+                "Please reload the page and send it again."
+            )
         )
     keys = [app.config["SECRET_KEY"], *(app.config.get("SECRET_KEY_FALLBACKS") or [])]
     if not any(hmac.compare_digest(sent, _mac(key, cart)) for key in keys):
         raise Forbidden(
-            "This form was refused because its security token does not match your session. "
-            "Please reload the page and send it again."
+            _(
+                "This form was refused because its security token does not match your session. "
+                "Please reload the page and send it again."
+            )
         )
 
 

@@ -27,9 +27,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from babel.dates import format_date
 from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
 
 from kljourney import Shop
+from kljourney.i18n import current_locale
+from kljourney.i18n import gettext as _
 from kljourney.model import Discount, Journey, Product
 from kljourney.money import quantize, tax_included
 
@@ -81,7 +84,8 @@ EVENTS = {
 
 
 class Refused(Exception):
-    """A change the subscription's state does not allow; the message says why, for people."""
+    """A change the subscription's state does not allow; the message says why, for people
+    (the customer, in the language of their request; support, in the CLI)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -92,7 +96,18 @@ class Changed(Refused):
     """Someone else changed the subscription since it was read: look again."""
 
     def __init__(self) -> None:
-        super().__init__("The subscription changed meanwhile; look at it again and retry.")
+        super().__init__(_("The subscription changed meanwhile; look at it again and retry."))
+
+
+def _day(moment: datetime | str) -> str:
+    """A date in a refusal: as customers read it in the language of their request
+    (Babel), the ISO date for support (the CLI, which speaks no language)."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    locale = current_locale()
+    if not locale:
+        return moment.date().isoformat()
+    return format_date(moment.date(), format="medium", locale=locale.replace("-", "_"))
 
 
 @dataclass(frozen=True)
@@ -192,7 +207,7 @@ def months_between(start: datetime, until: datetime) -> int:
     started January 31, a month is full on February 28."""
     if until <= start:
         return 0
-    _, end = current_period(start, "monthly", until)
+    end = current_period(start, "monthly", until)[1]
     return period_index(start, "monthly", end) - 1
 
 
@@ -373,12 +388,15 @@ def cancel(
 ) -> tuple[str, dict[str, Any]]:
     """End a subscription now, or at the end of its period; (action, the subscription after)."""
     if row.status == "cancelled":
-        raise Refused(f"{row.public_id} is cancelled already.")
+        raise Refused(_("%(subscription)s is cancelled already.") % {"subscription": row.public_id})
     if immediately:
         values = {"status": "cancelled", "cancelled_at": moment, "cancel_at": None}
         action = "cancelled"
     elif row.status == "cancelling":
-        raise Refused(f"{row.public_id} ends on {shown(row.cancel_at)} already.")
+        raise Refused(
+            _("%(subscription)s ends on %(date)s already.")
+            % {"subscription": row.public_id, "date": _day(row.cancel_at)}
+        )
     else:  # a paused one ends with the period it paid for, or now if that is over
         ends = max(row.current_period_end, moment)
         values = {"status": "cancelling", "cancel_at": ends, "resume_at": None}
@@ -394,7 +412,10 @@ def reactivate(
 ) -> tuple[str, dict[str, Any]]:
     """Take back a cancellation that has not taken effect yet."""
     if row.status != "cancelling":
-        raise Refused(f"{row.public_id} is {row.status}: only a cancelling subscription goes on.")
+        raise Refused(
+            _("%(subscription)s is %(status)s: only a cancelling subscription goes on.")
+            % {"subscription": row.public_id, "status": row.status}
+        )
     values = {"status": "active", "cancel_at": None}
     return "reactivated", change(
         connection, row, values, action="reactivated", actor=actor, reason=reason, moment=moment
@@ -412,9 +433,12 @@ def pause(
 ) -> tuple[str, dict[str, Any]]:
     """Stop billing for ``periods`` periods after the one already paid; it resumes then."""
     if row.status != "active":
-        raise Refused(f"{row.public_id} is {row.status}: only an active subscription pauses.")
+        raise Refused(
+            _("%(subscription)s is %(status)s: only an active subscription pauses.")
+            % {"subscription": row.public_id, "status": row.status}
+        )
     if not 1 <= periods <= 24:
-        raise Refused(f"Pause for 1 to 24 periods, not {periods}.")
+        raise Refused(_("Pause for 1 to 24 periods, not %(periods)d.") % {"periods": periods})
     start, end = current_period(row.started_at, row.billing, row.current_period_end)
     paid = period_index(row.started_at, row.billing, start)
     values = {
@@ -433,7 +457,10 @@ def resume(
     """Bill a paused subscription again: from the period it is in now, or, if the period
     paid for before the pause is not over yet, simply from its end."""
     if row.status != "paused":
-        raise Refused(f"{row.public_id} is {row.status}: only a paused subscription resumes.")
+        raise Refused(
+            _("%(subscription)s is %(status)s: only a paused subscription resumes.")
+            % {"subscription": row.public_id, "status": row.status}
+        )
     values: dict[str, Any] = {"status": "active", "resume_at": None}
     if moment >= row.current_period_end:  # a new period begins now, and is billed
         values.update(_new_period(row, *current_period(row.started_at, row.billing, moment)))
@@ -443,26 +470,35 @@ def resume(
     return "resumed", after
 
 
-def _must_be_active(row: Any, what: str) -> None:
+def _must_be_active(row: Any) -> None:
     if row.status != "active":
-        raise Refused(f"{row.public_id} is {row.status}: only an active subscription {what}.")
+        raise Refused(
+            _("%(subscription)s is %(status)s: only an active subscription changes plan.")
+            % {"subscription": row.public_id, "status": row.status}
+        )
 
 
 def _must_have_no_scheduled_change(row: Any) -> None:
     if row.scheduled_change:
         change = row.scheduled_change
         raise Refused(
-            f"A change to {change['name']} on {change['at'][:10]} is scheduled already; "
-            "keep the current plan first to choose another."
+            _(
+                "A change to %(plan)s on %(date)s is scheduled already; "
+                "keep the current plan first to choose another."
+            )
+            % {"plan": change["name"], "date": _day(change["at"])}
         )
 
 
 def _may_change_to(row: Any, plan: dict[str, Any]) -> None:
     """An active subscription changes plan, to another plan, one change at a time."""
-    _must_be_active(row, "changes plan")
+    _must_be_active(row)
     _must_have_no_scheduled_change(row)
     if plan["product"] == row.product:
-        raise Refused(f"{row.public_id} is on {row.name} already.")
+        raise Refused(
+            _("%(subscription)s is on %(plan)s already.")
+            % {"subscription": row.public_id, "plan": row.name}
+        )
 
 
 def _with_plan(row: Any, plan: dict[str, Any]) -> dict[str, Any]:
@@ -519,7 +555,9 @@ def unschedule_change(
 ) -> tuple[str, dict[str, Any]]:
     """Keep the current plan: the scheduled change is dropped."""
     if not row.scheduled_change:
-        raise Refused(f"{row.public_id} has no scheduled plan change.")
+        raise Refused(
+            _("%(subscription)s has no scheduled plan change.") % {"subscription": row.public_id}
+        )
     return "change_unscheduled", change(
         connection,
         row,
@@ -542,9 +580,15 @@ def give_discount(
 ) -> tuple[str, dict[str, Any]]:
     """Reduce the next renewals (a retention offer): ``discount.periods`` of them."""
     if row.status not in ("active", "cancelling"):
-        raise Refused(f"{row.public_id} is {row.status}: a discount needs a running subscription.")
+        raise Refused(
+            _("%(subscription)s is %(status)s: a discount needs a running subscription.")
+            % {"subscription": row.public_id, "status": row.status}
+        )
     if not discounts.covers(discounts.record(discount, 0), row.product):
-        raise Refused(f"{discount.name} does not apply to {row.name}.")
+        raise Refused(
+            _("%(discount)s does not apply to %(plan)s.")
+            % {"discount": discount.name, "plan": row.name}
+        )
     values = {"discount": discounts.record(discount, 0)}
     return "discounted", change(
         connection, row, values, action="discounted", actor=actor, reason=reason, moment=moment
@@ -557,9 +601,15 @@ def won_back(
     """Note on a cancelled subscription that its customer ordered again (the new order
     made a new subscription, ``new_id``; this one stays cancelled, and is won back once)."""
     if row.status != "cancelled":
-        raise Refused(f"{row.public_id} is {row.status}: only a cancelled one is won back.")
+        raise Refused(
+            _("%(subscription)s is %(status)s: only a cancelled one is won back.")
+            % {"subscription": row.public_id, "status": row.status}
+        )
     if row.won_back_by:
-        raise Refused(f"You ordered again already: your new subscription is {row.won_back_by}.")
+        raise Refused(
+            _("You ordered again already: your new subscription is %(subscription)s.")
+            % {"subscription": row.won_back_by}
+        )
     return change(
         connection,
         row,

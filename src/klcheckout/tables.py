@@ -128,6 +128,8 @@ orders = Table(
     Column("payment_method", String(32), nullable=False),
     Column("payment", JSON, nullable=False),
     Column("status", String(16), nullable=False),
+    #: The language of the pages it was placed on (``de-DE``): its emails speak it.
+    Column("locale", String(35)),
     Column("created_at", UTCDateTime(), nullable=False, index=True),
     Column("updated_at", UTCDateTime(), nullable=False),
 )

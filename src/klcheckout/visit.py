@@ -20,14 +20,16 @@ from sqlalchemy import Connection, Engine
 from werkzeug.exceptions import NotFound
 
 from kljourney import Shop
-from kljourney.model import Journey, Site, StepBase
+from kljourney.i18n import N_
+from kljourney.i18n import gettext as _
+from kljourney.model import Journey, Site, StepBase, with_query
 
-from . import accounts, checkouts, db, security, sign_in, subscriptions
+from . import accounts, checkouts, db, language, security, sign_in, subscriptions
 from . import cart as carts
 from .cart import Cart
 from .pricing import PricedCart
 
-SIGNED_OUT = "Your sign-in has ended; please sign in again."
+SIGNED_OUT = N_("Your sign-in has ended; please sign in again.")
 
 
 class Visit:
@@ -72,7 +74,10 @@ class Visit:
         """The journey's active step with this id; a 404 for a step it does not have."""
         step = self.journey.step(step_id)
         if step is None:
-            raise NotFound(f"This shop has no step {step_id[:40]!r}. Check the address.")
+            raise NotFound(
+                _("This shop has no step %(step)s. Check the address.")
+                % {"step": repr(step_id[:40])}
+            )
         return step
 
     def came_from(self) -> StepBase:
@@ -132,7 +137,7 @@ class Visit:
     def _signed_out(self) -> None:
         self.cart.session = ""
         self.cart.dirty = True
-        self.messages.append(SIGNED_OUT)
+        self.messages.append(_(SIGNED_OUT))
 
     @property
     def owner(self) -> subscriptions.Owner | None:
@@ -190,29 +195,36 @@ def begin(journey_key: str, *, changes_state: bool) -> Visit:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if changes_state:
         security.check_origin(app, request)
-    shop = app.extensions["keylight"].shop
+    shop = language.current_shop()
     journey = shop.journeys.get(journey_key)
     if journey is None:
-        raise NotFound(f"There is no shop journey {journey_key[:40]!r}. Check the address.")
+        raise NotFound(
+            _("There is no shop journey %(journey)s. Check the address.")
+            % {"journey": repr(journey_key[:40])}
+        )
     if changes_state and not security.sent_token(request):
         _without_script(shop.site, journey)
     raw = request.cookies.get(carts.cookie_name(app))
     cart, reason = carts.decode(app, raw, journey)
-    messages = [carts.MESSAGES[reason]] if reason else []
+    messages = [_(carts.MESSAGES[reason])] if reason else []
     if changes_state:
         if raw is None:
             raise security.Forbidden(
-                "Your browser did not send the shop's cookie. "
-                "Please allow cookies for this site, reload the page and try again."
+                _(
+                    "Your browser did not send the shop's cookie. "
+                    "Please allow cookies for this site, reload the page and try again."
+                )
             )
         if reason:
             # The page's token belongs to a cart that is gone: start afresh and say so.
             g.keylight_visit = Visit(app, shop, journey, cart, messages)
-            raise security.Forbidden(messages[0] + " Please reload the page and try again.")
+            raise security.Forbidden(
+                _("%(problem)s Please reload the page and try again.") % {"problem": messages[0]}
+            )
         security.check_csrf(app, request, cart)
     changed = carts.recheck(cart, shop, journey, app.config["KEYLIGHT_MAX_QUANTITY"])
     if changed:
-        messages.append(carts.MESSAGES[changed])
+        messages.append(_(carts.MESSAGES[changed]))
     visit = Visit(app, shop, journey, cart, messages)
     g.keylight_visit = visit
     return visit
@@ -228,5 +240,5 @@ def _without_script(site: Site, journey: Journey) -> None:
         return  # a script that left out the token: refused as such
     step_id = (request.view_args or {}).get("step_id") or request.form.get("step", "")
     step = journey.step(step_id) or journey.active_steps[0]
-    location = site.backend_page_url(journey, step) + "?notice=no-script"
+    location = with_query(site.backend_page_url(journey, step), "notice=no-script")
     abort(Response(status=303, headers={"Location": location}))

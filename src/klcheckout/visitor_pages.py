@@ -14,6 +14,8 @@ import secrets
 
 from flask import Blueprint, Response, request
 
+from kljourney.i18n import N_
+from kljourney.i18n import gettext as _
 from kljourney.pages import Visitor
 
 from . import conditions, page_state, security
@@ -21,8 +23,9 @@ from .visit import Visit, begin
 
 bp = Blueprint("pages", __name__)
 
-#: Shown when a form of a static page arrived without the page script's token.
-NO_SCRIPT = (
+#: Shown when a form of a static page arrived without the page script's token
+#: (translated where used).
+NO_SCRIPT = N_(
     "Your browser did not run the shop's page script, so nothing was changed. "
     "This page works without it: please choose again."
 )
@@ -42,7 +45,7 @@ def page(key: str, step_id: str) -> Response:
         return Response(status=303, headers={"Location": state["redirect"]})
     messages = list(state["messages"])
     if request.args.get("notice") == "no-script":
-        messages.insert(0, NO_SCRIPT)
+        messages.insert(0, _(NO_SCRIPT))
     visitor = Visitor(
         csrf_token=state["csrf_token"],
         cart=state["cart"],
@@ -57,7 +60,8 @@ def page(key: str, step_id: str) -> Response:
         confirm_token=secrets.token_hex(16),
         subscription=state.get("subscription"),
     )
-    html = visit.app.extensions["keylight"].renderer().page_for(visit.journey, step, visitor)
+    renderer = visit.app.extensions["keylight"].renderer().in_language(visit.shop.site.locale)
+    html = renderer.page_for(visit.journey, step, visitor)
     response = Response(html, mimetype="text/html")
     response.headers["Content-Security-Policy"] = security.page_csp(visit.shop.site)
     response.headers["X-Robots-Tag"] = "noindex"

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from . import languages
 from .checks import Checker
 from .errors import ConfigError, Problem
 from .keys import new_key, write_key
@@ -30,6 +31,7 @@ from .messages import (
     known_fields,
     step_class,
     step_label,
+    step_label_of,
     toml_hint,
     unknown,
     without_union_tags,
@@ -41,6 +43,7 @@ from .model import (
     FormStep,
     Journey,
     ProductSelectionStep,
+    Site,
     Step,
 )
 from .shop import CatalogFile, FormsFile, Shop, ShopFile
@@ -109,6 +112,7 @@ def load(root: Path | str, *, assign_keys: bool = False, cache: LoadCache | None
     if loader.errors:
         raise ConfigError(loader.errors + loader.warnings)
     assert shop is not None
+    shop = languages.with_languages(shop)
     if assign_keys:
         for journey in shop.journeys.values():
             if loader.generated_keys.get(journey.source):
@@ -392,11 +396,54 @@ class _Loader:
                 self.generated_keys[journey.source] = True
         shop.journeys = {journey.key: journey for journey in journeys}
         shop.account = self.account_journeys(shop_file, journeys)
+        self.check_language_folders(shop_file.site, journeys)
+        files: list[tuple[str, Any]] = [(SHOP_FILE, shop_file), (CATALOG_FILE, catalog)]
+        files += [(FORMS_FILE, forms)] + [(journey.source, journey) for journey in journeys]
+        for name, model in files:
+            self.check_translations(name, model, shop.site.languages)
         for journey in journeys:
             version = self.cached_version(shop, journey)
             if journey.version != version:  # a cached journey mostly keeps its version
                 journey._version = version
         return shop
+
+    def check_language_folders(self, site: Site, journeys: list[Journey]) -> None:
+        """A journey's pages and a language's folder cannot share an address."""
+        folders = {
+            site.in_language(locale).language_folder[:-1]: locale for locale in site.languages[1:]
+        }
+        for journey in journeys:
+            if journey.key in folders:
+                self.error(
+                    journey.source,
+                    f"key {journey.key!r} is the folder of the pages in "
+                    f"{folders[journey.key]}; choose another key",
+                    journey=journey.name,
+                    field="key",
+                    line=find_line(self.sources.get(journey.source, ""), ("key",)),
+                )
+
+    def check_translations(self, name: str, model: Any, locales: list[str]) -> None:
+        """Every table of texts by language has an entry for each of the shop's languages."""
+        for loc, locale, text in languages.missing(model, locales):
+            journey = model.name if isinstance(model, Journey) else None
+            step = None
+            if isinstance(model, Journey) and loc[:1] == ("steps",):
+                step = step_label_of(model, loc[1])
+                field = dotted(loc[2:])
+            else:
+                field = dotted(loc)
+            has = ", ".join(text.by_language)
+            self.error(
+                name,
+                f"no text for {locale!r} (the table has {has}); add "
+                f'{locale.split("-")[0]} = "..." or {locale} = "...", or remove {locale!r} '
+                "from [site] locales",
+                line=find_line(self.sources.get(name, ""), loc),
+                journey=journey,
+                step=step,
+                field=field,
+            )
 
     def check_selections(self, selections: list[Any], known: list[str]) -> None:
         """Every product a selection names is in the catalog."""

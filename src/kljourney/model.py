@@ -20,11 +20,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
     PrivateAttr,
     StrictBool,
     field_validator,
     model_validator,
 )
+from pydantic_core import core_schema
 
 from . import expressions, patterns
 
@@ -84,6 +86,94 @@ def _decimal(value: Any, what: str) -> Decimal:
     return number
 
 
+def language_tag(value: str) -> str:
+    """``value`` if Babel knows it as a locale (``de-DE``, ``de``), else a ValueError."""
+    try:
+        Locale.parse(value.replace("-", "_"))
+    except (ValueError, UnknownLocaleError):
+        raise ValueError(
+            f"unknown locale {value!r}; use a language tag such as 'en-US' or 'de-DE'"
+        ) from None
+    return value
+
+
+def _same_language(tag: str) -> str:
+    """``de-DE``, ``de_de`` and ``DE-de`` name one language: compare them as ``de-de``."""
+    return tag.replace("_", "-").lower()
+
+
+class Text(str):
+    """Words a customer reads: a string, or a table of strings by language.
+
+    ``name = { de = "Warenkorb", en = "Cart" }`` is a ``Text`` equal to its first
+    entry, with the whole table in ``by_language``; the loader hands out a shop in
+    each of the site's languages with every table replaced by its entry, so the
+    code that reads a name never asks which language it is in.
+    """
+
+    by_language: dict[str, str]
+
+    def __new__(cls, value: str, by_language: dict[str, str] | None = None) -> Text:
+        text = super().__new__(cls, value)
+        text.by_language = by_language or {}
+        return text
+
+    def entry(self, locale: str) -> str | None:
+        """The table's entry for ``locale`` (``de-DE`` takes ``de-DE``, else ``de``), or
+        None; a plain string serves every language."""
+        if not self.by_language:
+            return str(self)
+        wanted = _same_language(locale)
+        for tag in (wanted, wanted.split("-")[0]):
+            for key, value in self.by_language.items():
+                if _same_language(key) == tag:
+                    return value
+        return None
+
+    def in_language(self, locale: str) -> str:
+        """The entry for ``locale``, or the first one (``klbuild check`` reports the gap)."""
+        found = self.entry(locale)
+        return str(self) if found is None else found
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(
+            cls._validate,
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                lambda text: dict(text.by_language) if text.by_language else str(text)
+            ),
+        )
+
+    @classmethod
+    def _validate(cls, value: Any) -> Text:
+        if isinstance(value, Text):
+            return value
+        if isinstance(value, str):
+            return cls(value)
+        if isinstance(value, dict) and value:
+            for key, entry in value.items():
+                language_tag(key)
+                if not isinstance(entry, str):
+                    raise ValueError(f"expected a text for {key!r}, got {entry!r}")
+            return cls(next(iter(value.values())), dict(value))
+        raise ValueError(
+            "expected a text, or a table of texts by language such as "
+            f'{{ de = "Warenkorb", en = "Cart" }}; got {value!r}'
+        )
+
+
+def _filled(value: Text) -> Text:
+    if not value or any(not entry for entry in value.by_language.values()):
+        raise ValueError("must not be empty")
+    return value
+
+
+#: A customer-facing name: never empty, in any of its languages.
+Name = Annotated[Text, AfterValidator(_filled)]
+
+
 def _absolute_url(value: str, example: str) -> str:
     """An empty value, or an absolute http(s) URL (``example`` shows one in the message)."""
     if value and not re.match(r"^https?://[^/\s]+\S*$", value):
@@ -92,10 +182,15 @@ def _absolute_url(value: str, example: str) -> str:
 
 
 class Site(Strict):
-    title: str
+    title: Text
     base_url: str = "/"
     api_url: str = "/api"
     locale: str = "en-US"
+    #: The shop's languages, the default first; each journey is built once per language.
+    locales: list[str] = []
+
+    #: Where this language's pages live under ``base_url`` ("" for the default language).
+    _prefix: str = PrivateAttr(default="")
 
     @field_validator("base_url")
     @classmethod
@@ -119,13 +214,28 @@ class Site(Strict):
     @field_validator("locale")
     @classmethod
     def _locale(cls, value: str) -> str:
-        try:
-            Locale.parse(value.replace("-", "_"))
-        except (ValueError, UnknownLocaleError):
-            raise ValueError(
-                f"unknown locale {value!r}; use a language tag such as 'en-US' or 'de-DE'"
-            ) from None
+        return language_tag(value)
+
+    @field_validator("locales")
+    @classmethod
+    def _locales(cls, value: list[str]) -> list[str]:
+        seen = [_same_language(language_tag(tag)) for tag in value]
+        twice = sorted({tag for tag in seen if seen.count(tag) > 1})
+        if twice:
+            raise ValueError(f"each language once; {', '.join(map(repr, twice))} repeats")
         return value
+
+    @model_validator(mode="after")
+    def _default_language(self) -> Site:
+        if not self.locales:
+            return self
+        if "locale" in self.model_fields_set and self.locale != self.locales[0]:
+            raise ValueError(
+                f"locale = {self.locale!r} but locales starts with {self.locales[0]!r}: "
+                "the first of locales is the default; leave locale out"
+            )
+        object.__setattr__(self, "locale", self.locales[0])
+        return self
 
     @model_validator(mode="after")
     def _pages_findable_from_the_backend(self) -> Site:
@@ -144,6 +254,35 @@ class Site(Strict):
         return self.locale.replace("-", "_")
 
     @property
+    def languages(self) -> list[str]:
+        """Every language the shop is built in, the default first."""
+        return self.locales or [self.locale]
+
+    def in_language(self, locale: str) -> Site:
+        """This site as the pages in ``locale`` see it: the default language at
+        ``base_url``, each other one under its own folder (``en-gb/``)."""
+        site = self.model_copy(update={"locale": locale})
+        site._prefix = "" if locale == self.languages[0] else _same_language(locale) + "/"
+        return site
+
+    @property
+    def language_folder(self) -> str:
+        """This language's folder in the built site: "" for the default, else ``en-gb/``."""
+        return self.__pydantic_private__["_prefix"]  # type: ignore[index]
+
+    @property
+    def pages_url(self) -> str:
+        """Where this language's pages start: ``base_url``, or a folder under it."""
+        return self.base_url + self.__pydantic_private__["_prefix"]  # type: ignore[index]
+
+    @property
+    def language_query(self) -> str:
+        """What the backend's URLs carry so that it answers in this language: ``lang=en-GB``
+        ("" for the default language, which it speaks unasked)."""
+        prefix = self.__pydantic_private__["_prefix"]  # type: ignore[index]
+        return f"lang={self.locale}" if prefix else ""
+
+    @property
     def api_path(self) -> str:
         """The path part of ``api_url``, without a trailing slash: where a server that
         holds the backend mounts it ("" when the backend has a host of its own)."""
@@ -153,7 +292,7 @@ class Site(Strict):
 
     def page_url(self, journey: Journey, step: StepBase) -> str:
         """A step's page, where the pages are published (``base_url`` may be absolute)."""
-        return self.base_url + journey.step_path(step)
+        return self.pages_url + journey.step_path(step)
 
     def journey_api(self, journey: Journey) -> str:
         """The backend's URLs for a journey start here: ``API/KEY``."""
@@ -161,12 +300,12 @@ class Site(Strict):
 
     def backend_page_url(self, journey: Journey, step: StepBase) -> str:
         """The same page, rendered by the backend for a browser without JavaScript."""
-        return f"{self.journey_api(journey)}/pages/{step.id}/"
+        return with_query(f"{self.journey_api(journey)}/pages/{step.id}/", self.language_query)
 
     @property
     def account_url(self) -> str:
         """The customer's account page, where the pages are published."""
-        return self.base_url + "account/"
+        return self.pages_url + "account/"
 
     @property
     def account_api(self) -> str:
@@ -176,6 +315,13 @@ class Site(Strict):
     def step_action(self, journey: Journey, step: StepBase) -> str:
         """Where a step's form is sent: ``API/KEY/steps/STEP``."""
         return f"{self.journey_api(journey)}/steps/{step.id}"
+
+
+def with_query(url: str, query: str) -> str:
+    """``url`` with ``query`` (``notice=x``) added to whatever query it has."""
+    if not query:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}{query}"
 
 
 def _origin(url: str) -> str | None:
@@ -211,13 +357,13 @@ class BusinessEntity(Strict):
 
 
 class PaymentMethod(Strict):
-    label: str
+    label: Text
 
 
 class Product(Strict):
     id: Annotated[str, Field(pattern=ID_PATTERN)]
-    name: str
-    description: str = ""
+    name: Text
+    description: Text = Text("")
     price: Decimal
     billing: Billing
     tax_rate: Decimal
@@ -241,7 +387,7 @@ class Product(Strict):
 
 class ProductSelection(Strict):
     id: Annotated[str, Field(pattern=ID_PATTERN)]
-    name: str
+    name: Text
     products: Annotated[list[str], Field(min_length=1)]
 
 
@@ -253,7 +399,7 @@ class Discount(Strict):
     """
 
     id: Annotated[str, Field(pattern=ID_PATTERN)]
-    name: Annotated[str, Field(min_length=1)]
+    name: Name
     percent: Decimal | None = None
     amount: Decimal | None = None
     periods: Annotated[int, Field(ge=1, le=120)] | None = None
@@ -294,12 +440,12 @@ class Discount(Strict):
 
 class FormField(Strict):
     name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-    label: str
+    label: Text
     type: FieldType = "text"
     required: StrictBool = False
     autocomplete: str = ""
-    help: str = ""
-    placeholder: str = ""
+    help: Text = Text("")
+    placeholder: Text = Text("")
     min_length: Annotated[int, Field(ge=0)] | None = None
     max_length: Annotated[int, Field(ge=1)] | None = None
     pattern: str | None = None
@@ -351,7 +497,7 @@ class FormField(Strict):
 
 class Form(Strict):
     id: Annotated[str, Field(pattern=ID_PATTERN)]
-    name: str
+    name: Text
     fields: list[FormField] = []
 
     @model_validator(mode="after")
@@ -463,7 +609,7 @@ Hook = Annotated[WebhookHook | ValidateHook | EmailHook | PythonHook, Field(disc
 class StepBase(Strict):
     #: One of ``STEP_TYPES``; each step class narrows it to its own.
     type: str
-    name: Annotated[str, Field(min_length=1)]
+    name: Name
     active: StrictBool = True
     progress_bar: StrictBool = False
     id: Annotated[str, Field(pattern=ID_PATTERN)] = ""
@@ -533,7 +679,7 @@ OFFER_PATTERN = r"^(pause|discount:[a-z0-9][a-z0-9_-]*|plan:[a-z0-9][a-z0-9_-]*)
 
 class CancellationReason(Strict):
     id: Annotated[str, Field(pattern=ID_PATTERN)]
-    label: Annotated[str, Field(min_length=1)]
+    label: Name
     #: What the customer is offered instead of leaving: discount:<id>, pause or plan:<product>.
     offer: Annotated[str, Field(pattern=OFFER_PATTERN)] | None = None
     #: A free-text field goes with this reason.
@@ -578,13 +724,16 @@ class ConfirmationStep(StepBase):
     #: The buyer ticks "I accept the terms and conditions" before the order is placed
     #: (the business entity's ``terms_url`` is linked beside it).
     accept_terms: StrictBool = False
+    #: The order button's words; by default "Order and pay" in the page's language,
+    #: which says that ordering obliges to pay (§ 312j (3) BGB).
+    button: Text = Text("")
 
 
 class OrderDoneStep(StepBase):
     type: Literal["order_done"]
     external_url: str = ""
-    message_title: str = ""
-    message_body: str = ""
+    message_title: Text = Text("")
+    message_body: Text = Text("")
 
     @field_validator("external_url")
     @classmethod
@@ -614,7 +763,7 @@ RESERVED_KEYS = {"account": "account page", "assets": "stylesheet and script"}
 class Journey(Strict):
     model_config = ConfigDict(extra="forbid", frozen=False)
 
-    name: Annotated[str, Field(min_length=1)]
+    name: Name
     key: Annotated[str, Field(pattern=r"^([a-z0-9][a-z0-9_-]*)?$")] = ""
 
     @field_validator("key")

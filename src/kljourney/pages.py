@@ -10,15 +10,18 @@ a shop of a thousand journeys costs little more than writing its files.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from babel import Locale
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 from markupsafe import Markup
 
+from . import i18n
 from .countries import countries
 from .model import (
     AuthenticationStep,
@@ -29,8 +32,9 @@ from .model import (
     ProductSelectionStep,
     Site,
     StepBase,
+    with_query,
 )
-from .money import format_price
+from .money import format_money, with_billing
 from .shop import Shop
 from .text import markdown
 
@@ -53,6 +57,7 @@ def make_environment(folders: list[Path]) -> Environment:
         cache_size=-1,
     )
     env.filters["markdown"] = markdown
+    i18n.install(env)
     return env
 
 
@@ -188,10 +193,34 @@ class ProductView:
     price: str
 
 
+@dataclass(frozen=True)
+class Alternate:
+    """The page a customer is on, in one of the shop's languages."""
+
+    locale: str
+    #: The language's name in itself ("Deutsch"), as a switcher offers it.
+    name: str
+    url: str
+    current: bool
+
+
+@lru_cache(maxsize=64)
+def language_name(locale: str) -> str:
+    """``de-DE`` as its speakers call it: "Deutsch (Deutschland)"."""
+    parsed = Locale.parse(locale.replace("-", "_"))
+    name = parsed.get_display_name(parsed) or locale
+    return name[:1].upper() + name[1:]
+
+
 @lru_cache(maxsize=4096)
+def formatted_money(amount: Decimal, currency: str, locale: str) -> str:
+    """``format_money``, cached: Babel's formatting is the dearest call in a product page."""
+    return format_money(amount, currency, locale)
+
+
 def formatted_price(amount: Decimal, currency: str, locale: str, billing: str) -> str:
-    """``format_price``, cached: Babel's formatting is the dearest call in a product page."""
-    return format_price(amount, currency, locale, billing)
+    """A product's price with its billing period, in the current language."""
+    return with_billing(formatted_money(amount, currency, locale), billing)
 
 
 class Renderer:
@@ -208,16 +237,49 @@ class Renderer:
         self._templates: dict[str, Template] = {}
         self._products: dict[tuple[str, str], list[ProductView]] = {}
         self._form_fields: dict[str, Markup] = {}
+        #: The renderers of the shop's other languages, made when first needed.
+        self._languages: dict[str, Renderer] = {}
+        #: Where the catalogs of the words in the templates are: the templates' folders.
+        self.folders = tuple(Path(folder) for folder in getattr(env.loader, "searchpath", ()))
 
     def template(self, name: str) -> Template:
         if name not in self._templates:
             self._templates[name] = self.env.get_template(name)
         return self._templates[name]
 
+    def speaking(self) -> AbstractContextManager[None]:
+        """Words inside the block are in the language of this renderer's shop."""
+        return i18n.speaking(self.shop.site.locale, self.folders)
+
+    def render(self, template: str, context: dict[str, Any]) -> str:
+        """``template`` filled in with ``context``, in the language of this renderer's shop."""
+        with self.speaking():
+            return self.template(template).render(context)
+
+    def in_language(self, locale: str) -> Renderer:
+        """The renderer of the shop's pages in ``locale`` (this one for its own language)."""
+        shop = self.shop.in_language(locale)
+        if shop is self.shop:
+            return self
+        renderer = self._languages.get(locale)
+        if renderer is None:
+            renderer = Renderer(self.env, shop, self.asset_urls)
+            renderer._templates = self._templates
+            self._languages[locale] = renderer
+        renderer.shop = shop
+        return renderer
+
+    def in_each_language(self) -> list[Renderer]:
+        """A renderer per language of the shop, the default first."""
+        return [self.in_language(locale) for locale in self.shop.site.languages]
+
     def pages(self, journey: Journey) -> Iterator[tuple[str, str]]:
-        """(path under the site folder, HTML) for each active step, in journey order."""
-        for path, template, context in self.page_contexts(journey):
-            yield path, self.template(template).render(context)
+        """(path under the site folder, HTML) for each active step, in journey order,
+        in each of the shop's languages."""
+        for renderer in self.in_each_language():
+            localized = renderer.shop.journeys[journey.key]
+            for path, template, context in renderer.page_contexts(localized):
+                yield path, renderer.render(template, context)
 
     def page_contexts(self, journey: Journey) -> Iterator[tuple[str, str, dict[str, Any]]]:
         """(path, template name, context) for each active step: everything but the render.
@@ -225,20 +287,42 @@ class Renderer:
         Kept apart from ``pages`` so the benchmark can prepare the very same pages
         beforehand and time a bare Jinja2 render-and-write of them.
         """
-        shared = self.journey_context(journey, STATIC)
+        with self.speaking():
+            shared = self.journey_context(journey, STATIC)
         url_of = STATIC.urls(self.shop.site, journey)
         bars = progress_bars(journey, url_of)
         for index, step in enumerate(journey.active_steps):
-            context = {**shared, **self.step_context(journey, step, STATIC)}
+            with self.speaking():
+                context = {**shared, **self.step_context(journey, step, STATIC)}
             context.update(self.neighbours(journey, index, url_of))
             context["progress"] = bars[index]
-            yield page_path(journey, step), step_template(step), context
+            context["languages"] = self.alternates(
+                lambda site, step=step: site.page_url(journey, step)
+            )
+            path = self.shop.site.language_folder + page_path(journey, step)
+            yield path, step_template(step), context
 
     def shared_pages(self) -> Iterator[tuple[str, str]]:
         """(path, HTML) of the pages of the shop rather than of a journey: the customer's
         account page, when ``[account]`` names the journeys behind it."""
         if self.shop.account:
-            yield ACCOUNT_PAGE, self.account_page(None)
+            for renderer in self.in_each_language():
+                folder = renderer.shop.site.language_folder
+                yield folder + ACCOUNT_PAGE, renderer.account_page(None)
+
+    def alternates(self, url_of: Callable[[Site], str]) -> list[Alternate]:
+        """The same page in each of the shop's languages, for ``hreflang`` links and the
+        language switcher; none for a shop of one language."""
+        here = self.shop.site.locale
+        return [
+            Alternate(
+                locale=shop.site.locale,
+                name=language_name(shop.site.locale),
+                url=url_of(shop.site),
+                current=shop.site.locale == here,
+            )
+            for shop in self.shop.languages.values()
+        ]
 
     def account_page(self, visitor: Visitor | None) -> str:
         """The account page: static (filled in by the page script), or as the backend
@@ -253,32 +337,41 @@ class Renderer:
             "account_api": site.account_api,
             # The page belongs to the shop, not to one seller: the first one signs it.
             "entity": next(iter(self.shop.business_entities.values())),
-            "form_query": links.form_query,
+            "form_query": with_query(links.form_query, site.language_query),
             "backend_page": links.backend,
             "robots": "noindex",
             "visitor": visitor,
             "error_list": [],
             "previous_url": None,
+            "languages": self.alternates(
+                lambda other: (
+                    with_query(other.account_api + "/page", other.language_query)
+                    if visitor is not None
+                    else other.account_url
+                )
+            ),
         }
-        return self.template("account.html").render(context)
+        return self.render("account.html", context)
 
     def page_for(self, journey: Journey, step: StepBase, visitor: Visitor) -> str:
         """One step's page as the backend renders it for ``visitor`` (no JavaScript):
         the static page's template, filled in, linking to the backend's pages."""
         url_of = BACKEND.urls(self.shop.site, journey)
         index = journey.active_steps.index(step)
-        context = {
-            **self.journey_context(journey, BACKEND),
-            **self.step_context(journey, step, BACKEND),
-        }
+        with self.speaking():
+            context = {
+                **self.journey_context(journey, BACKEND),
+                **self.step_context(journey, step, BACKEND),
+            }
         context.update(self.neighbours(journey, index, url_of))
         bar = progress_bars(journey, url_of)[index]
         context["progress"] = [item for item in bar if item.step not in visitor.skipped]
         context["visitor"] = visitor
         context["error_list"] = error_list(self.shop, step, visitor)
+        context["languages"] = self.alternates(lambda site: site.backend_page_url(journey, step))
         if isinstance(step, FormStep):
             context["form_fields"] = self.form_fields(step.form, visitor)
-        return self.template(step_template(step)).render(context)
+        return self.render(step_template(step), context)
 
     @staticmethod
     def neighbours(
@@ -311,10 +404,11 @@ class Renderer:
             "form_steps": [
                 {"step": step, "form": form, "url": url_of(step)} for step, form in form_steps
             ],
-            "form_query": links.form_query,
+            "form_query": with_query(links.form_query, site.language_query),
             "backend_page": links.backend,
             "visitor": None,
             "error_list": [],
+            "languages": [],
         }
 
     def step_context(self, journey: Journey, step: StepBase, links: Links) -> dict[str, Any]:
@@ -346,10 +440,13 @@ class Renderer:
         if visitor is None and form_id in self._form_fields:
             return self._form_fields[form_id]
         html = Markup(
-            self.template("partials/form_fields.html").render(
-                form=self.shop.forms[form_id],
-                countries=countries(self.shop.site.locale),
-                visitor=visitor,
+            self.render(
+                "partials/form_fields.html",
+                {
+                    "form": self.shop.forms[form_id],
+                    "countries": countries(self.shop.site.locale),
+                    "visitor": visitor,
+                },
             )
         )
         if visitor is None:

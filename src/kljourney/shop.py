@@ -61,6 +61,13 @@ class Shop:
     warnings: list[Problem] = field(default_factory=list)
     #: A digest of the shared files; a change there touches every journey.
     shared_digest: str = ""
+    #: The shop in each of its languages (``[site] locales``), this one among them;
+    #: empty for a shop of one language.
+    languages: dict[str, Shop] = field(default_factory=dict, repr=False)
+
+    def in_language(self, locale: str) -> Shop:
+        """The shop whose pages are in ``locale``; this one for an unknown language."""
+        return self.languages.get(locale, self)
 
     def entity(self, journey: Journey) -> BusinessEntity:
         return self.business_entities[journey.business_entity]

@@ -11,6 +11,19 @@
   var api = body.getAttribute("data-api") + "/" + body.getAttribute("data-journey");
   var step = body.getAttribute("data-step");
   var LAST_FORM = "kl-last-form";
+  /* The script's words, in the page's language: the page has them (partials/words.html). */
+  var WORDS = (function () {
+    var element = document.getElementById("kl-words");
+    try { return element ? JSON.parse(element.textContent) : {}; } catch (e) { return {}; }
+  })();
+
+  /* The page's word for `key`, its %(name)s placeholders filled in from `values`. */
+  function word(key, values) {
+    var text = Object.prototype.hasOwnProperty.call(WORDS, key) ? String(WORDS[key]) : key;
+    return text.replace(/%\((\w+)\)s/g, function (placeholder, name) {
+      return values && Object.prototype.hasOwnProperty.call(values, name) ? String(values[name]) : placeholder;
+    });
+  }
 
   function all(selector, root) {
     return Array.prototype.slice.call((root || document).querySelectorAll(selector));
@@ -116,7 +129,7 @@
       all('[data-kl-value="' + name + '"]').forEach(function (el) {
         var checkbox = el.getAttribute("data-kl-value-type") === "checkbox";
         var text = (shown || {})[name] || value;
-        setText(el, checkbox ? (value === true || value === "on" ? "Yes" : "No") : text);
+        setText(el, checkbox ? word(value === true || value === "on" ? "yes" : "no") : text);
       });
     });
   }
@@ -253,7 +266,7 @@
     renderPlans(sub.plans);
     (sub.pauses || []).forEach(function (pause) {
       all('[data-kl-pause-label="' + pause.periods + '"]').forEach(function (el) { setText(el, pause.label); });
-      all('[data-kl-pause-resume="' + pause.periods + '"]').forEach(function (el) { setText(el, " · billed again from " + pause.resume); });
+      all('[data-kl-pause-resume="' + pause.periods + '"]').forEach(function (el) { setText(el, " · " + word("billed_again_from", { date: pause.resume })); });
     });
     all("[data-kl-offer]").forEach(function (box) {
       box.hidden = !sub.offer;
@@ -303,7 +316,7 @@
         var item = document.createElement("li");
         var link = document.createElement("a");
         link.href = account;
-        setText(link, "Go to your account");
+        setText(link, word("go_to_account"));
         item.appendChild(link);
         box.appendChild(item);
       });
@@ -339,7 +352,9 @@
   /* The query string the journey was entered with (?segment=business): the backend keeps it
      with the checkout for the journey's conditions (entry.segment). */
   var entry = window.location.search.replace(/^\?/, "");
-  fetch(api + "/state?step=" + encodeURIComponent(step) + (entry ? "&entry=" + encodeURIComponent(entry) : ""), {
+  /* The backend answers in the page's language (refusals, the redirects it sends). */
+  var language = "&lang=" + encodeURIComponent(document.documentElement.lang);
+  fetch(api + "/state?step=" + encodeURIComponent(step) + (entry ? "&entry=" + encodeURIComponent(entry) : "") + language, {
     credentials: "include",
     headers: { Accept: "application/json" }
   }).then(function (response) {
@@ -458,7 +473,9 @@
     });
   }
 
-  fetch(api + window.location.search, { credentials: "include", headers: { Accept: "application/json" } })
+  var query = window.location.search ? window.location.search + "&" : "?";
+  query += "lang=" + encodeURIComponent(document.documentElement.lang);
+  fetch(api + query, { credentials: "include", headers: { Accept: "application/json" } })
     .then(function (response) {
       if (!response.ok) throw new Error("account: HTTP " + response.status);
       return response.json();

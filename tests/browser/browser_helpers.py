@@ -408,7 +408,7 @@ def choose_sepa(page: Any, iban: str = VALID_IBAN, holder: str = "Ada Lovelace")
 
 
 def place_order(page: Any) -> None:
-    page.get_by_role("button", name="Place order and pay").click()
+    page.get_by_role("button", name="Order and pay").click()
 
 
 def no_horizontal_scroll(page: Any) -> tuple[int, int]:

@@ -106,7 +106,7 @@ def test_guest_checkout(page: Any, module_server: Server, module_ws: Workspace) 
     page.get_by_role("button", name="Continue").click()
     wait_for_step(page, "confirm", GUEST_KEY)
     assert page.locator("[data-kl-customer]").first.inner_text() == email
-    page.get_by_role("button", name="Place order and pay").click()
+    page.get_by_role("button", name="Order and pay").click()
     wait_for_step(page, "done", GUEST_KEY)
     assert page.locator("h1").inner_text() == "Thanks, guest"
     number = page.locator("[data-kl-order-number]").inner_text()

@@ -120,7 +120,7 @@ def test_the_whole_journey_without_javascript(module_server: Server, page: Any) 
     text = page.locator("main").inner_text()
     assert "Starter" in text and "Lovelace" in text and "Germany" in text and email in text
     assert "VAT" not in page.locator("[data-kl-answers]").first.inner_text()  # left empty: no row
-    page.get_by_role("button", name="Place order and pay").click()
+    page.get_by_role("button", name="Order and pay").click()
 
     on(page, "order-done")
     number = page.locator("[data-kl-order-number]").inner_text()

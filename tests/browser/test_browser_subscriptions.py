@@ -115,7 +115,7 @@ def test_a_subscriber_changes_cancels_pauses_and_comes_back(
     wait_for_step(page, "payment-method")
     submit_step_form(page)  # invoice, the first method
     wait_for_step(page, "confirm-order")
-    page.get_by_role("button", name="Place order and pay").click()
+    page.get_by_role("button", name="Order and pay").click()
     wait_for_step(page, "order-done")
 
     page.goto(shop.base + "account/")
@@ -275,7 +275,7 @@ def test_a_guest_signs_in_with_the_emailed_link(shop: Server, page: Any) -> None
     page.get_by_label("I agree to the SEPA Direct Debit mandate").check()
     submit_step_form(page)
     wait_for_step(page, "confirm-order", "segments")
-    page.get_by_role("button", name="Place order and pay").click()
+    page.get_by_role("button", name="Order and pay").click()
     wait_for_step(page, "order-done", "segments")
 
     page.goto(shop.base + "account/")
@@ -341,12 +341,12 @@ def test_a_confirmation_that_asks_to_accept_the_terms(ws: Workspace, page: Any) 
             "Privacy notice",
         ]
         tick = page.get_by_role("checkbox", name="I accept the terms and conditions")
-        page.get_by_role("button", name="Place order and pay").click()
+        page.get_by_role("button", name="Order and pay").click()
         # The browser holds the form back until the box is ticked; nothing is placed.
         assert tick.evaluate("box => box.validity.valueMissing") is True
         assert page.url.endswith("/confirm-order/")
         tick.check()
-        page.get_by_role("button", name="Place order and pay").click()
+        page.get_by_role("button", name="Order and pay").click()
         wait_for_step(page, "order-done")
         assert page.locator("[data-kl-order-number]").inner_text().startswith("KL-")
     assert page.kl_errors == []

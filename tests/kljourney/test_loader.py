@@ -368,7 +368,9 @@ def test_errors_never_raise_anything_but_config_error(shop_dir: Path) -> None:
     (shop_dir / "odd.toml").write_text('name = 3\nbusiness_entity = ["acme"]\nsteps = "all"\n')
     found = problems(shop_dir)
     assert any(
-        "odd.toml:1: error: field 'name': Input should be a valid string; got 3" == p for p in found
+        "odd.toml:1: error: field 'name': expected a text, or a table of texts by language "
+        'such as { de = "Warenkorb", en = "Cart" }; got 3' == p
+        for p in found
     )
     assert any("field 'steps'" in p for p in found)
 

@@ -13,10 +13,14 @@ import os
 import time
 from collections.abc import Mapping
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask
+
+from kljourney import i18n
+from kljourney.theme import search_path
 
 from . import HookFailed, mail
 from .signing import SIGNATURE_HEADER, sign
@@ -39,7 +43,13 @@ def deliver(app: Flask, row: Any) -> None:
         if not 200 <= status < 300:
             raise HookFailed(f"{hook['url']} answered {status}: {answer[:200]!r}")
     elif kind == "email":
-        mail.send_event(app.config, hook, event)
+        # In the language the customer placed the order in (the shop's default for
+        # what happened without them, such as a renewal).
+        shop = app.extensions["keylight"].shop
+        locale = shop.in_language(event.get("locale") or shop.site.locale).site.locale
+        theme = app.config.get("KEYLIGHT_TEMPLATES", "")
+        with i18n.speaking(locale, search_path(Path(theme) if theme else None)):
+            mail.send_event(app.config, hook, event)
     elif kind == "python":
         python_function(hook["function"])(event)
     else:

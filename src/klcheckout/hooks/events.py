@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert
 
-from kljourney import expressions
+from kljourney import expressions, i18n
 from kljourney.model import Journey, StepBase
 
 from .. import conditions
@@ -46,6 +46,8 @@ def new_event(event_type: str, journey: Journey, data: Mapping[str, Any]) -> dic
         "type": event_type,
         "created": stamp(now()),
         "journey": journey.summary,
+        # The customer's language: the emails about this event are written in it.
+        "locale": i18n.current_locale(),
         "data": dict(data),
     }
 

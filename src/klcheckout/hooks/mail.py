@@ -20,6 +20,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from kljourney import i18n
 from kljourney.theme import search_path
 
 from . import HookFailed
@@ -33,12 +34,14 @@ SMTP_TIMEOUT = 30.0
 def environment(theme: str = "") -> Environment:
     """The email templates: the theme's (``KEYLIGHT_TEMPLATES``) first, then the built-in."""
     folders = search_path(Path(theme) if theme else None)
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader([str(folder) for folder in folders]),
         autoescape=select_autoescape(["html"]),
         undefined=StrictUndefined,
         auto_reload=True,
     )
+    i18n.install(env)
+    return env
 
 
 def recipient(event: Mapping[str, Any]) -> str:

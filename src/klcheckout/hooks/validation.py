@@ -14,6 +14,8 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from kljourney.i18n import N_
+from kljourney.i18n import gettext as _
 from kljourney.model import StepBase, ValidateHook
 
 from .. import conditions
@@ -25,8 +27,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Shown when a validate hook cannot answer and its policy is on_error = "refuse".
-UNAVAILABLE = "We could not check your answers just now. Please try again in a moment."
+#: Shown when a validate hook cannot answer and its policy is on_error = "refuse"
+#: (translated where used).
+UNAVAILABLE = N_("We could not check your answers just now. Please try again in a moment.")
 
 
 def validate_step(visit: Visit, step: StepBase, answers: Mapping[str, Any]) -> dict[str, str]:
@@ -61,7 +64,7 @@ def validate_step(visit: Visit, step: StepBase, answers: Mapping[str, Any]) -> d
         except HookFailed as problem:
             log.warning("validate hook %s for step %r: %s", hook.url, step.id, problem)
             if hook.on_error == "refuse":
-                errors.setdefault("_form", UNAVAILABLE)
+                errors.setdefault("_form", _(UNAVAILABLE))
             continue
         for name, message in found.items():
             errors.setdefault(name, message)

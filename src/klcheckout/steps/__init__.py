@@ -20,6 +20,8 @@ from collections.abc import Callable
 from flask import Blueprint, Response
 from werkzeug.exceptions import NotFound
 
+from kljourney.i18n import N_
+from kljourney.i18n import gettext as _
 from kljourney.model import StepBase
 
 from .. import accounts, checkouts, conditions, navigation, responses, security
@@ -54,7 +56,7 @@ def post_step(key: str, step_id: str) -> Response:
     check_subject(visit)
     handler = HANDLERS.get(step.type)
     if handler is None:
-        raise NotFound(f"The step {step_id!r} takes no answers.")
+        raise NotFound(_("The step %(step)s takes no answers.") % {"step": repr(step_id)})
     outcome: Outcome | None = None
     if step.type not in SELF_GUARDED:
         outcome = passed_over(visit, step) or missing_before(visit, step)
@@ -70,16 +72,17 @@ def check_subject(visit: Visit) -> None:
     """A subscription journey acts on the visitor's own subscription, checked on every
     request; and any journey with a ``when`` of its own is open only when it holds."""
     if visit.journey.about_subscription and visit.subscription is None:
-        raise NotFound(NO_SUBSCRIPTION)
+        raise NotFound(_(NO_SUBSCRIPTION))
     if not conditions.journey_open(visit):
-        raise security.Forbidden(CLOSED)
+        raise security.Forbidden(_(CLOSED))
 
 
-NO_SUBSCRIPTION = (
+#: Translated where used, like ``CLOSED``.
+NO_SUBSCRIPTION = N_(
     "We could not find this subscription among yours. Sign in with the account it "
     "belongs to, and open it from your account page."
 )
-CLOSED = "This page is not open for you now. Your account page shows what you can do."
+CLOSED = N_("This page is not open for you now. Your account page shows what you can do.")
 
 
 def passed_over(visit: Visit, step: StepBase) -> Passed | None:

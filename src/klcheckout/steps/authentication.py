@@ -11,6 +11,8 @@ from __future__ import annotations
 from flask import current_app, request
 from sqlalchemy import Connection
 
+from kljourney.i18n import N_
+from kljourney.i18n import gettext as _
 from kljourney.model import AuthenticationStep, StepBase
 
 from .. import accounts, forms, navigation, ratelimit, sign_in
@@ -20,7 +22,8 @@ from ..visit import Visit
 from . import handles
 from .outcomes import Completed, Outcome, Passed, Refused
 
-WRONG = "The email or password is wrong."
+#: Translated where used.
+WRONG = N_("The email or password is wrong.")
 
 
 def start_session(visit: Visit, customer_id: int, connection: Connection) -> None:
@@ -68,19 +71,20 @@ def authenticate(visit: Visit, step: StepBase) -> Outcome:
     password = request.form.get("password", "")
     values = {"email": email[:254], "action": action[:10]}
     if action not in ("login", "signup", "guest") or (action == "guest" and not step.guest_allowed):
-        choices = "sign in, create an account" + (
-            " or continue as a guest" if step.guest_allowed else ""
-        )
-        return Refused({"action": f"Choose to {choices}."}, values=values)
+        if step.guest_allowed:
+            choose = _("Choose to sign in, create an account or continue as a guest.")
+        else:
+            choose = _("Choose to sign in or to create an account.")
+        return Refused({"action": choose}, values=values)
     errors: dict[str, str] = {}
     if not forms.valid_email(email):
-        errors["email"] = "Enter your email address, such as name@example.com."
+        errors["email"] = _("Enter your email address, such as name@example.com.")
     if action == "signup" and (problem := accounts.password_problem(password)):
         errors["password"] = problem
     if action == "login" and not password:
-        errors["password"] = "Enter your password."
+        errors["password"] = _("Enter your password.")
     if action == "login" and len(password) > accounts.MAX_PASSWORD:
-        errors["password"] = WRONG
+        errors["password"] = _(WRONG)
     if errors:
         return Refused(errors, values=values)
     if action == "guest":
@@ -114,7 +118,7 @@ def authenticate(visit: Visit, step: StepBase) -> Outcome:
     if customer_id is None:
         ratelimit.failed(email)  # counted for sign-ups too, or they would be a way round it
         if action == "login":
-            return Refused({"_form": WRONG}, status=401, values=values)
+            return Refused({"_form": _(WRONG)}, status=401, values=values)
         _not_signed_in(visit)
         return Passed(navigation.after(visit, step))
 

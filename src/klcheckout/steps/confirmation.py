@@ -10,6 +10,8 @@ from __future__ import annotations
 from flask import request
 from sqlalchemy import Connection
 
+from kljourney.i18n import N_
+from kljourney.i18n import gettext as _
 from kljourney.model import SUBSCRIPTION_STEP_TYPES, ConfirmationStep, OrderDoneStep, StepBase
 
 from .. import changes, checkouts, conditions, navigation, orders, subscriptions
@@ -25,13 +27,13 @@ def confirm(visit: Visit, step: StepBase) -> Outcome:
     token = request.form.get("confirm_token", "").strip()[:64] or None
     assert isinstance(step, ConfirmationStep)
     if step.accept_terms and request.form.get("accept_terms") != "on":
-        return Refused({"accept_terms": ACCEPT_TERMS})
+        return Refused({"accept_terms": _(ACCEPT_TERMS)})
     if visit.journey.about_subscription:
         row = visit.subscription
         if request.form.get("subscription", "") != row.public_id:
             # The page showed another subscription than the one chosen since (in another
             # window): nothing is confirmed that the customer did not see.
-            return Refused({"_form": OTHER_SUBSCRIPTION}, status=409, target=step)
+            return Refused({"_form": _(OTHER_SUBSCRIPTION)}, status=409, target=step)
         if not _orders_again(visit):
             return confirm_change(visit, step, token)
     # Placing the order deletes the checkout's row in the same transaction: while the
@@ -76,8 +78,9 @@ def confirm(visit: Visit, step: StepBase) -> Outcome:
     )
 
 
-ACCEPT_TERMS = "Accept the terms and conditions to go on: tick the box above the button."
-OTHER_SUBSCRIPTION = (
+#: Translated where used, like ``OTHER_SUBSCRIPTION``.
+ACCEPT_TERMS = N_("Accept the terms and conditions to go on: tick the box above the button.")
+OTHER_SUBSCRIPTION = N_(
     "This page showed another subscription than the one you chose last (in another window). "
     "Here is the one you chose: check it, and confirm again."
 )
@@ -135,8 +138,8 @@ def confirm_change(visit: Visit, step: StepBase, token: str | None) -> Outcome:
     )
     first = _first_choice(visit)
     if wanted is None:
-        return Refused({"_form": "Choose what to change first."}, status=409, target=first)
-    changed = Refused({"_form": CHANGED}, status=409, target=wanted.step)
+        return Refused({"_form": _("Choose what to change first.")}, status=409, target=first)
+    changed = Refused({"_form": _(CHANGED)}, status=409, target=wanted.step)
     if wanted.version != row.version:  # read after a concurrent request of this page?
         return done if applied_by_this_page(visit.connection) else changed
 
@@ -151,7 +154,10 @@ def confirm_change(visit: Visit, step: StepBase, token: str | None) -> Outcome:
             raise StepRefused(Refused({"_form": refusal.message}, status=409)) from None
         text = changes.sentence(made.action, made.subscription, visit.shop)
         if made.order_number:
-            text += f" The order number of the charge is {made.order_number}."
+            text = _("%(change)s The order number of the charge is %(number)s.") % {
+                "change": text,
+                "number": made.order_number,
+            }
         summary = {
             "action": made.action,
             "text": text,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import request
 
+from kljourney.i18n import gettext as _
 from kljourney.model import PaymentMethodStep, StepBase
 
 from .. import responses
@@ -22,7 +23,10 @@ def choose_method(visit: Visit, step: StepBase) -> Outcome:
     if method not in offered or provider is None:
         names = ", ".join(m.label for m in offered.values())
         return Refused(
-            {"method": f"Choose one of the offered payment methods: {names}."},
+            {
+                "method": _("Choose one of the offered payment methods: %(methods)s.")
+                % {"methods": names}
+            },
             values=responses.form_values(),
         )
     details, errors = provider.validate(request.form)
