@@ -668,7 +668,21 @@ def notify(
     """The customer's email about a change they made (with the number of the order that
     charged or credited it, if one did)."""
     text = sentence(action, after, shop)
-    data = {"summary": text, "action": action, "subscription": after, "order_number": order_number}
+    status = after.get("status", "")
+    data = {
+        "summary": text,
+        "action": action,
+        "subscription": after,
+        "order_number": order_number,
+        # As the customer reads them, in their language.
+        "status_label": _(STATUS_LABELS[status]) if status in STATUS_LABELS else status,
+        "price": format_price(
+            Decimal(str(after.get("line_total", "0"))),
+            str(after.get("currency", "EUR")),
+            shop.site.locale,
+            str(after.get("billing", "one_time")),
+        ),
+    }
     customer_mail.queue(
         connection,
         to=row.email,

@@ -185,7 +185,7 @@ def test_prices_follow_the_locale_and_currency(ws):
     ws.edit("keylight.toml", 'locale = "en-US"', 'locale = "de-DE"')
     ws.build()
     html = ws.page("product-selection")
-    assert "9,90\xa0€ / month" in html
+    assert "9,90\xa0€ / Monat" in html  # and the words are German (the built-in catalog)
     assert '<html lang="de-DE">' in html
     # the country names are German too
     assert '<option value="DE" selected>Deutschland</option>' in ws.page("customer-information")
