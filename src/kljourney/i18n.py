@@ -21,7 +21,7 @@ from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
 
-from babel import Locale
+from babel import Locale, lists
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -52,6 +52,14 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 def current_locale() -> str:
     """The language being written (``de-DE``); "" outside any page or request."""
     return _current.get()[0]
+
+
+def format_list(items: list[str]) -> str:
+    """ "Invoice, SEPA Direct Debit or PayPal" as the current language lists alternatives."""
+    if not items:
+        return ""
+    locale = current_locale().replace("-", "_") or "en"
+    return lists.format_list(items, style="or", locale=locale)
 
 
 def N_(message: str) -> str:  # noqa: N802 - the gettext convention

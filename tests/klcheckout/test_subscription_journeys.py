@@ -444,7 +444,7 @@ def test_a_pause_stops_billing_and_resumes_early_from_the_account_page(
     bad = subscriber.step("take-a-break", {"periods": "7"})
     assert bad.headers["Location"] == "/pause/take-a-break/"
     assert subscriber.state("take-a-break")["errors"]["periods"] == (
-        "Choose how long to pause: 1, 2, 3 months."
+        "Choose how long to pause: 1, 2, or 3 months."
     )
     subscriber.step("take-a-break", {"periods": "2"})
     change = subscriber.state("confirm")["subscription"]["change"]

@@ -94,3 +94,13 @@ def test_a_themes_catalog_changes_some_words_and_keeps_the_rest(tmp_path: Path) 
     os.utime(messages / "messages.po", ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
     with i18n.speaking("de-DE", folders):
         assert i18n.gettext("Order and pay") == "Kaufen (zahlungspflichtig)"
+
+
+def test_alternatives_are_listed_as_the_language_lists_them() -> None:
+    with i18n.speaking("de-DE", [templates_folder()]):
+        assert (
+            i18n.format_list(["Rechnung", "SEPA-Lastschrift"]) == "Rechnung oder SEPA-Lastschrift"
+        )
+    with i18n.speaking("en-GB", [templates_folder()]):
+        assert i18n.format_list(["1", "2", "3"]) == "1, 2 or 3"
+    assert i18n.format_list([]) == ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import request
 
+from kljourney import i18n
 from kljourney.i18n import gettext as _
 from kljourney.model import PaymentMethodStep, StepBase
 
@@ -21,7 +22,7 @@ def choose_method(visit: Visit, step: StepBase) -> Outcome:
     method = request.form.get("method", "")
     provider = PROVIDERS.get(method)
     if method not in offered or provider is None:
-        names = ", ".join(m.label for m in offered.values())
+        names = i18n.format_list([m.label for m in offered.values()])
         return Refused(
             {
                 "method": _("Choose one of the offered payment methods: %(methods)s.")

@@ -14,6 +14,7 @@ from typing import Any
 from flask import request
 from sqlalchemy import Connection
 
+from kljourney import i18n
 from kljourney.i18n import N_, ngettext
 from kljourney.i18n import gettext as _
 from kljourney.model import CancellationStep, OrderDoneStep, PauseStep, PlanChangeStep, StepBase
@@ -49,7 +50,7 @@ def choose_plan(visit: Visit, step: StepBase) -> Outcome:
     offered = {c.product.id: c for c in choices if c.kind != "current"}
     product = request.form.get("product", "")
     if product not in offered:
-        names = ", ".join(c.product.name for c in offered.values())
+        names = i18n.format_list([c.product.name for c in offered.values()])
         values = {"plan": row.name, "plans": names}
         if not names:
             message = _("There is no other plan to choose.")
@@ -161,7 +162,7 @@ def choose_cancellation(visit: Visit, step: StepBase) -> Outcome:
 
 def pause_durations_text(step: PauseStep, billing: str) -> str:
     """The refusal of a pause of a length the step does not offer: which lengths it does."""
-    allowed = ", ".join(str(d) for d in step.durations)
+    allowed = i18n.format_list([str(d) for d in step.durations])
     longest = max(step.durations, default=0)
     if billing == "monthly":
         message = ngettext(
