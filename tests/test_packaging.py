@@ -31,6 +31,8 @@ def test_wheel_carries_templates_and_migrations(wheel: Path) -> None:
     assert "kljourney/templates/assets/app.js" in names
     assert any(n.startswith("kljourney/templates/steps/") for n in names)
     assert any(n.startswith("klcheckout/migrations/versions/") for n in names)
+    # The compiled catalogs: a German shop installed from the wheel speaks German.
+    assert "kljourney/templates/locale/de/LC_MESSAGES/messages.mo" in names
 
 
 def test_unpacked_wheel_builds_the_example_away_from_the_repository(
