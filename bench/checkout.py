@@ -297,7 +297,8 @@ local function finish(failure)
 end
 
 function response(status, headers, body)
-  local set = headers["Set-Cookie"]
+  -- Header names are case-insensitive: gunicorn sends "Set-Cookie", granian "set-cookie".
+  local set = headers["Set-Cookie"] or headers["set-cookie"]
   if set then
     cookie = set:match("^(keylight=[^;]*)") or cookie
   end
@@ -309,7 +310,7 @@ function response(status, headers, body)
     if status == 200 and body:find('"number":%s*"KL%-') then return finish(nil) end
     return finish("done page " .. status)
   else
-    local location = headers["Location"] or ""
+    local location = headers["Location"] or headers["location"] or ""
     local done = location:find("/done/", 1, true) ~= nil
     if status ~= 303 or done ~= (step == 6) then
       return finish(string.format("step %d: %d to %s", step, status, location))

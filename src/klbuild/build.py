@@ -33,7 +33,7 @@ import click
 from jinja2 import Environment, TemplateError, TemplateSyntaxError
 
 import kljourney
-from kljourney import theme
+from kljourney import i18n, theme
 from kljourney.errors import ConfigError, Problem
 from kljourney.model import Journey, Site
 from kljourney.pages import Renderer, make_environment
@@ -180,6 +180,7 @@ class Builder:
         """
         signature = theme.files_signature(files)
         if signature != self._theme_signature:
+            i18n.forget()  # the catalogs (locale/) are among the theme's files
             self._theme = (theme.templates_digest(files), theme.load_assets(files))
             self._theme_signature = signature
         return self._theme

@@ -8,9 +8,11 @@ the pages and the emails a request sends all speak the customer's language.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask, current_app, g, request
 
-from kljourney import Shop, i18n, theme
+from kljourney import Shop, i18n
 
 
 def requested(shop: Shop) -> str:
@@ -30,9 +32,9 @@ def choose(app: Flask) -> None:
     i18n.speak(locale, folders(app))
 
 
-def folders(app: Flask) -> tuple:
+def folders(app: Flask) -> tuple[Path, ...]:
     """Where the catalogs are: the theme's ``locale/`` first, then the built-in one."""
-    return tuple(theme.search_path(app.extensions["keylight"].templates))
+    return app.extensions["keylight"].folders
 
 
 def current_shop() -> Shop:

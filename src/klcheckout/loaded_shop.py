@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from kljourney import Shop, load, theme
+from kljourney import Shop, i18n, load, theme
 from kljourney.pages import Renderer, make_environment
 
 from .hooks import startup
@@ -24,6 +24,8 @@ class LoadedShop:
         self.root = Path(root)
         #: The theme folder the pages were built with ("" for none).
         self.templates = Path(templates) if templates else None
+        #: Where templates and catalogs are looked up, the theme first.
+        self.folders = tuple(theme.search_path(self.templates))
         self._lock = threading.Lock()
         self._renderer: Renderer | None = None
         self.shop: Shop
@@ -41,6 +43,8 @@ class LoadedShop:
         too), and the old one stays in service.
         """
         startup.check_functions(shop)
+        # A new build may come with new words (the theme's catalogs): read them again.
+        i18n.forget()
         self.shop = shop
 
     def reload(self) -> Shop:

@@ -82,18 +82,27 @@ def speak(locale: str, folders: tuple[Path, ...] | list[Path]) -> None:
     _current.set((locale, translations(locale, tuple(folders))))
 
 
+@lru_cache(maxsize=64)
 def translations(locale: str, folders: tuple[Path, ...]) -> NullTranslations:
     """The catalog for ``locale``: the theme's messages over the built-in ones.
 
-    Cached by the catalog files' modification times, so an edited catalog is read
-    again (the dev server) and an unchanged one costs a ``stat`` per file.
+    Read once: every request and every page asks for it, and even a ``stat`` of the
+    catalog files per request showed in the checkout's profile. Whoever notices
+    that the files changed (the builder, a reload of the backend) calls ``forget``.
     """
-    found = tuple(
-        (path, path.stat().st_mtime_ns)
-        for folder in folders
-        for path in _catalog_files(folder, locale)
-    )
-    return _load(found)
+    chain: NullTranslations = NullTranslations()
+    found = [path for folder in folders for path in _catalog_files(folder, locale)]
+    # The last file found is the least specific: it is the fallback of the ones before.
+    for path in reversed(found):
+        catalog = _read(path)
+        catalog.add_fallback(chain)
+        chain = catalog
+    return chain
+
+
+def forget() -> None:
+    """Read the catalogs again when next asked: their files changed."""
+    translations.cache_clear()
 
 
 def _catalog_files(folder: Path, locale: str) -> Iterator[Path]:
@@ -115,17 +124,6 @@ def candidates(locale: str) -> list[str]:
     if parsed.territory or parsed.script:
         names.append(parsed.language)
     return names
-
-
-@lru_cache(maxsize=64)
-def _load(found: tuple[tuple[Path, int], ...]) -> NullTranslations:
-    chain: NullTranslations = NullTranslations()
-    # The last file found is the least specific: it is the fallback of the ones before.
-    for path, _mtime in reversed(found):
-        catalog = _read(path)
-        catalog.add_fallback(chain)
-        chain = catalog
-    return chain
 
 
 def _read(path: Path) -> Translations:
@@ -150,4 +148,14 @@ def install(env: Environment) -> None:
     )
 
 
-__all__ = ["N_", "gettext", "ngettext", "speak", "speaking", "translations", "install"]
+__all__ = [
+    "N_",
+    "forget",
+    "format_list",
+    "gettext",
+    "ngettext",
+    "speak",
+    "speaking",
+    "translations",
+    "install",
+]
