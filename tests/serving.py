@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import string
 import subprocess
@@ -25,6 +26,7 @@ from sqlalchemy import create_engine, text
 
 REPO = Path(__file__).resolve().parents[1]
 GUNICORN = Path(sys.executable).parent / "gunicorn"
+GRANIAN = Path(sys.executable).parent / "granian"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 PG_URL = os.environ.get(
     "KEYLIGHT_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -103,13 +105,65 @@ def gunicorn(
     return process
 
 
+def granian(
+    env: dict[str, str], port: int, *args: str, log: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """``granian ... klcheckout.wsgi:application`` on 127.0.0.1:``port``, as the README's
+    production recipe runs it (``args`` add to it or override it)."""
+    command = [
+        str(GRANIAN),
+        "--interface",
+        "wsgi",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "2",
+        "--blocking-threads",
+        "4",
+        "--respawn-failed-workers",
+        "--workers-kill-timeout",
+        "30",
+        "--no-ws",
+    ]
+    if log is not None:
+        command += ["--access-log", "--access-log-fmt", "%(addr)s %(method)s %(path)s"]
+    # granian writes its log, access log included, to standard output.
+    with open(log if log is not None else os.devnull, "wb") as output:
+        process = subprocess.Popen(
+            [*command, *args, "klcheckout.wsgi:application"],
+            env={**os.environ, **env},
+            stdout=output,
+            stderr=subprocess.PIPE,
+            # Its own process group: ``stop`` can end the workers too if the server hangs.
+            start_new_session=True,
+        )
+    _started(process, f"http://127.0.0.1:{port}/api/healthz")
+    return process
+
+
+#: The WSGI servers the tests run the backend under, by name.
+SERVERS = {"granian": granian, "gunicorn": gunicorn}
+
+
+def workers(process: subprocess.Popen[bytes]) -> list[int]:
+    """The worker processes of a server's main process (Linux /proc)."""
+    path = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+    return [int(pid) for pid in path.read_text().split()]
+
+
 def stop(process: subprocess.Popen[bytes]) -> str:
     """Stop a process; what it wrote to stderr, for a failure's message."""
     process.terminate()
     try:
-        _, errors = process.communicate(timeout=30)
+        _, errors = process.communicate(timeout=40)
     except subprocess.TimeoutExpired:
-        process.kill()
+        # Its workers hold the pipes open too: end the whole group when it has one.
+        if os.getpgid(process.pid) == process.pid:
+            os.killpg(process.pid, signal.SIGKILL)
+        else:
+            process.kill()
         _, errors = process.communicate()
     return (errors or b"").decode(errors="replace")[-3000:]
 

@@ -1,4 +1,4 @@
-"""The WSGI entry point for production servers: ``gunicorn 'klcheckout.wsgi:application'``.
+"""The WSGI entry point for production servers: ``klcheckout.wsgi:application``.
 
 Serves the backend under the site's api_url path (``/api`` by default), the
 way the pages call it when a reverse proxy forwards that path unchanged.

@@ -1,5 +1,5 @@
 """The README's production recipe, run for real: nginx in front of two backend instances
-(gunicorn) on one PostgreSQL and one Redis, and a customer in Chromium.
+(granian) on one PostgreSQL and one Redis, and a customer in Chromium.
 
 The nginx configuration is the one in deploy/nginx/, with the values filled in as
 README, "Production" says; the site is built by ``klbuild build``. The same walk
@@ -101,9 +101,7 @@ def deploy(folder: Path, database_url: str, *, two_origins: bool) -> Deployment:
             port = serving.free_port()
             log = folder / f"backend-{number}.log"
             deployment.logs.append(log)
-            deployment.processes.append(
-                serving.gunicorn(env, port, "--workers", "1", "--threads", "4", log=log)
-            )
+            deployment.processes.append(serving.granian(env, port, "--workers", "1", log=log))
             backends.append(f"127.0.0.1:{port}")
         values = {
             "KEYLIGHT_BACKEND_1": backends[0],

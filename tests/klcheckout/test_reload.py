@@ -1,8 +1,9 @@
-"""A new build reaches a running backend: gunicorn's HUP, as docs/checkout-config.md says.
+"""A new build reaches a running backend: the server's HUP, as docs/checkout-config.md says.
 
-gunicorn starts workers that load the journeys again, then lets the old ones
-finish what they are answering: no request is dropped, and a cart made against
-the old build is priced from the new catalog.
+granian (the production recipe's server) and gunicorn both start workers that load
+the journeys again, then let the old ones finish what they are answering: no
+request is dropped, and a cart made against the old build is priced from the new
+catalog.
 """
 
 from __future__ import annotations
@@ -13,13 +14,22 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import requests
 from checkout_helpers import EXAMPLE, SECRETS, Shopper
-from serving import free_port, gunicorn, stop
+from serving import SERVERS, free_port, stop
+
+#: What each server is told beyond the recipe's options: gunicorn's workers and the time
+#: its old workers get to finish (granian's recipe options are in ``serving.granian``).
+OPTIONS = {
+    "gunicorn": ("--workers", "2", "--threads", "4", "--graceful-timeout", "20"),
+    "granian": (),
+}
 
 
+@pytest.mark.parametrize("server", sorted(SERVERS))
 def test_hup_serves_a_new_build_without_dropping_a_request(
-    tmp_path: Path, journeys_dir: Path
+    server: str, tmp_path: Path, journeys_dir: Path
 ) -> None:
     journeys = tmp_path / "journeys"
     shutil.copytree(journeys_dir, journeys)
@@ -30,7 +40,7 @@ def test_hup_serves_a_new_build_without_dropping_a_request(
         "KEYLIGHT_DATABASE_URL": f"sqlite:///{tmp_path / 'k.sqlite3'}",
         "KEYLIGHT_SECRET_KEYS": ",".join(SECRETS),
     }
-    process = gunicorn(env, port, "--workers", "2", "--threads", "4", "--graceful-timeout", "20")
+    process = SERVERS[server](env, port, *OPTIONS[server])
     api = f"http://127.0.0.1:{port}/api"
     finished = threading.Event()
     outcomes: list[int | str] = []
