@@ -30,11 +30,12 @@ from typing import Any
 from babel.dates import format_date
 from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
 
-from kljourney import Shop
+from kljourney import Shop, i18n
 from kljourney.i18n import current_locale
 from kljourney.i18n import gettext as _
 from kljourney.model import Discount, Journey, Product
 from kljourney.money import quantize, tax_included
+from kljourney.theme import templates_folder
 
 from . import db, discounts
 from .clock import now, shown
@@ -42,7 +43,7 @@ from .hooks import events
 from .periods import current_period, period_boundary
 from .pricing import PricedLine
 from .proration import days_between
-from .tables import subscription_history, subscriptions
+from .tables import orders, subscription_history, subscriptions
 
 #: What the customer sees of a subscription and events report, in this order.
 PUBLIC = (
@@ -693,13 +694,23 @@ def apply_due(engine: Engine, shop: Shop, moment: datetime) -> list[tuple[str, s
             try:
                 with db.writing(engine) as connection:
                     action, after, extra = _apply_one(connection, row, moment)
-                    announce(connection, shop, row, action, after, extra)
+                    # Its events (and the emails of their hooks) are in the language the
+                    # subscription was ordered in, though no customer is here to ask.
+                    with i18n.speaking(_ordered_in(connection, row, shop), [templates_folder()]):
+                        announce(connection, shop, row, action, after, extra)
             except Changed:
                 continue  # another worker got there first
             applied.append((row.public_id, action))
             progress = True
         if not progress:
             return applied
+
+
+def _ordered_in(connection: Connection, row: Any, shop: Shop) -> str:
+    """The language of the order that created the subscription (the shop's default for
+    an order from before orders recorded it)."""
+    locale = connection.execute(select(orders.c.locale).where(orders.c.id == row.order_id)).scalar()
+    return locale or shop.site.locale
 
 
 def _new_period(row: Any, start: datetime, end: datetime) -> dict[str, Any]:

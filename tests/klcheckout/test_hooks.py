@@ -45,7 +45,7 @@ from klcheckout.cli import cli
 from klcheckout.hooks import delivery, outbox, validation
 from klcheckout.hooks import events as hook_events
 from klcheckout.settings import SettingsError
-from klcheckout.tables import events
+from klcheckout.tables import events, orders
 
 SECRET = "whsec-test-" + "s" * 24
 SITE: list[str] = []
@@ -701,15 +701,24 @@ def test_each_subscription_of_an_order_is_announced(
     with hook_shop(tmp_path, hook_journey(receiver.url) + subscribed + renewed) as (app, url):
         number = place_order(url, email)
         shop = app.extensions["keylight"].shop
+        engine = app.extensions["keylight_db"]
+        # As if it had been ordered on the pages of another language: the renewal, which
+        # no customer asks for, is announced in that language all the same.
+        with engine.begin() as connection:
+            connection.execute(
+                update(orders).where(orders.c.number == number).values(locale="de-DE")
+            )
         a_month_later = clock.now() + timedelta(days=32)
-        applied = subscriptions.apply_due(app.extensions["keylight_db"], shop, a_month_later)
+        applied = subscriptions.apply_due(engine, shop, a_month_later)
         outbox.run_once(app)
     [(public_id, action)] = applied
     assert action == "renewed"
     [renewal] = receiver.events("/renewed")
+    assert renewal["locale"] == "de-DE"
     assert renewal["data"]["action"] == "renewed"
     assert renewal["data"]["subscription"]["public_id"] == public_id
     [event] = receiver.events("/subscribed")
+    assert event["locale"] == "en-US"  # the language of the pages it was ordered on
     assert event["data"]["order_number"] == number
     subscription = event["data"]["subscription"]
     assert (subscription["product"], subscription["status"], subscription["email"]) == (
