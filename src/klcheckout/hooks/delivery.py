@@ -43,8 +43,8 @@ def deliver(app: Flask, row: Any) -> None:
         if not 200 <= status < 300:
             raise HookFailed(f"{hook['url']} answered {status}: {answer[:200]!r}")
     elif kind == "email":
-        # In the language the customer placed the order in (the shop's default for
-        # what happened without them, such as a renewal).
+        # In the language the event was recorded in (the customer's pages', or the
+        # order's for what happens without them); the shop's default for any other.
         shop = app.extensions["keylight"].shop
         locale = shop.in_language(event.get("locale") or shop.site.locale).site.locale
         theme = app.config.get("KEYLIGHT_TEMPLATES", "")
