@@ -331,6 +331,16 @@ def pending(
     return None
 
 
+def chosen_on_older_version(journey: Journey, answers: dict[str, Any], row: Any) -> bool:
+    """Whether an answer about this subscription was given on a version it no longer has."""
+    for step in journey.active_steps:
+        saved = answers.get(step.id)
+        if saved and saved.get("subscription") == row.public_id:
+            if int(saved.get("version", -1)) != row.version:
+                return True
+    return False
+
+
 def describe(pending: Pending, row: Any, shop: Shop, moment: datetime) -> dict[str, Any]:
     """The confirmation page's summary: before, after, what happens now, the next renewal."""
     locale = shop.site.locale

@@ -49,8 +49,8 @@ class Customer:
                 answer = self.http.request(
                     method, self.api + path, data=data, allow_redirects=False, timeout=10
                 )
-            except requests.ConnectionError:
-                answer = None
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
+                answer = None  # reset, or cut off in the middle of the answer
             if answer is not None and answer.status_code < 500:
                 return answer
             time.sleep(0.05 * (attempt + 1))

@@ -987,3 +987,25 @@ def test_the_link_leads_to_the_shop_whatever_host_the_request_named() -> None:
         title="Shop", base_url="https://shop.example.com/", api_url="https://api.example.com/v1"
     )
     assert link_url(split, "t0k") == "https://api.example.com/v1/account/link/t0k"
+
+
+def test_a_second_tab_confirming_after_the_first_is_told_it_changed(
+    subscriber: Subscriber,
+) -> None:
+    """The second tab's request arriving after the first one's change committed (not
+    during it): its choice, Pro, is the plan now; it is told the subscription changed."""
+    subscriber.enter("change-plan", "your-new-plan")
+    subscriber.step("your-new-plan", {"product": "pro"})
+    subscriber.state("confirm-the-change")
+    token = subscriber.shopper.csrf
+    url = f"{subscriber.backend.url}/change-plan/steps/confirm-the-change"
+
+    def tab(name: str) -> requests.Response:
+        form = {"csrf_token": token, "confirm_token": name, "subscription": subscriber.id}
+        return subscriber.shopper.http.post(url, data=form, headers={"Accept": "application/json"})
+
+    assert tab("tab-1").status_code == 200
+    second = tab("tab-2")
+    assert second.status_code == 409, second.text
+    assert second.json()["errors"]["_form"].startswith(CHANGED)
+    assert subscriber.history().count(("customer", "changed")) == 1

@@ -138,6 +138,12 @@ def confirm_change(visit: Visit, step: StepBase, token: str | None) -> Outcome:
     )
     first = _first_choice(visit)
     if wanted is None:
+        if changes.chosen_on_older_version(visit.journey, visit.answers, row):
+            # The choice was made before a change from another tab (or by support) that
+            # made it moot, such as the plan chosen having become the current one.
+            if applied_by_this_page(visit.connection):
+                return done
+            return Refused({"_form": _(CHANGED)}, status=409, target=first)
         return Refused({"_form": _("Choose what to change first.")}, status=409, target=first)
     changed = Refused({"_form": _(CHANGED)}, status=409, target=wanted.step)
     if wanted.version != row.version:  # read after a concurrent request of this page?
