@@ -278,7 +278,9 @@ def test_a_double_click_applies_the_change_once_and_answers_both_alike(
     assert len(change_orders(subscriber.backend, subscriber.email)) == 1
 
 
-def test_two_tabs_change_once_and_the_second_is_told_it_changed(subscriber: Subscriber) -> None:
+def tabs_confirming_pro(subscriber: Subscriber) -> Any:
+    """Pro chosen, and the confirmation page open in tabs: a function that confirms in the
+    tab of that name (each page has a confirmation token of its own)."""
     subscriber.enter("change-plan", "your-new-plan")
     subscriber.step("your-new-plan", {"product": "pro"})
     subscriber.state("confirm-the-change")
@@ -290,6 +292,11 @@ def test_two_tabs_change_once_and_the_second_is_told_it_changed(subscriber: Subs
         headers = {"Accept": "application/json"}
         return subscriber.shopper.http.post(url, data=form, headers=headers)
 
+    return tab
+
+
+def test_two_tabs_change_once_and_the_second_is_told_it_changed(subscriber: Subscriber) -> None:
+    tab = tabs_confirming_pro(subscriber)
     with ThreadPoolExecutor(2) as pool:
         first, second = pool.map(tab, ["tab-1", "tab-2"])
     outcomes = sorted([first.status_code, second.status_code])
@@ -994,16 +1001,7 @@ def test_a_second_tab_confirming_after_the_first_is_told_it_changed(
 ) -> None:
     """The second tab's request arriving after the first one's change committed (not
     during it): its choice, Pro, is the plan now; it is told the subscription changed."""
-    subscriber.enter("change-plan", "your-new-plan")
-    subscriber.step("your-new-plan", {"product": "pro"})
-    subscriber.state("confirm-the-change")
-    token = subscriber.shopper.csrf
-    url = f"{subscriber.backend.url}/change-plan/steps/confirm-the-change"
-
-    def tab(name: str) -> requests.Response:
-        form = {"csrf_token": token, "confirm_token": name, "subscription": subscriber.id}
-        return subscriber.shopper.http.post(url, data=form, headers={"Accept": "application/json"})
-
+    tab = tabs_confirming_pro(subscriber)
     assert tab("tab-1").status_code == 200
     second = tab("tab-2")
     assert second.status_code == 409, second.text
