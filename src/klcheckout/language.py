@@ -8,8 +8,6 @@ the pages and the emails a request sends all speak the customer's language.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from flask import Flask, current_app, g, request
 
 from kljourney import Shop, i18n
@@ -29,12 +27,7 @@ def choose(app: Flask) -> None:
     loaded = app.extensions["keylight"]
     locale = requested(loaded.shop)
     g.keylight_language = locale
-    i18n.speak(locale, folders(app))
-
-
-def folders(app: Flask) -> tuple[Path, ...]:
-    """Where the catalogs are: the theme's ``locale/`` first, then the built-in one."""
-    return app.extensions["keylight"].folders
+    i18n.speak(locale, loaded.folders)
 
 
 def current_shop() -> Shop:

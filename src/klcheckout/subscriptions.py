@@ -35,7 +35,6 @@ from kljourney.i18n import current_locale
 from kljourney.i18n import gettext as _
 from kljourney.model import Discount, Journey, Product
 from kljourney.money import quantize, tax_included
-from kljourney.theme import templates_folder
 
 from . import db, discounts
 from .clock import now, shown
@@ -696,7 +695,7 @@ def apply_due(engine: Engine, shop: Shop, moment: datetime) -> list[tuple[str, s
                     action, after, extra = _apply_one(connection, row, moment)
                     # Its events (and the emails of their hooks) are in the language the
                     # subscription was ordered in, though no customer is here to ask.
-                    with i18n.speaking(_ordered_in(connection, row, shop), [templates_folder()]):
+                    with i18n.speaking(_ordered_in(connection, row, shop)):
                         announce(connection, shop, row, action, after, extra)
             except Changed:
                 continue  # another worker got there first

@@ -30,9 +30,6 @@ from jinja2 import Environment
 #: The catalogs' gettext domain.
 DOMAIN = "messages"
 
-#: The language of the project's own words: messages are written in it.
-SOURCE_LANGUAGE = "en"
-
 #: (language tag, its catalog) of the words being written now.
 _current: ContextVar[tuple[str, NullTranslations]] = ContextVar(
     "keylight_translations", default=("", NullTranslations())
@@ -68,8 +65,9 @@ def N_(message: str) -> str:  # noqa: N802 - the gettext convention
 
 
 @contextmanager
-def speaking(locale: str, folders: tuple[Path, ...] | list[Path]) -> Iterator[None]:
-    """Translate into ``locale`` (``"de-DE"``) inside the block, from ``folders``' catalogs."""
+def speaking(locale: str, folders: tuple[Path, ...] | list[Path] = ()) -> Iterator[None]:
+    """Translate into ``locale`` (``"de-DE"``) inside the block, from ``folders``' catalogs
+    (none: only ``current_locale`` says ``locale``, as what records it needs)."""
     token = _current.set((locale, translations(locale, tuple(folders))))
     try:
         yield

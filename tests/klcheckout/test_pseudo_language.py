@@ -27,7 +27,7 @@ from sqlalchemy import select
 from test_subscription_journeys import Subscriber, link_of
 
 from klcheckout import create_app
-from klcheckout.hooks import delivery, mail
+from klcheckout.hooks import mail
 from klcheckout.tables import events
 from kljourney import i18n
 
@@ -235,11 +235,12 @@ def emails(backend: Backend) -> list[tuple[str, Any]]:
     with backend.engine.connect() as connection:
         rows = connection.execute(select(events.c.hook, events.c.payload)).all()
     theme = backend.config["KEYLIGHT_TEMPLATES"]
+    folders = backend.app.extensions["keylight"].folders
     rendered = []
     for hook, payload in rows:
         if hook["type"] != "email":
             continue
-        with i18n.speaking(payload["locale"] or "en-GB", delivery.search_path(Path(theme))):
+        with i18n.speaking(payload["locale"] or "en-GB", folders):
             message = mail.render(hook, payload, "shop@example.com", theme)
         rendered.append((hook.get("template", "order_placed"), message))
     return rendered

@@ -13,14 +13,12 @@ import os
 import time
 from collections.abc import Mapping
 from importlib.metadata import entry_points
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask
 
 from kljourney import i18n
-from kljourney.theme import search_path
 
 from . import HookFailed, mail
 from .signing import SIGNATURE_HEADER, sign
@@ -45,10 +43,9 @@ def deliver(app: Flask, row: Any) -> None:
     elif kind == "email":
         # In the language the event was recorded in (the customer's pages', or the
         # order's for what happens without them); the shop's default for any other.
-        shop = app.extensions["keylight"].shop
-        locale = shop.in_language(event.get("locale") or shop.site.locale).site.locale
-        theme = app.config.get("KEYLIGHT_TEMPLATES", "")
-        with i18n.speaking(locale, search_path(Path(theme) if theme else None)):
+        loaded = app.extensions["keylight"]
+        locale = loaded.shop.in_language(event.get("locale") or loaded.shop.site.locale)
+        with i18n.speaking(locale.site.locale, loaded.folders):
             mail.send_event(app.config, hook, event)
     elif kind == "python":
         python_function(hook["function"])(event)
