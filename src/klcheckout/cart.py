@@ -94,18 +94,22 @@ def cookie_name(app: Flask) -> str:
 
 
 def serializer(app: Flask) -> URLSafeTimedSerializer:
-    """One serializer per set of secrets, rebuilt when the secrets change."""
-    keys = [*reversed(app.config.get("SECRET_KEY_FALLBACKS") or []), app.config["SECRET_KEY"]]
-    cache = app.extensions.setdefault("keylight_serializer", {})
-    marker = tuple(keys)
-    if cache.get("keys") != marker:
-        cache["keys"] = marker
-        cache["serializer"] = URLSafeTimedSerializer(
-            keys,
+    """One serializer per set of secrets, rebuilt when the secrets change.
+
+    The secrets and their serializer are kept as one pair, replaced in one assignment:
+    a worker's threads share it, and one must never see new secrets with the old
+    serializer (or none yet).
+    """
+    keys = (*reversed(app.config.get("SECRET_KEY_FALLBACKS") or []), app.config["SECRET_KEY"])
+    cached = app.extensions.get("keylight_serializer")
+    if cached is None or cached[0] != keys:
+        made = URLSafeTimedSerializer(
+            list(keys),
             salt="keylight.cart",
             signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha256},
         )
-    return cache["serializer"]
+        cached = app.extensions["keylight_serializer"] = (keys, made)
+    return cached[1]
 
 
 def decode(app: Flask, raw: str | None, journey: Journey) -> tuple[Cart, str | None]:
