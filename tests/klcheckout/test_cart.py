@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import threading
 from collections.abc import Iterator
@@ -9,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from flask import Flask
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from klcheckout import cart
 
@@ -28,17 +30,18 @@ def test_threads_never_see_the_serializer_half_made() -> None:
     the current secrets, even while another thread is making it."""
     app = Flask(__name__)
     app.config["SECRET_KEY"] = "k" * 40
+    signed = cart.serializer(app).dumps({"c": "x"})
     threads = 8
     barrier = threading.Barrier(threads)
 
-    def first_request(_: int) -> list[bytes]:
+    def first_request(_: int) -> object:
         barrier.wait()
-        return cart.serializer(app).secret_keys
+        return cart.serializer(app).loads(signed)
 
     with ThreadPoolExecutor(threads) as pool:
         for _ in range(300):
             app.extensions.pop("keylight_serializer", None)
-            assert list(pool.map(first_request, range(threads))) == [[b"k" * 40]] * threads
+            assert list(pool.map(first_request, range(threads))) == [{"c": "x"}] * threads
 
 
 def test_a_new_secret_gets_a_new_serializer() -> None:
@@ -48,3 +51,32 @@ def test_a_new_secret_gets_a_new_serializer() -> None:
     app.config.update(SECRET_KEY="new" * 10, SECRET_KEY_FALLBACKS=["old" * 10])
     assert cart.serializer(app).loads(signed) == {"c": "x"}
     assert cart.serializer(app).dumps({"c": "x"}) != signed
+
+
+@pytest.mark.parametrize("payload", [{"c": "x"}, {"c": "x" * 24, "l": [["starter", 1]] * 30}])
+def test_cookies_signed_by_itsdangerous_defaults_still_load(payload: dict) -> None:
+    """Cookies written before the serializer derived its keys once and stopped compressing
+    (itsdangerous's own key derivation, zlib for a long payload) keep their carts."""
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY="new" * 10, SECRET_KEY_FALLBACKS=["old" * 10])
+    earlier = {
+        secret: URLSafeTimedSerializer(
+            secret,
+            salt="keylight.cart",
+            signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha256},
+        )
+        for secret in ("new" * 10, "old" * 10)
+    }
+    for signer in earlier.values():
+        assert cart.serializer(app).loads(signer.dumps(payload)) == payload
+    signed = cart.serializer(app).dumps(payload)
+    assert earlier["new" * 10].loads(signed) == payload  # the same signature as before
+    assert not signed.startswith(".")  # not compressed
+
+
+def test_a_cookie_signed_with_another_secret_is_refused() -> None:
+    app = Flask(__name__)
+    app.config["SECRET_KEY"] = "k" * 40
+    forged = URLSafeTimedSerializer("x" * 40, salt="keylight.cart").dumps({"c": "x"})
+    with pytest.raises(BadSignature):
+        cart.serializer(app).loads(forged)
