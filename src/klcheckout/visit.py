@@ -40,6 +40,10 @@ class Visit:
         self.cart = cart
         #: Notes for the customer from this request (e.g. why the cart was reset).
         self.messages = messages
+        #: Set for a login or sign-up: its JSON answer must be alike whether or not the
+        #: email has an account, so it leaves out the next page's state (which shows
+        #: whether the customer is signed in); that page asks for it itself.
+        self.answer_without_state = False
         self._connection: Connection | None = None
         self._priced: tuple[tuple[tuple[str, int], ...], PricedCart] | None = None
 

@@ -169,3 +169,75 @@ def test_guest_checkout_returning_customer_autofill_and_external_done(backend: B
     stranger.step("account", {"action": "guest", "email": email})
     assert "first_name" not in stranger.state("billing")["values"]  # nobody else's answers
     stranger.close()
+
+
+def test_json_answers_carry_the_state_of_the_page_they_send_to(backend: Backend) -> None:
+    """The page script asks once per step: each JSON answer holds what the state endpoint
+    would answer for the page it sends the customer to, errors and typed values included."""
+    shopper = backend.shopper(EXAMPLE)
+    email = unique_email()
+
+    def answered(path: str, data: dict, page: str) -> dict:
+        answer = shopper.post(path, data, json=True)
+        body = answer.json()
+        assert body["redirect"] == f"/{EXAMPLE}/{page}/"
+        carried = body["state"]
+        assert carried["csrf_token"] == body["csrf_token"]
+        assert carried["errors"] == body["errors"]
+        # Asked of the state endpoint now, the page gets the same; a refusal's errors and
+        # typed values live only in its answer (a plain form's are kept for the page).
+        asked = shopper.state(page)
+        if body["errors"]:
+            assert {**carried, "errors": {}, "values": asked["values"]} == asked
+        else:
+            assert carried == asked
+        return carried
+
+    shopper.state("product-selection")
+    state = answered(
+        "cart/add", {"product": "starter", "step": "product-selection"}, "product-selection"
+    )
+    assert [line["product"] for line in state["cart"]["lines"]] == ["starter"]
+    refused = answered(
+        "cart/add",
+        {"product": "starter", "quantity": "lots", "step": "product-selection"},
+        "product-selection",
+    )
+    assert "whole number" in refused["errors"]["quantity"]
+    answered("steps/cart", {}, "login-or-create-an-account")
+    # A sign-up's answer is alike whether or not the email has an account: no state
+    # (it would show whether the customer is signed in); the next page asks itself.
+    signed_up = shopper.step(
+        "login-or-create-an-account",
+        {"action": "signup", "email": email, "password": "a long passphrase"},
+        json=True,
+    ).json()
+    assert signed_up["redirect"] == f"/{EXAMPLE}/customer-information/"
+    assert "state" not in signed_up
+    state = shopper.state("customer-information")
+    assert state["customer"] == {"email": email, "signed_in": True, "guest": False}
+    # A form with a mistake: the page it goes back to shows the errors and what was typed.
+    wrong = answered(
+        "steps/customer-information",
+        {**BILLING, "email": email, "postal_code": ""},
+        "customer-information",
+    )
+    assert wrong["errors"]["postal_code"] and wrong["values"]["first_name"] == "Ada"
+    answered("steps/customer-information", {**BILLING, "email": email}, "payment-method")
+    state = answered("steps/payment-method", {"method": "invoice"}, "confirm-order")
+    assert state["shown"] == {"country": "Germany"} and "redirect" not in state
+    done = answered("steps/confirm-order", {"confirm_token": "json-" + email}, "order-done")
+    assert done["order"]["number"].startswith("KL-") and done["cart"]["count"] == 0
+    shopper.close()
+
+
+def test_answers_leaving_the_journey_carry_no_state(guest: Shopper) -> None:
+    """An order done page elsewhere (``external_url``) has no state to be given."""
+    email = unique_email()
+    guest.add("starter", step="plan")
+    guest.step("cart")
+    guest.step("account", {"action": "guest", "email": email})
+    guest.step("billing", {**BILLING, "email": email})
+    guest.step("payment", {"method": "invoice"})
+    body = guest.step("confirm", {"confirm_token": "ext-" + email}, json=True).json()
+    assert body["redirect"] == "https://example.com/thanks" and "state" not in body

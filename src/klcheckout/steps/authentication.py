@@ -89,6 +89,7 @@ def authenticate(visit: Visit, step: StepBase) -> Outcome:
         return Refused(errors, values=values)
     if action == "guest":
         return Completed(scratch={"guest_email": accounts.normal_email(email)})
+    visit.answer_without_state = True
     wait = ratelimit.blocked(email)  # a sign-up for a taken email tries its password too
     if wait:
         return Refused({"_form": ratelimit.too_many_attempts(wait)}, status=429, values=values)
