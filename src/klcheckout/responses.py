@@ -49,34 +49,48 @@ def respond(
 ) -> Response:
     """Send the customer to ``target`` (a 303, or JSON), with errors kept for that page."""
     url = location or visit.page_url(target)
-    if wants_json():
-        body = {
-            "ok": not errors,
-            "redirect": url,
-            "errors": errors or {},
-            "messages": visit.messages,
-            "csrf_token": security.csrf_token(visit.app, visit.cart),
-        }
-        if location is None and not visit.backend_pages and not visit.answer_without_state:
-            body["state"] = next_state(visit, target, errors or {}, values or {})
-        response = jsonify(body)
-        response.status_code = status if errors else 200
-        return response
-    if errors or visit.messages:
-        kept = {k: v for k, v in (values or {}).items() if k not in SECRET_FIELDS}
-        with visit.writing(durable=False) as connection:
-            row = checkouts.lock(connection, visit.cart.checkout_id, visit.journey.key)
-            checkouts.add_flash(
-                connection,
-                row,
-                step_id=target.id if errors else None,
-                errors=errors,
-                values=kept,
-                messages=list(visit.messages),
-            )
-        visit.forget_reads()
-    # No HTML body: browsers follow a 303 without showing it (and building one costs).
-    return Response(status=303, headers={"Location": url})
+    if not wants_json():
+        if errors or visit.messages:
+            keep_for_page(visit, target, errors or {}, values or {})
+        # No HTML body: browsers follow a 303 without showing it (and building one costs).
+        return Response(status=303, headers={"Location": url})
+    body = {
+        "ok": not errors,
+        "redirect": url,
+        "errors": errors or {},
+        "messages": visit.messages,
+        "csrf_token": security.csrf_token(visit.app, visit.cart),
+    }
+    state = None
+    if location is None and not visit.backend_pages and not visit.answer_without_state:
+        state = next_state(visit, target, errors or {}, values or {})
+    if state is not None:
+        body["state"] = state
+    elif location is None and (errors or visit.messages):
+        # The page asks for its state itself, which hands these out as after a plain form.
+        keep_for_page(visit, target, errors or {}, values or {})
+    response = jsonify(body)
+    response.status_code = status if errors else 200
+    return response
+
+
+def keep_for_page(
+    visit: Visit, target: StepBase, errors: dict[str, str], values: Mapping[str, Any]
+) -> None:
+    """Keep the errors, typed values and messages for the next state request of ``target``'s
+    page (a redirect cannot carry them to a static page)."""
+    kept = {k: v for k, v in values.items() if k not in SECRET_FIELDS}
+    with visit.writing(durable=False) as connection:
+        row = checkouts.lock(connection, visit.cart.checkout_id, visit.journey.key)
+        checkouts.add_flash(
+            connection,
+            row,
+            step_id=target.id if errors else None,
+            errors=errors,
+            values=kept,
+            messages=list(visit.messages),
+        )
+    visit.forget_reads()
 
 
 def next_state(

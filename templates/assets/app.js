@@ -1,7 +1,9 @@
 /*
  * keylight page script: the page side of docs/pages-and-backend.md.
  * The page works without it as plain HTML forms; with it, the page shows the
- * cart, totals, saved answers and errors from the backend's state endpoint.
+ * cart, totals, saved answers and errors from the backend's state endpoint, and
+ * sends its forms itself: the answer carries the next page's state, so a step
+ * costs the backend one request instead of two.
  * No framework, no build step, no request to any other host.
  */
 (function () {
@@ -342,13 +344,73 @@
     showErrors(state.errors);
   }
 
+  /* The state an answer carried for the page it sent the customer to, kept in this tab
+     for that page only, and for a minute: a page opened any other way asks for its own. */
+  var NEXT_STATE = "kl-next-state";
+  function thisPage() { return window.location.pathname + window.location.search; }
+  function keepForNextPage(address, state) {
+    try {
+      var target = new URL(address, window.location.href);
+      if (!state || target.origin !== window.location.origin) return;
+      sessionStorage.setItem(NEXT_STATE, JSON.stringify({ page: target.pathname + target.search, at: Date.now(), state: state }));
+    } catch (e) { /* storage disabled or full: that page asks */ }
+  }
+  function keptForThisPage() {
+    var kept = null;
+    try {
+      kept = JSON.parse(sessionStorage.getItem(NEXT_STATE) || "null");
+      sessionStorage.removeItem(NEXT_STATE);
+    } catch (e) { return null; }
+    if (!kept || kept.page !== thisPage() || !(Date.now() - kept.at < 60000)) return null;
+    return kept.state;
+  }
+
+  /* A form of this journey is sent by the script, asking for JSON (the same fields as the
+     plain form, the button pressed included); the customer then goes where the answer
+     says, as after the plain form's redirect. An answer without a way on (a refusal for
+     safety, an error of the backend) or no answer at all is said on this page, and the
+     form can be sent again. */
+  var journeyApi = new URL(api + "/", window.location.href).href;
+  /* The attribute, not form.action: the login forms have a field named "action". */
+  function addressOf(form) { return new URL(form.getAttribute("action") || "", window.location.href).href; }
+  function sendWithScript(form, event) {
+    event.preventDefault();
+    if (form.getAttribute("aria-busy") === "true") return; /* a double click: the first is on its way */
+    var fields = new FormData(form);
+    if (event.submitter && event.submitter.name) fields.append(event.submitter.name, event.submitter.value);
+    form.setAttribute("aria-busy", "true");
+    fetch(addressOf(form), {
+      method: "POST",
+      body: new URLSearchParams(fields),
+      credentials: "include",
+      headers: { Accept: "application/json" }
+    }).then(function (response) {
+      return response.json();
+    }).then(function (answer) {
+      if (!answer.redirect) throw answer;
+      keepForNextPage(answer.redirect, answer.state);
+      window.location.assign(answer.redirect);
+    }).catch(function (problem) {
+      form.removeAttribute("aria-busy");
+      renderMessages([problem && problem.error ? problem.error : word("not_sent")]);
+      var box = document.querySelector("[data-kl-messages]");
+      if (box) { box.setAttribute("tabindex", "-1"); box.focus(); }
+    });
+  }
+
   all("form[data-kl-confirm]").forEach(function (form) { hiddenInput(form, "confirm_token", randomToken()); });
   postForms().forEach(function (form) {
-    form.addEventListener("submit", function () {
+    form.addEventListener("submit", function (event) {
       try { sessionStorage.setItem(LAST_FORM, form.getAttribute("data-kl-form") || ""); } catch (e) { /* storage disabled */ }
+      if (window.fetch && window.URLSearchParams && addressOf(form).indexOf(journeyApi) === 0) sendWithScript(form, event);
     });
   });
 
+  var kept = keptForThisPage();
+  if (kept) {
+    apply(kept);
+    return;
+  }
   /* The query string the journey was entered with (?segment=business): the backend keeps it
      with the checkout for the journey's conditions (entry.segment). */
   var entry = window.location.search.replace(/^\?/, "");

@@ -321,9 +321,15 @@ def wait_for_step(page: Any, step: str, key: str = KEY) -> None:
 
 
 def wait_for_state(page: Any) -> None:
-    """The page script puts a csrf_token into every post form once the state has arrived."""
+    """The page script puts a csrf_token into every post form once the state has arrived.
+
+    A form the script is sending is marked busy until the next page replaces this one
+    (which may be this step's page again, with errors): a page with a busy form is
+    still the old one.
+    """
     page.wait_for_function(
-        """() => Array.from(document.querySelectorAll('form'))
+        """() => !document.querySelector('form[aria-busy="true"]') &&
+              Array.from(document.querySelectorAll('form'))
                 .filter(f => (f.getAttribute('method') || '').toLowerCase() === 'post')
                 .every(f => {
                   const t = f.querySelector('input[name=csrf_token]');

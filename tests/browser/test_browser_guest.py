@@ -87,6 +87,15 @@ def test_unique_selection_replaces_the_first_product(page: Any, module_server: S
 
 def test_guest_checkout(page: Any, module_server: Server, module_ws: Workspace) -> None:
     email = unique_email("guest")
+    backend: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            backend.append(f"{request.method} {request.url.split('/')[-1]}")
+            if f"/{GUEST_KEY}/" in request.url and "/api/" in request.url
+            else None
+        ),
+    )
     page.goto(module_server.url("plan", GUEST_KEY))
     wait_for_step(page, "plan", GUEST_KEY)
     add_product(page, "starter")
@@ -120,3 +129,40 @@ def test_guest_checkout(page: Any, module_server: Server, module_ws: Workspace) 
     assert order["payment_method"] == "invoice"
     assert json.loads(order["answers"])["sold_to_account"]["first_name"] == "Ada"
     assert module_ws.query("SELECT count(*) FROM customers WHERE email = ?", email)[0][0] == 0
+    # One request per step: each answer carries the next page's state, so only the page
+    # the customer opened asks for it.
+    assert [entry.split("?")[0] for entry in backend] == [
+        "GET state",
+        "POST add",
+        "POST plan",
+        "POST account",
+        "POST billing",
+        "POST payment",
+        "POST confirm",
+    ]
+
+
+def test_a_form_that_could_not_be_sent_can_be_sent_again(page: Any, module_server: Server) -> None:
+    """No answer (the connection dropped): the page says so and keeps what was typed; a
+    page opened again asks for its own state."""
+    email = unique_email("offline")
+    page.goto(module_server.url("plan", GUEST_KEY))
+    wait_for_step(page, "plan", GUEST_KEY)
+    add_product(page, "starter")
+    press_continue(page)
+    wait_for_step(page, "account", GUEST_KEY)
+    guest = page.locator('form[data-kl-form="guest"]')
+    guest.get_by_label("Email").fill(email)
+    page.route("**/steps/account*", lambda route: route.abort("connectionreset"))
+    guest.get_by_role("button", name="Continue as guest").click()
+    messages = page.locator("[data-kl-messages]")
+    messages.get_by_text("could not be sent").wait_for()
+    assert page.evaluate("document.activeElement.hasAttribute('data-kl-messages')")
+    assert guest.get_by_label("Email").input_value() == email
+    page.unroute("**/steps/account*")
+    guest.get_by_role("button", name="Continue as guest").click()
+    wait_for_step(page, "billing", GUEST_KEY)
+    with page.expect_request(lambda request: "/state?step=billing" in request.url):
+        page.reload()
+    wait_for_step(page, "billing", GUEST_KEY)
+    assert page.locator('form.step-form [name="email"]').input_value() == email
