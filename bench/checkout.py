@@ -4,11 +4,14 @@ One run prints:
 - add-to-cart POST: requests/s, p50 and p99 latency;
 - the ceiling: a bare Flask endpoint that only reads, updates and re-signs an
   itsdangerous cookie, served the same way, and the ratio of the two;
-- complete guest checkouts per second on SQLite and on PostgreSQL (eight
-  requests each: state, add, cart, guest email, billing form, payment, confirm,
-  and the done page's state; sign-up is left out because argon2 is slow on purpose);
-- the checkouts the load generator saw confirmed (the done page shows the order
-  number) against the orders in the database: they must be equal.
+- complete guest checkouts per second on SQLite and on PostgreSQL, made as a
+  browser running the page script makes them (seven requests each: the first
+  page's state, then add, cart, guest email, billing form, payment and confirm,
+  each sent as JSON, whose answer carries the next page's state, csrf token
+  included; sign-up is left out because argon2 is slow on purpose);
+- the checkouts the load generator saw confirmed (the confirmation's answer
+  carries the done page's state, with the order number) against the orders in
+  the database: they must be equal.
 
 Both servers run as docs/checkout-config.md recommends: granian, 2 workers x 4
 blocking threads (keep-alive connections); ``--server`` picks gunicorn instead, and
@@ -19,8 +22,8 @@ in C), driven by Lua scripts below over 32 keep-alive connections:
 - add-to-cart and the ceiling: POST the form with the cookie, CSRF token and
   Origin;
 - checkouts: one wrk thread per connection, each a customer after another going
-  through the eight requests, reading the cookie, token and redirects as a
-  browser would.
+  through the seven requests, reading the cookie, token and next page from each
+  answer as the page script does.
 Both stop on every connection together once the fixed total is reached (the
 checkouts under way are finished and counted): with a fixed share per
 connection, the connections a busier worker holds would finish last while the
@@ -67,8 +70,10 @@ from flask import Flask, make_response, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 HOST = "127.0.0.1"
-#: What a checkout costs in requests (the docstring lists them).
-REQUESTS_PER_CHECKOUT = 8
+#: What a checkout costs in requests (the docstring lists them). Before the answers
+#: carried the next page's state, a browser running the page script made 13: the
+#: state request of every page after a form.
+REQUESTS_PER_CHECKOUT = 7
 CONCURRENCY = 32
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -236,9 +241,10 @@ CHECKOUT_SCRIPT = (
     REPORT_LUA
     + r"""
 -- Complete guest checkouts, one customer after another on each connection (one
--- connection per thread): the eight requests of bench/checkout.py's docstring.
--- A checkout counts as confirmed when the order done page's state shows the order
--- number. Each finished checkout is reported (KLDONE); once the caller has seen
+-- connection per thread): the seven requests of bench/checkout.py's docstring, the
+-- forms sent as the page script sends them (JSON answers carrying the next page's
+-- state and csrf token). A checkout counts as confirmed when the confirmation's
+-- answer carries the order done page's state with the order number. Each finished checkout is reported (KLDONE); once the caller has seen
 -- enough it creates the stop file, and each thread stops after the checkout it is
 -- in (KLSTOP), so no order is left half confirmed. A fixed share per thread would
 -- not do: a worker holding more of the kept-alive connections finishes its
@@ -262,6 +268,7 @@ local function post(path, body)
     ["Cookie"] = cookie,
     ["Origin"] = origin,
     ["Content-Type"] = "application/x-www-form-urlencoded",
+    ["Accept"] = "application/json",
   }, body .. "&csrf_token=" .. token)
 end
 
@@ -281,9 +288,7 @@ local forms = {
 
 function request()
   if step == 0 then
-    return wrk.format("GET", api .. "/state")
-  elseif step == 7 then
-    return wrk.format("GET", api .. "/state?step=done", {["Cookie"] = cookie})
+    return wrk.format("GET", api .. "/state?step=plans")
   end
   return forms[step]()
 end
@@ -306,21 +311,23 @@ function response(status, headers, body)
   if set then
     cookie = set:match("^(keylight=[^;]*)") or cookie
   end
+  -- The answer's own token comes first (JSON keys are sorted; the state's is the same).
+  token = body:match('"csrf_token":%s*"([^"]+)"')
   if step == 0 then
-    token = body:match('"csrf_token":%s*"([^"]+)"')
     if status ~= 200 or not token then return finish("state " .. status) end
     step = 1
-  elseif step == 7 then
-    if status == 200 and body:find('"number":%s*"KL%-') then return finish(nil) end
-    return finish("done page " .. status)
-  else
-    local location = headers["Location"] or headers["location"] or ""
-    local done = location:find("/done/", 1, true) ~= nil
-    if status ~= 303 or done ~= (step == 6) then
-      return finish(string.format("step %d: %d to %s", step, status, location))
-    end
-    step = step + 1
+    return
   end
+  local location = body:match('"redirect":%s*"([^"]*)"') or ""
+  local done = location:find("/done/", 1, true) ~= nil
+  if status ~= 200 or not token or done ~= (step == 6) or not body:find('"state":', 1, true) then
+    return finish(string.format("step %d: %d to %s", step, status, location))
+  end
+  if step == 6 then
+    if body:find('"number":%s*"KL%-') then return finish(nil) end
+    return finish("confirmation without the order number")
+  end
+  step = step + 1
 end
 
 function done(summary, latency, requests)

@@ -39,6 +39,7 @@ UPDATE_UNCHANGED = (
     update(checkouts)
     .where(_BY_ID, checkouts.c.version == bindparam("seen"))
     .values(version=checkouts.c.version + 1)
+    .returning(*checkouts.c)
 )
 TAKE_ALL = delete(checkouts).where(_BY_ID).returning(*checkouts.c)
 #: Rows of checkouts abandoned before ``before``, a batch at a time (see ``purge``).
@@ -87,12 +88,14 @@ def _upsert(dialect: str, names: tuple[str, ...]) -> Any:
         changes["updated_at"] = statement.excluded.updated_at
         changes["version"] = checkouts.c.version + 1
         statement = statement.on_conflict_do_update(index_elements=[checkouts.c.id], set_=changes)
+        statement = statement.returning(*checkouts.c)
         _UPSERTS[key] = statement
     return statement
 
 
-def put(connection: Connection, checkout_id: str, journey_key: str, **values: Any) -> None:
-    """Set scratch ``values`` on the checkout's row, creating the row if missing.
+def put(connection: Connection, checkout_id: str, journey_key: str, **values: Any) -> Any:
+    """Set scratch ``values`` on the checkout's row, creating the row if missing; the row
+    as written.
 
     One statement, committed on its own (``db.write_scratch``) unless the
     connection is inside a transaction.
@@ -106,7 +109,7 @@ def put(connection: Connection, checkout_id: str, journey_key: str, **values: An
         "updated_at": now(),
         **values,
     }
-    db.write_scratch(connection, statement, parameters)
+    return db.write_scratch(connection, statement, parameters)
 
 
 def change(connection: Connection, checkout_id: str, **values: Any) -> None:
@@ -131,12 +134,12 @@ def save_answers(connection: Connection, row: Any, step_id: str, answers: dict[s
 
 def save_answers_unless_changed(
     connection: Connection, row: Any, step_id: str, answers: dict[str, Any]
-) -> bool:
-    """Save a step's answers on ``row`` as read earlier, in one scratch statement;
-    False, and nothing written, if the row changed since (then lock it and save)."""
+) -> Any:
+    """Save a step's answers on ``row`` as read earlier, in one scratch statement; the row
+    as written, or None, and nothing written, if it changed since (then lock it and save)."""
     values = _with_answers(row, step_id, answers)
     statement_values = {"checkout_id": row.id, "seen": row.version, "updated_at": now()}
-    return db.write_scratch(connection, UPDATE_UNCHANGED, {**statement_values, **values}) == 1
+    return db.write_scratch(connection, UPDATE_UNCHANGED, {**statement_values, **values})
 
 
 def add_flash(

@@ -179,8 +179,9 @@ def reads_outside_transactions(connection: Connection) -> Connection:
     return connection.execution_options(keylight_reads_outside=True)
 
 
-def write_scratch(connection: Connection, statement: Any, parameters: dict[str, Any]) -> int:
-    """Run one statement writing a checkout's scratch data; the number of rows it changed.
+def write_scratch(connection: Connection, statement: Any, parameters: dict[str, Any]) -> Any:
+    """Run one statement writing a checkout's scratch data; the first row it returns
+    (its ``RETURNING``: the row as written), or None when it changed none.
 
     On PostgreSQL a request's connection runs it on its own, without BEGIN and
     COMMIT (one round trip instead of three): one statement is atomic by itself,
@@ -191,14 +192,14 @@ def write_scratch(connection: Connection, statement: Any, parameters: dict[str, 
     inside = bool(connection.info.get("keylight_write"))
     if not inside and connection.dialect.name == "postgresql" and _reads_outside(connection):
         try:
-            changed = connection.execute(statement, parameters).rowcount
+            row = connection.execute(statement, parameters).first()
         except BaseException:
             connection.rollback()
             raise
         connection.commit()  # SQLAlchemy's side: the server committed the statement
-        return changed
+        return row
     with writing(connection, durable=False) as same:  # or the transaction it is called in
-        return same.execute(statement, parameters).rowcount
+        return same.execute(statement, parameters).first()
 
 
 def _reads_outside(connection: Connection) -> bool:

@@ -171,6 +171,13 @@ class Visit:
         for name in ("customer", "link_email", "checkout", "conditions", "subscription"):
             self.__dict__.pop(name, None)
 
+    def wrote(self, checkout: Any) -> None:
+        """After a write that returned the checkout's row as written: that row is what a
+        read would find now (the answer's state needs no second read)."""
+        self.forget_reads()
+        self.__dict__["checkout"] = checkout
+        self.cart.new = False
+
     @property
     def answers(self) -> dict[str, Any]:
         return (self.checkout.answers or {}) if self.checkout is not None else {}

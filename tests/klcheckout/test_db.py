@@ -182,11 +182,11 @@ def test_a_scratch_write_on_a_requests_connection_commits_by_itself(backend: Bac
     """PostgreSQL: one round trip, no transaction left open, and the flush skipped."""
     insert = text(
         "INSERT INTO checkouts (id, journey_key, answers, flash, updated_at) "
-        "VALUES (:id, 'k', '{}', '{}', :at)"
+        "VALUES (:id, 'k', '{}', '{}', :at) RETURNING id"
     )
     with db.reads_outside_transactions(backend.engine.connect()) as connection:
         written = db.write_scratch(connection, insert, {"id": "scratch-1", "at": datetime.now(UTC)})
-        assert written == 1
+        assert written.id == "scratch-1"  # the row as written
         assert not _in_transaction(connection)
         if backend.kind == "postgresql":  # what a statement outside a transaction runs with
             assert not _flushing(connection)
@@ -209,7 +209,8 @@ def test_a_write_inside_a_write_joins_it(backend: Backend) -> None:
             with db.writing(connection) as outer:
                 with db.writing(outer, durable=False) as inner:
                     inner.execute(insert, {"id": "joined-1", "at": datetime.now(UTC)})
-                db.write_scratch(outer, insert, {"id": "joined-2", "at": datetime.now(UTC)})
+                returning = text(f"{insert.text} RETURNING id")
+                db.write_scratch(outer, returning, {"id": "joined-2", "at": datetime.now(UTC)})
                 assert _flushing(outer)  # still the outer, durable transaction
                 raise RuntimeError("the step failed after its writes")
         found = connection.execute(text("SELECT id FROM checkouts WHERE id LIKE 'joined-%'"))

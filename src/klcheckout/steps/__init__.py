@@ -176,13 +176,17 @@ def _save_scratch_alone(visit: Visit, step: StepBase, done: Completed) -> bool:
     (a form's row changed since it was read: it is locked and saved instead)."""
     if done.answers is not None:
         seen = visit.checkout
-        if seen is None or not checkouts.save_answers_unless_changed(
-            visit.connection, seen, step.id, dict(done.answers)
-        ):
+        written = None
+        if seen is not None:
+            written = checkouts.save_answers_unless_changed(
+                visit.connection, seen, step.id, dict(done.answers)
+            )
+        if written is None:
             return False
+        visit.wrote(written)
     elif done.scratch:
-        checkouts.put(visit.connection, visit.cart.checkout_id, visit.journey.key, **done.scratch)
-    visit.forget_reads()
+        checkout_id, key = visit.cart.checkout_id, visit.journey.key
+        visit.wrote(checkouts.put(visit.connection, checkout_id, key, **done.scratch))
     return True
 
 
