@@ -244,9 +244,10 @@ CHECKOUT_SCRIPT = (
 -- connection per thread): the seven requests of bench/checkout.py's docstring, the
 -- forms sent as the page script sends them (JSON answers carrying the next page's
 -- state and csrf token). A checkout counts as confirmed when the confirmation's
--- answer carries the order done page's state with the order number. Each finished checkout is reported (KLDONE); once the caller has seen
--- enough it creates the stop file, and each thread stops after the checkout it is
--- in (KLSTOP), so no order is left half confirmed. A fixed share per thread would
+-- answer carries the order done page's state with the order number. Each finished
+-- checkout is reported (KLDONE); once the caller has seen enough it creates the stop
+-- file, and each thread stops after the checkout it is in (KLSTOP), so no order is
+-- left half confirmed. A fixed share per thread would
 -- not do: a worker holding more of the kept-alive connections finishes its
 -- customers last, and the others would idle meanwhile. Figures: one JSON line.
 local threads = {}

@@ -29,8 +29,11 @@ SECRET_FIELDS = frozenset({"password", "csrf_token", "confirm_token"})
 
 
 def wants_json() -> bool:
-    if "json" not in request.headers.get("Accept", ""):
+    accept = request.headers.get("Accept", "")
+    if "json" not in accept:
         return False  # the usual plain form POST: no need to parse the header
+    if accept == "application/json":
+        return True  # what the page script sends: no need to parse it either
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return (
         best == "application/json"
@@ -54,16 +57,17 @@ def respond(
             keep_for_page(visit, target, errors or {}, values or {})
         # No HTML body: browsers follow a 303 without showing it (and building one costs).
         return Response(status=303, headers={"Location": url})
+    state = None
+    if location is None and not visit.backend_pages and not visit.answer_without_state:
+        state = next_state(visit, target, errors or {}, values or {})
     body = {
         "ok": not errors,
         "redirect": url,
         "errors": errors or {},
         "messages": visit.messages,
-        "csrf_token": security.csrf_token(visit.app, visit.cart),
+        # The state's token is this one: made once.
+        "csrf_token": state["csrf_token"] if state else security.csrf_token(visit.app, visit.cart),
     }
-    state = None
-    if location is None and not visit.backend_pages and not visit.answer_without_state:
-        state = next_state(visit, target, errors or {}, values or {})
     if state is not None:
         body["state"] = state
     elif location is None and (errors or visit.messages):

@@ -89,7 +89,7 @@ class Visit:
         step_id = request.form.get("step", "")
         return self.step(step_id) if step_id else self.journey.active_steps[0]
 
-    @property
+    @cached_property
     def backend_pages(self) -> bool:
         """Whether this customer's browser uses the pages the backend renders (it runs no
         JavaScript): their forms say so, and so does the page endpoint itself."""
