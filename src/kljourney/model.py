@@ -610,6 +610,10 @@ class StepBase(Strict):
     #: One of ``STEP_TYPES``; each step class narrows it to its own.
     type: str
     name: Name
+    #: What the customer reads as the page's heading and title ("Where shall we send
+    #: the invoice?"), when it should differ from the name the progress bar and the
+    #: shop's people use ("Billing").
+    title: Text = Text("")
     active: StrictBool = True
     progress_bar: StrictBool = False
     id: Annotated[str, Field(pattern=ID_PATTERN)] = ""
@@ -617,6 +621,11 @@ class StepBase(Strict):
     when: Condition | None = None
     rules: list[Rule] = []
     hooks: list[Hook] = []
+
+    @property
+    def heading(self) -> str:
+        """The page's heading: the step's ``title``, else its name."""
+        return self.title or self.name
 
     @model_validator(mode="after")
     def _default_id(self) -> StepBase:

@@ -440,6 +440,23 @@ def test_order_done_shows_the_message(built):
     assert "taken to" not in text(root.find(".//main"))
 
 
+def test_a_step_title_is_the_pages_heading_and_the_name_stays_in_the_bar(ws):
+    """The customer reads the title; the progress bar and the shop's people keep the name."""
+    ws.edit(
+        ws.journey_file,
+        'name = "Customer Information"\n',
+        'name = "Customer Information"\ntitle = "Where shall we send the invoice?"\n',
+    )
+    ws.build()
+    root = parse(ws.page("customer-information"))  # the address comes from the name
+    assert text(root.find(".//h1")) == "Where shall we send the invoice?"
+    assert text(root.find(".//title")).startswith("Where shall we send the invoice? · ")
+    current = root.find(".//li[@aria-current='step']")
+    assert "Customer Information" in text(current)
+    other = parse(ws.page("payment-method"))
+    assert text(other.find(".//h1")) == "Payment method"  # no title: the name
+
+
 def test_order_done_names_the_external_url(ws):
     ws.edit(ws.journey_file, 'external_url = ""', 'external_url = "https://example.com/thanks"')
     ws.build()
