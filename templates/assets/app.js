@@ -240,13 +240,19 @@
     var gone = {};
     (skipped || []).forEach(function (id) { gone[id] = true; });
     var number = 0;
+    var current = null;
     all("[data-kl-step]").forEach(function (item) {
       item.hidden = !!gone[item.getAttribute("data-kl-step")];
       if (item.hidden) return;
       number += 1;
       var label = item.querySelector(".progress-number");
       if (label) setText(label, number);
+      if (item.hasAttribute("aria-current")) current = { number: number, step: item.getAttribute("data-kl-name") };
     });
+    if (current) {
+      current.count = number;
+      all("[data-kl-progress-compact]").forEach(function (el) { setText(el, word("step_of", current)); });
+    }
   }
 
   /* A subscription journey: the subscription, and what this step offers or confirms. */

@@ -75,15 +75,30 @@ def check_progress(page: Any) -> None:
     classes = [items.nth(i).get_attribute("class") or "" for i in range(len(BAR))]
     assert all("is-done" in c for c in classes[:here]), classes
     assert all("is-done" not in c for c in classes[here + 1 :]), classes
+    # On a screen as wide as a laptop's (the context's 1,024 px): one line, and the
+    # current step's name whole (another may end in "…").
+    tops = {round(box["y"]) for box in (items.nth(i).bounding_box() for i in range(len(BAR)))}
+    assert len(tops) == 1, f"{step}: the bar takes {len(tops)} lines"
+    if name in BAR:
+        assert current.evaluate("el => el.scrollWidth <= el.clientWidth")
+    assert page.locator("[data-kl-progress-compact]").is_hidden()
 
 
 def check_narrow(page: Any) -> None:
-    """At 320 px the page fits: nothing scrolls sideways."""
+    """At 320 px the page fits: nothing scrolls sideways; the bar is one line of text."""
     size = page.viewport_size
     page.set_viewport_size({"width": 320, "height": 640})
     try:
         scroll_width, _ = no_horizontal_scroll(page)
         assert scroll_width <= 320, f"{step_of(page)}: scrollWidth {scroll_width} at 320 px"
+        assert page.locator("nav.progress ol").is_hidden()
+        compact = page.locator("[data-kl-progress-compact]")
+        name = STEP_NAMES[step_of(page)]
+        if name in BAR:
+            expected = f"Step {BAR.index(name) + 1} of {len(BAR)} — {name}"
+            assert compact.inner_text() == expected
+        else:
+            assert compact.count() == 0
     finally:
         page.set_viewport_size(size)
 

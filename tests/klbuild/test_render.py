@@ -96,6 +96,12 @@ def test_progress_bar_marks_current_and_done_steps(built, index):
         bar_index = [s for s in STEPS if s != "login-or-create-an-account"].index(name)
         assert len(current) == 1 and BAR[bar_index] in current[0]
         assert len(done) == bar_index
+    # What a phone shows instead of the list: where the customer is, and how far to go.
+    compact = nav.findall("./p[@data-kl-progress-compact]")
+    if name == "login-or-create-an-account":
+        assert compact == []
+    else:
+        assert [text(p) for p in compact] == [f"Step {bar_index + 1} of 6 — {BAR[bar_index]}"]
 
 
 def test_progress_rule_for_a_step_outside_the_bar(built):
