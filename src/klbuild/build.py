@@ -162,6 +162,7 @@ class Builder:
         files = theme.resolve_files(theme.search_path(self.templates))
         self._check_theme(files)
         digest, shared = self.read_theme(files)
+        shared = theme.branded(shared, shop.brand.stylesheet())
         renderer = self.renderer(shop, digest, shared)
         report = BuildReport(warnings=list(shop.warnings), shop=shop)
         if _is_empty(self.site):
@@ -280,7 +281,9 @@ class Builder:
         old = self._manifest if self._manifest is not None else _read_manifest(self.site)
         manifest = _new_manifest(digest, shared)
         manifest["languages"] = _language_folders(renderer)
-        same_templates = old.get("templates") == digest
+        # The pages link the assets by names carrying their digest: a changed asset (a
+        # new [brand] at the end of the stylesheet) changes every page, as templates do.
+        same_templates = old.get("templates") == digest and old.get("assets") == manifest["assets"]
         staging = self.site / f".staging{STAGING_SUFFIX}"
         shutil.rmtree(staging, ignore_errors=True)
         #: (staged file, path under the site): staged flat, so no folder is made or removed.

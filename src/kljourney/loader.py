@@ -362,6 +362,7 @@ class _Loader:
             forms=form_map,
             journeys={},
             discounts=discounts,
+            brand=shop_file.brand,
             warnings=self.warnings,
             shared_digest=_digest(
                 {name: self.sources.get(name, "") for name in (SHOP_FILE, CATALOG_FILE, FORMS_FILE)}

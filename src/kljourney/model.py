@@ -28,7 +28,7 @@ from pydantic import (
 )
 from pydantic_core import core_schema
 
-from . import expressions, patterns
+from . import colors, expressions, patterns
 
 #: The three files of a shop that are not journeys; every other file is one journey.
 SHOP_FILE = "keylight.toml"
@@ -841,6 +841,35 @@ class Journey(Strict):
             if step.id == step_id:
                 return step
         return None
+
+
+class Brand(Strict):
+    """How the shop's pages look its own (``[brand]`` in keylight.toml).
+
+    Both colours must stay readable: white text on them (a button) and them as text
+    on the white page (a link) need WCAG AA's 4.5:1 (``colors``).
+    """
+
+    #: Buttons that go on, and the current step of the progress bar: white text on it.
+    color: str = ""
+    #: Links, the other buttons' outlines and text, done steps, notices' edges.
+    accent: str = ""
+
+    @field_validator("color")
+    @classmethod
+    def _color(cls, value: str) -> str:
+        return colors.readable_on_white(value, "the brand colour") if value else ""
+
+    @field_validator("accent")
+    @classmethod
+    def _accent(cls, value: str) -> str:
+        return colors.readable_on_white(value, "the accent colour") if value else ""
+
+    def stylesheet(self) -> str:
+        """The CSS that sets the colours given, over the stylesheet's own."""
+        chosen = {"--brand": self.color, "--accent": self.accent}
+        declarations = ";".join(f"{name}:{value}" for name, value in chosen.items() if value)
+        return f":root{{{declarations}}}" if declarations else ""
 
 
 class Account(Strict):

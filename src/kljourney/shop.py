@@ -12,6 +12,7 @@ from pathlib import Path
 from .errors import Problem
 from .model import (
     Account,
+    Brand,
     BusinessEntity,
     Discount,
     Form,
@@ -30,6 +31,7 @@ class ShopFile(Strict):
     business_entities: list[BusinessEntity]
     payment_methods: dict[str, PaymentMethod] = {}
     account: Account = Account()
+    brand: Brand = Brand()
 
 
 class CatalogFile(Strict):
@@ -58,6 +60,7 @@ class Shop:
     discounts: dict[str, Discount] = field(default_factory=dict)
     #: The journeys of the account page, by what they do, as journey keys.
     account: dict[str, str] = field(default_factory=dict)
+    brand: Brand = field(default_factory=Brand)
     warnings: list[Problem] = field(default_factory=list)
     #: A digest of the shared files; a change there touches every journey.
     shared_digest: str = ""

@@ -98,6 +98,16 @@ def load_assets(files: dict[str, Path]) -> dict[str, Asset]:
     return {name: Asset(name, files[f"assets/{name}"].read_bytes()) for name in ASSET_NAMES}
 
 
+def branded(assets: dict[str, Asset], stylesheet: str) -> dict[str, Asset]:
+    """The assets with the shop's brand (``Brand.stylesheet``) at the end of app.css: the
+    pages keep one stylesheet, and a new brand is a new URL like any changed asset."""
+    if not stylesheet:
+        return assets
+    css = assets["app.css"]
+    rule = f"\n/* [brand] in keylight.toml */\n{stylesheet}\n".encode()
+    return {**assets, "app.css": Asset(css.name, css.content + rule)}
+
+
 def asset_urls(assets: dict[str, Asset], base_url: str) -> dict[str, str]:
     """Each asset's URL as the pages reference it: under ``base_url``, absolute or rooted."""
     return {name.rpartition(".")[2]: base_url + asset.path for name, asset in assets.items()}

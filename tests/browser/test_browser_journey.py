@@ -157,6 +157,11 @@ def test_happy_path_sepa_order_lands_in_the_database(
     payment = page.locator("[data-kl-payment]").inner_text()
     assert "SEPA Direct Debit" in payment and "3000" not in payment.replace(" ", "")
     assert page.locator("[data-kl-customer]").first.inner_text() == email
+    # The example's [brand]: the order button and the current step in its colour.
+    order_button = page.get_by_role("button", name="Order and pay")
+    assert order_button.evaluate("b => getComputedStyle(b).backgroundColor") == "rgb(11, 95, 74)"
+    number = page.locator('nav.progress [aria-current="step"] .progress-number')
+    assert number.evaluate("n => getComputedStyle(n).backgroundColor") == "rgb(11, 95, 74)"
     place_order(page)
 
     on_step(page, "order-done", shots=True)

@@ -393,3 +393,26 @@ def test_builds_from_another_thread_stay_in_process():
     thread.join()
     assert counts == [1]
     assert klbuild_build._processes(None, klbuild_build.PARALLEL_MIN_JOURNEYS - 1) == 1
+
+
+def _stylesheet(ws) -> tuple[str, str]:  # noqa: ANN001
+    """The stylesheet a page links, and its content."""
+    page = ws.page("cart")
+    href = page.split('<link rel="stylesheet" href="', 1)[1].split('"', 1)[0]
+    return href, (ws.site / href.lstrip("/")).read_text(encoding="utf-8")
+
+
+def test_the_brand_colours_end_the_stylesheet_and_a_new_brand_is_a_new_url(ws) -> None:  # noqa: ANN001
+    ws.build()
+    plain_href, plain = _stylesheet(ws)
+    assert "[brand]" not in plain
+    with (ws.journeys / "keylight.toml").open("a") as file:
+        file.write('\n[brand]\ncolor = "#0b5f4a"\naccent = "#1a4fa0"\n')
+    ws.build()
+    href, css = _stylesheet(ws)
+    assert href != plain_href  # cached forever by a CDN: a new brand is a new address
+    assert css.startswith(plain) and css.rstrip().endswith(
+        ":root{--brand:#0b5f4a;--accent:#1a4fa0}"
+    )
+    assert not (ws.site / plain_href.lstrip("/")).exists()  # the old one is gone
+    assert all(href in html for html in ws.pages().values())

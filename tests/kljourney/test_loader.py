@@ -639,3 +639,26 @@ def test_accepting_terms_needs_terms_to_accept(shop_dir: Path) -> None:
     message = only_error(shop_dir)
     assert "accept_terms asks the buyer to accept terms" in message
     assert "business entity 'acme' has no terms_url" in message
+
+
+# -- the brand ----------------------------------------------------------------------
+
+
+def test_brand_colours_are_read_and_normalised(shop_dir: Path) -> None:
+    with (shop_dir / "keylight.toml").open("a") as file:
+        file.write('\n[brand]\ncolor = "#0B5F4A"\naccent = "#14a"\n')
+    brand = kljourney.load(shop_dir).brand
+    assert (brand.color, brand.accent) == ("#0b5f4a", "#1144aa")
+    assert brand.stylesheet() == ":root{--brand:#0b5f4a;--accent:#1144aa}"
+
+
+def test_a_brand_colour_too_light_for_white_text_is_refused(shop_dir: Path) -> None:
+    with (shop_dir / "keylight.toml").open("a") as file:
+        file.write('\n[brand]\ncolor = "#ffcc00"\n')
+    message = only_error(shop_dir)
+    assert message.startswith("keylight.toml:")
+    assert message.endswith(
+        "field 'brand.color': the brand colour #ffcc00 has a contrast of 1.5:1 with white; "
+        "WCAG AA asks 4.5:1 for text, so it could not be read. Choose a darker colour, "
+        "such as #8f7200"
+    )
