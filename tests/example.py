@@ -24,9 +24,12 @@ OTHER_JOURNEYS = (
 
 
 def copy_self_service(target: Path) -> Path:
-    """The shop and its self-service journey only, without ``[account]``, in ``target``."""
+    """The shop and its self-service journey only, without ``[account]`` and without
+    ``[brand]`` (the plain look the mechanics tests read; the brand is tested where it
+    is about), in ``target``."""
     shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns(*OTHER_JOURNEYS))
     shop_file = target / "keylight.toml"
     text = shop_file.read_text(encoding="utf-8")
+    text = re.sub(r"\n# How the pages look.*?\n(?=\n)", "\n", text, flags=re.S)
     shop_file.write_text(re.sub(r"\n# The journeys behind.*", "\n", text, flags=re.S))
     return target

@@ -162,7 +162,7 @@ class Builder:
         files = theme.resolve_files(theme.search_path(self.templates))
         self._check_theme(files)
         digest, shared = self.read_theme(files)
-        shared = theme.branded(shared, shop.brand.stylesheet())
+        shared = theme.branded(shared, shop.brand, shop.root)
         renderer = self.renderer(shop, digest, shared)
         report = BuildReport(warnings=list(shop.warnings), shop=shop)
         if _is_empty(self.site):

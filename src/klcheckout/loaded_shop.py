@@ -62,7 +62,7 @@ class LoadedShop:
         if renderer is None or renderer.shop is not shop:
             folders = theme.search_path(self.templates)
             assets = theme.load_assets(theme.resolve_files(folders))
-            assets = theme.branded(assets, shop.brand.stylesheet())
+            assets = theme.branded(assets, shop.brand, shop.root)
             env = renderer.env if renderer is not None else make_environment(folders)
             renderer = Renderer(env, shop, theme.asset_urls(assets, shop.site.base_url))
             self._renderer = renderer

@@ -32,12 +32,12 @@ CSP = (
 
 def page_csp(site: Site) -> str:
     """The CSP of a page the backend renders itself: no script at all, the shop's
-    stylesheet from wherever the pages are published, and the pages' empty ``data:``
-    icon (which keeps browsers from asking for a favicon)."""
+    stylesheet, logo and icon from wherever the pages are published, and the pages'
+    empty ``data:`` icon (which keeps browsers from asking for a favicon)."""
     pages = origin_of(site.base_url)
-    styles = f"'self' {pages}" if pages else "'self'"
-    csp = CSP.replace("style-src 'self'", f"style-src {styles}")
-    return csp.replace("img-src 'self'", "img-src 'self' data:")
+    published = f"'self' {pages}" if pages else "'self'"
+    csp = CSP.replace("style-src 'self'", f"style-src {published}")
+    return csp.replace("img-src 'self'", f"img-src {published} data:")
 
 
 class Forbidden(Exception):

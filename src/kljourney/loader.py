@@ -137,6 +137,21 @@ class _Loader:
 
     # -- reading ---------------------------------------------------------------------
 
+    def check_brand_files(self, shop_file: ShopFile) -> None:
+        """The logo and icon named in ``[brand]`` are files in the journeys folder."""
+        for name in ("logo", "favicon"):
+            relative = getattr(shop_file.brand, name)
+            path = self.root / relative
+            inside = path.resolve().is_relative_to(self.root.resolve())
+            if relative and not (inside and path.is_file()):
+                self.error(
+                    SHOP_FILE,
+                    f"no file {relative!r} in the journeys folder ({self.root}); "
+                    f"put the {name} there, or leave {name} out",
+                    field=f"brand.{name}",
+                    line=find_line(self.sources.get(SHOP_FILE, ""), ("brand", name)),
+                )
+
     def error(self, file: str, message: str, **where: Any) -> None:
         self.errors.append(Problem(file=file, message=message, **where))
 
@@ -352,6 +367,7 @@ class _Loader:
                     line=find_line(self.sources.get(SHOP_FILE, ""), ("payment_methods", name)),
                 )
         self.check_selections([s.products for s in catalog.product_selections], list(products))
+        self.check_brand_files(shop_file)
         shop = Shop(
             root=self.root,
             site=shop_file.site,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -843,6 +844,24 @@ class Journey(Strict):
         return None
 
 
+#: The image files a logo and an icon may be, by suffix: what every browser shows.
+LOGO_TYPES = (".svg", ".png", ".jpg", ".jpeg", ".webp", ".gif")
+ICON_TYPES = (".svg", ".png", ".ico")
+
+
+def _brand_file(value: str, types: tuple[str, ...]) -> str:
+    """A file in the journeys folder, named relative to it, of one of ``types``."""
+    path = PurePosixPath(value)
+    if path.is_absolute() or ".." in path.parts or "\\" in value:
+        raise ValueError(
+            f"expected a file in the journeys folder, named relative to it such as "
+            f"'brand/logo.svg', got {value!r}"
+        )
+    if path.suffix.lower() not in types:
+        raise ValueError(f"expected a {', '.join(types)} file, got {value!r}")
+    return path.as_posix()
+
+
 class Brand(Strict):
     """How the shop's pages look its own (``[brand]`` in keylight.toml).
 
@@ -854,6 +873,21 @@ class Brand(Strict):
     color: str = ""
     #: Links, the other buttons' outlines and text, done steps, notices' edges.
     accent: str = ""
+    #: The shop's logo in the pages' header (its ``alt`` is the site's title), and the
+    #: icon browsers show in the tab: files in the journeys folder, published under
+    #: ``assets/`` with a digest in their names like the stylesheet.
+    logo: str = ""
+    favicon: str = ""
+
+    @field_validator("logo")
+    @classmethod
+    def _logo(cls, value: str) -> str:
+        return _brand_file(value, LOGO_TYPES) if value else ""
+
+    @field_validator("favicon")
+    @classmethod
+    def _favicon(cls, value: str) -> str:
+        return _brand_file(value, ICON_TYPES) if value else ""
 
     @field_validator("color")
     @classmethod

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+
+from .model import Brand
 
 
 def templates_folder() -> Path:
@@ -28,6 +30,8 @@ def templates_folder() -> Path:
 
 #: The shared files every page links, by their name under ``assets/``.
 ASSET_NAMES = ("app.css", "app.js")
+#: The files a shop's ``[brand]`` may add, by the field naming them.
+BRAND_FILES = ("logo", "favicon")
 
 #: Characters of the SHA-256 hex digest in an asset's file name.
 HASH_LENGTH = 8
@@ -98,16 +102,32 @@ def load_assets(files: dict[str, Path]) -> dict[str, Asset]:
     return {name: Asset(name, files[f"assets/{name}"].read_bytes()) for name in ASSET_NAMES}
 
 
-def branded(assets: dict[str, Asset], stylesheet: str) -> dict[str, Asset]:
-    """The assets with the shop's brand (``Brand.stylesheet``) at the end of app.css: the
-    pages keep one stylesheet, and a new brand is a new URL like any changed asset."""
-    if not stylesheet:
-        return assets
-    css = assets["app.css"]
-    rule = f"\n/* [brand] in keylight.toml */\n{stylesheet}\n".encode()
-    return {**assets, "app.css": Asset(css.name, css.content + rule)}
+def branded(assets: dict[str, Asset], brand: Brand, root: Path) -> dict[str, Asset]:
+    """The assets with the shop's ``[brand]``: its colours at the end of app.css (the
+    pages keep one stylesheet, and a new brand is a new URL like any changed asset),
+    its logo and icon (files in the journeys folder ``root``) as ``logo.*`` and
+    ``favicon.*``."""
+    found = dict(assets)
+    stylesheet = brand.stylesheet()
+    if stylesheet:
+        css = assets["app.css"]
+        rule = f"\n/* [brand] in keylight.toml */\n{stylesheet}\n".encode()
+        found["app.css"] = Asset(css.name, css.content + rule)
+    for role in BRAND_FILES:
+        relative = getattr(brand, role)
+        if relative:
+            name = role + PurePosixPath(relative).suffix.lower()
+            found[name] = Asset(name, (root / relative).read_bytes())
+    return found
 
 
 def asset_urls(assets: dict[str, Asset], base_url: str) -> dict[str, str]:
-    """Each asset's URL as the pages reference it: under ``base_url``, absolute or rooted."""
-    return {name.rpartition(".")[2]: base_url + asset.path for name, asset in assets.items()}
+    """Each asset's URL as the pages reference it: under ``base_url``, absolute or rooted.
+
+    Keyed ``css`` and ``js`` for the shared files, ``logo`` and ``favicon`` for the brand's.
+    """
+    urls = {}
+    for name, asset in assets.items():
+        stem, _, suffix = name.rpartition(".")
+        urls[suffix if name in ASSET_NAMES else stem] = base_url + asset.path
+    return urls

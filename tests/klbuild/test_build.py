@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
 import pytest
+from example import EXAMPLE
 
 from klbuild import build as klbuild_build
 from klbuild.build import HEADERS_FILE, MANIFEST, Builder, build
@@ -416,3 +418,16 @@ def test_the_brand_colours_end_the_stylesheet_and_a_new_brand_is_a_new_url(ws) -
     )
     assert not (ws.site / plain_href.lstrip("/")).exists()  # the old one is gone
     assert all(href in html for html in ws.pages().values())
+
+
+def test_the_logo_and_icon_are_published_with_digests(ws) -> None:  # noqa: ANN001
+    with (ws.journeys / "keylight.toml").open("a") as file:  # the example's own files
+        file.write('\n[brand]\nlogo = "brand/logo.svg"\nfavicon = "brand/icon.svg"\n')
+    ws.build()
+    published = {p.name.split(".")[0]: p for p in (ws.site / "assets").iterdir()}
+    assert published["logo"].read_bytes() == (EXAMPLE / "brand" / "logo.svg").read_bytes()
+    assert re.fullmatch(r"logo\.[0-9a-f]{8}\.svg", published["logo"].name)
+    assert re.fullmatch(r"favicon\.[0-9a-f]{8}\.svg", published["favicon"].name)
+    page = ws.page("cart")
+    assert f'<img class="site-logo" src="/assets/{published["logo"].name}" alt="Acme Shop"' in page
+    assert f'<link rel="icon" href="/assets/{published["favicon"].name}">' in page

@@ -662,3 +662,23 @@ def test_a_brand_colour_too_light_for_white_text_is_refused(shop_dir: Path) -> N
         "WCAG AA asks 4.5:1 for text, so it could not be read. Choose a darker colour, "
         "such as #8f7200"
     )
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        (
+            'logo = "brand/missing.svg"',
+            "field 'brand.logo': no file 'brand/missing.svg' in the journeys folder",
+        ),
+        ('logo = "../outside.svg"', "expected a file in the journeys folder, named relative"),
+        ('logo = "/etc/logo.svg"', "expected a file in the journeys folder, named relative"),
+        ('favicon = "brand/logo.svg.txt"', "expected a .svg, .png, .ico file"),
+    ],
+)
+def test_brand_files_are_images_in_the_journeys_folder(
+    shop_dir: Path, written: str, expected: str
+) -> None:
+    with (shop_dir / "keylight.toml").open("a") as file:
+        file.write(f"\n[brand]\n{written}\n")
+    assert expected in only_error(shop_dir)
