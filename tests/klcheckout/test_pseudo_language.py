@@ -9,6 +9,7 @@ walks part of the shop and checks what a customer would read.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ READ = {"error", "errors", "messages", "text", "label", "button", "title", "when
 def pseudo(tmp_path_factory: pytest.TempPathFactory, journeys_dir: Path) -> Iterator[Backend]:
     tmp = tmp_path_factory.mktemp("pseudo")
     journeys = tmp / "journeys"
-    journeys.mkdir()
+    shutil.copytree(journeys_dir, journeys)  # the brand's images too
     for source in journeys_dir.glob("*.toml"):
         text = source.read_text(encoding="utf-8")
         if source.name == "keylight.toml":
