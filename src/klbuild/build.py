@@ -140,7 +140,7 @@ class Builder:
         self._env_digest = ""
         self._manifest: dict[str, Any] | None = None
         self._renderer: Renderer | None = None
-        self._renderer_key: tuple[str, str] = ("", "")
+        self._renderer_key: tuple[str, str, tuple[str, ...]] = ("", "", ())
         self._theme: tuple[str, dict[str, theme.Asset]] = ("", {})
         self._theme_signature: tuple[tuple[str, int, int, int], ...] | None = None
 
@@ -201,7 +201,8 @@ class Builder:
         Formatted products and rendered forms depend only on the templates and the
         shared files (shop, catalog, forms), so a saved journey reuses them.
         """
-        key = (digest, shop.shared_digest)
+        # The brand's files are read on each build: a new logo is a new address too.
+        key = (digest, shop.shared_digest, tuple(sorted(a.path for a in shared.values())))
         if self._renderer is None or key != self._renderer_key:
             urls = theme.asset_urls(shared, shop.site.base_url)
             self._renderer = Renderer(self.environment(digest), shop, urls)

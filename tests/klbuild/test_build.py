@@ -431,3 +431,19 @@ def test_the_logo_and_icon_are_published_with_digests(ws) -> None:  # noqa: ANN0
     page = ws.page("cart")
     assert f'<img class="site-logo" src="/assets/{published["logo"].name}" alt="Acme Shop"' in page
     assert f'<link rel="icon" href="/assets/{published["favicon"].name}">' in page
+
+
+def test_a_new_logo_is_published_and_linked_by_the_next_build(ws) -> None:  # noqa: ANN001
+    """The dev server's builder keeps its renderer between saves: a changed image file
+    (keylight.toml unchanged) still reaches every page."""
+    with (ws.journeys / "keylight.toml").open("a") as file:
+        file.write('\n[brand]\nlogo = "brand/logo.svg"\n')
+    builder = Builder(ws.journeys, ws.site)
+    builder.build()
+    before = ws.page("cart")
+    logo = ws.journeys / "brand" / "logo.svg"
+    logo.write_text(logo.read_text().replace("Acme", "Acme Inc"))
+    builder.build(changed={logo})
+    [published] = (ws.site / "assets").glob("logo.*.svg")
+    assert "Acme Inc" in published.read_text()
+    assert f"/assets/{published.name}" in ws.page("cart") and ws.page("cart") != before
