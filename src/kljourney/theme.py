@@ -17,6 +17,9 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+import rcssmin
+import rjsmin
+
 from .model import Brand
 
 
@@ -98,8 +101,22 @@ class Asset:
 
 
 def load_assets(files: dict[str, Path]) -> dict[str, Asset]:
-    """The shared assets, each read from the folder that wins for it."""
-    return {name: Asset(name, files[f"assets/{name}"].read_bytes()) for name in ASSET_NAMES}
+    """The shared assets, each read from the folder that wins for it, as published:
+    without comments and needless white space (the sources keep them for people; a
+    page and its assets stay under 14 KB gzipped, the first round trip's worth)."""
+    return {
+        name: Asset(name, minified(name, files[f"assets/{name}"].read_bytes()))
+        for name in ASSET_NAMES
+    }
+
+
+def minified(name: str, content: bytes) -> bytes:
+    """A stylesheet or script as it is published."""
+    if name.endswith(".css"):
+        return rcssmin.cssmin(content)  # type: ignore[no-any-return]
+    if name.endswith(".js"):
+        return rjsmin.jsmin(content)  # type: ignore[no-any-return]
+    return content
 
 
 def branded(assets: dict[str, Asset], brand: Brand, root: Path) -> dict[str, Asset]:

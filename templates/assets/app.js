@@ -404,6 +404,14 @@
     });
   }
 
+  /* The order summary is open without script; on a small screen it starts folded. */
+  var wide = window.matchMedia ? window.matchMedia("(min-width: 60em)") : null;
+  function foldSummary() {
+    all("details[data-kl-summary]").forEach(function (box) { box.open = !wide || wide.matches; });
+  }
+  foldSummary();
+  if (wide && wide.addEventListener) wide.addEventListener("change", foldSummary);
+
   all("form[data-kl-confirm]").forEach(function (form) { hiddenInput(form, "confirm_token", randomToken()); });
   postForms().forEach(function (form) {
     form.addEventListener("submit", function (event) {

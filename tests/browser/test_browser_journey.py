@@ -84,6 +84,29 @@ def check_progress(page: Any) -> None:
     assert page.locator("[data-kl-progress-compact]").is_hidden()
 
 
+def check_summary(page: Any) -> None:
+    """Where a step shows the order: beside it on a wide screen, folded above it on a phone."""
+    summary = page.locator("details[data-kl-summary]")
+    if summary.count() == 0:
+        return
+    main = page.locator("main").bounding_box()
+    aside = page.locator("aside.summary-column").bounding_box()
+    assert aside["x"] >= main["x"] + main["width"], "beside the step at 1,024 px"
+    assert summary.evaluate("d => d.open") and "Starter" in summary.inner_text()
+    size = page.viewport_size
+    page.set_viewport_size({"width": 320, "height": 640})
+    try:
+        main = page.locator("main").bounding_box()
+        aside = page.locator("aside.summary-column").bounding_box()
+        assert aside["y"] + aside["height"] <= main["y"] + 1, "above the step on a phone"
+        assert not summary.evaluate("d => d.open")
+        summary.locator("summary").click()
+        assert summary.evaluate("d => d.open") and "Starter" in summary.inner_text()
+        summary.locator("summary").click()
+    finally:
+        page.set_viewport_size(size)
+
+
 def check_narrow(page: Any) -> None:
     """At 320 px the page fits: nothing scrolls sideways; the bar is one line of text."""
     size = page.viewport_size
@@ -106,6 +129,7 @@ def check_narrow(page: Any) -> None:
 def on_step(page: Any, step: str, shots: bool = False) -> None:
     wait_for_step(page, step)
     check_progress(page)
+    check_summary(page)
     check_narrow(page)
     if shots:
         shot(page, f"{STEPS.index(step) + 1}-{step}")

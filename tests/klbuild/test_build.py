@@ -207,7 +207,7 @@ def test_theme_overrides_templates_and_assets(ws, tmp_path):
     assert "<p>Themed cart</p>" in ws.page("cart")
     assert "Themed cart" not in ws.page("product-selection")
     css = list((ws.site / "assets").glob("*.css"))
-    assert [p.read_text() for p in css] == ["body { font-family: serif; }\n"]
+    assert [p.read_text() for p in css] == ["body{font-family:serif}"]  # published minified
     assert f"/assets/{css[0].name}" in ws.page("cart")
 
 
@@ -447,3 +447,17 @@ def test_a_new_logo_is_published_and_linked_by_the_next_build(ws) -> None:  # no
     [published] = (ws.site / "assets").glob("logo.*.svg")
     assert "Acme Inc" in published.read_text()
     assert f"/assets/{published.name}" in ws.page("cart") and ws.page("cart") != before
+
+
+def test_assets_are_published_without_comments_and_still_whole(ws) -> None:  # noqa: ANN001
+    """The sources keep their comments for people; the published files are smaller."""
+    ws.build()
+    templates = EXAMPLE.parent / "templates" / "assets"
+    for published in (ws.site / "assets").iterdir():
+        source = (templates / ("app" + published.suffix)).read_text(encoding="utf-8")
+        text = published.read_text(encoding="utf-8")
+        assert "/*" in source and "/*" not in text
+        assert len(text) < len(source) * 0.9
+    js = next((ws.site / "assets").glob("app.*.js")).read_text(encoding="utf-8")
+    # Strings and expressions survive, such as the state request's address.
+    assert '"/state?step="' in js and "keptForThisPage" in js

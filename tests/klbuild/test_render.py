@@ -463,6 +463,25 @@ def test_a_step_title_is_the_pages_heading_and_the_name_stays_in_the_bar(ws):
     assert text(other.find(".//h1")) == "Payment method"  # no title: the name
 
 
+def test_the_steps_that_ask_for_something_else_show_the_order_beside(built):
+    """Account, form and payment pages carry the order summary; the pages that show the
+    cart themselves (products, cart, confirmation) do not."""
+    for step in STEPS:
+        root = parse(built.page(step))
+        asides = root.findall(".//aside[@class='summary-column']")
+        if step in ("login-or-create-an-account", "customer-information", "payment-method"):
+            [aside] = asides
+            details = aside.find("./details[@data-kl-summary]")
+            assert details.get("open") is not None  # open without script
+            cart = details.find(".//section[@data-kl-cart]")
+            assert cart.get("aria-labelledby") == "summary-title"
+            assert text(by_id(root, "summary-title")) == "Your order"
+            ids = [element.get("id") for element in root.iter() if element.get("id")]
+            assert len(ids) == len(set(ids)), step
+        else:
+            assert asides == [], step
+
+
 def test_order_done_names_the_external_url(ws):
     ws.edit(ws.journey_file, 'external_url = ""', 'external_url = "https://example.com/thanks"')
     ws.build()
