@@ -56,7 +56,8 @@ def test_errors_come_back_to_the_field_in_page_order(backend: Backend, shopper: 
     )
     assert answer.headers["Location"].endswith(f"/{EXAMPLE}/pages/customer-information/")
     text = page(shopper, "customer-information")
-    summary = text[text.index("error-summary") : text.index("</section>")]
+    start = text.index("error-summary")
+    summary = text[start : text.index("</section>", start)]
     order = [summary.index(f'href="#field-{name}"') for name in ("last_name", "email", "street")]
     assert order == sorted(order)  # as the fields stand on the page, not alphabetically
     assert 'value="Ada"' in text and 'aria-invalid="true"' in text
