@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from browser_helpers import (
     KEY,
     STEPS,
@@ -29,6 +30,8 @@ from browser_helpers import (
 )
 
 pytestmark = pytest.mark.browser
+#: axe-core, as the test dependency ships it.
+AXE = Axe()
 
 #: The steps shown in the progress bar, in order (the login step is not in it).
 BAR = [
@@ -84,6 +87,20 @@ def check_progress(page: Any) -> None:
     assert page.locator("[data-kl-progress-compact]").is_hidden()
 
 
+def check_accessible(page: Any) -> None:
+    """axe-core finds nothing on the page, at the context's width and at a phone's."""
+    size = page.viewport_size
+    try:
+        for width, height in ((size["width"], size["height"]), (320, 640)):
+            page.set_viewport_size({"width": width, "height": height})
+            found = AXE.run(page).response["violations"]
+            assert found == [], [
+                (v["id"], v["help"], [n["target"] for n in v["nodes"]][:3]) for v in found
+            ]
+    finally:
+        page.set_viewport_size(size)
+
+
 def check_summary(page: Any) -> None:
     """Where a step shows the order: beside it on a wide screen, folded above it on a phone."""
     summary = page.locator("details[data-kl-summary]")
@@ -131,6 +148,7 @@ def on_step(page: Any, step: str, shots: bool = False) -> None:
     check_progress(page)
     check_summary(page)
     check_narrow(page)
+    check_accessible(page)
     if shots:
         shot(page, f"{STEPS.index(step) + 1}-{step}")
 
