@@ -85,6 +85,16 @@ def test_unique_selection_replaces_the_first_product(page: Any, module_server: S
     assert page.locator('[data-kl-total="monthly_gross"]').is_hidden()
 
 
+def to_the_account_step(page: Any, server: Server) -> Any:
+    """A plan in the cart and on to the account step: its guest form."""
+    page.goto(server.url("plan", GUEST_KEY))
+    wait_for_step(page, "plan", GUEST_KEY)
+    add_product(page, "starter")
+    press_continue(page)
+    wait_for_step(page, "account", GUEST_KEY)
+    return page.locator('form[data-kl-form="guest"]')
+
+
 def test_guest_checkout(page: Any, module_server: Server, module_ws: Workspace) -> None:
     email = unique_email("guest")
     backend: list[str] = []
@@ -96,12 +106,7 @@ def test_guest_checkout(page: Any, module_server: Server, module_ws: Workspace) 
             else None
         ),
     )
-    page.goto(module_server.url("plan", GUEST_KEY))
-    wait_for_step(page, "plan", GUEST_KEY)
-    add_product(page, "starter")
-    press_continue(page)
-    wait_for_step(page, "account", GUEST_KEY)
-    guest = page.locator('form[data-kl-form="guest"]')
+    guest = to_the_account_step(page, module_server)
     assert guest.is_visible()
     guest.get_by_label("Email").fill(email)
     guest.get_by_role("button", name="Continue as guest").click()
@@ -146,12 +151,7 @@ def test_a_form_that_could_not_be_sent_can_be_sent_again(page: Any, module_serve
     """No answer (the connection dropped): the page says so and keeps what was typed; a
     page opened again asks for its own state."""
     email = unique_email("offline")
-    page.goto(module_server.url("plan", GUEST_KEY))
-    wait_for_step(page, "plan", GUEST_KEY)
-    add_product(page, "starter")
-    press_continue(page)
-    wait_for_step(page, "account", GUEST_KEY)
-    guest = page.locator('form[data-kl-form="guest"]')
+    guest = to_the_account_step(page, module_server)
     guest.get_by_label("Email").fill(email)
     page.route("**/steps/account*", lambda route: route.abort("connectionreset"))
     guest.get_by_role("button", name="Continue as guest").click()

@@ -374,6 +374,15 @@ def guest(backend: Backend) -> Iterator[Shopper]:
     person.close()
 
 
+def up_to_confirmation(guest: Shopper, email: str) -> None:
+    """A guest of ``TEST_JOURNEY`` through every step before confirmation."""
+    guest.add("starter", step="plan")
+    guest.step("cart")
+    guest.step("account", {"action": "guest", "email": email})
+    guest.step("billing", {**BILLING, "email": email})
+    guest.step("payment", {"method": "invoice"})
+
+
 def unique_email() -> str:
     return f"ada-{uuid.uuid4().hex[:10]}@example.com"
 

@@ -12,6 +12,7 @@ from checkout_helpers import (
     Backend,
     Shopper,
     unique_email,
+    up_to_confirmation,
 )
 from click.testing import CliRunner
 from sqlalchemy import select
@@ -234,10 +235,6 @@ def test_json_answers_carry_the_state_of_the_page_they_send_to(backend: Backend)
 def test_answers_leaving_the_journey_carry_no_state(guest: Shopper) -> None:
     """An order done page elsewhere (``external_url``) has no state to be given."""
     email = unique_email()
-    guest.add("starter", step="plan")
-    guest.step("cart")
-    guest.step("account", {"action": "guest", "email": email})
-    guest.step("billing", {**BILLING, "email": email})
-    guest.step("payment", {"method": "invoice"})
+    up_to_confirmation(guest, email)
     body = guest.step("confirm", {"confirm_token": "ext-" + email}, json=True).json()
     assert body["redirect"] == "https://example.com/thanks" and "state" not in body

@@ -22,6 +22,7 @@ from checkout_helpers import (
     base_config,
     serve,
     unique_email,
+    up_to_confirmation,
 )
 from pseudo import babel_words, leftovers, page_texts, pseudo_theme, shop_words
 from sqlalchemy import select
@@ -201,11 +202,7 @@ def test_the_account_the_subscription_journeys_and_every_email(
     # A guest asks for a sign-in link: its page and its email.
     guest = pseudo.shopper(TEST_JOURNEY)
     email = unique_email()
-    guest.add("starter", step="plan")
-    guest.step("cart")
-    guest.step("account", {"action": "guest", "email": email})
-    guest.step("billing", {**BILLING, "email": email})
-    guest.step("payment", {"method": "invoice"})
+    up_to_confirmation(guest, email)
     guest.step("confirm", {"confirm_token": "guest-" + email})
     visitor = pseudo.shopper()
     token = visitor.http.get(f"{pseudo.url}/account").json()["csrf_token"]
