@@ -163,6 +163,7 @@ class Builder:
         self._check_theme(files)
         digest, shared = self.read_theme(files)
         shared = theme.branded(shared, shop.brand, shop.root)
+        shared = theme.with_product_images(shared, shop.root, shop.images)
         renderer = self.renderer(shop, digest, shared)
         report = BuildReport(warnings=list(shop.warnings), shop=shop)
         if _is_empty(self.site):

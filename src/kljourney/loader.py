@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import imagesize
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from . import languages
@@ -42,6 +43,7 @@ from .model import (
     SHOP_FILE,
     FormStep,
     Journey,
+    Product,
     ProductSelectionStep,
     Site,
     Step,
@@ -141,9 +143,7 @@ class _Loader:
         """The logo and icon named in ``[brand]`` are files in the journeys folder."""
         for name in ("logo", "favicon"):
             relative = getattr(shop_file.brand, name)
-            path = self.root / relative
-            inside = path.resolve().is_relative_to(self.root.resolve())
-            if relative and not (inside and path.is_file()):
+            if relative and self.missing_file(relative):
                 self.error(
                     SHOP_FILE,
                     f"no file {relative!r} in the journeys folder ({self.root}); "
@@ -151,6 +151,37 @@ class _Loader:
                     field=f"brand.{name}",
                     line=find_line(self.sources.get(SHOP_FILE, ""), ("brand", name)),
                 )
+
+    def product_images(self, products: list[Product]) -> dict[str, tuple[int, int]]:
+        """Each product picture's width and height in pixels, by its file: the pages give
+        them to the browser, so nothing moves when the picture arrives."""
+        sizes: dict[str, tuple[int, int]] = {}
+        for index, product in enumerate(products):
+            relative = product.image
+            if not relative or relative in sizes:
+                continue
+            where = {
+                "field": f"products[{index}].image",
+                "line": find_line(self.sources.get(CATALOG_FILE, ""), ("products", index, "image")),
+            }
+            if self.missing_file(relative):
+                message = f"no file {relative!r} in the journeys folder ({self.root})"
+                self.error(CATALOG_FILE, message, **where)
+                continue
+            width, height = imagesize.get(self.root / relative)
+            if width <= 0 or height <= 0:
+                message = (
+                    f"cannot tell the width and height of {relative!r}: is it a whole image? "
+                    "(an SVG needs width and height attributes)"
+                )
+                self.error(CATALOG_FILE, message, **where)
+                continue
+            sizes[relative] = (round(width), round(height))
+        return sizes
+
+    def missing_file(self, relative: str) -> bool:
+        path = self.root / relative
+        return not (path.resolve().is_relative_to(self.root.resolve()) and path.is_file())
 
     def error(self, file: str, message: str, **where: Any) -> None:
         self.errors.append(Problem(file=file, message=message, **where))
@@ -368,6 +399,7 @@ class _Loader:
                 )
         self.check_selections([s.products for s in catalog.product_selections], list(products))
         self.check_brand_files(shop_file)
+        images = self.product_images(catalog.products)
         shop = Shop(
             root=self.root,
             site=shop_file.site,
@@ -379,6 +411,7 @@ class _Loader:
             journeys={},
             discounts=discounts,
             brand=shop_file.brand,
+            images=images,
             warnings=self.warnings,
             shared_digest=_digest(
                 {name: self.sources.get(name, "") for name in (SHOP_FILE, CATALOG_FILE, FORMS_FILE)}

@@ -368,6 +368,13 @@ class Product(Strict):
     price: Decimal
     billing: Billing
     tax_rate: Decimal
+    #: A picture of the product on its selection page: a file in the journeys folder.
+    image: str = ""
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        return image_file(value) if value else ""
 
     @field_validator("price", mode="before")
     @classmethod
@@ -844,12 +851,13 @@ class Journey(Strict):
         return None
 
 
-#: The image files a logo and an icon may be, by suffix: what every browser shows.
-LOGO_TYPES = (".svg", ".png", ".jpg", ".jpeg", ".webp", ".gif")
+#: The image files a logo, a product's picture and an icon may be, by suffix: what every
+#: browser shows.
+IMAGE_TYPES = (".svg", ".png", ".jpg", ".jpeg", ".webp", ".gif")
 ICON_TYPES = (".svg", ".png", ".ico")
 
 
-def _brand_file(value: str, types: tuple[str, ...]) -> str:
+def image_file(value: str, types: tuple[str, ...] = IMAGE_TYPES) -> str:
     """A file in the journeys folder, named relative to it, of one of ``types``."""
     path = PurePosixPath(value)
     if path.is_absolute() or ".." in path.parts or "\\" in value:
@@ -882,12 +890,12 @@ class Brand(Strict):
     @field_validator("logo")
     @classmethod
     def _logo(cls, value: str) -> str:
-        return _brand_file(value, LOGO_TYPES) if value else ""
+        return image_file(value, IMAGE_TYPES) if value else ""
 
     @field_validator("favicon")
     @classmethod
     def _favicon(cls, value: str) -> str:
-        return _brand_file(value, ICON_TYPES) if value else ""
+        return image_file(value, ICON_TYPES) if value else ""
 
     @field_validator("color")
     @classmethod

@@ -21,7 +21,7 @@ from babel import Locale
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 from markupsafe import Markup
 
-from . import i18n
+from . import i18n, theme
 from .countries import countries
 from .model import (
     AuthenticationStep,
@@ -184,6 +184,15 @@ def _state(index: int, position: int) -> str:
 
 
 @dataclass(frozen=True)
+class Picture:
+    """A product's picture as a page links it, with its size (nothing moves as it loads)."""
+
+    url: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
 class ProductView:
     """A product as a page shows it: the price already formatted for the shop's locale."""
 
@@ -191,6 +200,7 @@ class ProductView:
     name: str
     description: Markup
     price: str
+    image: Picture | None = None
 
 
 @dataclass(frozen=True)
@@ -241,6 +251,14 @@ class Renderer:
         self._languages: dict[str, Renderer] = {}
         #: Where the catalogs of the words in the templates are: the templates' folders.
         self.folders = tuple(Path(folder) for folder in getattr(env.loader, "searchpath", ()))
+
+    def picture(self, relative: str) -> Picture | None:
+        """A product's picture, published under ``assets/`` by the build."""
+        if not relative:
+            return None
+        asset = theme.product_image(self.shop.root, relative)
+        width, height = self.shop.images[relative]
+        return Picture(self.shop.site.base_url + asset.path, width, height)
 
     def template(self, name: str) -> Template:
         if name not in self._templates:
@@ -464,6 +482,7 @@ class Renderer:
                     name=product.name,
                     description=markdown(product.description),
                     price=formatted_price(product.price, currency, locale, product.billing),
+                    image=self.picture(product.image),
                 )
                 for product in (
                     self.shop.products[pid]

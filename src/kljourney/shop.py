@@ -61,6 +61,8 @@ class Shop:
     #: The journeys of the account page, by what they do, as journey keys.
     account: dict[str, str] = field(default_factory=dict)
     brand: Brand = field(default_factory=Brand)
+    #: The products' pictures: width and height in pixels, by file (``Product.image``).
+    images: dict[str, tuple[int, int]] = field(default_factory=dict)
     warnings: list[Problem] = field(default_factory=list)
     #: A digest of the shared files; a change there touches every journey.
     shared_digest: str = ""

@@ -138,6 +138,19 @@ def branded(assets: dict[str, Asset], brand: Brand, root: Path) -> dict[str, Ass
     return found
 
 
+def product_image(root: Path, relative: str) -> Asset:
+    """A product's picture as published (``assets/starter.1a2b3c4d.png``), from its file
+    in the journeys folder ``root``."""
+    return Asset(PurePosixPath(relative).name, (root / relative).read_bytes())
+
+
+def with_product_images(
+    assets: dict[str, Asset], root: Path, images: dict[str, tuple[int, int]]
+) -> dict[str, Asset]:
+    """The assets and the products' pictures (``Shop.images``), by their files."""
+    return {**assets, **{relative: product_image(root, relative) for relative in images}}
+
+
 def asset_urls(assets: dict[str, Asset], base_url: str) -> dict[str, str]:
     """Each asset's URL as the pages reference it: under ``base_url``, absolute or rooted.
 
@@ -146,5 +159,8 @@ def asset_urls(assets: dict[str, Asset], base_url: str) -> dict[str, str]:
     urls = {}
     for name, asset in assets.items():
         stem, _, suffix = name.rpartition(".")
-        urls[suffix if name in ASSET_NAMES else stem] = base_url + asset.path
+        if name in ASSET_NAMES:
+            urls[suffix] = base_url + asset.path
+        elif stem in BRAND_FILES:
+            urls[stem] = base_url + asset.path
     return urls

@@ -491,8 +491,25 @@ def test_order_done_names_the_external_url(ws):
     assert "You will be taken to" in text(root.find(".//p[@class='external']"))
 
 
+IMAGES = (".svg", ".png", ".jpg", ".jpeg", ".webp", ".gif", ".ico")
+
+
+def test_a_product_picture_has_its_size_and_a_published_address(ws):
+    ws.edit("catalog.toml", 'id = "starter"\n', 'id = "starter"\nimage = "brand/logo.svg"\n')
+    ws.build()
+    root = parse(ws.page("product-selection"))
+    image = root.find(".//li[@data-kl-product='starter']/img")
+    assert (image.get("width"), image.get("height"), image.get("alt")) == ("132", "40", "")
+    assert image.get("loading") == "lazy"
+    published = ws.site / image.get("src").lstrip("/")
+    assert published.read_bytes() == (ws.journeys / "brand" / "logo.svg").read_bytes()
+    assert re.fullmatch(r"logo\.[0-9a-f]{8}\.svg", published.name)
+    assert root.find(".//li[@data-kl-product='pro']/img") is None  # a product without one
+
+
 def test_every_page_with_its_assets_fits_in_14_kb_gzipped(built):
-    assets = sorted((built.site / "assets").iterdir())
+    """Pictures aside: they come after the page, which shows without them."""
+    assets = [p for p in sorted((built.site / "assets").iterdir()) if p.suffix not in IMAGES]
     shared = sum(len(gzip.compress(p.read_bytes(), 9)) for p in assets)
     for name, html in built.pages().items():
         size = len(gzip.compress(html.encode(), 9)) + shared

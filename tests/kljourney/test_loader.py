@@ -682,3 +682,34 @@ def test_brand_files_are_images_in_the_journeys_folder(
     with (shop_dir / "keylight.toml").open("a") as file:
         file.write(f"\n[brand]\n{written}\n")
     assert expected in only_error(shop_dir)
+
+
+def test_product_pictures_are_measured(shop_dir: Path) -> None:
+    edit(
+        shop_dir / "catalog.toml", 'id = "starter"\n', 'id = "starter"\nimage = "brand/logo.svg"\n'
+    )
+    shop = kljourney.load(shop_dir)
+    assert shop.products["starter"].image == "brand/logo.svg"
+    assert shop.images == {"brand/logo.svg": (132, 40)}  # its width and height attributes
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "no file 'brand/starter.png' in the journeys folder"),
+        (b"not a picture", "cannot tell the width and height of 'brand/starter.png'"),
+    ],
+)
+def test_a_product_picture_must_be_an_image_there(
+    shop_dir: Path, content: bytes | None, expected: str
+) -> None:
+    if content is not None:
+        (shop_dir / "brand" / "starter.png").write_bytes(content)
+    edit(
+        shop_dir / "catalog.toml",
+        'id = "starter"\n',
+        'id = "starter"\nimage = "brand/starter.png"\n',
+    )
+    message = only_error(shop_dir)
+    assert message.startswith("catalog.toml:") and "field 'products[0].image'" in message
+    assert expected in message
