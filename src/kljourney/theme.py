@@ -128,7 +128,7 @@ def branded(assets: dict[str, Asset], brand: Brand, root: Path) -> dict[str, Ass
     stylesheet = brand.stylesheet()
     if stylesheet:
         css = assets["app.css"]
-        rule = f"\n/* [brand] in keylight.toml */\n{stylesheet}\n".encode()
+        rule = f"\n{stylesheet}\n".encode()
         found["app.css"] = Asset(css.name, css.content + rule)
     for role in BRAND_FILES:
         relative = getattr(brand, role)
