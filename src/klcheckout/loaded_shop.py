@@ -63,6 +63,7 @@ class LoadedShop:
             folders = theme.search_path(self.templates)
             assets = theme.load_assets(theme.resolve_files(folders))
             assets = theme.branded(assets, shop.brand, shop.root)
+            assets = theme.with_product_images(assets, shop.root, shop.images)
             env = renderer.env if renderer is not None else make_environment(folders)
             renderer = Renderer(env, shop, theme.asset_urls(assets, shop.site.base_url))
             self._renderer = renderer

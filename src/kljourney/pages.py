@@ -21,7 +21,7 @@ from babel import Locale
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 from markupsafe import Markup
 
-from . import i18n, theme
+from . import i18n
 from .countries import countries
 from .model import (
     AuthenticationStep,
@@ -253,12 +253,11 @@ class Renderer:
         self.folders = tuple(Path(folder) for folder in getattr(env.loader, "searchpath", ()))
 
     def picture(self, relative: str) -> Picture | None:
-        """A product's picture, published under ``assets/`` by the build."""
+        """A product's picture, published under ``assets/`` with the other assets."""
         if not relative:
             return None
-        asset = theme.product_image(self.shop.root, relative)
         width, height = self.shop.images[relative]
-        return Picture(self.shop.site.base_url + asset.path, width, height)
+        return Picture(self.asset_urls[relative], width, height)
 
     def template(self, name: str) -> Template:
         if name not in self._templates:

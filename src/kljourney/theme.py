@@ -154,7 +154,8 @@ def with_product_images(
 def asset_urls(assets: dict[str, Asset], base_url: str) -> dict[str, str]:
     """Each asset's URL as the pages reference it: under ``base_url``, absolute or rooted.
 
-    Keyed ``css`` and ``js`` for the shared files, ``logo`` and ``favicon`` for the brand's.
+    Keyed ``css`` and ``js`` for the shared files, ``logo`` and ``favicon`` for the brand's,
+    and by their file in the journeys folder for the products' pictures.
     """
     urls = {}
     for name, asset in assets.items():
@@ -163,4 +164,6 @@ def asset_urls(assets: dict[str, Asset], base_url: str) -> dict[str, str]:
             urls[suffix] = base_url + asset.path
         elif stem in BRAND_FILES:
             urls[stem] = base_url + asset.path
+        else:
+            urls[name] = base_url + asset.path
     return urls
