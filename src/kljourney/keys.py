@@ -35,7 +35,7 @@ def write_key(path: Path, key: str) -> None:
         # tomlkit appends a new key after the last plain value; put it right after `name`
         # instead, where a person looks for it.
         new_text = _insert_key_line(text, key)
-    _replace_file(path, new_text)
+    replace_file(path, new_text)
 
 
 def _insert_key_line(text: str, key: str) -> str:
@@ -56,7 +56,7 @@ def _insert_key_line(text: str, key: str) -> str:
     return "".join(lines)
 
 
-def _replace_file(path: Path, text: str) -> None:
+def replace_file(path: Path, text: str) -> None:
     """Temp file and rename, so an interrupted write never leaves half a journey."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

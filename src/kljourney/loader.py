@@ -13,7 +13,7 @@ import json
 import os
 import re
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -96,17 +96,25 @@ class _Entry:
     checked: tuple[str, list[Problem], list[Problem]] | None = None
 
 
-def load(root: Path | str, *, assign_keys: bool = False, cache: LoadCache | None = None) -> Shop:
+def load(
+    root: Path | str,
+    *,
+    assign_keys: bool = False,
+    cache: LoadCache | None = None,
+    texts: Mapping[str, str | None] | None = None,
+) -> Shop:
     """Read and validate every file under ``root``.
 
     With ``assign_keys``, a journey without a key gets a random one written into
     its file; without it (``klbuild check``), the key is made up in memory only.
     With a ``cache``, files whose size and modification time are unchanged since
     the last load are not read again (see ``LoadCache.trust_unchanged`` to skip even
-    looking at them). Raises ``ConfigError`` listing every problem.
+    looking at them). ``texts`` stand in for the files they name (None: as if the
+    file were gone): the studio checks a change this way before it writes it.
+    Raises ``ConfigError`` listing every problem.
     """
     cache = cache or LoadCache()
-    loader = _Loader(Path(root), cache)
+    loader = _Loader(Path(root), cache, texts or {})
     try:
         shop = loader.load()
     finally:
@@ -125,9 +133,10 @@ def load(root: Path | str, *, assign_keys: bool = False, cache: LoadCache | None
 class _Loader:
     """One pass over a journeys folder; collects problems as it goes."""
 
-    def __init__(self, root: Path, cache: LoadCache) -> None:
+    def __init__(self, root: Path, cache: LoadCache, texts: Mapping[str, str | None]) -> None:
         self.root = root
         self.cache = cache
+        self.texts = texts
         self.errors: list[Problem] = []
         self.warnings: list[Problem] = []
         self.sources: dict[str, str] = {}
@@ -202,10 +211,13 @@ class _Loader:
             self.error(shown, "expected a folder of .toml files, but this is a file")
             return None
         # Names, not paths: a thousand Path objects per load would cost more than the rest.
+        listed = set(os.listdir(self.root)) | {n for n, t in self.texts.items() if t is not None}
         files = [
             name
-            for name in sorted(os.listdir(self.root))
-            if name.endswith(".toml") and not name.startswith(".")
+            for name in sorted(listed)
+            if name.endswith(".toml")
+            and not name.startswith(".")
+            and not (name in self.texts and self.texts[name] is None)
         ]
         if not files:
             self.error(
@@ -250,6 +262,11 @@ class _Loader:
 
     def read(self, name: str) -> BaseModel | None:
         """Parse and validate one file, or take it from the cache if it has not changed."""
+        if name in self.texts:
+            # Never signed like a file on disk: the next plain load reads the file again.
+            entry = self.parse_text(name, self.texts[name] or "", (-1, -1, -1))
+            self.cache.entries[name] = entry
+            return entry.model
         entry = self.cache.entries.get(name)
         if entry is None or not self.cache.trusts(name):
             path = self.root / name
@@ -270,9 +287,11 @@ class _Loader:
 
     def parse_file(self, path: Path, signature: tuple[int, int, int]) -> _Entry:
         """Read, parse and validate a new or changed file into a cache entry."""
-        name = path.name
+        return self.parse_text(path.name, self.read_text(path), signature)
+
+    def parse_text(self, name: str, text: str | None, signature: tuple[int, int, int]) -> _Entry:
+        """Parse and validate a file's text (None: it could not be read) into a cache entry."""
         before = len(self.errors)
-        text = self.read_text(path)
         model = partial = None
         if text is not None:
             self.sources[name] = text
