@@ -224,6 +224,9 @@ class Checker:
                 label = step_label_of(journey, journey.steps.index(step))
             self.warn(journey.source, message, journey=journey.name, step=label)
 
+        if not journey.steps:
+            warn("no steps yet: the journey has no pages until it has an active step")
+            return
         if journey.about_subscription:
             if not any(kind in SUBSCRIPTION_STEP_TYPES for kind in kinds):
                 warn(

@@ -802,7 +802,9 @@ class Journey(Strict):
     discount: str = ""
     #: The journey is open only when this holds (a win-back: cancelled, and not long ago).
     when: Condition | None = None
-    steps: Annotated[list[Step], Field(min_length=1)]
+    #: Empty only while a journey is being made (the studio writes the file before its
+    #: first step): it has no pages then, and ``klbuild check`` warns.
+    steps: list[Step] = []
     #: Hooks on events anywhere in the journey.
     hooks: list[Hook] = []
 
