@@ -83,6 +83,23 @@ def build(journeys: Path, site: Path, templates: Path | None, strict: bool) -> N
     is_flag=True,
     help="Poll for changes instead of waiting for file events (network mounts, containers).",
 )
+@click.option(
+    "--studio/--no-studio",
+    default=True,
+    help="Serve the studio, which edits the journey files, at /__klbuild/studio/ (default: on).",
+)
+@click.option(
+    "--studio-remote",
+    is_flag=True,
+    help="Let the studio answer other machines too (it answers only this one by default).",
+)
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="A host name the studio answers to besides localhost (repeatable).",
+)
 def serve(
     journeys: Path,
     site: Path,
@@ -91,11 +108,25 @@ def serve(
     port: int,
     open_browser: bool | None,
     poll: bool,
+    studio: bool,
+    studio_remote: bool,
+    allow_hosts: tuple[str, ...],
 ) -> None:
     """Build JOURNEYS, serve the pages with the checkout backend, and reload on every save."""
     from .serve import serve as run_serve
 
-    run_serve(journeys, site, templates, host=host, port=port, open_browser=open_browser, poll=poll)
+    run_serve(
+        journeys,
+        site,
+        templates,
+        host=host,
+        port=port,
+        open_browser=open_browser,
+        poll=poll,
+        studio=studio,
+        studio_remote=studio_remote,
+        allow_hosts=allow_hosts,
+    )
 
 
 def _load(journeys: Path, *, assign_keys: bool, strict: bool) -> kljourney.Shop:

@@ -32,6 +32,7 @@ from kljourney.errors import summary
 from .events import Events
 
 DEV_PREFIX = "/__klbuild/"
+STUDIO_PREFIX = "/__klbuild/studio"
 #: Longest a page request waits for a running build before it is served anyway.
 BUILD_WAIT = 30.0
 
@@ -56,6 +57,7 @@ class LiveServer:
         self.moved: dict[str, str] = {}
         self.shop: Shop | None = None
         self._backend: tuple[str, WSGIApp] | None = None
+        self._studio: WSGIApp | None = None
         self._idle = threading.Event()
         self._idle.set()
         self._env = Environment(
@@ -109,6 +111,10 @@ class LiveServer:
         """Send requests under ``path`` (``/api``) to ``app``, as a reverse proxy would."""
         self._backend = (path.rstrip("/"), app)
 
+    def mount_studio(self, app: WSGIApp) -> None:
+        """Answer ``STUDIO_PREFIX`` with the studio (``klbuild.studio``)."""
+        self._studio = app
+
     def built(self, shop: Shop, journeys: list[str], everything: bool) -> None:
         """A build worked: the open pages of ``journeys`` (or all of them) reload."""
         if self.shop is not None:
@@ -153,6 +159,10 @@ class LiveServer:
             prefix, app = self._backend
             if path == prefix or path.startswith(prefix + "/"):
                 return app(environ, start_response)
+        if self._studio is not None and (
+            path == STUDIO_PREFIX or path.startswith(STUDIO_PREFIX + "/")
+        ):
+            return self._studio(environ, start_response)
         if path.startswith(DEV_PREFIX):
             response = self._dev_endpoint(path[len(DEV_PREFIX) :])
         else:
@@ -212,7 +222,10 @@ class LiveServer:
     def _journeys(self, status: int, path: str = "/") -> Response:
         """The journeys' first steps: the dev server's home page, and its answer to a 404."""
         html = self._env.get_template("_dev/missing.html").render(
-            path=path, journeys=self.first_step_urls("/"), build=self.build_number
+            path=path,
+            journeys=self.first_step_urls("/"),
+            build=self.build_number,
+            studio=STUDIO_PREFIX + "/" if self._studio is not None else "",
         )
         return Response(html, status=status, mimetype="text/html", headers=_NO_STORE)
 

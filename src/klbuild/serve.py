@@ -22,7 +22,9 @@ import klcheckout
 from kljourney import ConfigError, Problem, Shop, model, theme
 
 from .build import Builder, BuildError
-from .livereload import LiveServer
+from .livereload import STUDIO_PREFIX, LiveServer
+from .studio import Guard, Studio
+from .studio import create_app as studio_app
 from .watch import Watcher
 
 
@@ -39,6 +41,9 @@ class DevServer:
         port: int = 8000,
         poll: bool = False,
         instance: Path | None = None,
+        studio: bool = True,
+        studio_remote: bool = False,
+        allow_hosts: Iterable[str] = (),
     ) -> None:
         self.journeys = Path(journeys)
         self.templates = Path(templates) if templates is not None else None
@@ -49,6 +54,10 @@ class DevServer:
             Path(site), theme.search_path(self.templates), host=host, port=port
         )
         self.backend: Any = None
+        if studio:
+            self.studio = Studio(self.journeys, saved=self.rebuild, funnel=self.funnel_report)
+            guard = Guard(host, allow_hosts, remote=studio_remote)
+            self.server.mount_studio(studio_app(self.studio, guard))
         self._build_lock = threading.Lock()
         self._watcher: Watcher | None = None
         self._delivery: Any = None
@@ -106,6 +115,12 @@ class DevServer:
         else:
             klcheckout.use_shop(self.backend, shop)
         self.server.mount(shop.site.api_path, klcheckout.mount(self.backend))
+
+    def funnel_report(self, journey_key: str, days: int) -> Any:
+        """How a journey performed lately, for the studio; None before the backend runs."""
+        if self.backend is None:
+            return None
+        return klcheckout.funnel_report(self.backend, journey_key, days)
 
     def show_problems(self, problems: list[Problem]) -> None:
         self.server.show_problems(problems)
@@ -189,11 +204,26 @@ def serve(
     port: int,
     open_browser: bool | None,
     poll: bool,
+    studio: bool = True,
+    studio_remote: bool = False,
+    allow_hosts: Iterable[str] = (),
 ) -> None:
     """What ``klbuild serve`` runs: start, print the journeys' URLs, serve until Ctrl-C."""
-    server = DevServer(journeys, site, templates, host=host, port=port, poll=poll)
+    server = DevServer(
+        journeys,
+        site,
+        templates,
+        host=host,
+        port=port,
+        poll=poll,
+        studio=studio,
+        studio_remote=studio_remote,
+        allow_hosts=allow_hosts,
+    )
     base = server.start()
     click.echo(f"Serving {journeys} at {base} (Ctrl-C to stop)")
+    if studio:
+        click.echo(f"  Studio: {base.rstrip('/')}{STUDIO_PREFIX}/")
     urls = server.first_step_urls(base)
     for url, name in urls:
         click.echo(f"  {name}: {url}")

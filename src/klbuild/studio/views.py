@@ -1,0 +1,595 @@
+"""The studio's pages and the forms they post, as a small Flask app under ``/__klbuild/studio/``.
+
+Every page works as plain HTML forms (a person with a keyboard, or without
+JavaScript, can do everything); the script adds drag and drop for the steps and
+shows only the fields of the chosen step type. A form that is refused comes
+back with what was typed still in it and the reasons above it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Flask, Response, abort, redirect, render_template, request, send_file, url_for
+from werkzeug.datastructures import FileStorage
+
+from kljourney import theme
+from kljourney.model import CATALOG_FILE, FORMS_FILE, ICON_TYPES, IMAGE_TYPES, SHOP_FILE, slugify
+
+from . import chart, edits, fields
+from .documents import Conflict, Document, StudioError
+from .guard import Guard, Refused
+from .studio import Invalid, Studio
+
+PREFIX = "/__klbuild/studio"
+#: An uploaded logo or icon larger than this is refused: it would slow every page.
+UPLOAD_LIMIT = 512 * 1024
+FUNNEL_DAYS = (7, 30)
+
+
+def create_app(studio: Studio, guard: Guard) -> Flask:
+    app = Flask(
+        __name__,
+        static_folder=None,
+        template_folder=str(theme.templates_folder()),
+    )
+    app.config["MAX_CONTENT_LENGTH"] = UPLOAD_LIMIT + 64 * 1024
+    app.extensions["klbuild.studio"] = studio
+    app.jinja_env.filters["duration"] = duration
+
+    @app.before_request
+    def _guard() -> Response | None:
+        try:
+            guard.check(
+                request.method,
+                request.remote_addr or "",
+                request.host,
+                request.headers.get("Origin"),
+            )
+        except Refused as exc:
+            return Response(str(exc) + "\n", status=403, mimetype="text/plain")
+        return None
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"
+        )
+        return response
+
+    @app.errorhandler(413)
+    def _too_large(_error: Any) -> tuple[str, int]:
+        return f"The file is larger than {UPLOAD_LIMIT // 1024} KB; make it smaller.\n", 413
+
+    for rule, view, methods in ROUTES:
+        app.add_url_rule(PREFIX + rule, view.__name__, view, methods=methods)
+    return app
+
+
+def duration(seconds: float) -> str:
+    """``4 min 10 s``: how long a checkout took, as a person says it."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def _studio() -> Studio:
+    from flask import current_app
+
+    return current_app.extensions["klbuild.studio"]  # type: ignore[no-any-return]
+
+
+# -- shared ------------------------------------------------------------------------------
+
+
+def _page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
+    studio = _studio()
+    shop, problems = studio.load()
+    context.setdefault("errors", [])
+    return (
+        render_template(
+            f"_studio/{template}",
+            prefix=PREFIX,
+            shop_problems=[p for p in problems if p.severity == "error"],
+            choices=studio.choices(),
+            fields=fields,
+            notice=request.args.get("saved"),
+            **context,
+        ),
+        status,
+    )
+
+
+def _attempt(
+    redisplay: Callable[..., tuple[str, int]],
+    change: Callable[[], None],
+    done: str,
+    notice: str = "Saved",
+) -> Any:
+    """Run ``change``; on success go to ``done``; else show the page again with why."""
+    try:
+        change()
+    except Conflict as exc:
+        return redisplay(status=409, errors=[str(exc)], posted=None)
+    except Invalid as exc:
+        return redisplay(status=422, errors=[str(p) for p in exc.problems], posted=request.form)
+    except StudioError as exc:
+        return redisplay(status=422, errors=[str(exc)], posted=request.form)
+    place, hash_, fragment = done.partition("#")
+    separator = "&" if "?" in place else "?"
+    return redirect(f"{place}{separator}{urlencode({'saved': notice})}{hash_}{fragment}", code=303)
+
+
+def _index(value: str | None) -> int:
+    try:
+        return int(value or "")
+    except ValueError:
+        abort(400)
+
+
+# -- journeys ----------------------------------------------------------------------------
+
+
+def home(status: int = 200, errors: list[str] | None = None, posted: Any = None) -> Any:
+    return _page(
+        "home.html", status, journeys=_studio().journeys(), errors=errors or [], posted=posted
+    )
+
+
+def create_journey() -> Any:
+    studio = _studio()
+    values = fields.values_from(request.form, fields.JOURNEY_FIELDS, studio.choices().languages)
+    key = request.form.get("key", "").strip()
+    name = fields.values_from(request.form, fields.JOURNEY_FIELDS[:1], [])["name"] or ""
+    plain_name = name if isinstance(name, str) else next(iter(name.values()), "")
+    if not plain_name:
+        return home(422, ["Name: give the journey a name"], request.form)
+    file = edits.journey_file_name(plain_name, key, set(studio.journey_files()))
+
+    def edit(document: Document) -> None:
+        document.toml = edits.new_journey("", key, "", "")
+        fields.apply(document.toml, fields.JOURNEY_FIELDS, values)
+        document.toml["business_entity"] = values["business_entity"]
+
+    return _attempt(
+        home,
+        lambda: studio.change(file, "", edit, create=True),
+        url_for("journey", file=file),
+        "Journey created",
+    )
+
+
+def journey(
+    file: str, status: int = 200, errors: list[str] | None = None, posted: Any = None
+) -> Any:
+    studio = _studio()
+    document = _read_or_404(file)
+    entry = next((j for j in studio.journeys() if j.file == file), None)
+    steps = list(document.toml.get("steps", []))
+    shop, problems = studio.load()
+    return _page(
+        "journey.html",
+        status,
+        file=file,
+        document=document,
+        entry=entry,
+        values=fields.values_of(document.toml, fields.JOURNEY_FIELDS),
+        steps=[_step_summary(table) for table in steps],
+        problems=[p for p in problems if p.file == file],
+        funnels=_funnels(entry.key if entry else ""),
+        moved=request.args.get("moved"),
+        errors=errors or [],
+        posted=posted,
+    )
+
+
+def _step_summary(table: Any) -> dict[str, Any]:
+    step_type = str(table.get("type", ""))
+    return fields.values_of(table, fields.step_fields(step_type)) | {
+        "type": step_type,
+        "type_label": fields.STEP_TYPE_LABELS.get(step_type, step_type),
+    }
+
+
+def save_journey(file: str) -> Any:
+    studio = _studio()
+    values = fields.values_from(request.form, fields.JOURNEY_FIELDS, studio.choices().languages)
+
+    def edit(document: Document) -> None:
+        fields.apply(document.toml, fields.JOURNEY_FIELDS, values)
+
+    return _attempt(
+        lambda **kw: journey(file, **kw),
+        lambda: studio.change(file, request.form.get("seen", ""), edit),
+        url_for("journey", file=file),
+    )
+
+
+def delete_journey(file: str) -> Any:
+    studio = _studio()
+    return _attempt(
+        lambda **kw: journey(file, **kw),
+        lambda: studio.delete(file, request.form.get("seen", "")),
+        url_for("home"),
+        "Journey deleted",
+    )
+
+
+def _funnels(key: str) -> list[Any]:
+    studio = _studio()
+    if not key or studio.funnel is None:
+        return []
+    found = []
+    for days in FUNNEL_DAYS:
+        report = studio.funnel(key, days)
+        if report is not None:
+            found.append((days, report, chart.funnel_svg(report)))
+    return found
+
+
+# -- steps -------------------------------------------------------------------------------
+
+
+def _step_type() -> str:
+    step_type = request.form.get("type", "")
+    if step_type not in fields.STEP_TYPE_LABELS:
+        raise StudioError(f"Type: choose one of the step types (got {step_type!r})")
+    return step_type
+
+
+def _step_values(step_type: str) -> dict[str, Any]:
+    languages = _studio().choices().languages
+    return fields.values_from(request.form, fields.step_fields(step_type), languages)
+
+
+def add_step(file: str) -> Any:
+    studio = _studio()
+
+    def edit(document: Document) -> None:
+        step_type = _step_type()
+        if step_type not in fields.ADDABLE_STEP_TYPES:
+            raise StudioError(
+                "a cancellation step needs its reasons, which are written in the file"
+            )
+        edits.add_step(document.toml, _step_values(step_type), step_type)
+
+    return _attempt(
+        lambda **kw: journey(file, **kw),
+        lambda: studio.change(file, request.form.get("seen", ""), edit),
+        url_for("journey", file=file) + "#steps",
+        "Step added",
+    )
+
+
+def step(
+    file: str, index: int, status: int = 200, errors: list[str] | None = None, posted: Any = None
+) -> Any:
+    document = _read_or_404(file)
+    steps = document.toml.get("steps", [])
+    if not 0 <= index < len(steps):
+        abort(404)
+    table = steps[index]
+    step_type = str(table.get("type", ""))
+    return _page(
+        "step.html",
+        status,
+        file=file,
+        index=index,
+        document=document,
+        journey_name=fields.values_of(document.toml, fields.JOURNEY_FIELDS[:1])["name"],
+        step_type=step_type,
+        values={
+            kind: fields.values_of(table, fields.step_fields(kind))
+            for kind in fields.STEP_TYPE_LABELS
+        },
+        errors=errors or [],
+        posted=posted,
+    )
+
+
+def save_step(file: str, index: int) -> Any:
+    studio = _studio()
+
+    def edit(document: Document) -> None:
+        step_type = _step_type()
+        edits.set_step(document.toml, index, _step_values(step_type), step_type)
+
+    return _attempt(
+        lambda **kw: step(file, index, **kw),
+        lambda: studio.change(file, request.form.get("seen", ""), edit),
+        url_for("journey", file=file) + "#steps",
+    )
+
+
+def delete_step(file: str, index: int) -> Any:
+    studio = _studio()
+    return _attempt(
+        lambda **kw: journey(file, **kw),
+        lambda: studio.change(
+            file, request.form.get("seen", ""), lambda d: edits.delete(d.toml, "steps", index)
+        ),
+        url_for("journey", file=file) + "#steps",
+        "Step deleted",
+    )
+
+
+def move_step(file: str, index: int) -> Any:
+    """Move up or down: the keyboard's way to reorder (drag and drop posts ``order``)."""
+    studio = _studio()
+    to = index - 1 if request.form.get("direction") == "up" else index + 1
+    direction = request.form.get("direction", "down")
+    return _attempt(
+        lambda **kw: journey(file, **kw),
+        lambda: studio.change(
+            file, request.form.get("seen", ""), lambda d: edits.move(d.toml, "steps", index, to)
+        ),
+        url_for("journey", file=file, moved=f"{max(to, 0)}-{direction}") + "#steps",
+        "Step moved",
+    )
+
+
+def order_steps(file: str) -> Any:
+    studio = _studio()
+    try:
+        order = [int(part) for part in request.form.get("order", "").split(",") if part]
+    except ValueError:
+        abort(400)
+    return _attempt(
+        lambda **kw: journey(file, **kw),
+        lambda: studio.change(
+            file, request.form.get("seen", ""), lambda d: edits.reorder(d.toml, "steps", order)
+        ),
+        url_for("journey", file=file) + "#steps",
+        "Steps reordered",
+    )
+
+
+# -- catalog and forms -----------------------------------------------------------------------
+
+
+def catalog(status: int = 200, errors: list[str] | None = None, posted: Any = None) -> Any:
+    document = _studio().read(CATALOG_FILE)
+    return _page(
+        "catalog.html",
+        status,
+        document=document,
+        products=[fields.values_of(t, fields.PRODUCT_FIELDS) for t in _list(document, "products")],
+        selections=[
+            fields.values_of(t, fields.SELECTION_FIELDS)
+            for t in _list(document, "product_selections")
+        ],
+        errors=errors or [],
+        posted=posted,
+    )
+
+
+def forms(status: int = 200, errors: list[str] | None = None, posted: Any = None) -> Any:
+    document = _studio().read(FORMS_FILE)
+    found = []
+    for table in _list(document, "forms"):
+        entry = fields.values_of(table, fields.FORM_FIELDS)
+        entry["fields"] = [
+            fields.values_of(f, fields.FORM_FIELD_FIELDS) for f in table.get("fields", [])
+        ]
+        found.append(entry)
+    return _page(
+        "forms.html", status, document=document, forms=found, errors=errors or [], posted=posted
+    )
+
+
+#: (file, array key, specs, page) of what the catalog and forms pages edit, by URL part.
+COLLECTIONS: dict[str, tuple[str, str, list[fields.Field], str]] = {
+    "products": (CATALOG_FILE, "products", fields.PRODUCT_FIELDS, "catalog"),
+    "selections": (CATALOG_FILE, "product_selections", fields.SELECTION_FIELDS, "catalog"),
+    "forms": (FORMS_FILE, "forms", fields.FORM_FIELDS, "forms"),
+}
+
+
+def save_item(collection: str, index: str) -> Any:
+    """Add (index "new") or change one product, product selection or form."""
+    if collection not in COLLECTIONS:
+        abort(404)
+    file, key, specs, page = COLLECTIONS[collection]
+    studio = _studio()
+    values = fields.values_from(request.form, specs, studio.choices().languages)
+
+    def edit(document: Document) -> None:
+        if index == "new":
+            edits.add_table(document.toml, key, values, specs)
+        else:
+            fields.apply(edits.table_at(document.toml, key, _index(index)), specs, values)
+
+    redisplay = catalog if page == "catalog" else forms
+    return _attempt(
+        redisplay,
+        lambda: studio.change(file, request.form.get("seen", ""), edit),
+        url_for(page),
+        "Added" if index == "new" else "Saved",
+    )
+
+
+def delete_item(collection: str, index: int) -> Any:
+    if collection not in COLLECTIONS:
+        abort(404)
+    file, key, _specs, page = COLLECTIONS[collection]
+    redisplay = catalog if page == "catalog" else forms
+    return _attempt(
+        redisplay,
+        lambda: _studio().change(
+            file, request.form.get("seen", ""), lambda d: edits.delete(d.toml, key, index)
+        ),
+        url_for(page),
+        "Deleted",
+    )
+
+
+def save_form_field(form: int, index: str) -> Any:
+    """Add (index "new") or change one field of a form."""
+    studio = _studio()
+    values = fields.values_from(request.form, fields.FORM_FIELD_FIELDS, studio.choices().languages)
+
+    def edit(document: Document) -> None:
+        table = edits.table_at(document.toml, "forms", form)
+        if index == "new":
+            edits.add_table(table, "fields", values, fields.FORM_FIELD_FIELDS)
+        else:
+            target = edits.table_at(table, "fields", _index(index))
+            fields.apply(target, fields.FORM_FIELD_FIELDS, values)
+
+    return _attempt(
+        forms,
+        lambda: studio.change(FORMS_FILE, request.form.get("seen", ""), edit),
+        url_for("forms") + f"#form-{form}",
+        "Added" if index == "new" else "Saved",
+    )
+
+
+def delete_form_field(form: int, index: int) -> Any:
+    def edit(document: Document) -> None:
+        edits.delete(edits.table_at(document.toml, "forms", form), "fields", index)
+
+    return _attempt(
+        forms,
+        lambda: _studio().change(FORMS_FILE, request.form.get("seen", ""), edit),
+        url_for("forms") + f"#form-{form}",
+        "Deleted",
+    )
+
+
+# -- brand -------------------------------------------------------------------------------
+
+
+def brand(status: int = 200, errors: list[str] | None = None, posted: Any = None) -> Any:
+    document = _studio().read(SHOP_FILE)
+    table = document.toml.get("brand", {})
+    values = fields.values_of(table, fields.BRAND_FIELDS)
+    files = {name: str(table.get(name, "")) for name in ("logo", "favicon")}
+    return _page(
+        "brand.html",
+        status,
+        document=document,
+        values=values,
+        files=files,
+        errors=errors or [],
+        posted=posted,
+    )
+
+
+def save_brand() -> Any:
+    studio = _studio()
+    values = fields.values_from(request.form, fields.BRAND_FIELDS, [])
+    written: list[Path] = []
+    try:
+        for name, kinds in (("logo", IMAGE_TYPES), ("favicon", ICON_TYPES)):
+            upload = request.files.get(name)
+            if upload is not None and upload.filename:
+                written.append(_store_upload(studio.root, name, upload, kinds))
+                values[name] = written[-1].relative_to(studio.root).as_posix()
+            elif request.form.get(f"remove_{name}"):
+                values[name] = ""
+    except StudioError as exc:
+        return brand(422, [str(exc)], request.form)
+
+    def edit(document: Document) -> None:
+        edits.set_brand(document.toml, values)
+
+    response = _attempt(
+        brand,
+        lambda: studio.change(SHOP_FILE, request.form.get("seen", ""), edit, also=written),
+        url_for("brand"),
+    )
+    if not (isinstance(response, Response) and response.status_code == 303):
+        for path in written:  # refused: the upload is not kept either
+            path.unlink(missing_ok=True)
+    return response
+
+
+def _store_upload(root: Path, name: str, upload: FileStorage, kinds: tuple[str, ...]) -> Path:
+    """Keep an uploaded logo or icon as ``brand/<name>-<digest>.<suffix>`` in the folder.
+
+    Named by its content, so it never replaces a file the shop uses now (a refused
+    change must leave everything as it was) and two uploads never collide.
+    """
+    suffix = PurePosixPath(upload.filename or "").suffix.lower()
+    if suffix not in kinds:
+        raise StudioError(
+            f"{'Logo' if name == 'logo' else 'Icon'}: expected a {', '.join(kinds)} file, "
+            f"got {upload.filename!r}"
+        )
+    data = upload.read(UPLOAD_LIMIT + 1)
+    if len(data) > UPLOAD_LIMIT:
+        raise StudioError(f"the file is larger than {UPLOAD_LIMIT // 1024} KB; make it smaller")
+    digest = hashlib.sha256(data).hexdigest()[:8]
+    folder = root / "brand"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{slugify(name)}-{digest}{suffix}"
+    path.write_bytes(data)
+    return path
+
+
+def brand_file(name: str) -> Any:
+    """The logo or icon the shop names, for the brand page's preview."""
+    table = _studio().read(SHOP_FILE).toml.get("brand", {})
+    relative = str(table.get(name, "")) if name in ("logo", "favicon") else ""
+    root = _studio().root.resolve()
+    path = (root / relative).resolve() if relative else None
+    if path is None or not path.is_relative_to(root) or not path.is_file():
+        abort(404)
+    return send_file(path)
+
+
+def asset(name: str) -> Any:
+    if name not in ("studio.css", "studio.js"):
+        abort(404)
+    return send_file(theme.templates_folder() / "_studio" / name)
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+def _read_or_404(file: str) -> Document:
+    try:
+        return _studio().read(file)
+    except StudioError:
+        abort(404)
+
+
+def _list(document: Document, key: str) -> list[Any]:
+    found = document.toml.get(key, [])
+    return list(found) if isinstance(found, list) else []
+
+
+ROUTES: list[tuple[str, Callable[..., Any], list[str]]] = [
+    ("/", home, ["GET"]),
+    ("/journeys", create_journey, ["POST"]),
+    ("/journeys/<file>/", journey, ["GET"]),
+    ("/journeys/<file>/", save_journey, ["POST"]),
+    ("/journeys/<file>/delete", delete_journey, ["POST"]),
+    ("/journeys/<file>/steps", add_step, ["POST"]),
+    ("/journeys/<file>/order", order_steps, ["POST"]),
+    ("/journeys/<file>/steps/<int:index>/", step, ["GET"]),
+    ("/journeys/<file>/steps/<int:index>/", save_step, ["POST"]),
+    ("/journeys/<file>/steps/<int:index>/delete", delete_step, ["POST"]),
+    ("/journeys/<file>/steps/<int:index>/move", move_step, ["POST"]),
+    ("/catalog/", catalog, ["GET"]),
+    ("/forms/", forms, ["GET"]),
+    ("/<collection>/<index>", save_item, ["POST"]),
+    ("/<collection>/<int:index>/delete", delete_item, ["POST"]),
+    ("/forms/<int:form>/fields/<index>", save_form_field, ["POST"]),
+    ("/forms/<int:form>/fields/<int:index>/delete", delete_form_field, ["POST"]),
+    ("/brand/", brand, ["GET"]),
+    ("/brand/", save_brand, ["POST"]),
+    ("/brand/<name>", brand_file, ["GET"]),
+    ("/assets/<name>", asset, ["GET"]),
+]

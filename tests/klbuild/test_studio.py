@@ -1,0 +1,536 @@
+"""The studio over real HTTP: every change written as a careful person would, or refused.
+
+One dev server for the module; each test starts from the example's files again.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import shutil
+import threading
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from example import copy_self_service
+
+from klbuild.serve import DevServer
+
+STUDIO = "/__klbuild/studio"
+KEY = "k9uscs7vr7"
+JOURNEY = "self-service.toml"
+
+
+class Studio:
+    """A dev server on a copy of the example, and a browser-like client of its studio."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.pristine = root / "pristine"
+        copy_self_service(self.pristine)
+        self.journeys = root / "journeys"
+        shutil.copytree(self.pristine, self.journeys)
+        self.dev = DevServer(self.journeys, root / "site", instance=root / "instance", port=0)
+        self.base = self.dev.start().rstrip("/")
+        self.thread = threading.Thread(target=self.dev.serve_forever, daemon=True)
+        self.thread.start()
+
+    def reset(self) -> None:
+        """The example's files as they were, and the preview built from them."""
+        shutil.rmtree(self.journeys)
+        shutil.copytree(self.pristine, self.journeys)
+        self.dev.rebuild()
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return requests.get(self.base + STUDIO + path, timeout=10, **kwargs)
+
+    def post(self, path: str, data: dict[str, Any], **kwargs: Any) -> requests.Response:
+        """A form sent from the studio's page, as a browser sends it: with our Origin."""
+        headers = {"Origin": self.base, **kwargs.pop("headers", {})}
+        return requests.post(
+            self.base + STUDIO + path,
+            data=data,
+            headers=headers,
+            allow_redirects=False,
+            timeout=10,
+            **kwargs,
+        )
+
+    def seen(self, page: str) -> str:
+        """The fingerprint the page's forms carry, as the person's browser would send it."""
+        found = re.search(r'name="seen" value="([0-9a-f]*)"', self.get(page).text)
+        assert found, f"no form with a fingerprint on {page}"
+        return found.group(1)
+
+    def text(self, name: str) -> str:
+        return (self.journeys / name).read_text(encoding="utf-8")
+
+    def toml(self, name: str) -> dict[str, Any]:
+        return tomllib.loads(self.text(name))
+
+    def stop(self) -> None:
+        self.dev.shutdown()
+        self.thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("KEYLIGHT_DATABASE_URL", raising=False)
+        running = Studio(tmp_path_factory.mktemp("studio"))
+        try:
+            yield running
+        finally:
+            running.stop()
+
+
+@pytest.fixture
+def studio(server: Studio) -> Studio:
+    server.reset()
+    return server
+
+
+def only_added(before: str, after: str) -> list[str]:
+    """The lines a change added; fails if it removed or changed any line."""
+    diff = list(difflib.ndiff(before.splitlines(), after.splitlines()))
+    removed = [line for line in diff if line.startswith("- ")]
+    assert not removed, f"lines lost: {removed}"
+    return [line[2:] for line in diff if line.startswith("+ ")]
+
+
+# -- pages -------------------------------------------------------------------------------
+
+
+def test_home_lists_the_journeys_with_their_launch_links(studio: Studio) -> None:
+    page = studio.get("/")
+    assert page.status_code == 200
+    assert "Self-Service Shop &amp; Checkout" in page.text
+    assert f'href="/{KEY}/product-selection/" target="_blank"' in page.text
+    assert page.headers["Cache-Control"] == "no-store"
+    # The dev server's own home page leads to it.
+    assert f'href="{STUDIO}/"' in requests.get(studio.base + "/", timeout=10).text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/journeys/{JOURNEY}/",
+        f"/journeys/{JOURNEY}/steps/3/",
+        "/catalog/",
+        "/forms/",
+        "/brand/",
+        "/assets/studio.js",
+        "/assets/studio.css",
+    ],
+)
+def test_every_page_answers(studio: Studio, path: str) -> None:
+    assert studio.get(path).status_code == 200
+
+
+def test_a_built_site_never_contains_the_studio(studio: Studio) -> None:
+    for page in (studio.root / "site").rglob("*.html"):
+        assert "studio" not in page.read_text(encoding="utf-8")
+
+
+# -- journeys and steps ----------------------------------------------------------------------
+
+
+def test_create_a_journey_with_a_random_key(studio: Studio) -> None:
+    answer = studio.post(
+        "/journeys",
+        {
+            "seen": "",
+            "name": "Quick Shop",
+            "key": "",
+            "order_channel": "",
+            "business_entity": "acme",
+        },
+    )
+    assert answer.status_code == 303
+    assert answer.headers["Location"].endswith(
+        f"{STUDIO}/journeys/quick-shop.toml/?saved=Journey+created"
+    )
+    written = studio.toml("quick-shop.toml")
+    assert written["name"] == "Quick Shop"
+    assert re.fullmatch(r"[a-z][a-z0-9]{9}", written["key"])
+    assert written["business_entity"] == "acme"
+    assert "order_channel" not in written  # left empty: not written
+    assert "steps" not in written
+    page = studio.get("/journeys/quick-shop.toml/")
+    assert "No steps yet" in page.text
+
+
+def test_create_refuses_an_unknown_business_entity_and_writes_nothing(studio: Studio) -> None:
+    answer = studio.post(
+        "/journeys", {"seen": "", "name": "Quick Shop", "key": "", "business_entity": "nobody"}
+    )
+    assert answer.status_code == 422
+    assert "unknown business entity &#39;nobody&#39;" in answer.text
+    assert 'value="Quick Shop"' in answer.text  # what was typed is still there
+    assert not (studio.journeys / "quick-shop.toml").exists()
+
+
+def test_add_a_step_keeps_the_file_as_it_was_and_rebuilds_the_preview(studio: Studio) -> None:
+    before = studio.text(JOURNEY)
+    answer = studio.post(
+        f"/journeys/{JOURNEY}/steps",
+        {
+            "seen": studio.seen(f"/journeys/{JOURNEY}/"),
+            "name": "Delivery notes",
+            "active": "true",
+            "progress_bar": "true",
+            "type": "form",
+            "form_target": "order_notes",
+            "form": "billing",
+        },
+    )
+    assert answer.status_code == 303, answer.text
+    added = only_added(before, studio.text(JOURNEY))
+    assert added == [
+        "",
+        "[[steps]]",
+        'name = "Delivery notes"',
+        'type = "form"',
+        "active = true",
+        "progress_bar = true",
+        'form_target = "order_notes"',
+        'form = "billing"',
+    ]
+    # The preview was rebuilt before the answer came: the page is there.
+    assert (studio.root / "site" / KEY / "delivery-notes" / "index.html").is_file()
+
+
+def test_an_invalid_step_is_refused_with_klbuild_checks_message(studio: Studio) -> None:
+    before = studio.text(JOURNEY)
+    answer = studio.post(
+        f"/journeys/{JOURNEY}/steps",
+        {
+            "seen": studio.seen(f"/journeys/{JOURNEY}/"),
+            "name": "Plans",
+            "active": "true",
+            "type": "product_selection",
+            "product_selection": "",
+            "form_id": "add-step",
+        },
+    )
+    assert answer.status_code == 422
+    assert "step 8 &#39;Plans&#39;, field &#39;product_selection&#39;: missing" in answer.text
+    assert 'id="add-name" name="name" value="Plans"' in answer.text
+    assert studio.text(JOURNEY) == before
+
+
+def test_edit_a_step_changes_only_its_lines(studio: Studio) -> None:
+    before = studio.text(JOURNEY)
+    answer = studio.post(
+        f"/journeys/{JOURNEY}/steps/6/",
+        {
+            "seen": studio.seen(f"/journeys/{JOURNEY}/steps/6/"),
+            "name": "Order done",
+            "active": "true",
+            "progress_bar": "true",
+            "type": "order_done",
+            "external_url": "",
+            "message_title": "Thanks!",
+            "message_body": (
+                "We have received your order. You will get a confirmation by email shortly."
+            ),
+        },
+    )
+    assert answer.status_code == 303, answer.text
+    diff = [
+        line
+        for line in difflib.ndiff(before.splitlines(), studio.text(JOURNEY).splitlines())
+        if line[:1] in "+-"
+    ]
+    assert sorted(diff) == [
+        '+ message_title = "Thanks!"',
+        '- external_url = ""',
+        '- message_title = "Thank you for your purchase"',
+    ]
+
+
+def test_a_new_type_takes_its_fields_and_drops_the_old_ones(studio: Studio) -> None:
+    answer = studio.post(
+        f"/journeys/{JOURNEY}/steps/3/",
+        {
+            "seen": studio.seen(f"/journeys/{JOURNEY}/steps/3/"),
+            "name": "Customer Information",
+            "active": "true",
+            "type": "payment_method",
+            "methods": ["invoice"],
+        },
+    )
+    assert answer.status_code == 303, answer.text
+    step = studio.toml(JOURNEY)["steps"][3]
+    assert step == {
+        "name": "Customer Information",
+        "type": "payment_method",
+        "active": True,
+        "progress_bar": False,
+        "methods": ["invoice"],
+    }
+
+
+def test_move_up_and_down_keep_every_line(studio: Studio) -> None:
+    before = studio.text(JOURNEY)
+    page = f"/journeys/{JOURNEY}/"
+    answer = studio.post(f"{page}steps/1/move", {"seen": studio.seen(page), "direction": "up"})
+    assert answer.status_code == 303
+    assert "moved=0-up" in answer.headers["Location"]
+    names = [step["name"] for step in studio.toml(JOURNEY)["steps"]]
+    assert names[:2] == ["Cart", "Product selection"]
+    assert sorted(studio.text(JOURNEY).splitlines()) == sorted(before.splitlines())
+    # The moved step's button keeps the keyboard's focus after the page reloads.
+    # It is first now: its Move down button has the focus.
+    html = requests.get(studio.base + answer.headers["Location"], timeout=10).text
+    assert html.count("autofocus") == 1
+    assert 'autofocus aria-label="Move Cart down"' in html
+    studio.post(f"{page}steps/0/move", {"seen": studio.seen(page), "direction": "down"})
+    assert studio.text(JOURNEY) == before
+
+
+def test_reorder_by_a_whole_new_order(studio: Studio) -> None:
+    page = f"/journeys/{JOURNEY}/"
+    answer = studio.post(f"{page}order", {"seen": studio.seen(page), "order": "1,0,2,3,4,5,6"})
+    assert answer.status_code == 303
+    names = [step["name"] for step in studio.toml(JOURNEY)["steps"]]
+    assert names[:3] == ["Cart", "Product selection", "Login or create an account"]
+    stale = studio.post(f"{page}order", {"seen": studio.seen(page), "order": "0,1,2"})
+    assert stale.status_code == 422
+    assert "does not name every step once" in stale.text
+
+
+def test_delete_a_step_and_a_journey(studio: Studio) -> None:
+    page = f"/journeys/{JOURNEY}/"
+    assert studio.post(f"{page}steps/2/delete", {"seen": studio.seen(page)}).status_code == 303
+    assert len(studio.toml(JOURNEY)["steps"]) == 6
+    assert not (studio.root / "site" / KEY / "login-or-create-an-account").exists()
+    assert studio.post(f"{page}delete", {"seen": studio.seen(page)}).status_code == 303
+    assert not (studio.journeys / JOURNEY).exists()
+
+
+# -- products, forms and brand -----------------------------------------------------------------
+
+
+def test_products_and_selections(studio: Studio) -> None:
+    before = studio.text("catalog.toml")
+    answer = studio.post(
+        "/products/new",
+        {
+            "seen": studio.seen("/catalog/"),
+            "id": "team",
+            "name": "Team",
+            "price": "49.00",
+            "billing": "monthly",
+            "tax_rate": "19",
+        },
+    )
+    assert answer.status_code == 303, answer.text
+    assert only_added(before, studio.text("catalog.toml"))[-6:] == [
+        "[[products]]",
+        'id = "team"',
+        'name = "Team"',
+        'price = "49.00"',
+        'billing = "monthly"',
+        'tax_rate = "19"',
+    ]
+    answer = studio.post(
+        "/selections/0",
+        {
+            "seen": studio.seen("/catalog/"),
+            "id": "plans",
+            "name": "Choose your plan",
+            "products": ["starter", "team"],
+        },
+    )
+    assert answer.status_code == 303, answer.text
+    assert studio.toml("catalog.toml")["product_selections"][0]["products"] == ["starter", "team"]
+    assert "# Products and the selections that show them." in studio.text("catalog.toml")
+
+
+def test_a_bad_price_is_refused_with_the_models_words(studio: Studio) -> None:
+    before = studio.text("catalog.toml")
+    answer = studio.post(
+        "/products/0",
+        {
+            "seen": studio.seen("/catalog/"),
+            "form_id": "products-0",
+            "id": "starter",
+            "name": "Starter",
+            "price": "nine",
+            "billing": "monthly",
+            "tax_rate": "19",
+        },
+    )
+    assert answer.status_code == 422
+    assert "expected a decimal string such as &#34;9.90&#34;, got &#39;nine&#39;" in answer.text
+    assert 'value="nine"' in answer.text
+    assert studio.text("catalog.toml") == before
+
+
+def test_deleting_a_product_in_use_is_refused(studio: Studio) -> None:
+    before = studio.text("catalog.toml")
+    answer = studio.post("/products/0/delete", {"seen": studio.seen("/catalog/")})
+    assert answer.status_code == 422
+    assert "unknown product &#39;starter&#39;" in answer.text
+    assert studio.text("catalog.toml") == before
+
+
+def test_forms_and_their_fields(studio: Studio) -> None:
+    seen = studio.seen("/forms/")
+    answer = studio.post(
+        "/forms/0/fields/new",
+        {
+            "seen": seen,
+            "name": "purchase_order",
+            "label": "Purchase order number",
+            "type": "text",
+            "max_length": "20",
+        },
+    )
+    assert answer.status_code == 303, answer.text
+    fields = studio.toml("forms.toml")["forms"][0]["fields"]
+    assert fields[-1] == {
+        "name": "purchase_order",
+        "label": "Purchase order number",
+        "type": "text",
+        "max_length": 20,
+    }
+    assert '\n\n  [[forms.fields]]\n  name = "purchase_order"\n' in studio.text("forms.toml")
+    answer = studio.post(
+        "/forms/new", {"seen": studio.seen("/forms/"), "id": "notes", "name": "Notes"}
+    )
+    assert answer.status_code == 303
+    assert studio.toml("forms.toml")["forms"][-1] == {"id": "notes", "name": "Notes"}
+    bad = studio.post(
+        "/forms/0/fields/0",
+        {
+            "seen": studio.seen("/forms/"),
+            "name": "company",
+            "label": "Company",
+            "type": "text",
+            "max_length": "many",
+        },
+    )
+    assert bad.status_code == 422
+    assert "expected a whole number such as 60, got &#39;many&#39;" in bad.text
+
+
+def test_a_low_contrast_colour_is_refused_with_a_readable_one(studio: Studio) -> None:
+    before = studio.text("keylight.toml")
+    answer = studio.post("/brand/", {"seen": studio.seen("/brand/"), "color": "#7fd1ae"})
+    assert answer.status_code == 422
+    assert "contrast" in answer.text and "4.5:1" in answer.text
+    assert studio.text("keylight.toml") == before
+
+
+def test_brand_colour_and_logo(studio: Studio) -> None:
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="120" height="32"></svg>'
+    answer = studio.post(
+        "/brand/",
+        {"seen": studio.seen("/brand/"), "color": "#0b5f4a", "accent": ""},
+        files={"logo": ("acme.svg", svg, "image/svg+xml")},
+    )
+    assert answer.status_code == 303, answer.text
+    brand = studio.toml("keylight.toml")["brand"]
+    assert brand["color"] == "#0b5f4a"
+    assert re.fullmatch(r"brand/logo-[0-9a-f]{8}\.svg", brand["logo"])
+    assert (studio.journeys / brand["logo"]).read_bytes() == svg
+    page = (studio.root / "site" / KEY / "cart" / "index.html").read_text(encoding="utf-8")
+    assert 'alt="Acme Shop"' in page
+    assert studio.get("/brand/logo").content == svg
+
+
+def test_a_refused_upload_is_not_kept(studio: Studio) -> None:
+    answer = studio.post(
+        "/brand/",
+        {"seen": studio.seen("/brand/"), "color": "#eeeeee"},
+        files={"logo": ("acme.svg", b"<svg/>", "image/svg+xml")},
+    )
+    assert answer.status_code == 422
+    assert not list((studio.journeys / "brand").glob("logo-*"))
+    wrong = studio.post(
+        "/brand/",
+        {"seen": studio.seen("/brand/")},
+        files={"favicon": ("icon.gif", b"GIF89a", "image/gif")},
+    )
+    assert wrong.status_code == 422
+    assert "Icon: expected a .svg, .png, .ico file, got &#39;icon.gif&#39;" in wrong.text
+
+
+# -- the files stay the source of truth ----------------------------------------------------
+
+
+def test_a_file_changed_on_disk_is_never_overwritten(studio: Studio) -> None:
+    page = f"/journeys/{JOURNEY}/"
+    seen = studio.seen(page)
+    path = studio.journeys / JOURNEY
+    path.write_text(studio.text(JOURNEY) + "# a colleague's note\n", encoding="utf-8")
+    answer = studio.post(f"{page}steps/1/move", {"seen": seen, "direction": "up"})
+    assert answer.status_code == 409
+    assert "changed on disk since the studio showed it" in answer.text
+    assert studio.text(JOURNEY).endswith("# a colleague's note\n")
+    # The page shows the file as it is now, so the change can be made again.
+    again = re.search(r'name="seen" value="([0-9a-f]*)"', answer.text)
+    assert again and again.group(1) != seen
+    assert (
+        studio.post(f"{page}steps/1/move", {"seen": again.group(1), "direction": "up"}).status_code
+        == 303
+    )
+
+
+def test_a_new_journey_never_replaces_a_file(studio: Studio) -> None:
+    answer = studio.post(
+        "/journeys",
+        {"seen": "", "name": "Self service", "key": "", "business_entity": "acme"},
+    )
+    assert answer.status_code == 303
+    assert answer.headers["Location"].split("?")[0].endswith("/journeys/self-service-2.toml/")
+    assert studio.toml(JOURNEY)["key"] == KEY
+
+
+# -- safe by default ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example", "http://127.0.0.1:1", "null", None])
+def test_a_write_from_elsewhere_is_refused(studio: Studio, origin: str | None) -> None:
+    before = studio.text(JOURNEY)
+    headers = {"Origin": origin} if origin else {}
+    answer = requests.post(
+        f"{studio.base}{STUDIO}/journeys/{JOURNEY}/steps/1/move",
+        data={"seen": studio.seen(f"/journeys/{JOURNEY}/"), "direction": "up"},
+        headers=headers,
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert answer.status_code == 403
+    assert "studio's own page" in answer.text
+    assert studio.text(JOURNEY) == before
+
+
+def test_a_foreign_host_name_is_refused_even_for_reading(studio: Studio) -> None:
+    """DNS rebinding: a site whose name now points here sends its own name."""
+    answer = studio.get("/", headers={"Host": "attacker.example:80"})
+    assert answer.status_code == 403
+    assert "does not answer to the name 'attacker.example'" in answer.text
+    assert studio.get("/", headers={"Host": "localhost"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "name", ["..%2Fkeylight.toml", "%2E%2E", "notes.txt", "Self-Service.toml", "link.toml"]
+)
+def test_no_path_outside_the_folder(studio: Studio, name: str) -> None:
+    outside = studio.root / "outside.toml"
+    outside.write_text('name = "Outside"\n', encoding="utf-8")
+    (studio.journeys / "link.toml").symlink_to(outside)
+    try:
+        assert studio.get(f"/journeys/{name}/").status_code == 404
+        answer = studio.post(f"/journeys/{name}/", {"seen": "", "name": "Hacked"})
+        assert answer.status_code in (404, 409, 422)
+        assert outside.read_text(encoding="utf-8") == 'name = "Outside"\n'
+    finally:
+        (studio.journeys / "link.toml").unlink()
