@@ -334,7 +334,8 @@ def move_step(file: str, index: int) -> Any:
         lambda: studio.change(
             file, request.form.get("seen", ""), lambda d: edits.move(d.toml, "steps", index, to)
         ),
-        url_for("journey", file=file, moved=f"{max(to, 0)}-{direction}") + "#steps",
+        # No #fragment: Chromium ignores autofocus on a page opened at one.
+        url_for("journey", file=file, moved=f"{max(to, 0)}-{direction}"),
         "Step moved",
     )
 

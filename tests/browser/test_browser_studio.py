@@ -1,0 +1,277 @@
+"""The guide's click path in the studio: from a shop with no journey to a placed order.
+
+A marketer who never opens a text editor makes the product, the product
+selection, the billing form and the seven-step journey, puts two steps in their
+place (one by drag and drop, one with the keyboard), launches it and orders.
+The files written must read as a careful person would have written them.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from typing import Any
+
+import pytest
+from browser_helpers import (
+    Workspace,
+    add_product,
+    press_continue,
+    running,
+    shot,
+    sign_up,
+    strong_password,
+    unique_email,
+    wait_for_state,
+)
+
+import kljourney
+
+pytestmark = pytest.mark.browser
+
+STUDIO = "__klbuild/studio/"
+
+#: The journey file the studio writes, with the key it made up replaced by KEY.
+EXPECTED_JOURNEY = """\
+name = "Self-Service Shop & Checkout"
+key = "KEY"
+business_entity = "acme"
+
+[[steps]]
+name = "Product selection"
+type = "product_selection"
+active = true
+progress_bar = true
+product_selection = "plans"
+unique_selection = false
+
+[[steps]]
+name = "Cart"
+type = "order"
+active = true
+progress_bar = true
+
+[[steps]]
+name = "Login or create an account"
+type = "authentication"
+active = true
+progress_bar = false
+
+[[steps]]
+name = "Customer Information"
+type = "form"
+active = true
+progress_bar = true
+form_target = "sold_to_account"
+form = "billing"
+
+[[steps]]
+name = "Payment method"
+type = "payment_method"
+active = true
+progress_bar = true
+
+[[steps]]
+name = "Confirm Order"
+type = "confirmation"
+active = true
+progress_bar = true
+confirmation_type = "direct"
+
+[[steps]]
+name = "Order done"
+type = "order_done"
+active = true
+progress_bar = true
+message_title = "Thank you for your purchase"
+message_body = "We have received your order."
+"""
+
+
+def empty_shop(ws: Workspace) -> None:
+    """The shop's own file only (site, seller, payment methods): no product, form or journey."""
+    for path in ws.journeys.iterdir():
+        if path.name != "keylight.toml" and path.is_file():
+            path.unlink()
+    text = ws.read("keylight.toml")
+    text = re.sub(r"\n# How the pages look.*", "\n", text, flags=re.S)
+    ws.write("keylight.toml", text)
+
+
+def saved(page: Any) -> None:
+    """Wait for the page the studio shows after a change it accepted."""
+    page.wait_for_selector("[data-studio-notice]")
+    assert page.locator("[data-studio-errors]").count() == 0
+
+
+def add_step(page: Any, name: str, kind: str, progress_bar: bool = True, **typed: Any) -> None:
+    form = page.locator("form[data-studio-step-form]")
+    form.get_by_label("Name", exact=True).fill(name)
+    form.get_by_label("Type", exact=True).select_option(kind)
+    if progress_bar:
+        form.get_by_label("Progress Bar").check()
+    fieldset = form.locator(f'fieldset[data-studio-type="{kind}"]')
+    for label, value in typed.items():
+        control = fieldset.get_by_label(label.replace("_", " "), exact=True)
+        if value is True:
+            control.check()
+        elif control.evaluate("e => e.tagName") == "SELECT":
+            control.select_option(value)
+        else:
+            control.fill(value)
+    form.get_by_role("button", name="Create").click()
+    saved(page)
+
+
+def step_names(page: Any) -> list[str]:
+    return page.locator("[data-studio-steps] .step-name > a").all_inner_texts()
+
+
+def test_a_marketer_builds_launches_and_orders(ws: Workspace, context: Any, page: Any) -> None:
+    empty_shop(ws)
+    with running(ws) as server:
+        page.goto(server.base + STUDIO)
+        assert "No journey yet" in page.locator("main").inner_text()
+
+        # The product and the selection that offers it.
+        page.get_by_role("link", name="Products").click()
+        new = page.locator("form[action$='/products/new']")
+        new.get_by_label("Id").fill("starter")
+        new.get_by_label("Name").fill("Starter")
+        new.get_by_label("Price").fill("9.90")
+        new.get_by_label("Billing").select_option("monthly")
+        new.get_by_label("Tax rate (%)").fill("19")
+        new.get_by_role("button", name="Create").click()
+        saved(page)
+        new = page.locator("form[action$='/selections/new']")
+        new.get_by_label("Id").fill("plans")
+        new.get_by_label("Name").fill("Choose your plan")
+        new.get_by_label("Starter").check()
+        new.get_by_role("button", name="Create").click()
+        saved(page)
+
+        # The billing form, with the fields the order needs.
+        page.get_by_role("link", name="Forms").click()
+        new = page.locator("form[action$='/forms/new']")
+        new.get_by_label("Id").fill("billing")
+        new.get_by_label("Name").fill("Billing details")
+        new.get_by_role("button", name="Create").click()
+        saved(page)
+        for name, label, kind, autocomplete in (
+            ("email", "Email", "email", "email"),
+            ("full_name", "Full name", "text", "name"),
+        ):
+            page.get_by_text("Add a field").click()
+            new = page.locator("form[action$='/fields/new']")
+            new.get_by_label("Field name").fill(name)
+            new.get_by_label("Label").fill(label)
+            new.get_by_label("Type").select_option(kind)
+            new.get_by_label("Required").check()
+            new.get_by_label("Autocomplete").fill(autocomplete)
+            new.get_by_role("button", name="Add field").click()
+            saved(page)
+
+        # The journey: a name, no key, no order channel, the seller from the list.
+        page.get_by_role("link", name="Journeys").click()
+        create = page.locator("form[action$='/journeys']")
+        create.get_by_label("Name").fill("Self-Service Shop & Checkout")
+        create.get_by_label("Business entity").select_option("acme")
+        create.get_by_role("button", name="Create").click()
+        saved(page)
+        assert page.locator("h1").inner_text() == "Self-Service Shop & Checkout"
+
+        # Seven steps, two of them added out of place.
+        add_step(page, "Cart", "order")
+        add_step(
+            page,
+            "Product selection",
+            "product_selection",
+            **{"Product selection": "plans"},
+        )
+        add_step(page, "Login or create an account", "authentication", progress_bar=False)
+        add_step(page, "Payment method", "payment_method")
+        add_step(
+            page,
+            "Customer Information",
+            "form",
+            **{"Form target": "sold_to_account", "Form": "billing"},
+        )
+        add_step(page, "Confirm Order", "confirmation")
+        add_step(
+            page,
+            "Order done",
+            "order_done",
+            **{
+                "Message title": "Thank you for your purchase",
+                "Message body": "We have received your order.",
+            },
+        )
+        assert step_names(page)[:2] == ["Cart", "Product selection"]
+
+        # Drag and drop: Product selection above Cart.
+        items = page.locator("[data-studio-steps] > li")
+        with page.expect_navigation():
+            items.nth(1).locator(".handle").drag_to(items.nth(0), target_position={"x": 20, "y": 4})
+        saved(page)
+        assert step_names(page)[:3] == [
+            "Product selection",
+            "Cart",
+            "Login or create an account",
+        ]
+
+        # The keyboard: Payment method one down, with Tab and Enter only.
+        move = page.get_by_role("button", name="Move Payment method down")
+        move.focus()
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        saved(page)
+        assert step_names(page)[3:5] == ["Customer Information", "Payment method"]
+        # The focus is back on the moved step's button, for the next press.
+        focused = page.evaluate("() => document.activeElement.getAttribute('aria-label')")
+        assert focused == "Move Payment method down"
+        shot(page, "studio-journey")
+
+        # The files read as a careful person's, and klbuild check finds no mistake.
+        files = [p.name for p in ws.journeys.glob("*.toml")]
+        journey_file = next(name for name in files if name.startswith("self-service"))
+        text = ws.read(journey_file)
+        key = tomllib.loads(text)["key"]
+        assert re.fullmatch(r"[a-z][a-z0-9]{9}", key)
+        assert text == EXPECTED_JOURNEY.replace('"KEY"', f'"{key}"')
+        shop = kljourney.load(ws.journeys)
+        assert [w.message for w in shop.warnings] == []
+
+        # Launch: the first step in a new window, as customers see it.
+        with context.expect_page() as opened:
+            page.get_by_role("link", name="Launch").click()
+        customer = opened.value
+        customer.wait_for_load_state()
+        assert customer.url == f"{server.base}{key}/product-selection/"
+        wait_for_state(customer)
+        add_product(customer, "starter")
+        press_continue(customer)
+        customer.wait_for_url(re.compile(r"/cart/$"))
+        wait_for_state(customer)
+        press_continue(customer)
+        customer.wait_for_url(re.compile(r"/login-or-create-an-account/$"))
+        wait_for_state(customer)
+        email = unique_email("studio")
+        sign_up(customer, email, strong_password())
+        customer.wait_for_url(re.compile(r"/customer-information/$"))
+        wait_for_state(customer)
+        customer.get_by_label("Full name").fill("Ada Lovelace")
+        assert customer.get_by_label("Email").input_value() == email
+        customer.locator("form.step-form button[type=submit]").click()
+        customer.wait_for_url(re.compile(r"/payment-method/$"))
+        wait_for_state(customer)
+        customer.get_by_role("radio", name="Invoice").check()
+        customer.get_by_role("button", name="Continue").click()
+        customer.wait_for_url(re.compile(r"/confirm-order/$"))
+        wait_for_state(customer)
+        customer.get_by_role("button", name="Order and pay").click()
+        customer.wait_for_url(re.compile(r"/order-done/"))
+        wait_for_state(customer)
+        assert customer.locator("h1").inner_text() == "Thank you for your purchase"
+        orders = ws.query("SELECT email, journey_key FROM orders")
+        assert [(row["email"], row["journey_key"]) for row in orders] == [(email, key)]
+        assert page.kl_errors == [] and customer
