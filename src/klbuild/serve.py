@@ -222,11 +222,13 @@ def serve(
     )
     base = server.start()
     click.echo(f"Serving {journeys} at {base} (Ctrl-C to stop)")
-    if studio:
-        click.echo(f"  Studio: {base.rstrip('/')}{STUDIO_PREFIX}/")
     urls = server.first_step_urls(base)
     for url, name in urls:
         click.echo(f"  {name}: {url}")
+    if studio:
+        click.echo(
+            f"The studio, to change the journeys in the browser: {base.rstrip('/')}{STUDIO_PREFIX}/"
+        )
     if server.problems:
         click.echo("The journeys have errors; open pages show them until the files are fixed.")
     if open_browser is None:

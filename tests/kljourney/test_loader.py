@@ -14,6 +14,8 @@ import kljourney
 from kljourney.errors import ConfigError
 from kljourney.model import FormStep, ProductSelectionStep
 
+KEY = "k9uscs7vr7"
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "journeys"
 
 
@@ -713,3 +715,37 @@ def test_a_product_picture_must_be_an_image_there(
     message = only_error(shop_dir)
     assert message.startswith("catalog.toml:") and "field 'products[0].image'" in message
     assert expected in message
+
+
+# -- texts standing in for files (the studio's check before it writes) ----------------------
+
+
+def test_texts_stand_in_for_files_without_touching_them(shop_dir: Path) -> None:
+    journey = shop_dir / "self-service.toml"
+    before = journey.read_text(encoding="utf-8")
+    changed = before.replace('name = "Cart"', 'name = "Basket"')
+    cache = kljourney.LoadCache()
+    shop = kljourney.load(shop_dir, cache=cache, texts={"self-service.toml": changed})
+    assert [step.name for step in shop.journeys[KEY].steps][1] == "Basket"
+    assert journey.read_text(encoding="utf-8") == before
+    # The same cache then reads the file again: the stand-in is not taken for it.
+    shop = kljourney.load(shop_dir, cache=cache)
+    assert [step.name for step in shop.journeys[KEY].steps][1] == "Cart"
+
+
+def test_a_text_refused_as_the_file_would_be(shop_dir: Path) -> None:
+    broken = (shop_dir / "self-service.toml").read_text(encoding="utf-8")
+    broken = broken.replace('form = "billing"', 'form = "nope"')
+    with pytest.raises(ConfigError) as caught:
+        kljourney.load(shop_dir, texts={"self-service.toml": broken})
+    assert any("unknown form 'nope'" in str(p) for p in caught.value.errors)
+
+
+def test_a_new_file_and_a_removed_one(shop_dir: Path) -> None:
+    new = 'name = "Quick"\nkey = "quick"\nbusiness_entity = "acme"\n'
+    shop = kljourney.load(shop_dir, texts={"quick.toml": new, "self-service.toml": None})
+    assert list(shop.journeys) == ["quick"]
+    assert [w.message for w in shop.warnings] == [
+        "no steps yet: the journey has no pages until it has an active step"
+    ]
+    assert (shop_dir / "self-service.toml").exists() and not (shop_dir / "quick.toml").exists()

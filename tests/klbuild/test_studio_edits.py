@@ -1,0 +1,148 @@
+"""The studio's verbs on parsed TOML: the result reads as if a person had edited the file."""
+
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+import tomlkit
+from werkzeug.datastructures import MultiDict
+
+from klbuild.studio import edits, fields
+from klbuild.studio.documents import StudioError
+
+JOURNEY = """\
+# Our shop. Keep the cart before the login.
+name = "Shop"
+key = "shop"
+business_entity = "acme"
+
+[[steps]]
+name = "Plans"   # what people pick from
+type = "product_selection"
+product_selection = "plans"
+progress_bar = true
+
+[[steps]]
+name = "Cart"
+type = "order"
+
+# The confirmation comes last.
+[[steps]]
+name = "Confirm"
+type = "confirmation"
+"""
+
+FORMS = """\
+[[forms]]
+id = "billing"
+name = "Billing"
+
+  [[forms.fields]]
+  name = "email"
+  label = "Email"
+  type = "email"
+
+# Notes come next.
+
+[[forms]]
+id = "notes"
+name = "Notes"
+"""
+
+
+def names(document: tomlkit.TOMLDocument) -> list[str]:
+    return [step["name"] for step in tomllib.loads(document.as_string())["steps"]]
+
+
+def test_reorder_keeps_every_comment_with_its_step() -> None:
+    document = tomlkit.parse(JOURNEY)
+    edits.reorder(document, "steps", [1, 0, 2])
+    text = document.as_string()
+    assert names(document) == ["Cart", "Plans", "Confirm"]
+    assert text.startswith("# Our shop. Keep the cart before the login.\n")
+    assert 'name = "Plans"   # what people pick from' in text
+    assert sorted(text.splitlines()) == sorted(JOURNEY.splitlines())
+
+
+def test_move_is_clamped_and_a_bad_order_refused() -> None:
+    document = tomlkit.parse(JOURNEY)
+    edits.move(document, "steps", 0, 99)
+    assert names(document) == ["Cart", "Confirm", "Plans"]
+    with pytest.raises(StudioError, match="does not name every step once"):
+        edits.reorder(document, "steps", [0, 0, 1])
+    with pytest.raises(StudioError, match="no steps number 5"):
+        edits.move(document, "steps", 4, 0)
+
+
+def test_a_new_step_goes_last_a_blank_line_apart() -> None:
+    document = tomlkit.parse(JOURNEY)
+    edits.add_step(document, {"name": "Done", "active": True, "progress_bar": False}, "order_done")
+    assert document.as_string() == JOURNEY + (
+        '\n[[steps]]\nname = "Done"\ntype = "order_done"\nactive = true\nprogress_bar = false\n'
+    )
+
+
+def test_the_first_step_of_a_new_journey() -> None:
+    document = edits.new_journey("Quick", "quick", "acme", "")
+    edits.add_step(document, {"name": "Cart", "active": True, "progress_bar": True}, "order")
+    assert document.as_string() == (
+        'name = "Quick"\nkey = "quick"\nbusiness_entity = "acme"\n\n'
+        '[[steps]]\nname = "Cart"\ntype = "order"\nactive = true\nprogress_bar = true\n'
+    )
+
+
+def test_a_new_field_is_indented_like_its_neighbours_before_the_next_comment() -> None:
+    document = tomlkit.parse(FORMS)
+    form = edits.table_at(document, "forms", 0)
+    values = {"name": "vat_id", "label": "VAT ID", "type": "text", "required": True}
+    edits.add_table(form, "fields", values, fields.FORM_FIELD_FIELDS)
+    assert document.as_string() == FORMS.replace(
+        '  type = "email"\n\n',
+        '  type = "email"\n\n  [[forms.fields]]\n  name = "vat_id"\n  label = "VAT ID"\n'
+        '  type = "text"\n  required = true\n\n',
+    )
+
+
+def test_a_new_type_drops_the_old_types_keys_and_keeps_the_rest() -> None:
+    document = tomlkit.parse(JOURNEY)
+    values = {
+        "name": "Plans",
+        "active": True,
+        "progress_bar": True,
+        "form": "billing",
+        "form_target": "sold_to_account",
+    }
+    edits.set_step(document, 0, values, "form")
+    step = tomllib.loads(document.as_string())["steps"][0]
+    assert step == {
+        "name": "Plans",
+        "type": "form",
+        "progress_bar": True,
+        "active": True,
+        "form": "billing",
+        "form_target": "sold_to_account",
+    }
+    assert 'name = "Plans"   # what people pick from' in document.as_string()
+
+
+def test_emptied_keys_are_removed_and_the_last_table_takes_its_array() -> None:
+    document = tomlkit.parse(JOURNEY)
+    for _ in range(3):
+        edits.delete(document, "steps", 0)
+    assert "steps" not in tomllib.loads(document.as_string())
+
+
+def test_texts_in_several_languages_become_a_table() -> None:
+    form = MultiDict({"name@de": "Warenkorb", "name@en": "Cart", "title@de": "", "title@en": ""})
+    values = fields.values_from(form, fields.STEP_COMMON[:2], ["de", "en"])
+    assert values == {"name": {"de": "Warenkorb", "en": "Cart"}, "title": ""}
+    table = tomlkit.table()
+    fields.apply(table, fields.STEP_COMMON[:2], values)
+    assert table.as_string() == 'name = {de = "Warenkorb", en = "Cart"}\n'
+
+
+def test_a_number_that_is_not_one() -> None:
+    table = tomlkit.table()
+    with pytest.raises(StudioError, match="expected a whole number such as 60, got 'ten'"):
+        fields.apply(table, fields.FORM_FIELD_FIELDS, {"max_length": "ten"})
