@@ -1,6 +1,6 @@
 """How long a save takes to reach an open page in ``klbuild serve``.
 
-    .venv/bin/python bench/reload.py [--journeys 1000] [--saves 20]
+    .venv/bin/python bench/reload.py [--journeys 1000] [--saves 20] [--studio]
 
 Copies the example journeys into a temporary folder, adds N synthetic journeys
 (the example under other keys), starts ``klbuild serve`` on a free port as a
@@ -10,6 +10,10 @@ close) and by temp file and rename, as editors do. Each save renames a step, so
 every save changes the pages. It prints, per kind of save and overall, the median
 and worst time from just before the save to the ``reload`` event reaching the
 client. The goal: a median under 100 ms on 2 cores, whatever the number of journeys.
+
+With ``--studio`` each change is made in the studio instead (a form posted to
+``/__klbuild/studio/``, as the person's browser sends it): the time then includes
+the studio's check of the change by the loader and its write.
 
 Nothing is asserted: the figures are for people comparing changes.
 """
@@ -28,6 +32,9 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -90,6 +97,39 @@ class Client:
         self.sock.close()
 
 
+class Studio:
+    """The studio's form for the example's second step, posted as a browser posts it."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.origin = f"http://{host}:{port}"
+        self.step = f"/__klbuild/studio/journeys/{EXAMPLE_FILE}/steps/1/"
+
+    def fingerprint(self) -> str:
+        with urllib.request.urlopen(self.origin + self.step) as answer:
+            page = answer.read().decode()
+        return re.search(r'name="seen" value="([0-9a-f]+)"', page).group(1)
+
+    def rename_cart(self, name: str, seen: str) -> None:
+        form = {"seen": seen, "name": name, "type": "order", "active": "true"}
+        form["progress_bar"] = "true"
+        request = urllib.request.Request(
+            self.origin + self.step,
+            data=urllib.parse.urlencode(form).encode(),
+            headers={"Origin": self.origin},
+        )
+        opener = urllib.request.build_opener(_NoRedirect)
+        try:
+            opener.open(request)
+        except urllib.error.HTTPError as answer:
+            if answer.code != 303:
+                sys.exit(f"the studio refused the change ({answer.code}): {answer.read()[:500]}")
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
 def save(path: Path, text: str, atomic: bool) -> None:
     if atomic:
         temp = path.with_name(f".{path.name}.swp-bench.tmp")
@@ -105,6 +145,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--journeys", type=int, default=1000, help="synthetic journeys (1000)")
     parser.add_argument("--saves", type=int, default=20, help="saves to time (20)")
+    parser.add_argument(
+        "--studio", action="store_true", help="make each change in the studio, not in the file"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="klbuild-reload-") as tmp:
@@ -146,20 +189,27 @@ def main() -> None:
             path = journeys / EXAMPLE_FILE
             original = path.read_text(encoding="utf-8")
             times: dict[str, list[float]] = {"in place": [], "temp file + rename": []}
+            if args.studio:
+                times = {"studio": []}
+                studio = Studio(match.group(1), int(match.group(2)))
             for i in range(args.saves):
                 atomic = i % 2 == 1
                 text = original.replace('name = "Cart"', f'name = "Cart {i}"', 1)
-                before = time.perf_counter()
-                save(path, text, atomic)
+                if args.studio:
+                    seen = studio.fingerprint()
+                    before = time.perf_counter()
+                    studio.rename_cart(f"Cart {i}", seen)
+                else:
+                    before = time.perf_counter()
+                    save(path, text, atomic)
                 while True:
                     arrived, name, data = client.next(timeout=30)
                     if name == "reload":
                         break
                     if name == "problems":
                         sys.exit(f"the save made the journeys invalid: {data}")
-                times["temp file + rename" if atomic else "in place"].append(
-                    (arrived - before) * 1000
-                )
+                kind = "studio" if args.studio else "temp file + rename" if atomic else "in place"
+                times[kind].append((arrived - before) * 1000)
                 time.sleep(0.2)  # a person does not save faster; keep saves apart
                 # Nothing else must arrive for this save (one rebuild per save).
                 try:

@@ -11,7 +11,7 @@ Parts without tables are shared between the copies, not copied.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from pydantic import BaseModel
@@ -20,12 +20,15 @@ from .model import Text
 from .shop import Shop
 
 
-def localized(value: Any, locale: str) -> Any:
+def localized(value: Any, locale: str, plain: Collection[int] = ()) -> Any:
     """``value`` with every ``Text`` table replaced by its entry for ``locale``.
 
     Returns ``value`` itself when nothing in it changes, so a journey without
-    tables costs one walk and no copy.
+    tables costs one walk and no copy; none at all when its id is in ``plain``
+    (the loader knows which journeys have no table).
     """
+    if id(value) in plain:
+        return value
     if isinstance(value, Text):
         return Text(value.in_language(locale)) if value.by_language else value
     if isinstance(value, BaseModel):
@@ -40,12 +43,12 @@ def localized(value: Any, locale: str) -> Any:
         items = [localized(item, locale) for item in value]
         return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
     if isinstance(value, dict):
-        entries = {key: localized(item, locale) for key, item in value.items()}
+        entries = {key: localized(item, locale, plain) for key, item in value.items()}
         return entries if any(entries[key] is not value[key] for key in value) else value
     return value
 
 
-def in_language(shop: Shop, locale: str) -> Shop:
+def in_language(shop: Shop, locale: str, plain: Collection[int] = ()) -> Shop:
     """The shop as the pages in ``locale`` show it: its texts and its site's URLs."""
     return dataclasses.replace(
         shop,
@@ -55,22 +58,23 @@ def in_language(shop: Shop, locale: str) -> Shop:
         products=localized(shop.products, locale),
         product_selections=localized(shop.product_selections, locale),
         forms=localized(shop.forms, locale),
-        journeys=localized(shop.journeys, locale),
+        journeys=localized(shop.journeys, locale, plain),
         discounts=localized(shop.discounts, locale),
     )
 
 
-def with_languages(shop: Shop) -> Shop:
+def with_languages(shop: Shop, plain: Collection[int] = ()) -> Shop:
     """The shop in its default language, holding itself in every language it speaks.
 
     A shop of one language has no ``languages``: its pages offer no switcher.
+    ``plain``: ids of journeys known to have no text by language.
     """
     site = shop.site
-    default = in_language(shop, site.languages[0])
+    default = in_language(shop, site.languages[0], plain)
     if len(site.languages) > 1:
         default.languages = {site.languages[0]: default}
         for locale in site.languages[1:]:
-            copy = in_language(shop, locale)
+            copy = in_language(shop, locale, plain)
             copy.languages = default.languages
             default.languages[locale] = copy
     return default

@@ -94,6 +94,9 @@ class _Entry:
     version: tuple[str, str, str] | None = None
     #: (shared digest, errors, warnings) of checking this journey against the shared files.
     checked: tuple[str, list[Problem], list[Problem]] | None = None
+    #: Whether the model holds no text by language: then neither the translations check
+    #: nor the copy per language needs to walk it again until the file changes.
+    plain: bool | None = None
 
 
 def load(
@@ -122,7 +125,7 @@ def load(
     if loader.errors:
         raise ConfigError(loader.errors + loader.warnings)
     assert shop is not None
-    shop = languages.with_languages(shop)
+    shop = languages.with_languages(shop, loader.plain_models)
     if assign_keys:
         for journey in shop.journeys.values():
             if loader.generated_keys.get(journey.source):
@@ -145,6 +148,8 @@ class _Loader:
         self.broken: set[str] = set()
         #: What journeys show from the shared files, digested once per load.
         self.shown_digests: dict[tuple[Any, ...], str] = {}
+        #: ids of the journeys known to hold no text by language (see ``_Entry.plain``).
+        self.plain_models: set[int] = set()
 
     # -- reading ---------------------------------------------------------------------
 
@@ -469,12 +474,29 @@ class _Loader:
         files: list[tuple[str, Any]] = [(SHOP_FILE, shop_file), (CATALOG_FILE, catalog)]
         files += [(FORMS_FILE, forms)] + [(journey.source, journey) for journey in journeys]
         for name, model in files:
+            if isinstance(model, Journey) and self.is_plain(model):
+                continue  # no table by language: nothing to translate
             self.check_translations(name, model, shop.site.languages)
         for journey in journeys:
             version = self.cached_version(shop, journey)
             if journey.version != version:  # a cached journey mostly keeps its version
                 journey._version = version
         return shop
+
+    def is_plain(self, journey: Journey) -> bool:
+        """Whether the journey has no text by language, remembered while its file is unchanged.
+
+        Walking a thousand journeys for tables that none of them has was most of a
+        reload's time in a shop of one language.
+        """
+        entry = self.cache.entries.get(journey.source)
+        if entry is None or entry.model is not journey:
+            return False
+        if entry.plain is None:
+            entry.plain = next(languages.tables(journey), None) is None
+        if entry.plain:
+            self.plain_models.add(id(journey))
+        return entry.plain
 
     def check_language_folders(self, site: Site, journeys: list[Journey]) -> None:
         """A journey's pages and a language's folder cannot share an address."""
@@ -556,7 +578,8 @@ class _Loader:
         by_name: dict[str, Journey] = {}
         for journey in journeys:
             by_name[journey.key] = journey
-            by_name[Path(journey.source).stem] = journey
+            # A journey file's name is "<stem>.toml" (``load`` lists no other): no Path needed.
+            by_name[journey.source.removesuffix(".toml")] = journey
         # A journey file with mistakes of its own is reported as such, not also as unknown.
         broken = {Path(journey.source).stem for journey in self.partial_journeys}
         found: dict[str, str] = {}

@@ -173,8 +173,10 @@ class Studio:
         change's: refusing every change until they are fixed would lock the
         person out of the studio.
         """
-        _before_shop, before = self.load()
         _after_shop, after = self.load(texts)
+        if not any(p.severity == "error" for p in after):
+            return  # the usual case: one load, not two
+        _before_shop, before = self.load()
         known = {_identity(p) for p in before if p.severity == "error"}
         added = [p for p in after if p.severity == "error" and _identity(p) not in known]
         if added:
