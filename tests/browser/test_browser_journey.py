@@ -88,11 +88,14 @@ def check_progress(page: Any) -> None:
 
 
 def check_accessible(page: Any) -> None:
-    """axe-core finds nothing on the page, at the context's width and at a phone's."""
+    """axe-core finds nothing on the page, and nothing scrolls sideways, at the context's
+    width, at a desktop's and at a phone's."""
     size = page.viewport_size
     try:
-        for width, height in ((size["width"], size["height"]), (320, 640)):
+        for width, height in ((size["width"], size["height"]), (1280, 900), (320, 640)):
             page.set_viewport_size({"width": width, "height": height})
+            scroll_width, _ = no_horizontal_scroll(page)
+            assert scroll_width <= width, f"{step_of(page)}: scrollWidth {scroll_width}"
             found = AXE.run(page).response["violations"]
             assert found == [], [
                 (v["id"], v["help"], [n["target"] for n in v["nodes"]][:3]) for v in found

@@ -13,6 +13,7 @@ import tomllib
 from typing import Any
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from browser_helpers import (
     Workspace,
     add_product,
@@ -28,6 +29,8 @@ from browser_helpers import (
 import kljourney
 
 pytestmark = pytest.mark.browser
+
+AXE = Axe()
 
 STUDIO = "__klbuild/studio/"
 
@@ -230,6 +233,12 @@ def test_a_marketer_builds_launches_and_orders(ws: Workspace, context: Any, page
         focused = page.evaluate("() => document.activeElement.getAttribute('aria-label')")
         assert focused == "Move Payment method down"
         shot(page, "studio-journey")
+        # The studio itself: axe-core finds nothing, on the journey's page and a step's.
+        for url in (page.url, page.url.split("?")[0] + "steps/3/"):
+            page.goto(url)
+            found = AXE.run(page).response["violations"]
+            assert found == [], [(v["id"], [n["target"] for n in v["nodes"]][:3]) for v in found]
+        page.goto(page.url.split("steps/")[0])
 
         # The files read as a careful person's, and klbuild check finds no mistake.
         files = [p.name for p in ws.journeys.glob("*.toml")]
