@@ -283,4 +283,33 @@ def test_a_marketer_builds_launches_and_orders(ws: Workspace, context: Any, page
         assert customer.locator("h1").inner_text() == "Thank you for your purchase"
         orders = ws.query("SELECT email, journey_key FROM orders")
         assert [(row["email"], row["journey_key"]) for row in orders] == [(email, key)]
-        assert page.kl_errors == [] and customer
+
+        # Refused: a condition that does not parse. The reason is read first (focus), what
+        # was typed stays, and the file is as it was.
+        before = ws.read(journey_file)
+        page.get_by_role("link", name="Cart", exact=True).click()
+        page.get_by_label("Condition").fill("cart.total >")
+        page.get_by_role("button", name="Save").click()
+        errors = page.locator("[data-studio-errors]")
+        errors.wait_for()
+        assert "step 2 'Cart', field 'when'" in errors.inner_text()
+        assert page.evaluate("() => document.activeElement.hasAttribute('data-studio-errors')")
+        assert page.get_by_label("Condition").input_value() == "cart.total >"
+        assert ws.read(journey_file) == before
+
+        # Refused: the file was changed on disk (a colleague's editor) since the page was made.
+        page.goto(server.base + STUDIO + f"journeys/{journey_file}/")
+        ws.write(journey_file, before + "# checked by Grace\n")
+        page.get_by_role("button", name="Move Cart down").click()
+        errors.wait_for()
+        assert "changed on disk since the studio showed it" in errors.inner_text()
+        assert ws.read(journey_file) == before + "# checked by Grace\n"
+        # The page now holds the file as it is: the same click works, and keeps the comment.
+        page.get_by_role("button", name="Move Cart down").click()
+        saved(page)
+        assert step_names(page)[1:3] == ["Login or create an account", "Cart"]
+        assert ws.read(journey_file).endswith("# checked by Grace\n")
+        # No script error; the console's only complaints are the two refusals' statuses.
+        assert [
+            e for e in page.kl_errors if "(CONFLICT)" not in e and "(UNPROCESSABLE" not in e
+        ] == []
