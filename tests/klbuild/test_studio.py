@@ -534,3 +534,29 @@ def test_no_path_outside_the_folder(studio: Studio, name: str) -> None:
         assert outside.read_text(encoding="utf-8") == 'name = "Outside"\n'
     finally:
         (studio.journeys / "link.toml").unlink()
+
+
+def test_a_product_picture_uploaded_with_the_product(studio: Studio) -> None:
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="120" height="80"></svg>'
+    form = {
+        "seen": studio.seen("/catalog/"),
+        "form_id": "products-0",
+        "id": "starter",
+        "name": "Starter",
+        "price": "9.90",
+        "billing": "monthly",
+        "tax_rate": "19",
+    }
+    answer = studio.post("/products/0", form, files={"picture": ("photo.svg", svg)})
+    assert answer.status_code == 303, answer.text
+    image = studio.toml("catalog.toml")["products"][0]["image"]
+    assert re.fullmatch(r"images/starter-[0-9a-f]{8}\.svg", image)
+    assert (studio.journeys / image).read_bytes() == svg
+    page = (studio.root / "site" / KEY / "product-selection" / "index.html").read_text("utf-8")
+    assert 'width="120" height="80"' in page
+    # A picture that is not one is refused, and not kept.
+    form["seen"] = studio.seen("/catalog/")
+    wrong = studio.post("/products/0", form, files={"picture": ("notes.txt", b"hello")})
+    assert wrong.status_code == 422
+    assert "Picture: expected a .svg, .png" in wrong.text
+    assert len(list((studio.journeys / "images").iterdir())) == 1

@@ -404,6 +404,17 @@ def save_item(collection: str, index: str) -> Any:
     file, key, specs, page = COLLECTIONS[collection]
     studio = _studio()
     values = fields.values_from(request.form, specs, studio.choices().languages)
+    redisplay = catalog if page == "catalog" else forms
+    written: list[Path] = []
+    upload = request.files.get("picture") if collection == "products" else None
+    if upload is not None and upload.filename:
+        stem = str(values.get("id") or "product")
+        try:
+            path = _store_upload(studio.root, "images", stem, "Picture", upload, IMAGE_TYPES)
+        except StudioError as exc:
+            return redisplay(422, [str(exc)], request.form)
+        written.append(path)
+        values["image"] = path.relative_to(studio.root).as_posix()
 
     def edit(document: Document) -> None:
         if index == "new":
@@ -411,13 +422,13 @@ def save_item(collection: str, index: str) -> Any:
         else:
             fields.apply(edits.table_at(document.toml, key, _index(index)), specs, values)
 
-    redisplay = catalog if page == "catalog" else forms
-    return _attempt(
+    response = _attempt(
         redisplay,
-        lambda: studio.change(file, request.form.get("seen", ""), edit),
+        lambda: studio.change(file, request.form.get("seen", ""), edit, also=written),
         url_for(page),
         "Added" if index == "new" else "Saved",
     )
+    return _discard_uploads_unless_saved(response, written)
 
 
 def delete_item(collection: str, index: int) -> Any:
@@ -492,14 +503,16 @@ def save_brand() -> Any:
     values = fields.values_from(request.form, fields.BRAND_FIELDS, [])
     written: list[Path] = []
     try:
-        for name, kinds in (("logo", IMAGE_TYPES), ("favicon", ICON_TYPES)):
+        for name, label, kinds in (("logo", "Logo", IMAGE_TYPES), ("favicon", "Icon", ICON_TYPES)):
             upload = request.files.get(name)
             if upload is not None and upload.filename:
-                written.append(_store_upload(studio.root, name, upload, kinds))
-                values[name] = written[-1].relative_to(studio.root).as_posix()
+                path = _store_upload(studio.root, "brand", name, label, upload, kinds)
+                written.append(path)
+                values[name] = path.relative_to(studio.root).as_posix()
             elif request.form.get(f"remove_{name}"):
                 values[name] = ""
     except StudioError as exc:
+        _discard_uploads_unless_saved(None, written)
         return brand(422, [str(exc)], request.form)
 
     def edit(document: Document) -> None:
@@ -510,33 +523,39 @@ def save_brand() -> Any:
         lambda: studio.change(SHOP_FILE, request.form.get("seen", ""), edit, also=written),
         url_for("brand"),
     )
-    if not (isinstance(response, Response) and response.status_code == 303):
-        for path in written:  # refused: the upload is not kept either
-            path.unlink(missing_ok=True)
-    return response
+    return _discard_uploads_unless_saved(response, written)
 
 
-def _store_upload(root: Path, name: str, upload: FileStorage, kinds: tuple[str, ...]) -> Path:
-    """Keep an uploaded logo or icon as ``brand/<name>-<digest>.<suffix>`` in the folder.
+def _store_upload(
+    root: Path, folder: str, stem: str, label: str, upload: FileStorage, kinds: tuple[str, ...]
+) -> Path:
+    """Keep an uploaded picture as ``<folder>/<stem>-<digest>.<suffix>`` in the journeys folder.
 
     Named by its content, so it never replaces a file the shop uses now (a refused
     change must leave everything as it was) and two uploads never collide.
     """
     suffix = PurePosixPath(upload.filename or "").suffix.lower()
     if suffix not in kinds:
-        raise StudioError(
-            f"{'Logo' if name == 'logo' else 'Icon'}: expected a {', '.join(kinds)} file, "
-            f"got {upload.filename!r}"
-        )
+        raise StudioError(f"{label}: expected a {', '.join(kinds)} file, got {upload.filename!r}")
     data = upload.read(UPLOAD_LIMIT + 1)
     if len(data) > UPLOAD_LIMIT:
-        raise StudioError(f"the file is larger than {UPLOAD_LIMIT // 1024} KB; make it smaller")
+        raise StudioError(
+            f"{label}: the file is larger than {UPLOAD_LIMIT // 1024} KB; make it smaller"
+        )
     digest = hashlib.sha256(data).hexdigest()[:8]
-    folder = root / "brand"
-    folder.mkdir(exist_ok=True)
-    path = folder / f"{slugify(name)}-{digest}{suffix}"
+    target = root / folder
+    target.mkdir(exist_ok=True)
+    path = target / f"{slugify(stem) or 'picture'}-{digest}{suffix}"
     path.write_bytes(data)
     return path
+
+
+def _discard_uploads_unless_saved(response: Any, written: list[Path]) -> Any:
+    """A refused change keeps none of the files uploaded with it."""
+    if not (isinstance(response, Response) and response.status_code == 303):
+        for path in written:
+            path.unlink(missing_ok=True)
+    return response
 
 
 def brand_file(name: str) -> Any:
