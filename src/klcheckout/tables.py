@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Integer,
@@ -130,6 +131,9 @@ orders = Table(
     Column("status", String(16), nullable=False),
     #: The language of the pages it was placed on (``de-DE``): its emails speak it.
     Column("locale", String(35)),
+    #: Seconds from the first page of the customer's walk to this order (the funnel's
+    #: median time to complete); None when the cookie did not know when it started.
+    Column("seconds_to_order", Integer),
     Column("created_at", UTCDateTime(), nullable=False, index=True),
     Column("updated_at", UTCDateTime(), nullable=False),
 )
@@ -268,4 +272,16 @@ email_sessions = Table(
     Column("email", String(254), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+#: Visitors per step and UTC day, for the funnel report: each visitor counts once per
+#: step (their cart cookie remembers the steps counted). Each backend process adds views
+#: up in memory and adds them here once a second (``step_views.py``). Counts only.
+step_views = Table(
+    "step_views",
+    metadata,
+    Column("journey_key", String(64), primary_key=True),
+    Column("step_id", String(200), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("visitors", Integer, nullable=False),
 )
