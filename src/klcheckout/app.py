@@ -19,7 +19,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from kljourney import Shop, i18n
 
-from . import db, errors, language, ratelimit, security, settings
+from . import db, errors, language, ratelimit, security, settings, step_views
 from .hooks import startup
 from .loaded_shop import LoadedShop
 
@@ -47,6 +47,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, shop: Shop | None =
     _check_account_links(app, loaded.shop)
     _check_pages_origin(app, loaded.shop)
     app.extensions["keylight_db"] = db.open_database(app.config["KEYLIGHT_DATABASE_URL"])
+    app.extensions["keylight_step_views"] = step_views.StepViews(app.extensions["keylight_db"])
 
     ratelimit.init_app(app)
     errors.init_app(app)

@@ -4,8 +4,10 @@ The cookie is an itsdangerous ``URLSafeTimedSerializer`` token signed with the
 app's ``SECRET_KEY`` and verified with ``SECRET_KEY_FALLBACKS`` too, so secrets
 can be rotated without emptying every cart. Anyone holding the cookie can *read*
 it, which is why it carries only product ids, quantities, the journey key and
-version, a random checkout id and a random login-session token (whose meaning
-lives in the database and can be revoked there).
+version, a random checkout id, a random login-session token (whose meaning
+lives in the database and can be revoked there), and for the funnel report the
+positions of the steps already counted for this visitor and when their walk began
+(``step_views``).
 
 A cookie that cannot be trusted (tampered, truncated, expired, signed with a
 retired key, made for another journey) is replaced by a fresh cart with a
@@ -73,6 +75,12 @@ class Cart:
     #: The checkout id of the last order placed, for the order done page.
     done: str = ""
     lines: dict[str, int] = field(default_factory=dict)
+    #: The steps of this walk already counted as viewed, by position in the journey's
+    #: steps (a few bytes, where ids could fill the cookie): each counts once.
+    seen: list[int] = field(default_factory=list)
+    #: When this walk's first counted page was viewed (Unix seconds; 0: not yet), for an
+    #: order's time to complete.
+    started: int = 0
     #: Set when the cookie has to be written back.
     dirty: bool = False
     #: Set when this request made ``checkout_id`` (no checkout row can exist for it yet).
@@ -88,6 +96,10 @@ class Cart:
             data["d"] = self.done
         if self.lines:
             data["l"] = [[product, quantity] for product, quantity in self.lines.items()]
+        if self.seen:
+            data["p"] = list(self.seen)
+        if self.started:
+            data["t"] = self.started
         return data
 
 
@@ -201,6 +213,12 @@ def _from_payload(data: Any) -> Cart:
     values = [data["j"], data["v"], data["c"], data.get("s", ""), data.get("d", "")]
     if not all(isinstance(value, str) for value in values) or not data["c"]:
         raise TypeError("bad ids")
+    # Cookies written before the funnel report have neither: nothing counted yet.
+    seen, started = data.get("p", []), data.get("t", 0)
+    if not isinstance(seen, list) or not all(type(position) is int for position in seen):
+        raise TypeError("bad steps seen")
+    if type(started) is not int or started < 0:
+        raise TypeError("bad start")
     return Cart(
         journey=values[0],
         version=values[1],
@@ -208,6 +226,8 @@ def _from_payload(data: Any) -> Cart:
         session=values[3],
         done=values[4],
         lines=lines,
+        seen=seen,
+        started=started,
     )
 
 

@@ -136,6 +136,7 @@ def _insert(
             "payment": payment,
             "status": "placed",
             "locale": shop.site.locale,
+            "seconds_to_order": _seconds_since(visit.cart.started, stamp),
             "created_at": stamp,
             "updated_at": stamp,
         },
@@ -306,6 +307,14 @@ def proration_line(plan: str, new_plan: str, amount: Decimal, left: int, total: 
         )
         % values
     )
+
+
+def _seconds_since(started: int, stamp: datetime) -> int | None:
+    """How long the walk that placed this order took (the funnel report's median time to
+    complete); None when its cookie did not know when it started."""
+    if not started:
+        return None
+    return max(0, int(stamp.timestamp()) - started)
 
 
 def _payment_method_of(connection: Connection, order_id: int) -> str:

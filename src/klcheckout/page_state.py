@@ -26,7 +26,16 @@ from kljourney.model import (
     StepBase,
 )
 
-from . import changes, checkouts, conditions, navigation, orders, security, subscriptions
+from . import (
+    changes,
+    checkouts,
+    conditions,
+    navigation,
+    orders,
+    security,
+    step_views,
+    subscriptions,
+)
 from .answers import merged
 from .clock import now
 from .payment import PROVIDERS
@@ -207,6 +216,8 @@ def state_of(visit: Visit, step: StepBase | None) -> dict[str, Any]:
         target = missing[0] if missing is not None else None
     if target is not None and target is not step:
         body["redirect"] = visit.page_url(target)
+    elif step is not None:
+        step_views.note(visit, step)  # the page is shown: a view, for the funnel report
     return body
 
 

@@ -111,10 +111,13 @@ class Visit:
 
     def end_checkout(self) -> None:
         """The order is placed: the cart empties, the done page finds the order through the
-        old checkout id, and anything the customer does next is a new checkout."""
+        old checkout id, and anything the customer does next is a new checkout (and, for
+        the funnel report, a new walk: its steps count again)."""
         self.cart.lines = {}
         self.cart.done = self.cart.checkout_id
         self.cart.checkout_id = carts.new_id()
+        self.cart.seen = []
+        self.cart.started = 0
         self.cart.new = True  # no row can exist yet for the new id
         self.cart.dirty = True
 

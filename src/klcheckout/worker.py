@@ -3,6 +3,10 @@ serve``): hook deliveries, time moving on for subscriptions, old checkouts delet
 
 Requests never wait for any of it. Several workers may run at once, on one
 machine or many: each kind of work is claimed so that it is done once.
+
+The step views a process counts for the funnel report are written by a thread of
+that process (``step_views``); a worker that stops writes those of its app too,
+so that the dev server loses none when it stops.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import time
 
 from flask import Flask
 
-from . import checkouts, db, sign_in, subscriptions
+from . import checkouts, db, sign_in, step_views, subscriptions
 from .clock import now
 from .hooks import outbox
 
@@ -45,6 +49,10 @@ def run(app: Flask, stop: threading.Event, interval: float = 1.0) -> None:
         except Exception:  # noqa: BLE001 - keep the loop alive; the next round retries
             log.exception("the worker's round failed; trying again in %s s", interval)
         stop.wait(interval)
+    try:
+        step_views.views_of(app).flush()
+    except Exception:  # noqa: BLE001 - stopping: statistics are not worth a failure
+        log.exception("the last step views could not be written")
 
 
 class Worker:

@@ -13,6 +13,7 @@ from flask import Flask
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from klcheckout import cart
+from kljourney.model import Journey
 
 
 @pytest.fixture
@@ -80,3 +81,20 @@ def test_a_cookie_signed_with_another_secret_is_refused() -> None:
     forged = URLSafeTimedSerializer("x" * 40, salt="keylight.cart").dumps({"c": "x"})
     with pytest.raises(BadSignature):
         cart.serializer(app).loads(forged)
+
+
+def test_the_steps_seen_and_the_start_of_the_walk_travel_in_the_cookie() -> None:
+    """The funnel report's few bytes: positions of the steps counted, and the walk's start.
+    A cookie written before them has none; one with odd values is not trusted."""
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY="k" * 40, KEYLIGHT_CART_MAX_AGE=3600, KEYLIGHT_ENV="development")
+    journey = Journey(name="Shop", key="shop", business_entity="acme", steps=[])
+    before = cart.serializer(app).dumps({"j": "shop", "v": "", "c": "x" * 24})
+    loaded, reason = cart.decode(app, before, journey)
+    assert reason is None and (loaded.seen, loaded.started) == ([], 0)
+    loaded.seen, loaded.started = [0, 2], 1_800_000_000
+    again, reason = cart.decode(app, cart.encode(app, loaded), journey)
+    assert reason is None and (again.seen, again.started) == ([0, 2], 1_800_000_000)
+    for odd in ({"p": "0,2"}, {"p": [0, "2"]}, {"t": -1}, {"t": "1800000000"}):
+        signed = cart.serializer(app).dumps({"j": "shop", "v": "", "c": "x" * 24, **odd})
+        assert cart.decode(app, signed, journey)[1] == "tampered", odd
