@@ -1,4 +1,4 @@
-"""``klcheckout``: run the backend locally and look at orders.
+"""``klcheckout``: run the backend locally, look at orders, see how journeys perform.
 
 Commands are thin: each builds the app from the ``KEYLIGHT_*`` environment and
 calls the module that does the work. Errors are printed without a traceback.
@@ -18,6 +18,7 @@ from typing import Any
 import click
 from flask import Flask
 
+from . import funnel
 from . import orders as order_store
 from .app import create_app, mount
 from .clock import shown
@@ -425,6 +426,76 @@ def due_subscriptions(apply_changes: bool, moment: Any) -> None:
         click.echo(f"{len(rows)} subscriptions with something due.")
     finally:
         engine.dispose()
+
+
+@cli.group()
+def report() -> None:
+    """How the journeys perform (counts only: nothing about anyone in particular)."""
+
+
+@report.command("funnel")
+@click.option("--journey", "journey_key", required=True, help="The journey's key.")
+@click.option(
+    "--days",
+    default=30,
+    show_default=True,
+    type=click.IntRange(1, 366),
+    help="The last DAYS days (UTC), today included.",
+)
+def report_funnel(journey_key: str, days: int) -> None:
+    """Visitors per step and where they leave, then the orders placed, the conversion
+    from the first step and the median time from the first page to the order."""
+    app = _app()
+    try:
+        found = funnel.funnel_report(app, journey_key.strip(), days)
+    except funnel.UnknownJourney as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        app.extensions["keylight_db"].dispose()
+    click.echo(funnel_table(found))
+
+
+def funnel_table(found: funnel.Funnel) -> str:
+    """A ``funnel.Funnel`` as a table for the terminal."""
+    if found.days == 1:
+        window = f"today, {found.last_day} (UTC)"
+    else:
+        window = f"the last {found.days} days, {found.first_day} to {found.last_day} (UTC)"
+    heading = f"{found.journey_name} ({found.journey_key}), {window}"
+    names = [step.name for step in found.steps]
+    width = max([len("step"), *(len(name) for name in names)])
+    rows = [f"{'step':<{width}}  {'visitors':>8}  {'left here':>9}"]
+    for step in found.steps:
+        rows.append(f"{step.name:<{width}}  {step.visitors:>8}  {step.left:>9}")
+    if found.conversion is None:
+        conversion = "- (no visitors)"
+    else:
+        conversion = f"{found.conversion * 100:.1f} % of the first step's {found.visitors} visitors"
+    summary = [
+        f"orders placed  {found.orders}",
+        f"conversion     {conversion}",
+        f"median time    {duration(found.median_seconds)} from the first page to the order",
+    ]
+    if found.median_seconds is None:
+        summary[-1] = "median time    - (no order with a known time)"
+    return "\n".join([heading, "", *rows, "", *summary])
+
+
+def duration(seconds: float | None) -> str:
+    """'42 s', '4 min 10 s', '2 h 5 min', '3 d 4 h': as precise as a person needs."""
+    if seconds is None:
+        return "-"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, rest = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {rest} s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h"
 
 
 @cli.group()
