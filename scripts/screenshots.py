@@ -1,8 +1,10 @@
 """The README's pictures of the example shop, taken again: run after changing its look.
 
-Serves a copy of ``journeys/`` with ``klbuild serve``, walks a guest through a
+Serves a copy of ``journeys/`` with ``klbuild serve``, walks a customer through a
 checkout in Debian's Chromium (``apt-get install -y chromium``) and writes PNG files
-to ``docs/images/``: the billing form at a laptop's width and on a phone.
+to ``docs/images/``: the billing form at a laptop's width and on a phone; then walks
+a dozen visitors through the example journey, leaving at different steps (four
+order), and takes the studio's page of that journey and its funnel.
 
 Run: .venv/bin/python scripts/screenshots.py
 """
@@ -16,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGES = REPO / "docs" / "images"
@@ -91,6 +93,64 @@ def walk(page: Page, base: str) -> None:
     shoot(page, "billing-phone")
 
 
+#: Where each visitor of the funnel's picture stops: the step they leave at, or "done".
+VISITORS = ["product-selection"] * 3 + ["cart"] * 2 + ["login-or-create-an-account"]
+VISITORS += ["customer-information", "confirm-order"] + ["done"] * 4
+
+
+def visit(page: Page, base: str, number: int, leave_at: str) -> None:
+    """One visitor through the example journey, up to ``leave_at``."""
+    page.goto(f"{base}{KEY}/product-selection/")
+    settled(page)
+    if leave_at == "product-selection":
+        return
+    page.locator('[data-kl-product="starter"] button[type=submit]').click()
+    page.wait_for_load_state()
+    settled(page)
+    for step in ("cart", "login-or-create-an-account"):
+        page.get_by_role("button", name="Continue").click()
+        page.wait_for_url(re.compile(f"/{step}/"))
+        settled(page)
+        if leave_at == step:
+            return
+    signup = page.locator('form[data-kl-form="signup"]')
+    signup.get_by_label("Email").fill(f"visitor-{number}-{id(page)}@example.com")
+    signup.get_by_label("Password").fill("a long passphrase for pictures")
+    signup.get_by_role("button").click()
+    page.wait_for_url(re.compile("customer-information"))
+    settled(page)
+    if leave_at == "customer-information":
+        return
+    for name, value in BILLING.items():
+        if name != "email":
+            page.locator(f'form.step-form [name="{name}"]').fill(value)
+    page.locator('form.step-form [name="country"]').select_option("DE")
+    page.locator("form.step-form button[type=submit]").click()
+    page.wait_for_url(re.compile("payment-method"))
+    settled(page)
+    page.get_by_role("radio", name="Invoice").check()
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_url(re.compile("confirm-order"))
+    settled(page)
+    if leave_at == "confirm-order":
+        return
+    page.get_by_role("button", name="Order and pay").click()
+    page.wait_for_url(re.compile("order-done"))
+
+
+def studio(browser: Browser, base: str) -> None:
+    for number, leave_at in enumerate(VISITORS):
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        visit(context.new_page(), base, number, leave_at)
+        context.close()
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(f"{base}__klbuild/studio/journeys/self-service.toml/")
+    page.screenshot(path=str(IMAGES / "studio.png"))
+    print("docs/images/studio.png")
+    page.locator("#performance").screenshot(path=str(IMAGES / "funnel.png"))
+    print("docs/images/funnel.png")
+
+
 def main() -> None:
     IMAGES.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -104,6 +164,7 @@ def main() -> None:
                 )
                 page = browser.new_page(viewport={"width": 1280, "height": 900})
                 walk(page, base)
+                studio(browser, base)
                 browser.close()
         finally:
             process.terminate()

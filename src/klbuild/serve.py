@@ -120,7 +120,10 @@ class DevServer:
         """How a journey performed lately, for the studio; None before the backend runs."""
         if self.backend is None:
             return None
-        return klcheckout.funnel_report(self.backend, journey_key, days)
+        try:
+            return klcheckout.funnel_report(self.backend, journey_key, days)
+        except klcheckout.UnknownJourney:
+            return None  # not in the last good build (the files have a mistake)
 
     def show_problems(self, problems: list[Problem]) -> None:
         self.server.show_problems(problems)

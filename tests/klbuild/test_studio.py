@@ -8,9 +8,12 @@ from __future__ import annotations
 import difflib
 import re
 import shutil
+import sqlite3
 import threading
 import tomllib
 from collections.abc import Iterator
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -560,3 +563,36 @@ def test_a_product_picture_uploaded_with_the_product(studio: Studio) -> None:
     assert wrong.status_code == 422
     assert "Picture: expected a .svg, .png" in wrong.text
     assert len(list((studio.journeys / "images").iterdir())) == 1
+
+
+# -- how a journey performs ---------------------------------------------------------------
+
+
+def test_the_journey_page_shows_its_funnel(studio: Studio) -> None:
+    """The figures come from the backend's report (exact figures: tests/klcheckout/
+    test_funnel.py); here, that the studio shows them for both windows."""
+    today = datetime.now(UTC).date()
+    old = today - timedelta(days=20)
+    rows = [("product-selection", today, 10), ("cart", today, 6), ("product-selection", old, 5)]
+    with closing(sqlite3.connect(studio.root / "instance" / "keylight.sqlite3")) as db:
+        db.execute("DELETE FROM step_views")
+        db.executemany(
+            "INSERT INTO step_views (journey_key, step_id, day, visitors) VALUES (?, ?, ?, ?)",
+            [(KEY, step, day.isoformat(), count) for step, day, count in rows],
+        )
+        db.commit()
+    try:
+        page = studio.get(f"/journeys/{JOURNEY}/").text
+        seven = page[page.index('data-studio-funnel="7"') : page.index('data-studio-funnel="30"')]
+        assert "<dt>Visitors</dt><dd>10</dd>" in seven
+        assert "<dt>Orders</dt><dd>0</dd>" in seven
+        assert "Product selection: 10 visitors, 4 left here" in seven
+        thirty = page[page.index('data-studio-funnel="30"') :]
+        assert "<dt>Visitors</dt><dd>15</dd>" in thirty
+        assert 'role="img" aria-label="Funnel: 15 visitors at Product selection' in thirty
+        row = re.search(r"<tr><th scope=\"row\">Cart</th>(.*?)</tr>", page)
+        assert row and row.group(1) == "<td>6</td><td>6</td><td>6</td><td>6</td>"
+    finally:
+        with closing(sqlite3.connect(studio.root / "instance" / "keylight.sqlite3")) as db:
+            db.execute("DELETE FROM step_views")
+            db.commit()
