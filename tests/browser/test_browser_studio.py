@@ -2,7 +2,8 @@
 
 A marketer who never opens a text editor makes the product, the product
 selection, the billing form and the seven-step journey, puts two steps in their
-place (one by drag and drop, one with the keyboard), launches it and orders.
+place (one by drag and drop, one with the keyboard), brands the shop, launches
+the journey and orders.
 The files written must read as a careful person would have written them.
 """
 
@@ -233,8 +234,12 @@ def test_a_marketer_builds_launches_and_orders(ws: Workspace, context: Any, page
         focused = page.evaluate("() => document.activeElement.getAttribute('aria-label')")
         assert focused == "Move Payment method down"
         shot(page, "studio-journey")
-        # The studio itself: axe-core finds nothing, on the journey's page and a step's.
-        for url in (page.url, page.url.split("?")[0] + "steps/3/"):
+        # The studio itself: axe-core finds nothing on any of its pages.
+        studio_pages = [page.url, page.url.split("?")[0] + "steps/3/"]
+        studio_pages += [
+            server.base + STUDIO + path for path in ("", "catalog/", "forms/", "brand/")
+        ]
+        for url in studio_pages:
             page.goto(url)
             found = AXE.run(page).response["violations"]
             assert found == [], [(v["id"], [n["target"] for n in v["nodes"]][:3]) for v in found]
@@ -250,6 +255,23 @@ def test_a_marketer_builds_launches_and_orders(ws: Workspace, context: Any, page
         shop = kljourney.load(ws.journeys)
         assert [w.message for w in shop.warnings] == []
 
+        # The brand: a colour that white text can be read on, and a logo from the disk.
+        page.get_by_role("link", name="Brand").click()
+        page.get_by_label("Brand colour").fill("#7fd1ae")
+        page.get_by_role("button", name="Save").click()
+        page.locator("[data-studio-errors]").wait_for()
+        assert "4.5:1" in page.locator("[data-studio-errors]").inner_text()
+        page.get_by_label("Brand colour").fill("#0b5f4a")
+        logo = b'<svg xmlns="http://www.w3.org/2000/svg" width="120" height="32"></svg>'
+        page.locator("#upload-logo").set_input_files(
+            {"name": "acme.svg", "mimeType": "image/svg+xml", "buffer": logo}
+        )
+        page.get_by_role("button", name="Save").click()
+        saved(page)
+        assert tomllib.loads(ws.read("keylight.toml"))["brand"]["color"] == "#0b5f4a"
+        page.get_by_role("link", name="Journeys").click()
+        page.get_by_role("link", name="Self-Service Shop & Checkout", exact=True).click()
+
         # Launch: the first step in a new window, as customers see it.
         with context.expect_page() as opened:
             page.get_by_role("link", name="Launch").click()
@@ -257,6 +279,9 @@ def test_a_marketer_builds_launches_and_orders(ws: Workspace, context: Any, page
         customer.wait_for_load_state()
         assert customer.url == f"{server.base}{key}/product-selection/"
         wait_for_state(customer)
+        assert customer.locator("header img[alt='Acme Shop']").is_visible()
+        current = customer.locator(".progress-step.is-current .progress-number")
+        assert current.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(11, 95, 74)"
         add_product(customer, "starter")
         press_continue(customer)
         customer.wait_for_url(re.compile(r"/cart/$"))
