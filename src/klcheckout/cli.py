@@ -18,6 +18,8 @@ from typing import Any
 import click
 from flask import Flask
 
+from kljourney.durations import spoken
+
 from . import funnel
 from . import orders as order_store
 from .app import create_app, mount
@@ -474,28 +476,11 @@ def funnel_table(found: funnel.Funnel) -> str:
     summary = [
         f"orders placed  {found.orders}",
         f"conversion     {conversion}",
-        f"median time    {duration(found.median_seconds)} from the first page to the order",
+        f"median time    {spoken(found.median_seconds)} from the first page to the order",
     ]
     if found.median_seconds is None:
         summary[-1] = "median time    - (no order with a known time)"
     return "\n".join([heading, "", *rows, "", *summary])
-
-
-def duration(seconds: float | None) -> str:
-    """'42 s', '4 min 10 s', '2 h 5 min', '3 d 4 h': as precise as a person needs."""
-    if seconds is None:
-        return "-"
-    whole = round(seconds)
-    if whole < 60:
-        return f"{whole} s"
-    minutes, rest = divmod(whole, 60)
-    if minutes < 60:
-        return f"{minutes} min {rest} s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes} min"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h"
 
 
 @cli.group()

@@ -18,6 +18,7 @@ from flask import Flask, Response, abort, redirect, render_template, request, se
 from werkzeug.datastructures import FileStorage
 
 from kljourney import theme
+from kljourney.durations import spoken
 from kljourney.model import CATALOG_FILE, FORMS_FILE, ICON_TYPES, IMAGE_TYPES, SHOP_FILE, slugify
 
 from . import chart, edits, fields
@@ -39,7 +40,7 @@ def create_app(studio: Studio, guard: Guard) -> Flask:
     )
     app.config["MAX_CONTENT_LENGTH"] = UPLOAD_LIMIT + 64 * 1024
     app.extensions["klbuild.studio"] = studio
-    app.jinja_env.filters["duration"] = duration
+    app.jinja_env.filters["duration"] = spoken
 
     @app.before_request
     def _guard() -> Response | None:
@@ -70,18 +71,6 @@ def create_app(studio: Studio, guard: Guard) -> Flask:
     for rule, view, methods in ROUTES:
         app.add_url_rule(PREFIX + rule, view.__name__, view, methods=methods)
     return app
-
-
-def duration(seconds: float) -> str:
-    """``4 min 10 s``: how long a checkout took, as a person says it."""
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min"
 
 
 def _studio() -> Studio:
