@@ -596,3 +596,13 @@ def test_the_journey_page_shows_its_funnel(studio: Studio) -> None:
         with closing(sqlite3.connect(studio.root / "instance" / "keylight.sqlite3")) as db:
             db.execute("DELETE FROM step_views")
             db.commit()
+
+
+def test_a_broken_file_is_named_not_hidden(studio: Studio) -> None:
+    (studio.journeys / "catalog.toml").write_text("[[products]\nid = 1\n", encoding="utf-8")
+    page = studio.get("/catalog/")
+    assert page.status_code == 422
+    assert "catalog.toml is not valid TOML" in page.text
+    assert "fix it in a text editor" in page.text
+    # The files' own mistake is shown on every page, and the studio still answers.
+    assert "mistake" in studio.get("/").text

@@ -32,6 +32,10 @@ class Conflict(StudioError):
     """The file changed on disk since the studio read it."""
 
 
+class Unreadable(StudioError):
+    """The file is there but cannot be edited here (not UTF-8, not TOML): a text editor must."""
+
+
 def fingerprint(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
@@ -79,11 +83,11 @@ def read(root: Path, name: str, *, missing_ok: bool = False) -> Document:
             return Document(name, "", tomlkit.document())
         raise StudioError(f"there is no file {name!r} in the journeys folder") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise StudioError(f"cannot read {name}: {exc}") from None
+        raise Unreadable(f"cannot read {name}: {exc}") from None
     try:
         return Document(name, text, tomlkit.parse(text))
     except ParseError as exc:
-        raise StudioError(
+        raise Unreadable(
             f"{name} is not valid TOML ({exc}); fix it in a text editor, then reload"
         ) from None
 

@@ -14,7 +14,17 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Flask, Response, abort, redirect, render_template, request, send_file, url_for
+from flask import (
+    Flask,
+    Response,
+    abort,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from werkzeug.datastructures import FileStorage
 
 from kljourney import theme
@@ -22,7 +32,7 @@ from kljourney.durations import spoken
 from kljourney.model import CATALOG_FILE, FORMS_FILE, ICON_TYPES, IMAGE_TYPES, SHOP_FILE, slugify
 
 from . import chart, edits, fields
-from .documents import Conflict, Document, StudioError
+from .documents import Conflict, Document, StudioError, Unreadable
 from .guard import Guard, Refused
 from .studio import Invalid, Studio
 
@@ -349,7 +359,7 @@ def order_steps(file: str) -> Any:
 
 
 def catalog(status: int = 200, errors: list[str] | None = None, posted: Any = None) -> Any:
-    document = _studio().read(CATALOG_FILE)
+    document = _read_or_404(CATALOG_FILE)
     return _page(
         "catalog.html",
         status,
@@ -365,7 +375,7 @@ def catalog(status: int = 200, errors: list[str] | None = None, posted: Any = No
 
 
 def forms(status: int = 200, errors: list[str] | None = None, posted: Any = None) -> Any:
-    document = _studio().read(FORMS_FILE)
+    document = _read_or_404(FORMS_FILE)
     found = []
     for table in _list(document, "forms"):
         entry = fields.values_of(table, fields.FORM_FIELDS)
@@ -472,7 +482,7 @@ def delete_form_field(form: int, index: int) -> Any:
 
 
 def brand(status: int = 200, errors: list[str] | None = None, posted: Any = None) -> Any:
-    document = _studio().read(SHOP_FILE)
+    document = _read_or_404(SHOP_FILE)
     table = document.toml.get("brand", {})
     values = fields.values_of(table, fields.BRAND_FIELDS)
     files = {name: str(table.get(name, "")) for name in ("logo", "favicon")}
@@ -568,8 +578,12 @@ def asset(name: str) -> Any:
 
 
 def _read_or_404(file: str) -> Document:
+    """The file, or a 404 for a name that is none of the folder's journey files; a file
+    that is there but broken is a page saying what is wrong with it."""
     try:
         return _studio().read(file)
+    except Unreadable as exc:
+        abort(make_response(home(422, [str(exc)])))
     except StudioError:
         abort(404)
 
