@@ -84,7 +84,8 @@ def test_a_new_step_goes_last_a_blank_line_apart() -> None:
 
 
 def test_the_first_step_of_a_new_journey() -> None:
-    document = edits.new_journey("Quick", "quick", "acme", "")
+    values = {"name": "Quick", "order_channel": "", "business_entity": "acme"}
+    document = edits.new_journey(values, "quick")
     edits.add_step(document, {"name": "Cart", "active": True, "progress_bar": True}, "order")
     assert document.as_string() == (
         'name = "Quick"\nkey = "quick"\nbusiness_entity = "acme"\n\n'

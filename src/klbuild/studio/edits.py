@@ -21,14 +21,15 @@ from . import fields
 from .documents import StudioError
 
 
-def new_journey(name: str, key: str, business_entity: str, order_channel: str) -> TOMLDocument:
-    """A journey file with no steps yet: the guide's "Create New" before "Create"."""
+def new_journey(values: dict[str, Any], key: str) -> TOMLDocument:
+    """A journey file with no steps yet: the guide's "Create New" before "Create".
+
+    ``key`` empty gets a random one, written after the name where a person looks for it.
+    """
     document = tomlkit.document()
-    document["name"] = name
+    document["name"] = values.get("name", "")
     document["key"] = key or new_key()
-    document["business_entity"] = business_entity
-    if order_channel:
-        document["order_channel"] = order_channel
+    fields.apply(document, fields.JOURNEY_FIELDS, values)
     # As if read from a file: tomlkit spaces tables it made itself otherwise.
     return tomlkit.parse(document.as_string())
 

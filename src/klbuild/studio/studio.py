@@ -86,8 +86,9 @@ class Studio:
             return None, exc.problems
         return shop, list(shop.warnings)
 
-    def journeys(self) -> list[JourneyEntry]:
-        shop, _problems = self.load()
+    def journeys(self, shop: Any = None) -> list[JourneyEntry]:
+        """Every journey file, with its launch address when ``shop`` (the loaded shop,
+        None when it has errors) has the journey."""
         sources = {j.source: j for j in shop.journeys.values()} if shop else {}
         entries = []
         for name in self.journey_files():

@@ -18,6 +18,7 @@ from flask import (
     Flask,
     Response,
     abort,
+    g,
     make_response,
     redirect,
     render_template,
@@ -92,9 +93,16 @@ def _studio() -> Studio:
 # -- shared ------------------------------------------------------------------------------
 
 
+def _loaded() -> tuple[Any, list[Any]]:
+    """The shop and its problems, loaded once per request however many parts ask."""
+    if "studio_loaded" not in g:
+        g.studio_loaded = _studio().load()
+    return g.studio_loaded  # type: ignore[no-any-return]
+
+
 def _page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
     studio = _studio()
-    shop, problems = studio.load()
+    _shop, problems = _loaded()
     context.setdefault("errors", [])
     return (
         render_template(
@@ -142,7 +150,11 @@ def _index(value: str | None) -> int:
 
 def home(status: int = 200, errors: list[str] | None = None, posted: Any = None) -> Any:
     return _page(
-        "home.html", status, journeys=_studio().journeys(), errors=errors or [], posted=posted
+        "home.html",
+        status,
+        journeys=_studio().journeys(_loaded()[0]),
+        errors=errors or [],
+        posted=posted,
     )
 
 
@@ -150,16 +162,13 @@ def create_journey() -> Any:
     studio = _studio()
     values = fields.values_from(request.form, fields.JOURNEY_FIELDS, studio.choices().languages)
     key = request.form.get("key", "").strip()
-    name = fields.values_from(request.form, fields.JOURNEY_FIELDS[:1], [])["name"] or ""
-    plain_name = name if isinstance(name, str) else next(iter(name.values()), "")
-    if not plain_name:
+    name = values["name"] if isinstance(values["name"], str) else _first(values["name"])
+    if not name:
         return home(422, ["Name: give the journey a name"], request.form)
-    file = edits.journey_file_name(plain_name, key, set(studio.journey_files()))
+    file = edits.journey_file_name(name, key, set(studio.journey_files()))
 
     def edit(document: Document) -> None:
-        document.toml = edits.new_journey("", key, "", "")
-        fields.apply(document.toml, fields.JOURNEY_FIELDS, values)
-        document.toml["business_entity"] = values["business_entity"]
+        document.toml = edits.new_journey(values, key)
 
     return _attempt(
         home,
@@ -169,14 +178,18 @@ def create_journey() -> Any:
     )
 
 
+def _first(texts: dict[str, str]) -> str:
+    return next((text for text in texts.values() if text), "")
+
+
 def journey(
     file: str, status: int = 200, errors: list[str] | None = None, posted: Any = None
 ) -> Any:
     studio = _studio()
     document = _read_or_404(file)
-    entry = next((j for j in studio.journeys() if j.file == file), None)
+    shop, problems = _loaded()
+    entry = next((j for j in studio.journeys(shop) if j.file == file), None)
     steps = list(document.toml.get("steps", []))
-    shop, problems = studio.load()
     return _page(
         "journey.html",
         status,
