@@ -71,10 +71,24 @@ class Checker:
         catalog = CATALOG_FILE not in self.broken
         if catalog and journey.discount and journey.discount not in shop.discounts:
             fail(unknown("discount", journey.discount, shop.discounts), ("discount",))
+        if journey.about_subscription and not journey.for_customers:
+            fail(
+                "a subscription journey acts on the customer's own subscription, so customers "
+                'walk it; add "customers" to its audience or leave audience out',
+                ("audience",),
+            )
         seen: dict[str, int] = {}
         for index, step in enumerate(journey.steps):
             if step is None:  # invalid, and already reported
                 continue
+            if step.actor == "staff" and journey.audience == ["customers"]:
+                fail(
+                    'actor = "staff", but only customers walk this journey, so nobody could '
+                    'complete this step; add "sales" or "partners" to the journey\'s audience, '
+                    'or make it actor = "any"',
+                    ("steps", index, "actor"),
+                    index,
+                )
             if step.type in SUBSCRIPTION_STEP_TYPES and not journey.about_subscription:
                 fail(
                     f"a {step.type} step acts on an existing subscription; "

@@ -40,6 +40,10 @@ CONTEXT: dict[str, frozenset[str] | None] = {
         }
     ),
     "customer": frozenset({"signed_in", "guest", "email", "segment", "answers", "subscriptions"}),
+    #: Who is walking the journey: ``role`` is "customer" for a customer or an anonymous
+    #: visitor, else the staff member's role ("sales", "partner", "admin"); ``email`` and
+    #: ``partner`` (the partner's organisation) are a staff member's, "" for a customer.
+    "actor": frozenset({"role", "email", "partner"}),
     #: The subscription a journey with subject = "subscription" acts on.
     "subscription": frozenset(
         {

@@ -63,6 +63,15 @@ STEP_TYPES = (
 #: The step types that act on the subscription a journey is about.
 SUBSCRIPTION_STEP_TYPES = ("plan_change", "cancellation", "pause")
 
+#: Who may walk a journey (its ``audience``): customers on their own, the shop's sales
+#: team, its partners. An admin of the shop's staff may walk every journey.
+Audience = Literal["customers", "sales", "partners"]
+#: The staff role that each audience other than "customers" admits.
+AUDIENCE_OF_ROLE = {"sales": "sales", "partner": "partners"}
+#: Who completes a step (its ``actor``): anyone walking the journey, only the customer,
+#: or only a member of staff.
+StepActor = Literal["any", "customer", "staff"]
+
 
 class Strict(BaseModel):
     """Refuse unknown keys: in a hand-written file they are almost always typos."""
@@ -627,8 +636,15 @@ class StepBase(Strict):
     id: Annotated[str, Field(pattern=ID_PATTERN)] = ""
     #: The step is skipped (and hidden from the progress bar) when this is false.
     when: Condition | None = None
+    #: Who completes the step: "customer" steps are refused to staff (they will hand them
+    #: over with a link), "staff" steps to customers; "any" to nobody who may walk it.
+    actor: StepActor = "any"
     rules: list[Rule] = []
     hooks: list[Hook] = []
+
+    def completed_by(self, staff: bool) -> bool:
+        """Whether a member of staff (``staff``) or a customer may complete this step."""
+        return self.actor == "any" or self.actor == ("staff" if staff else "customer")
 
     @property
     def heading(self) -> str:
@@ -802,6 +818,9 @@ class Journey(Strict):
     discount: str = ""
     #: The journey is open only when this holds (a win-back: cancelled, and not long ago).
     when: Condition | None = None
+    #: Who may walk it: "customers" on their own, and staff of the roles named (an
+    #: admin may walk every journey). A journey without "customers" refuses them.
+    audience: list[Audience] = ["customers"]
     #: Empty only while a journey is being made (the studio writes the file before its
     #: first step): it has no pages then, and ``klbuild check`` warns.
     steps: list[Step] = []
@@ -840,6 +859,31 @@ class Journey(Strict):
     @property
     def about_subscription(self) -> bool:
         return self.subject == "subscription"
+
+    @property
+    def for_customers(self) -> bool:
+        """Whether a customer (or an anonymous visitor) may walk this journey."""
+        return "customers" in self.audience
+
+    def admits(self, role: str) -> bool:
+        """Whether someone of ``role`` may walk it: "customer", or a staff role ("admin",
+        "sales", "partner"). An admin may walk every journey."""
+        if role == "customer":
+            return self.for_customers
+        return role == "admin" or AUDIENCE_OF_ROLE.get(role) in self.audience
+
+    @field_validator("audience")
+    @classmethod
+    def _audience_once(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError(
+                'name who walks this journey: "customers", "sales" or "partners" '
+                "(leave audience out for customers alone)"
+            )
+        repeated = sorted({name for name in value if value.count(name) > 1})
+        if repeated:
+            raise ValueError(f"{repeated[0]!r} is named twice in the audience; name it once")
+        return value
 
     def step_path(self, step: StepBase) -> str:
         """A step's page relative to the site's root: ``KEY/STEP/``."""

@@ -53,7 +53,7 @@ def test_a_failure_at_run_time_is_false_not_an_error() -> None:
         (
             "cartt.total > 5",
             "unknown name 'cartt'; did you mean 'cart'? "
-            "known: answers, cart, customer, entry, journey, subscription (at column 1)",
+            "known: actor, answers, cart, customer, entry, journey, subscription (at column 1)",
         ),
         (
             "customer.segmnt == 'b2b'",

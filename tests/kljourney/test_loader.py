@@ -749,3 +749,85 @@ def test_a_new_file_and_a_removed_one(shop_dir: Path) -> None:
         "no steps yet: the journey has no pages until it has an active step"
     ]
     assert (shop_dir / "self-service.toml").exists() and not (shop_dir / "quick.toml").exists()
+
+
+# -- audience and actor ------------------------------------------------------------------
+
+
+def set_audience(shop_dir: Path, line: str) -> None:
+    edit(
+        shop_dir / "self-service.toml",
+        'business_entity = "acme"\n',
+        f'business_entity = "acme"\n{line}\n',
+    )
+
+
+def test_a_journey_is_for_customers_unless_it_says_otherwise(shop_dir: Path) -> None:
+    (journey,) = kljourney.load(shop_dir).journeys.values()
+    assert journey.audience == ["customers"]
+    assert journey.for_customers
+    assert [journey.admits(role) for role in ("customer", "sales", "partner", "admin")] == [
+        True,
+        False,
+        False,
+        True,
+    ]
+    assert all(step.actor == "any" for step in journey.steps)
+
+
+def test_a_staff_journey_admits_its_roles_and_admins(shop_dir: Path) -> None:
+    set_audience(shop_dir, 'audience = ["sales"]')
+    add_to_step(shop_dir, "Payment method", 'actor = "customer"')
+    add_to_step(
+        shop_dir, "Customer Information", 'actor = "staff"\nwhen = "actor.role == \'partner\'"'
+    )
+    (journey,) = kljourney.load(shop_dir).journeys.values()
+    assert not journey.for_customers
+    assert [journey.admits(role) for role in ("customer", "sales", "partner", "admin")] == [
+        False,
+        True,
+        False,
+        True,
+    ]
+    payment, form = journey.steps[4], journey.steps[3]
+    assert (payment.completed_by(staff=True), payment.completed_by(staff=False)) == (False, True)
+    assert (form.completed_by(staff=True), form.completed_by(staff=False)) == (True, False)
+
+
+def test_an_unknown_audience_suggests_the_closest(shop_dir: Path) -> None:
+    set_audience(shop_dir, 'audience = ["partner"]')
+    message = only_error(shop_dir)
+    assert "audience[0]" in message
+    assert "'partner' is not allowed; expected 'customers', 'sales' or 'partners'" in message
+    assert "(did you mean 'partners'?)" in message
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("audience = []", 'name who walks this journey: "customers", "sales" or "partners"'),
+        ('audience = ["sales", "sales"]', "'sales' is named twice in the audience; name it once"),
+    ],
+)
+def test_an_audience_names_someone_once(shop_dir: Path, line: str, expected: str) -> None:
+    set_audience(shop_dir, line)
+    assert expected in only_error(shop_dir)
+
+
+def test_an_unknown_step_actor_suggests_the_closest(shop_dir: Path) -> None:
+    add_to_step(shop_dir, "Payment method", 'actor = "costumer"')
+    message = only_error(shop_dir)
+    assert "'costumer' is not allowed; expected 'any', 'customer' or 'staff'" in message
+    assert "(did you mean 'customer'?)" in message
+
+
+def test_a_staff_step_in_a_journey_only_customers_walk_is_refused(shop_dir: Path) -> None:
+    add_to_step(shop_dir, "Payment method", 'actor = "staff"')
+    message = only_error(shop_dir)
+    assert "Payment method" in message and "actor" in message
+    assert 'add "sales" or "partners" to the journey\'s audience' in message
+
+
+def test_actor_in_conditions_is_checked_like_any_name(shop_dir: Path) -> None:
+    add_to_step(shop_dir, "Payment method", "when = \"actor.rol == 'partner'\"")
+    assert "unknown attribute of actor 'rol'; did you mean 'role'?" in only_error(shop_dir)
