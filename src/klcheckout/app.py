@@ -58,6 +58,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, shop: Shop | None =
         cart_views,
         health,
         page_state,
+        staff_sign_in,
         steps,
         visitor_pages,
     )
@@ -69,6 +70,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, shop: Shop | None =
     app.register_blueprint(cart_views.bp)
     app.register_blueprint(account_views.bp)
     app.register_blueprint(account_page.bp)
+    app.register_blueprint(staff_sign_in.bp)
 
     @app.before_request
     def preflight() -> Response | None:

@@ -10,6 +10,7 @@ import contextlib
 import csv
 import io
 import json
+import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from functools import partial
@@ -553,3 +554,106 @@ def resend_event(event_id: str) -> None:
             "`klcheckout events list` shows them"
         )
     click.echo(f"{count} deliveries of {event_id} queued; `klcheckout worker` sends them")
+
+
+@cli.group("staff")
+def staff_group() -> None:
+    """The shop's sales team, partners and admins, who walk staff journeys."""
+
+
+@staff_group.command("add")
+@click.argument("email")
+@click.option(
+    "--role",
+    required=True,
+    help="sales (journeys for sales), partner (journeys for partners) or admin (every journey).",
+)
+@click.option("--partner", default=None, help="The partner's organisation (role partner only).")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of standard input (for scripts).",
+)
+def add_staff(email: str, role: str, partner: str | None, password_stdin: bool) -> None:
+    """Make EMAIL a member of staff. The password is asked twice (or read from standard
+    input); the second factor is enrolled at the first sign-in, on the staff page."""
+    from . import accounts, staff
+
+    email = accounts.normal_email(email)
+    if "@" not in email or len(email) > 254:
+        raise click.ClickException(f"{email!r} is not an email address")
+    try:
+        staff.check_role(role, partner)
+    except staff.StaffError as error:
+        raise click.ClickException(str(error)) from None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    problem = accounts.password_problem(password)
+    if problem:
+        raise click.ClickException(problem)
+    app = _app()
+    engine = app.extensions["keylight_db"]
+    password_hash = accounts.hasher(app.config["KEYLIGHT_ARGON2"]).hash(password)
+    try:
+        with engine.begin() as connection:
+            staff.add(connection, email, password_hash, role, partner)
+    except staff.StaffError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        engine.dispose()
+    where = f" of {partner.strip()}" if partner else ""
+    click.echo(
+        f"{email} is a member of staff ({role}{where}). They sign in on the staff page "
+        "and enrol their second factor there."
+    )
+
+
+@staff_group.command("list")
+def list_staff() -> None:
+    """Every member, one a line: email, role, partner, second factor enrolled, disabled,
+    sessions running."""
+    from . import staff
+
+    with _database() as connection:
+        found = staff.members(connection)
+    if not found:
+        click.echo("No staff yet: `klcheckout staff add EMAIL --role sales` makes one.")
+    for row in found:
+        disabled = shown(row.disabled_at) if row.disabled_at else "no"
+        click.echo(
+            f"{row.email}  role={row.role}  partner={row.partner or '-'}  "
+            f"enrolled={'yes' if staff.enrolled(row) else 'no'}  disabled={disabled}  "
+            f"sessions={row.sessions}"
+        )
+
+
+@staff_group.command("disable")
+@click.argument("email")
+def disable_staff(email: str) -> None:
+    """Take EMAIL's staff rights away: they cannot sign in, and every session ends now."""
+    from . import staff
+
+    with _database() as connection:
+        try:
+            ended = staff.disable(connection, email)
+        except staff.StaffError as error:
+            raise click.ClickException(str(error)) from None
+        connection.commit()
+    click.echo(f"{email} is disabled; {ended} session(s) ended.")
+
+
+@staff_group.command("revoke")
+@click.argument("email")
+def revoke_staff(email: str) -> None:
+    """End every session of EMAIL (a lost laptop); they may sign in again."""
+    from . import staff
+
+    with _database() as connection:
+        try:
+            ended = staff.revoke(connection, email)
+        except staff.StaffError as error:
+            raise click.ClickException(str(error)) from None
+        connection.commit()
+    click.echo(f"{ended} session(s) of {email} ended.")

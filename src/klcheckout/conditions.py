@@ -3,7 +3,7 @@
 A journey's ``when`` conditions and ``rules`` are parsed when the journeys load
 (``kljourney.expressions``); here they are evaluated against what the backend
 knows about this customer's checkout. The context is the one documented in the
-README ("Conditions and rules"): ``cart``, ``customer``, ``answers``,
+README ("Conditions and rules"): ``cart``, ``customer``, ``actor``, ``answers``,
 ``journey`` and ``entry``, each a ``Record`` whose missing names read as None.
 
 An expression that fails at run time (``answers.age > 18`` before the age is
@@ -124,6 +124,16 @@ def customer_record(visit: Visit, entry: Mapping[str, str]) -> Record:
     )
 
 
+def actor_record(visit: Visit) -> Record:
+    """Who walks the journey: a member of staff signed in with both factors, else a
+    customer (signed in or not). Staff rights come only from the staff session, read on
+    the server for this request (``Visit.staff``), never from the page or the cart."""
+    member = visit.staff
+    if member is None:
+        return Record({"role": "customer", "email": "", "partner": ""})
+    return Record({"role": member.role, "email": member.email, "partner": member.partner or ""})
+
+
 def reads_subscriptions(journey: Journey) -> bool:
     """Whether an expression of the journey reads ``customer.subscriptions`` (only then
     are they read from the database)."""
@@ -163,6 +173,7 @@ def context(visit: Visit, submitted: Mapping[str, Any] | None = None) -> dict[st
     return {
         "cart": cart_record(visit),
         "customer": customer_record(visit, entry),
+        "actor": actor_record(visit),
         "answers": Record(answers),
         "journey": Record(journey.summary),
         "entry": Record(entry),

@@ -111,14 +111,20 @@ def back_to_the_shop(shop: Shop) -> str:
     return shop.site.page_url(journey, step)
 
 
-def answer(status: int, message: str) -> Response:
+def answer(status: int, message: str, sign_in_url: str | None = None) -> Response:
     from .responses import wants_json
 
     request_id = reference()
     if wants_json():
-        response = jsonify(
-            {"ok": False, "error": message, "errors": {"_form": message}, "request_id": request_id}
-        )
+        body = {
+            "ok": False,
+            "error": message,
+            "errors": {"_form": message},
+            "request_id": request_id,
+        }
+        if sign_in_url:
+            body["sign_in_url"] = sign_in_url
+        response = jsonify(body)
     else:
         shop = language.current_shop()
         response = Response(
@@ -129,6 +135,7 @@ def answer(status: int, message: str) -> Response:
                 request_id=request_id,
                 site=shop.site,
                 back=back_to_the_shop(shop),
+                sign_in_url=sign_in_url,
                 stylesheet=_stylesheet(),
             ),
             mimetype="text/html",
@@ -143,7 +150,7 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(Forbidden)
     def forbidden(error: Forbidden) -> Response:
         app.logger.info("refused [%s]: %s", reference(), error.message)
-        return answer(403, error.message)
+        return answer(403, error.message, error.sign_in_url)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:

@@ -61,24 +61,33 @@ def _parts() -> tuple[Limiter, RateLimitItem]:
     return current_app.extensions["keylight_limits"]
 
 
-def blocked(email: str) -> int | None:
+#: What is counted: customers' logins, and staff's passwords and codes, each apart (a
+#: member's wrong codes do not lock out their password, nor a customer's of the same email).
+LOGIN, STAFF_PASSWORD, STAFF_CODE = (
+    "keylight-login",
+    "keylight-staff-password",
+    "keylight-staff-code",
+)
+
+
+def blocked(email: str, scope: str = LOGIN) -> int | None:
     """How many minutes to wait (at least 1) if the account or the address is over its limit."""
     limiter, item = _parts()
     strategy = limiter.limiter
     wait = 0.0
     for kind, value in _identifiers(email):
-        if not strategy.test(item, "keylight-login", kind, value):
-            reset = strategy.get_window_stats(item, "keylight-login", kind, value)[0]
+        if not strategy.test(item, scope, kind, value):
+            reset = strategy.get_window_stats(item, scope, kind, value)[0]
             wait = max(wait, reset - time.time(), 1)
     if not wait:
         return None
     return math.ceil(wait / 60)
 
 
-def failed(email: str) -> None:
+def failed(email: str, scope: str = LOGIN) -> None:
     limiter, item = _parts()
     for kind, value in _identifiers(email):
-        limiter.limiter.hit(item, "keylight-login", kind, value)
+        limiter.limiter.hit(item, scope, kind, value)
 
 
 def too_many_attempts(minutes: int) -> str:

@@ -41,11 +41,14 @@ def page_csp(site: Site) -> str:
 
 
 class Forbidden(Exception):
-    """A request refused for cross-site safety; the message says why, for a person."""
+    """A request refused (for cross-site safety, or not for this visitor); the message
+    says why, for a person. ``sign_in_url``: where to sign in to be let in (the staff
+    page, for a journey only staff walk)."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, sign_in_url: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.sign_in_url = sign_in_url
 
 
 def own_origin(req: Request) -> str:

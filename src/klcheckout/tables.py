@@ -285,3 +285,46 @@ step_views = Table(
     Column("day", Date, primary_key=True),
     Column("visitors", Integer, nullable=False),
 )
+
+#: The shop's own people who walk staff journeys (``audience``): sales, partners, admins.
+#: Made by an operator (``klcheckout staff add``), never by signing up. The second factor
+#: (TOTP) is enrolled at the first sign-in: ``totp_secret`` is empty until then.
+staff = Table(
+    "staff",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    #: "sales", "partner" or "admin" (``staff.ROLES``).
+    Column("role", String(16), nullable=False),
+    #: The partner's organisation, for the role "partner" (``actor.partner``).
+    Column("partner", String(200)),
+    Column("totp_secret", String(64)),
+    #: The time step of the last code accepted: a code is taken once, never again.
+    Column("totp_last_counter", Integer),
+    #: SHA-256 of each unused recovery code; a used one is taken out.
+    Column("recovery_codes", JSON, nullable=False, default=list),
+    Column("disabled_at", UTCDateTime()),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("password_changed_at", UTCDateTime(), nullable=False),
+)
+
+#: Staff sign-ins, apart from customers' ``sessions``: their own cookie holds a random
+#: token, only its SHA-256 is kept. "password": only the second factor (or its
+#: enrolment) may follow; "full": staff rights. Absolute expiry, never extended.
+staff_sessions = Table(
+    "staff_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column(
+        "staff_id",
+        Integer,
+        ForeignKey("staff.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("stage", String(16), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime()),
+)

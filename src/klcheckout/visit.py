@@ -24,12 +24,20 @@ from kljourney.i18n import N_
 from kljourney.i18n import gettext as _
 from kljourney.model import Journey, Site, StepBase, with_query
 
-from . import accounts, checkouts, db, language, security, sign_in, subscriptions
+from . import accounts, checkouts, db, language, security, sign_in, staff_sign_in, subscriptions
 from . import cart as carts
 from .cart import Cart
 from .pricing import PricedCart
 
 SIGNED_OUT = N_("Your sign-in has ended; please sign in again.")
+STAFF_ONLY = N_(
+    "This journey is for the shop's staff, not for customers. If you work for the shop, "
+    "sign in on the staff page first."
+)
+NOT_YOUR_ROLE = N_(
+    "This journey is not for your role (%(role)s). An admin of the shop can give you a "
+    "role that walks it."
+)
 
 
 class Visit:
@@ -122,6 +130,34 @@ class Visit:
         self.cart.dirty = True
 
     @cached_property
+    def signed_in_staff(self) -> Any:
+        """The member of staff signed in with both factors in this browser's staff cookie,
+        whatever their role, or None. Read from the database on every request, and only for
+        journeys staff may walk: a journey for customers alone never reads it."""
+        if self.journey.audience == ["customers"]:
+            return None
+        return staff_sign_in.member(self.connection)
+
+    @property
+    def staff(self) -> Any:
+        """The member walking this journey as staff: signed in, and of a role its
+        ``audience`` admits; None for a customer (or anyone else)."""
+        found = self.signed_in_staff
+        return found if found is not None and self.journey.admits(found.role) else None
+
+    def check_audience(self) -> None:
+        """Refuse anyone the journey's ``audience`` does not admit (a 403 that names the
+        staff page); checked on every request of the journey, GET and POST alike."""
+        if self.staff is not None or self.journey.for_customers:
+            return
+        member = self.signed_in_staff
+        if member is None:
+            message = _(STAFF_ONLY)
+        else:
+            message = _(NOT_YOUR_ROLE) % {"role": member.role}
+        raise security.Forbidden(message, sign_in_url=self.shop.site.staff_url)
+
+    @cached_property
     def customer(self) -> Any:
         """The signed-in customer's row, or None; a dead session is dropped from the cookie."""
         if not self.cart.session or sign_in.is_email_session(self.cart.session):
@@ -171,7 +207,14 @@ class Visit:
 
     def forget_reads(self) -> None:
         """After a write, read again rather than trust what was read before it."""
-        for name in ("customer", "link_email", "checkout", "conditions", "subscription"):
+        for name in (
+            "customer",
+            "link_email",
+            "checkout",
+            "conditions",
+            "subscription",
+            "signed_in_staff",
+        ):
             self.__dict__.pop(name, None)
 
     def wrote(self, checkout: Any) -> None:
@@ -241,6 +284,7 @@ def begin(journey_key: str, *, changes_state: bool) -> Visit:
         messages.append(_(carts.MESSAGES[changed]))
     visit = Visit(app, shop, journey, cart, messages)
     g.keylight_visit = visit
+    visit.check_audience()
     return visit
 
 

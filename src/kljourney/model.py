@@ -322,6 +322,16 @@ class Site(Strict):
         """The backend's URLs for the account page start here."""
         return f"{self.api_url.rstrip('/')}/account"
 
+    @property
+    def staff_url(self) -> str:
+        """The staff sign-in page, where the pages are published (``site/staff/``)."""
+        return self.pages_url + "staff/"
+
+    @property
+    def staff_api(self) -> str:
+        """The backend's URLs for staff sign-in start here."""
+        return f"{self.api_url.rstrip('/')}/staff"
+
     def step_action(self, journey: Journey, step: StepBase) -> str:
         """Where a step's form is sent: ``API/KEY/steps/STEP``."""
         return f"{self.journey_api(journey)}/steps/{step.id}"
@@ -790,7 +800,11 @@ Step = Annotated[
 
 
 #: Journey keys taken by pages of the shop itself (``site/account/``, ``API/account``).
-RESERVED_KEYS = {"account": "account page", "assets": "stylesheet and script"}
+RESERVED_KEYS = {
+    "account": "account page",
+    "assets": "stylesheet and script",
+    "staff": "staff sign-in page",
+}
 
 
 class Journey(Strict):

@@ -57,8 +57,8 @@ def post_step(key: str, step_id: str) -> Response:
     handler = HANDLERS.get(step.type)
     if handler is None:
         raise NotFound(_("The step %(step)s takes no answers.") % {"step": repr(step_id)})
-    outcome: Outcome | None = None
-    if step.type not in SELF_GUARDED:
+    outcome: Outcome | None = wrong_actor(visit, step)
+    if outcome is None and step.type not in SELF_GUARDED:
         outcome = passed_over(visit, step) or missing_before(visit, step)
         if outcome is None and step.type != "form":
             outcome = refused_by_rules(visit, step) or refused_by_hooks(visit, step)
@@ -83,6 +83,24 @@ NO_SUBSCRIPTION = N_(
     "belongs to, and open it from your account page."
 )
 CLOSED = N_("This page is not open for you now. Your account page shows what you can do.")
+
+
+#: Translated where used.
+CUSTOMERS_STEP = N_(
+    "This step is the customer's to complete, not staff's. Ask the customer to complete it."
+)
+STAFFS_STEP = N_("A member of the shop's staff completes this step, not the customer.")
+
+
+def wrong_actor(visit: Visit, step: StepBase) -> Refused | None:
+    """A step completed by the wrong kind of actor (its ``actor``): refused, saying whose
+    step it is. Who is staff is read from the staff session on the server
+    (``Visit.staff``), never from the form."""
+    as_staff = visit.staff is not None
+    if step.completed_by(staff=as_staff):
+        return None
+    message = _(CUSTOMERS_STEP) if as_staff else _(STAFFS_STEP)
+    return Refused({"_form": message}, status=403)
 
 
 def passed_over(visit: Visit, step: StepBase) -> Passed | None:

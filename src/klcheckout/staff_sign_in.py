@@ -1,0 +1,318 @@
+"""``API/staff``: staff sign in with a password and a second factor, and sign out.
+
+The staff page (``site/staff/``, built by ``klbuild``) fills itself in from
+``GET API/staff/state`` and sends its forms here:
+
+- ``POST API/staff/sign-in`` (``email``, ``password``): a session at the "password"
+  stage. The answer is the same whether or not the email is a member's, and as slow.
+- ``POST API/staff/enrol`` (``code``): a member without a second factor scans the QR
+  code the state shows (or types the secret) and confirms with a code; the answer
+  holds the recovery codes, shown this once, and the session is full.
+- ``POST API/staff/code`` (``code`` or ``recovery_code``): the second factor; the
+  session is full.
+- ``POST API/staff/sign-out``.
+
+The session's token travels in its own cookie (``kl_staff``; ``__Host-kl_staff`` in
+production), HttpOnly and SameSite=Strict, never in the cart cookie: a customer's
+sign-in never carries staff rights, and the staff rights of a request are read from
+the database on every request (``member``), never from the page. Before any sign-in
+the cookie holds a random value that binds the page's CSRF token, so a sign-in form
+on another site cannot sign a browser in either. Wrong passwords and wrong codes are
+rate limited per email and per client address (``ratelimit``). A plain form (without
+the page script) is answered with a 303 back to the page with ``?notice=<code>``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from sqlalchemy import Connection
+
+from kljourney.i18n import N_
+from kljourney.i18n import gettext as _
+from kljourney.model import with_query
+
+from . import db, language, ratelimit, security, staff, totp
+from .clock import shown
+
+bp = Blueprint("staff", __name__)
+
+#: The cookie's value before a sign-in: not a session, only what the CSRF token binds.
+ANONYMOUS = "anon."
+
+#: What the staff page says (``?notice=<code>`` for a plain form; translated where used).
+NOTICES = {
+    "wrong": N_("The email or password is wrong."),
+    "missing": N_("Enter your email address and password."),
+    "wrong-code": N_(
+        "That code is not right, or was used already. Enter the newest code your "
+        "authenticator app shows (it changes every 30 seconds), or one of your recovery codes."
+    ),
+    "too-many": N_("Too many attempts. Please wait a few minutes and try again."),
+    "signed-out": N_("You are signed out."),
+    "signed-in": N_("You are signed in as staff."),
+    "session-ended": N_(
+        "Your staff session has ended (after a working day, or it was ended for you). "
+        "Please sign in again."
+    ),
+}
+
+
+def cookie_name(app: Flask) -> str:
+    """``__Host-`` in production: the browser then insists on Secure, Path=/ and no Domain."""
+    return "__Host-kl_staff" if app.config["KEYLIGHT_ENV"] == "production" else "kl_staff"
+
+
+def sent_cookie() -> str:
+    return request.cookies.get(cookie_name(current_app), "")
+
+
+def member(connection: Connection) -> Any:
+    """The member of staff signed in with both factors in this request's cookie, or None."""
+    found = staff.session_member(connection, sent_cookie())
+    return found if found is not None and found.stage == staff.FULL else None
+
+
+def set_cookie(response: Response, value: str) -> None:
+    app = current_app
+    response.set_cookie(
+        cookie_name(app),
+        value,
+        max_age=staff.SESSION_HOURS * 3600,
+        path="/",
+        secure=app.config["KEYLIGHT_ENV"] == "production",
+        httponly=True,
+        samesite="Strict",
+    )
+
+
+def csrf_token(value: str) -> str:
+    key = current_app.config["SECRET_KEY"]
+    key = key.encode() if isinstance(key, str) else key
+    digest = hmac.new(key, f"keylight.staff-csrf|{value}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:24]).decode().rstrip("=")
+
+
+def check_request() -> str:
+    """Refuse a POST that is not from the shop's pages or whose token does not match this
+    browser's staff cookie; the cookie's value."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    security.check_origin(app, request)
+    value = sent_cookie()
+    sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
+    if not value or not sent or not hmac.compare_digest(sent, csrf_token(value)):
+        raise security.Forbidden(
+            _(
+                "This form was refused because its security token does not match your "
+                "browser's. Please reload the staff page and try again."
+            )
+        )
+    return value
+
+
+class StaffRequest:
+    """One request's database connection, opened on first use and closed at its end."""
+
+    def __init__(self) -> None:
+        self._connection: Connection | None = None
+
+    @property
+    def connection(self) -> Connection:
+        if self._connection is None:
+            engine = current_app.extensions["keylight_db"]
+            self._connection = db.reads_outside_transactions(engine.connect())
+        return self._connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            connection.close()
+
+
+def _request() -> StaffRequest:
+    found = g.get("keylight_staff")
+    if found is None:
+        found = g.keylight_staff = StaffRequest()
+    return found
+
+
+@bp.teardown_app_request
+def _release(_error: BaseException | None) -> None:
+    found = g.pop("keylight_staff", None)
+    if found is not None:
+        found.close()
+
+
+# -- the state ----------------------------------------------------------------------------
+
+
+def state_of(connection: Connection, value: str) -> dict[str, Any]:
+    """What the staff page shows for this cookie (the contract of the page script)."""
+    site = language.current_shop().site
+    body: dict[str, Any] = {"csrf_token": csrf_token(value), "stage": "signed-out"}
+    session = staff.session_member(connection, value)
+    if session is None:
+        return body
+    body["email"] = session.email
+    body["expires_at"] = shown(session.expires_at)
+    if session.stage == staff.FULL:
+        body.update(stage="signed-in", role=session.role, partner=session.partner or "")
+    elif staff.enrolled(session):
+        body["stage"] = "code"
+    else:
+        with db.writing(connection) as writing:
+            secret = staff.begin_enrolment(writing, session.id)
+        uri = totp.provisioning_uri(secret, session.email, site.title)
+        body["stage"] = "enrol"
+        body["enrolment"] = {"qr_svg": totp.qr_svg(uri), "secret": totp.grouped(secret)}
+    return body
+
+
+@bp.get("/staff/state")
+def state() -> Response:
+    value = sent_cookie()
+    fresh = not value
+    if fresh:
+        value = ANONYMOUS + secrets.token_urlsafe(16)
+    body = state_of(_request().connection, value)
+    if body["stage"] == "signed-out" and not value.startswith(ANONYMOUS):
+        # A session that ended: the page says so once, and the cookie forgets it.
+        body["messages"] = [_(NOTICES["session-ended"])]
+        value = ANONYMOUS + secrets.token_urlsafe(16)
+        body["csrf_token"] = csrf_token(value)
+        fresh = True
+    response = jsonify(body)
+    if fresh:
+        set_cookie(response, value)
+    return response
+
+
+# -- the forms ----------------------------------------------------------------------------
+
+
+def _answer(
+    notice: str | None = None,
+    *,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    cookie: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Response:
+    """JSON for the page script (the new state, any errors), else a 303 to the page."""
+    from .responses import wants_json  # it imports the visit, which reads the staff cookie here
+
+    value = cookie if cookie is not None else sent_cookie()
+    if wants_json():
+        body = state_of(_request().connection, value)
+        body.update(extra or {})
+        if errors:
+            body.update(ok=False, errors=errors, error=next(iter(errors.values())))
+        elif notice:
+            body["messages"] = [_(NOTICES[notice])]
+        response = jsonify(body)
+        response.status_code = status
+    else:
+        site = language.current_shop().site
+        target = with_query(site.staff_url, f"notice={notice}") if notice else site.staff_url
+        response = Response(status=303, headers={"Location": target})
+    if cookie is not None:
+        set_cookie(response, cookie)
+    return response
+
+
+@bp.post("/staff/sign-in")
+def sign_in() -> Response:
+    value = check_request()
+    email = request.form.get("email", "").strip()
+    password = request.form.get("password", "")
+    if not email or not password:
+        return _answer("missing", status=422, errors={"_form": _(NOTICES["missing"])})
+    wait = ratelimit.blocked(email, ratelimit.STAFF_PASSWORD)
+    if wait:
+        return _answer("too-many", status=429, errors={"_form": ratelimit.too_many_attempts(wait)})
+    connection = _request().connection
+    params = current_app.config["KEYLIGHT_ARGON2"]
+    found = None
+    if len(password) <= 1024:  # argon2 outside the write transaction
+        found = staff.check_password(connection, email, password, params)
+    if found is None:
+        ratelimit.failed(email, ratelimit.STAFF_PASSWORD)
+        return _answer("wrong", status=401, errors={"_form": _(NOTICES["wrong"])})
+    with db.writing(connection) as writing:
+        if value and not value.startswith(ANONYMOUS):
+            staff.end_session(writing, value)  # a sign-in over another ends that one
+        token = staff.start_session(writing, found.id)
+    return _answer(cookie=token)
+
+
+def _password_session(connection: Connection, value: str) -> Any:
+    """The session that signed in with its password and awaits its second factor."""
+    session = staff.session_member(connection, value)
+    if session is None or session.stage != staff.PASSWORD:
+        raise security.Forbidden(_(NOTICES["session-ended"]))
+    return session
+
+
+def _refused_code(email: str) -> Response:
+    ratelimit.failed(email, ratelimit.STAFF_CODE)
+    return _answer("wrong-code", status=401, errors={"code": _(NOTICES["wrong-code"])})
+
+
+def _blocked(email: str) -> Response | None:
+    wait = ratelimit.blocked(email, ratelimit.STAFF_CODE)
+    if not wait:
+        return None
+    return _answer("too-many", status=429, errors={"code": ratelimit.too_many_attempts(wait)})
+
+
+@bp.post("/staff/enrol")
+def enrol() -> Response:
+    value = check_request()
+    connection = _request().connection
+    session = _password_session(connection, value)
+    blocked = _blocked(session.email)
+    if blocked is not None:
+        return blocked
+    with db.writing(connection) as writing:
+        codes = staff.confirm_enrolment(writing, session.id, request.form.get("code", ""))
+        token = staff.promote(writing, value) if codes is not None else None
+    if codes is None or token is None:
+        return _refused_code(session.email)
+    return _answer("signed-in", cookie=token, extra={"recovery_codes": codes})
+
+
+@bp.post("/staff/code")
+def code() -> Response:
+    value = check_request()
+    connection = _request().connection
+    session = _password_session(connection, value)
+    if not staff.enrolled(session):
+        raise security.Forbidden(_(NOTICES["session-ended"]))
+    blocked = _blocked(session.email)
+    if blocked is not None:
+        return blocked
+    typed = request.form.get("code", "").strip()
+    recovery = request.form.get("recovery_code", "").strip()
+    with db.writing(connection) as writing:
+        if recovery:
+            accepted = staff.use_recovery_code(writing, session.id, recovery)
+        else:
+            accepted = staff.accept_code(writing, session.id, session.totp_secret, typed)
+        token = staff.promote(writing, value) if accepted else None
+    if token is None:
+        return _refused_code(session.email)
+    return _answer("signed-in", cookie=token)
+
+
+@bp.post("/staff/sign-out")
+def sign_out() -> Response:
+    value = check_request()
+    if not value.startswith(ANONYMOUS):
+        with db.writing(_request().connection) as writing:
+            staff.end_session(writing, value)
+    return _answer("signed-out", cookie=ANONYMOUS + secrets.token_urlsafe(16))
