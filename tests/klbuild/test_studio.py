@@ -606,3 +606,37 @@ def test_a_broken_file_is_named_not_hidden(studio: Studio) -> None:
     assert "fix it in a text editor" in page.text
     # The files' own mistake is shown on every page, and the studio still answers.
     assert "mistake" in studio.get("/").text
+
+
+def test_a_shop_of_two_languages_gets_a_box_per_language(studio: Studio) -> None:
+    shop = studio.text("keylight.toml").replace('locale = "en-US"', 'locales = ["en-US", "de-DE"]')
+    (studio.journeys / "keylight.toml").write_text(shop, encoding="utf-8")
+    page = f"/journeys/{JOURNEY}/"
+    form = studio.get(page).text
+    assert 'name="name@en-US"' in form and 'name="name@de-DE"' in form
+    answer = studio.post(
+        f"{page}steps",
+        {
+            "seen": studio.seen(page),
+            "name@en-US": "Notes",
+            "name@de-DE": "Notizen",
+            "active": "true",
+            "type": "order",
+        },
+    )
+    assert answer.status_code == 303, answer.text
+    assert 'name = {en-US = "Notes", de-DE = "Notizen"}' in studio.text(JOURNEY)
+    # Shown again box by box; a plain name fills the first language's box.
+    edit = studio.get(f"{page}steps/7/").text
+    assert 'name="name@en-US" value="Notes"' in edit
+    assert 'name="name@de-DE" value="Notizen"' in edit
+    first = studio.get(f"{page}steps/0/").text
+    assert 'name="name@en-US" value="Product selection"' in first
+    assert 'name="name@de-DE" value=""' in first
+    # A language left empty is klbuild check's mistake, with its words.
+    refused = studio.post(
+        f"{page}steps/7/",
+        {"seen": studio.seen(page), "name@en-US": "Notes", "name@de-DE": "", "type": "order"},
+    )
+    assert refused.status_code == 422
+    assert "must not be empty" in refused.text

@@ -147,3 +147,11 @@ def test_a_number_that_is_not_one() -> None:
     table = tomlkit.table()
     with pytest.raises(StudioError, match="expected a whole number such as 60, got 'ten'"):
         fields.apply(table, fields.FORM_FIELD_FIELDS, {"max_length": "ten"})
+
+
+def test_a_new_journey_named_in_two_languages() -> None:
+    values = {"name": {"de": "Laden", "en": "Shop"}, "order_channel": "", "business_entity": "acme"}
+    document = edits.new_journey(values, "shop")
+    assert document.as_string() == (
+        'name = {de = "Laden", en = "Shop"}\nkey = "shop"\nbusiness_entity = "acme"\n'
+    )

@@ -27,7 +27,7 @@ def new_journey(values: dict[str, Any], key: str) -> TOMLDocument:
     ``key`` empty gets a random one, written after the name where a person looks for it.
     """
     document = tomlkit.document()
-    document["name"] = values.get("name", "")
+    document["name"] = ""  # filled below: first the name, then the key, as people write them
     document["key"] = key or new_key()
     fields.apply(document, fields.JOURNEY_FIELDS, values)
     # As if read from a file: tomlkit spaces tables it made itself otherwise.
@@ -85,7 +85,7 @@ def set_step(document: TOMLDocument, index: int, values: dict[str, Any], step_ty
 
 def add_step(document: TOMLDocument, values: dict[str, Any], step_type: str) -> None:
     table = tomlkit.table()
-    table["name"] = values.get("name", "")
+    table["name"] = ""  # name first and type second, as steps are written; filled below
     table["type"] = step_type
     fields.apply(table, fields.step_fields(step_type), values)
     _append(document, "steps", table)
