@@ -36,6 +36,7 @@ from sqlalchemy import Connection
 from kljourney.i18n import N_
 from kljourney.i18n import gettext as _
 from kljourney.model import with_query
+from kljourney.pages import Visitor
 
 from . import db, language, ratelimit, security, staff, totp
 from .clock import shown
@@ -173,22 +174,57 @@ def state_of(connection: Connection, value: str) -> dict[str, Any]:
     return body
 
 
+def current_state() -> tuple[dict[str, Any], str | None]:
+    """This browser's staff state, and the cookie to set when it needs a new one (none
+    yet, or a session that ended, which the page then names once)."""
+    value = sent_cookie()
+    fresh = None
+    if not value:
+        value = fresh = ANONYMOUS + secrets.token_urlsafe(16)
+    body = state_of(_request().connection, value)
+    body["messages"] = []
+    if body["stage"] == "signed-out" and not value.startswith(ANONYMOUS):
+        body["messages"] = [_(NOTICES["session-ended"])]
+        fresh = ANONYMOUS + secrets.token_urlsafe(16)
+        body["csrf_token"] = csrf_token(fresh)
+    return body, fresh
+
+
 @bp.get("/staff/state")
 def state() -> Response:
-    value = sent_cookie()
-    fresh = not value
-    if fresh:
-        value = ANONYMOUS + secrets.token_urlsafe(16)
-    body = state_of(_request().connection, value)
-    if body["stage"] == "signed-out" and not value.startswith(ANONYMOUS):
-        # A session that ended: the page says so once, and the cookie forgets it.
-        body["messages"] = [_(NOTICES["session-ended"])]
-        value = ANONYMOUS + secrets.token_urlsafe(16)
-        body["csrf_token"] = csrf_token(value)
-        fresh = True
+    body, fresh = current_state()
     response = jsonify(body)
     if fresh:
-        set_cookie(response, value)
+        set_cookie(response, fresh)
+    return response
+
+
+@bp.get("/staff/page")
+def page() -> Response:
+    """The staff page for a browser without JavaScript; ``?notice=`` names what happened."""
+    body, fresh = current_state()
+    notice = request.args.get("notice", "")
+    if notice in NOTICES and not body["messages"]:
+        body["messages"] = [_(NOTICES[notice])]
+    response = _page(body)
+    if fresh:
+        set_cookie(response, fresh)
+    return response
+
+
+def _page(body: dict[str, Any], recovery_codes: list[str] | None = None) -> Response:
+    shop = language.current_shop()
+    visitor = Visitor(
+        csrf_token=body["csrf_token"],
+        cart={},
+        messages=body.get("messages", []),
+        values={"recovery_codes": recovery_codes} if recovery_codes else {},
+        staff=body,
+    )
+    renderer = current_app.extensions["keylight"].renderer().in_language(shop.site.locale)
+    response = Response(renderer.staff_page(visitor), mimetype="text/html")
+    response.headers["Content-Security-Policy"] = security.page_csp(shop.site)
+    response.headers["X-Robots-Tag"] = "noindex"
     return response
 
 
@@ -216,9 +252,17 @@ def _answer(
             body["messages"] = [_(NOTICES[notice])]
         response = jsonify(body)
         response.status_code = status
+    elif extra and extra.get("recovery_codes"):
+        # Shown this once: on the page itself, not behind a redirect that would lose them.
+        body = state_of(_request().connection, value)
+        body["messages"] = [_(NOTICES[notice])] if notice else []
+        response = _page(body, extra["recovery_codes"])
     else:
+        # A plain form: back to the page the backend renders (the static page needs its
+        # script), which says what happened.
         site = language.current_shop().site
-        target = with_query(site.staff_url, f"notice={notice}") if notice else site.staff_url
+        target = with_query(site.staff_api + "/page", site.language_query)
+        target = with_query(target, f"notice={notice}") if notice else target
         response = Response(status=303, headers={"Location": target})
     if cookie is not None:
         set_cookie(response, cookie)

@@ -68,6 +68,8 @@ def step_template(step: StepBase) -> str:
 
 #: Where the account page is written, relative to the site folder.
 ACCOUNT_PAGE = "account/index.html"
+#: Where the staff sign-in page is written, relative to the site folder.
+STAFF_PAGE = "staff/index.html"
 
 
 def page_path(journey: Journey, step: StepBase) -> str:
@@ -164,6 +166,8 @@ class Visitor:
     subscription: Mapping[str, Any] | None = None
     #: The account page's state (``API/account``), on that page.
     account: Mapping[str, Any] | None = None
+    #: The staff page's state (``API/staff/state``), on that page.
+    staff: Mapping[str, Any] | None = None
 
     @property
     def signed_in(self) -> bool:
@@ -321,11 +325,43 @@ class Renderer:
 
     def shared_pages(self) -> Iterator[tuple[str, str]]:
         """(path, HTML) of the pages of the shop rather than of a journey: the customer's
-        account page, when ``[account]`` names the journeys behind it."""
-        if self.shop.account:
-            for renderer in self.in_each_language():
-                folder = renderer.shop.site.language_folder
+        account page, when ``[account]`` names the journeys behind it, and the staff
+        sign-in page, when a journey is for staff (its ``audience``)."""
+        staff = any(journey.audience != ["customers"] for journey in self.shop.journeys.values())
+        for renderer in self.in_each_language() if self.shop.account or staff else []:
+            folder = renderer.shop.site.language_folder
+            if self.shop.account:
                 yield folder + ACCOUNT_PAGE, renderer.account_page(None)
+            if staff:
+                yield folder + STAFF_PAGE, renderer.staff_page(None)
+
+    def staff_page(self, visitor: Visitor | None) -> str:
+        """The staff sign-in page: static (filled in by the page script), or as the backend
+        renders it for ``visitor`` (no JavaScript), with the staff state in ``visitor.staff``."""
+        site = self.shop.site
+        links = BACKEND if visitor is not None else STATIC
+        context = {
+            "site": site,
+            "lang": site.locale,
+            "assets": self.asset_urls,
+            "api": site.api_url.rstrip("/"),
+            "staff_api": site.staff_api,
+            "entity": next(iter(self.shop.business_entities.values())),
+            "form_query": with_query(links.form_query, site.language_query),
+            "backend_page": links.backend,
+            "robots": "noindex",
+            "visitor": visitor,
+            "error_list": [],
+            "previous_url": None,
+            "languages": self.alternates(
+                lambda other: (
+                    with_query(other.staff_api + "/page", other.language_query)
+                    if visitor is not None
+                    else other.staff_url
+                )
+            ),
+        }
+        return self.render("staff.html", context)
 
     def alternates(self, url_of: Callable[[Site], str]) -> list[Alternate]:
         """The same page in each of the shop's languages, for ``hreflang`` links and the

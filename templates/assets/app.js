@@ -314,19 +314,22 @@
     all("[data-kl-offer-reason]").forEach(function (el) { el.value = (values || {}).reason || ""; });
     all("[data-kl-offer-comment]").forEach(function (el) { el.value = (values || {}).comment || ""; });
   }
-  function showProblem(message) {
+  function showProblem(message, signIn) {
     renderMessages([message]);
     all("main form").forEach(function (form) { form.hidden = true; });
-    /* A subscription journey is entered from the account page, where one signs in. */
+    /* A journey for staff offers the staff sign-in; a subscription journey is entered
+       from the account page, where one signs in. */
     var account = body.getAttribute("data-account");
-    if (account) {
+    var target = signIn || account;
+    if (target) {
       all("[data-kl-messages]").forEach(function (box) {
         var item = document.createElement("li");
         var link = document.createElement("a");
-        link.href = account;
-        setText(link, word("go_to_account"));
+        link.href = target;
+        setText(link, word(signIn ? "staff_sign_in" : "go_to_account"));
         item.appendChild(link);
         box.appendChild(item);
+        if (signIn) { box.setAttribute("tabindex", "-1"); box.focus(); }
       });
     }
   }
@@ -436,7 +439,7 @@
   }).then(function (response) {
     if (response.status === 403 || response.status === 404) {
       /* Not this visitor's subscription, or a journey not open to them: say why. */
-      return response.json().then(function (body) { showProblem(body.error); });
+      return response.json().then(function (body) { showProblem(body.error, body.sign_in_url); });
     }
     if (!response.ok) throw new Error("state: HTTP " + response.status);
     return response.json().then(apply);
@@ -557,5 +560,122 @@
       return response.json();
     })
     .then(apply)
+    .catch(function (error) { if (window.console) console.warn("keylight:", error.message); });
+})();
+
+/*
+ * The staff sign-in page: the password, then the second factor (or its enrolment with a
+ * QR code), from API/staff/state. Its forms are sent here and the answer is the new
+ * state. Without script, the page sends the browser to the backend's rendering of it.
+ */
+(function () {
+  "use strict";
+  var body = document.body;
+  if (body.getAttribute("data-kl-page") !== "staff") return;
+  var api = body.getAttribute("data-staff-api");
+
+  function all(selector, root) {
+    return Array.prototype.slice.call((root || document).querySelectorAll(selector));
+  }
+  function setText(el, value) { el.textContent = value == null ? "" : String(value); }
+
+  function showMessages(messages) {
+    all("[data-kl-messages]").forEach(function (box) {
+      box.textContent = "";
+      (messages || []).forEach(function (text) {
+        var item = document.createElement("li");
+        setText(item, text);
+        box.appendChild(item);
+      });
+      box.hidden = !(messages && messages.length);
+    });
+  }
+
+  function apply(state, form) {
+    all("[data-kl-stage]").forEach(function (section) {
+      section.hidden = section.getAttribute("data-kl-stage") !== state.stage;
+    });
+    all('form[method="post"]').forEach(function (each) {
+      var input = each.querySelector('input[name="csrf_token"]');
+      if (!input) {
+        input = document.createElement("input");
+        input.type = "hidden";
+        input.name = "csrf_token";
+        each.appendChild(input);
+      }
+      input.value = state.csrf_token;
+    });
+    all("[data-kl-qr]").forEach(function (box) { box.innerHTML = state.enrolment ? state.enrolment.qr_svg : ""; });
+    all("[data-kl-secret]").forEach(function (el) { setText(el, state.enrolment ? state.enrolment.secret : ""); });
+    all("[data-kl-staff]").forEach(function (el) { setText(el, state[el.getAttribute("data-kl-staff")]); });
+    all("[data-kl-recovery]").forEach(function (box) {
+      var list = box.querySelector("[data-kl-recovery-list]");
+      list.textContent = "";
+      (state.recovery_codes || []).forEach(function (code) {
+        var item = document.createElement("li");
+        var text = document.createElement("code");
+        setText(text, code);
+        item.appendChild(text);
+        list.appendChild(item);
+      });
+      box.hidden = !(state.recovery_codes && state.recovery_codes.length);
+    });
+    all("[data-kl-error]").forEach(function (el) { el.hidden = true; });
+    all("[aria-invalid]").forEach(function (el) { el.removeAttribute("aria-invalid"); });
+    var errors = state.errors || {};
+    var field = form && errors.code && form.querySelector('[name="code"]');
+    if (field) {
+      /* The code's message stands by the field, which gets the focus back. */
+      var message = form.querySelector('[data-kl-error="code"]');
+      setText(message, errors.code);
+      message.hidden = false;
+      field.setAttribute("aria-invalid", "true");
+      field.setAttribute("aria-describedby", message.id);
+      field.value = "";
+      showMessages(state.messages);
+      field.focus();
+      return;
+    }
+    showMessages(errors._form || errors.code ? [errors._form || errors.code] : state.messages);
+    var shown = all("[data-kl-stage]").filter(function (section) { return !section.hidden; })[0];
+    var first = shown && shown.querySelector("input:not([type=hidden])");
+    if (form && errors._form) {
+      var box = document.querySelector("[data-kl-messages]");
+      box.setAttribute("tabindex", "-1");
+      box.focus();
+    } else if (form && first) {
+      first.focus();
+    }
+  }
+
+  all('form[method="post"]').forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.fetch || !window.URLSearchParams) return;
+      event.preventDefault();
+      if (form.getAttribute("aria-busy") === "true") return;
+      form.setAttribute("aria-busy", "true");
+      fetch(form.getAttribute("action"), {
+        method: "POST",
+        body: new URLSearchParams(new FormData(form)),
+        credentials: "include",
+        headers: { Accept: "application/json" }
+      }).then(function (response) { return response.json(); })
+        .then(function (state) {
+          form.removeAttribute("aria-busy");
+          if (!state.stage) { showMessages([state.error]); return; }
+          all("input[type=password]").forEach(function (el) { el.value = ""; });
+          apply(state, form);
+        })
+        .catch(function () { form.removeAttribute("aria-busy"); });
+    });
+  });
+
+  fetch(api + "/state?lang=" + encodeURIComponent(document.documentElement.lang), {
+    credentials: "include",
+    headers: { Accept: "application/json" }
+  }).then(function (response) {
+    if (!response.ok) throw new Error("staff: HTTP " + response.status);
+    return response.json();
+  }).then(function (state) { apply(state, null); })
     .catch(function (error) { if (window.console) console.warn("keylight:", error.message); });
 })();

@@ -539,3 +539,38 @@ def test_no_request_leaves_the_site(built):
         content = asset.read_text(encoding="utf-8")
         for needle in ("http:", "https:", "url(", "@import", '"//', "'//"):
             assert needle not in content, f"{asset.name} contains {needle!r}"
+
+
+def test_a_staff_journey_brings_the_staff_page_and_no_other_journey_does(ws):
+    ws.build()
+    assert not (ws.site / "staff").exists()
+    other = ws.journeys / ws.add_journey("assisted", "Order for a customer")
+    other.write_text(
+        other.read_text().replace(
+            'business_entity = "acme"', 'business_entity = "acme"\naudience = ["sales"]', 1
+        )
+    )
+    ws.build()
+    html = (ws.site / "staff" / "index.html").read_text()
+    root = parse(html)
+    body = root.find(".//body")
+    assert body.get("data-kl-page") == "staff" and body.get("data-staff-api") == "/api/staff"
+    stages = [s.get("data-kl-stage") for s in root.iter("section") if s.get("data-kl-stage")]
+    assert stages == ["signed-out", "enrol", "code", "signed-in"]
+    # Every field has its label; the codes are one-time codes, the numeric keyboard's.
+    for field in root.iter("input"):
+        if field.get("type") != "hidden":
+            assert root.find(f".//label[@for='{field.get('id')}']") is not None
+    code = root.find(".//input[@id='staff-code']")
+    assert (code.get("autocomplete"), code.get("inputmode")) == ("one-time-code", "numeric")
+    assert root.find(".//noscript/meta").get("content").endswith("url=/api/staff/page")
+    shared = sum(
+        len(gzip.compress(p.read_bytes(), 9))
+        for p in (ws.site / "assets").iterdir()
+        if p.suffix not in IMAGES
+    )
+    assert len(gzip.compress(html.encode(), 9)) + shared <= BUDGET
+    # The journey goes back to the customers: its staff page goes too.
+    other.unlink()
+    ws.build()
+    assert not (ws.site / "staff").exists()

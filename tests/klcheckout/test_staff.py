@@ -509,3 +509,37 @@ def test_totp_accepts_a_step_either_side_and_nothing_else() -> None:
     codes = totp.new_recovery_codes()
     assert len(set(codes)) == totp.RECOVERY_CODES
     assert totp.recovery_hash(codes[0].upper().replace("-", " ")) == totp.recovery_hash(codes[0])
+
+
+def test_without_javascript_the_backend_renders_each_stage(shop: Backend) -> None:
+    member = Member(shop, add_member(shop))
+    first = member.http.get(f"{shop.url}/staff/page")
+    assert first.status_code == 200 and 'id="staff-email"' in first.text
+    token = first.text.split('name="csrf_token" value="')[1].split('"')[0]
+
+    def plain(action: str, data: dict[str, str]) -> requests.Response:
+        return member.http.post(
+            f"{shop.url}/staff/{action}?page=backend",
+            data={**data, "csrf_token": token},
+            allow_redirects=False,
+        )
+
+    wrong = plain("sign-in", {"email": member.email, "password": "not it at all"})
+    assert wrong.status_code == 303
+    assert wrong.headers["Location"] == "/api/staff/page?notice=wrong"  # the site's api_url
+    assert (
+        "The email or password is wrong."
+        in member.http.get(f"{shop.url}/staff/page?notice=wrong").text
+    )
+    signed = plain("sign-in", {"email": member.email, "password": PASSWORD})
+    assert signed.status_code == 303
+    page = member.http.get(f"{shop.url}/staff/page").text
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    assert "<svg" in page and 'autocomplete="one-time-code"' in page
+    secret = page.split("<code data-kl-secret>")[1].split("</code>")[0].replace(" ", "")
+    done = plain("enrol", {"code": pyotp.TOTP(secret).now()})
+    # The recovery codes are shown on this answer itself: a redirect would lose them.
+    assert done.status_code == 200
+    assert done.text.count("<li><code>") == totp.RECOVERY_CODES
+    assert "You are signed in" in done.text
+    assert member.state()["stage"] == "signed-in"
