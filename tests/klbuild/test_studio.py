@@ -640,3 +640,96 @@ def test_a_shop_of_two_languages_gets_a_box_per_language(studio: Studio) -> None
     )
     assert refused.status_code == 422
     assert "must not be empty" in refused.text
+
+
+def test_a_subscription_journey_with_its_own_steps(studio: Studio) -> None:
+    answer = studio.post(
+        "/journeys",
+        {
+            "seen": "",
+            "name": "Leave",
+            "key": "leave",
+            "business_entity": "acme",
+            "subject": "subscription",
+        },
+    )
+    assert answer.status_code == 303, answer.text
+    page = "/journeys/leave.toml/"
+    answer = studio.post(
+        f"{page}steps",
+        {
+            "seen": studio.seen(page),
+            "name": "Why are you leaving?",
+            "active": "true",
+            "type": "cancellation",
+            "effective": "immediately",
+            "pause_periods": "2",
+            "first_reason-id": "too-expensive",
+            "first_reason-label": "It is too expensive",
+        },
+    )
+    assert answer.status_code == 303, answer.text
+    answer = studio.post(
+        f"{page}steps/0/reasons/new",
+        {"seen": studio.seen(page), "id": "busy", "label": "No time now", "offer": "pause"},
+    )
+    assert answer.status_code == 303, answer.text
+    assert answer.headers["Location"].endswith("#reasons")
+    wrong = studio.post(
+        f"{page}steps/0/reasons/1",
+        {
+            "seen": studio.seen(page),
+            "form_id": "reason-1",
+            "id": "busy",
+            "label": "No time",
+            "offer": "holiday",
+        },
+    )
+    assert wrong.status_code == 422
+    assert "&#39;holiday&#39;" in wrong.text and 'value="holiday"' in wrong.text
+    for form in (
+        {"name": "Take a break", "type": "pause", "durations": "3, 1"},
+        {
+            "name": "New plan",
+            "type": "plan_change",
+            "product_selection": "subscription-plans",
+            "upgrade": "period_end",
+            "downgrade": "period_end",
+            "proration": "none",
+        },
+    ):
+        answer = studio.post(f"{page}steps", {"seen": studio.seen(page), "active": "true", **form})
+        assert answer.status_code == 303, answer.text
+    written = studio.text("leave.toml")
+    assert written.startswith(
+        'name = "Leave"\nkey = "leave"\nbusiness_entity = "acme"\nsubject = "subscription"\n'
+    )
+    steps = tomllib.loads(written)["steps"]
+    assert steps[0]["effective"] == "immediately" and steps[0]["pause_periods"] == 2
+    assert steps[0]["reasons"] == [
+        {"id": "too-expensive", "label": "It is too expensive"},
+        {"id": "busy", "label": "No time now", "offer": "pause"},
+    ]
+    assert '\n  [[steps.reasons]]\n  id = "busy"\n' in written
+    assert steps[1]["durations"] == [3, 1]
+    assert (steps[2]["upgrade"], steps[2]["proration"]) == ("period_end", "none")
+    # The order journey keeps its implicit subject: saving its settings adds nothing.
+    before = studio.text(JOURNEY)
+    answer = studio.post(
+        f"/journeys/{JOURNEY}/",
+        {
+            "seen": studio.seen(f"/journeys/{JOURNEY}/"),
+            "name": "Self-Service Shop & Checkout",
+            "business_entity": "acme",
+            "subject": "order",
+            "order_channel": "",
+            "discount": "",
+            "when": "",
+        },
+    )
+    assert answer.status_code == 303, answer.text
+    assert [
+        line
+        for line in difflib.ndiff(before.splitlines(), studio.text(JOURNEY).splitlines())
+        if line[:1] in "+-"
+    ] == ['- order_channel = ""']

@@ -83,12 +83,13 @@ def set_step(document: TOMLDocument, index: int, values: dict[str, Any], step_ty
     fields.apply(table, specs, values)
 
 
-def add_step(document: TOMLDocument, values: dict[str, Any], step_type: str) -> None:
+def add_step(document: TOMLDocument, values: dict[str, Any], step_type: str) -> Table:
     table = tomlkit.table()
     table["name"] = ""  # name first and type second, as steps are written; filled below
     table["type"] = step_type
     fields.apply(table, fields.step_fields(step_type), values)
     _append(document, "steps", table)
+    return table
 
 
 def delete(document: TOMLDocument | Table, key: str, index: int) -> None:
@@ -140,6 +141,8 @@ def _append(container: TOMLDocument | Table, key: str, table: Table) -> None:
         previous = items[-1]
         trailing = _trailing_comments(previous)
         _indent_like(previous, table)
+    elif isinstance(container, Table):
+        _indent(table, "  ")  # the first [[steps.reasons]]: indented, as the examples are
     items.append(table)
     if len(items) > 1 and not items[-2].as_string().endswith("\n\n"):
         items[-2].add(tomlkit.nl())
@@ -175,11 +178,15 @@ def _is_comment_or_blank(entry: tuple[Any, Any]) -> bool:
 
 
 def _indent_like(model: Table, table: Table) -> None:
-    table.trivia.indent = model.trivia.indent
     indents = [item.trivia.indent for key, item in model.value.body if key is not None]
+    _indent(table, indents[0] if indents else model.trivia.indent, model.trivia.indent)
+
+
+def _indent(table: Table, keys: str, header: str | None = None) -> None:
+    table.trivia.indent = keys if header is None else header
     for key, item in table.value.body:
-        if key is not None and indents:
-            item.trivia.indent = indents[0]
+        if key is not None:
+            item.trivia.indent = keys
 
 
 def set_brand(document: TOMLDocument, values: dict[str, Any]) -> None:

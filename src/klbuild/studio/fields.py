@@ -23,7 +23,9 @@ from kljourney.model import STEP_TYPES
 
 from .documents import StudioError
 
-Kind = Literal["text", "textarea", "check", "select", "multi", "number", "color", "lines"]
+Kind = Literal[
+    "text", "textarea", "check", "select", "multi", "number", "numbers", "color", "lines"
+]
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class Choices:
     forms: list[tuple[str, str]] = field(default_factory=list)
     payment_methods: list[tuple[str, str]] = field(default_factory=list)
     products: list[tuple[str, str]] = field(default_factory=list)
+    discounts: list[tuple[str, str]] = field(default_factory=list)
     #: The shop's languages when it has several: words customers read get one box each.
     languages: list[str] = field(default_factory=list)
 
@@ -52,8 +55,8 @@ class Field:
     #: Written even when empty or false, as the guide's journeys spell them out.
     always: bool = False
     required: bool = False
-    #: A select's value written as the default (none chosen means "leave the key out").
-    blank: str = ""
+    #: The format's default: not written into a table that does not say it already.
+    default: str = ""
 
     def options(self, choices: Choices) -> list[tuple[str, str]]:
         return self.choices(choices) if self.choices else []
@@ -76,9 +79,7 @@ STEP_TYPE_LABELS = {
     "confirmation": "Confirmation",
     "order_done": "Order Done",
 }
-#: A cancellation step needs its reasons, which the studio does not edit: such a step is
-#: edited here (name, switches) but made in its file.
-ADDABLE_STEP_TYPES = [kind for kind in STEP_TYPES if kind != "cancellation"]
+ADDABLE_STEP_TYPES = list(STEP_TYPES)
 
 JOURNEY_FIELDS = [
     Field("name", "Name", customer_text=True, required=True),
@@ -93,6 +94,28 @@ JOURNEY_FIELDS = [
         "select",
         choices=lambda c: c.business_entities,
         required=True,
+    ),
+    Field(
+        "subject",
+        "About",
+        "select",
+        choices=_fixed(
+            ("order", "A new order"),
+            ("subscription", "A subscription the customer has (from the account page)"),
+        ),
+        default="order",
+    ),
+    Field(
+        "discount",
+        "Discount",
+        "select",
+        choices=lambda c: c.discounts,
+        help="Optional: a discount on what is ordered in this journey (a win-back, a campaign).",
+    ),
+    Field(
+        "when",
+        "Open only when",
+        help="Optional: a condition, e.g. subscription.status == 'cancelled'.",
     ),
 ]
 
@@ -160,6 +183,49 @@ STEP_FIELDS: dict[str, list[Field]] = {
             "select",
             choices=lambda c: c.product_selections,
             required=True,
+        ),
+        Field(
+            "upgrade",
+            "An upgrade takes effect",
+            "select",
+            choices=_fixed(("immediately", "Immediately"), ("period_end", "At the period's end")),
+            always=True,
+        ),
+        Field(
+            "downgrade",
+            "A downgrade takes effect",
+            "select",
+            choices=_fixed(("period_end", "At the period's end"), ("immediately", "Immediately")),
+            always=True,
+        ),
+        Field(
+            "proration",
+            "An immediate change charges or credits",
+            "select",
+            choices=_fixed(("daily", "The days left in the period"), ("none", "Nothing")),
+            always=True,
+        ),
+    ],
+    "cancellation": [
+        Field(
+            "effective",
+            "The cancellation takes effect",
+            "select",
+            choices=_fixed(("period_end", "At the period's end"), ("immediately", "Immediately")),
+            always=True,
+        ),
+        Field(
+            "pause_periods",
+            "A pause offered instead lasts (billing periods)",
+            "number",
+        ),
+    ],
+    "pause": [
+        Field(
+            "durations",
+            "Durations the customer may choose (billing periods)",
+            "numbers",
+            help="Whole numbers, separated by commas: e.g. 1, 2, 3.",
         ),
     ],
     "confirmation": [
@@ -246,6 +312,17 @@ FORM_FIELD_FIELDS = [
     Field("options", "Options", "lines", help="For a select field: one option per line."),
 ]
 
+REASON_FIELDS = [
+    Field("id", "Id", required=True, help="Lowercase letters, digits, '-' and '_'."),
+    Field("label", "Label", customer_text=True, required=True),
+    Field(
+        "offer",
+        "Offer instead",
+        help="Optional: pause, discount:<discount id> or plan:<product id>.",
+    ),
+    Field("comment", "A free-text field goes with this reason", "check"),
+]
+
 BRAND_FIELDS = [
     Field("color", "Brand colour", "color", help="Buttons that go on, and the current step."),
     Field("accent", "Accent colour", "color", help="Links, other buttons, done steps."),
@@ -277,6 +354,8 @@ def values_of(table: Mapping[str, Any], fields: list[Field]) -> dict[str, Any]:
             found[spec.key] = list(value) if isinstance(value, list) else []
         elif spec.kind == "lines":
             found[spec.key] = "\n".join(value) if isinstance(value, list) else ""
+        elif spec.kind == "numbers":
+            found[spec.key] = ", ".join(map(str, value)) if isinstance(value, list) else ""
         elif isinstance(value, dict):
             found[spec.key] = {str(k): str(v) for k, v in value.items()}
         else:
@@ -323,6 +402,10 @@ def apply(table: Table | Any, fields: list[Field], values: Mapping[str, Any]) ->
         value = values[spec.key]
         if spec.kind == "number":
             value = _number(value, spec)
+        elif spec.kind == "numbers":
+            value = [_number(part.strip(), spec) for part in str(value).split(",") if part.strip()]
+        if spec.default and value == spec.default and spec.key not in table:
+            continue  # the default goes without saying
         if _empty(value) and not spec.always:
             if spec.key in table:
                 del table[spec.key]

@@ -26,7 +26,7 @@ from flask import (
     send_file,
     url_for,
 )
-from werkzeug.datastructures import FileStorage
+from werkzeug.datastructures import FileStorage, MultiDict
 
 from kljourney import theme
 from kljourney.durations import spoken
@@ -270,17 +270,66 @@ def add_step(file: str) -> Any:
 
     def edit(document: Document) -> None:
         step_type = _step_type()
-        if step_type not in fields.ADDABLE_STEP_TYPES:
-            raise StudioError(
-                "a cancellation step needs its reasons, which are written in the file"
-            )
-        edits.add_step(document.toml, _step_values(step_type), step_type)
+        table = edits.add_step(document.toml, _step_values(step_type), step_type)
+        if step_type == "cancellation":
+            # A cancellation asks why: it is made with its first reason (more on its page).
+            first = fields.values_from(_prefixed("first_reason-"), fields.REASON_FIELDS, _langs())
+            edits.add_table(table, "reasons", first, fields.REASON_FIELDS)
 
     return _attempt(
         lambda **kw: journey(file, **kw),
         lambda: studio.change(file, request.form.get("seen", ""), edit),
         url_for("journey", file=file) + "#steps",
         "Step added",
+    )
+
+
+def _langs() -> list[str]:
+    return _studio().choices().languages
+
+
+def _prefixed(prefix: str) -> MultiDict[str, str]:
+    """The posted fields whose names start with ``prefix``, without it: one form may
+    carry a second set of fields (a new cancellation step's first reason)."""
+    return MultiDict(
+        [
+            (key[len(prefix) :], value)
+            for key, value in request.form.items(multi=True)
+            if key.startswith(prefix)
+        ]
+    )
+
+
+def save_reason(file: str, index: int, reason: str) -> Any:
+    """Add (``reason`` "new") or change one reason of a cancellation step."""
+    studio = _studio()
+    values = fields.values_from(request.form, fields.REASON_FIELDS, _langs())
+
+    def edit(document: Document) -> None:
+        table = edits.table_at(document.toml, "steps", index)
+        if reason == "new":
+            edits.add_table(table, "reasons", values, fields.REASON_FIELDS)
+        else:
+            target = edits.table_at(table, "reasons", _index(reason))
+            fields.apply(target, fields.REASON_FIELDS, values)
+
+    return _attempt(
+        lambda **kw: step(file, index, **kw),
+        lambda: studio.change(file, request.form.get("seen", ""), edit),
+        url_for("step", file=file, index=index) + "#reasons",
+        "Added" if reason == "new" else "Saved",
+    )
+
+
+def delete_reason(file: str, index: int, reason: int) -> Any:
+    def edit(document: Document) -> None:
+        edits.delete(edits.table_at(document.toml, "steps", index), "reasons", reason)
+
+    return _attempt(
+        lambda **kw: step(file, index, **kw),
+        lambda: _studio().change(file, request.form.get("seen", ""), edit),
+        url_for("step", file=file, index=index) + "#reasons",
+        "Deleted",
     )
 
 
@@ -300,6 +349,10 @@ def step(
         index=index,
         document=document,
         journey_name=fields.values_of(document.toml, fields.JOURNEY_FIELDS[:1])["name"],
+        reasons=[
+            fields.values_of(reason, fields.REASON_FIELDS)
+            for reason in (table.get("reasons", []) if step_type == "cancellation" else [])
+        ],
         step_type=step_type,
         values={
             kind: fields.values_of(table, fields.step_fields(kind))
@@ -618,6 +671,8 @@ ROUTES: list[tuple[str, Callable[..., Any], list[str]]] = [
     ("/journeys/<file>/steps/<int:index>/", save_step, ["POST"]),
     ("/journeys/<file>/steps/<int:index>/delete", delete_step, ["POST"]),
     ("/journeys/<file>/steps/<int:index>/move", move_step, ["POST"]),
+    ("/journeys/<file>/steps/<int:index>/reasons/<reason>", save_reason, ["POST"]),
+    ("/journeys/<file>/steps/<int:index>/reasons/<int:reason>/delete", delete_reason, ["POST"]),
     ("/catalog/", catalog, ["GET"]),
     ("/forms/", forms, ["GET"]),
     ("/<collection>/<index>", save_item, ["POST"]),
