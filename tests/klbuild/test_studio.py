@@ -733,3 +733,34 @@ def test_a_subscription_journey_with_its_own_steps(studio: Studio) -> None:
         for line in difflib.ndiff(before.splitlines(), studio.text(JOURNEY).splitlines())
         if line[:1] in "+-"
     ] == ['- order_channel = ""']
+
+
+def test_discounts(studio: Studio) -> None:
+    form = {
+        "seen": studio.seen("/catalog/"),
+        "form_id": "discounts-new",
+        "id": "spring",
+        "name": "Spring: 10 % off",
+        "percent": "10",
+        "amount": "5.00",
+        "periods": "3",
+        "products": ["starter"],
+    }
+    both = studio.post("/discounts/new", form)
+    assert both.status_code == 422
+    assert "either percent" in both.text
+    form["amount"] = ""
+    assert studio.post("/discounts/new", form).status_code == 303
+    spring = tomllib.loads(studio.text("catalog.toml"))["discounts"][-1]
+    assert spring == {
+        "id": "spring",
+        "name": "Spring: 10 % off",
+        "percent": "10",
+        "periods": 3,
+        "products": ["starter"],
+    }
+    # A journey can now take it from its list.
+    assert (
+        '<option value="spring">Spring: 10 % off (spring)</option>'
+        in studio.get(f"/journeys/{JOURNEY}/").text
+    )

@@ -271,6 +271,23 @@ SELECTION_FIELDS = [
     Field("products", "Products", "multi", choices=lambda c: c.products, always=True),
 ]
 
+DISCOUNT_FIELDS = [
+    Field("id", "Id", required=True, help="Lowercase letters, digits, '-' and '_'."),
+    Field("name", "Name", customer_text=True, required=True, help="What customers read."),
+    Field("percent", "Percent off", help='Either this, e.g. "20" …'),
+    Field("amount", "Amount off", help='… or this, e.g. "5.00", per billing period.'),
+    Field(
+        "periods", "For how many billing periods", "number", help="Empty: for as long as it runs."
+    ),
+    Field(
+        "products",
+        "Products",
+        "multi",
+        choices=lambda c: c.products,
+        help="None ticked: every recurring product.",
+    ),
+]
+
 FORM_FIELDS = [
     Field("id", "Id", required=True, help="Lowercase letters, digits, '-' and '_'."),
     Field("name", "Name", customer_text=True, required=True),

@@ -120,6 +120,7 @@ class Studio:
             product_selections=_ids(catalog.get("product_selections")),
             forms=_ids(forms.get("forms")),
             products=_ids(catalog.get("products")),
+            discounts=_ids(catalog.get("discounts")),
             payment_methods=[
                 (key, _plain(value.get("label")) or key)
                 for key, value in (methods.items() if isinstance(methods, dict) else [])

@@ -435,6 +435,9 @@ def catalog(status: int = 200, errors: list[str] | None = None, posted: Any = No
             fields.values_of(t, fields.SELECTION_FIELDS)
             for t in _list(document, "product_selections")
         ],
+        discounts=[
+            fields.values_of(t, fields.DISCOUNT_FIELDS) for t in _list(document, "discounts")
+        ],
         errors=errors or [],
         posted=posted,
     )
@@ -458,6 +461,7 @@ def forms(status: int = 200, errors: list[str] | None = None, posted: Any = None
 COLLECTIONS: dict[str, tuple[str, str, list[fields.Field], str]] = {
     "products": (CATALOG_FILE, "products", fields.PRODUCT_FIELDS, "catalog"),
     "selections": (CATALOG_FILE, "product_selections", fields.SELECTION_FIELDS, "catalog"),
+    "discounts": (CATALOG_FILE, "discounts", fields.DISCOUNT_FIELDS, "catalog"),
     "forms": (FORMS_FILE, "forms", fields.FORM_FIELDS, "forms"),
 }
 
