@@ -127,10 +127,7 @@ def check_password(
     row = find_customer(connection, email)
     password_hasher = hasher(params)
     if row is None:
-        try:
-            password_hasher.verify(_dummy_hash(*_key(params)), password)
-        except VerificationError:
-            pass
+        check_nothing(password, params)
         return None, None
     try:
         password_hasher.verify(row.password_hash, password)
@@ -139,6 +136,15 @@ def check_password(
     if password_hasher.check_needs_rehash(row.password_hash):
         return row.id, password_hasher.hash(password)
     return row.id, None
+
+
+def check_nothing(password: str, params: dict[str, int]) -> None:
+    """Verify ``password`` against a hash of nothing: an unknown email takes as long as a
+    known one, so the time of the answer does not tell which emails have accounts."""
+    try:
+        hasher(params).verify(_dummy_hash(*_key(params)), password)
+    except VerificationError:
+        pass
 
 
 def set_password_hash(connection: Connection, customer_id: int, password_hash: str) -> None:

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, request
 from kljourney.i18n import gettext as _
 
 from . import cart as carts
-from . import responses
+from . import responses, steps
 from .cart import CartError
 from .visit import Visit, begin
 
@@ -31,6 +31,9 @@ def update(key: str) -> Response:
 def _change(visit: Visit, change: str) -> Response:
     """Apply the change, or keep the cart as it was and say why not."""
     back = visit.came_from()
+    refused = steps.wrong_actor(visit, back)  # the cart of a step that is not theirs
+    if refused is not None:
+        return responses.respond(visit, back, errors=dict(refused.errors), status=refused.status)
     previous = dict(visit.cart.lines)
     try:
         product = request.form.get("product", "").strip()

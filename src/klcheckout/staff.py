@@ -23,7 +23,7 @@ from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import totp
-from .accounts import _dummy_hash, _key, hasher, normal_email, token_hash
+from .accounts import check_nothing, hasher, normal_email, token_hash
 from .clock import now
 from .tables import staff, staff_sessions
 
@@ -151,10 +151,7 @@ def check_password(
     member = find(connection, email)
     password_hasher = hasher(params)
     if member is None:
-        try:
-            password_hasher.verify(_dummy_hash(*_key(params)), password)
-        except VerificationError:
-            pass
+        check_nothing(password, params)
         return None
     try:
         password_hasher.verify(member.password_hash, password)

@@ -543,3 +543,15 @@ def test_without_javascript_the_backend_renders_each_stage(shop: Backend) -> Non
     assert done.text.count("<li><code>") == totp.RECOVERY_CODES
     assert "You are signed in" in done.text
     assert member.state()["stage"] == "signed-in"
+
+
+def test_the_cart_of_a_staff_step_is_refused_to_a_customer(shop: Backend, sales: Member) -> None:
+    """Adding to the cart counts as completing the step it is on: a product selection only
+    staff complete is refused to a customer there too."""
+    walker = sales.journey("assisted")
+    assert walker.add("starter", step="plan", json=True).status_code == 200
+    partners = Shopper(shop.url, "partnered")
+    assert partners.add("starter", step="plan", json=True).status_code == 200  # actor "any"
+    refused = partners.add("starter", step="partner-terms", json=True)
+    assert refused.status_code == 403
+    assert "A member of the shop's staff completes this step" in refused.json()["errors"]["_form"]
