@@ -73,6 +73,13 @@ def sent_cookie() -> str:
     return request.cookies.get(cookie_name(current_app), "")
 
 
+def has_session_cookie() -> bool:
+    """Whether this request's staff cookie may hold a session (not empty, not the value
+    a browser has before any sign-in): only then is the database asked."""
+    value = sent_cookie()
+    return bool(value) and not value.startswith(ANONYMOUS)
+
+
 def member(connection: Connection) -> Any:
     """The member of staff signed in with both factors in this request's cookie, or None."""
     found = staff.session_member(connection, sent_cookie())

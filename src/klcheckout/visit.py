@@ -134,8 +134,8 @@ class Visit:
         """The member of staff signed in with both factors in this browser's staff cookie,
         whatever their role, or None. Read from the database on every request, and only for
         journeys staff may walk: a journey for customers alone never reads it."""
-        if self.journey.audience == ["customers"]:
-            return None
+        if self.journey.audience == ["customers"] or not staff_sign_in.has_session_cookie():
+            return None  # no database read (the cart's requests open no connection)
         return staff_sign_in.member(self.connection)
 
     @property
@@ -148,7 +148,7 @@ class Visit:
     def check_audience(self) -> None:
         """Refuse anyone the journey's ``audience`` does not admit (a 403 that names the
         staff page); checked on every request of the journey, GET and POST alike."""
-        if self.staff is not None or self.journey.for_customers:
+        if self.journey.for_customers or self.staff is not None:
             return
         member = self.signed_in_staff
         if member is None:
