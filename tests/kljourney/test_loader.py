@@ -831,3 +831,19 @@ def test_a_staff_step_in_a_journey_only_customers_walk_is_refused(shop_dir: Path
 def test_actor_in_conditions_is_checked_like_any_name(shop_dir: Path) -> None:
     add_to_step(shop_dir, "Payment method", "when = \"actor.rol == 'partner'\"")
     assert "unknown attribute of actor 'rol'; did you mean 'role'?" in only_error(shop_dir)
+
+
+def test_a_subscription_journey_is_walked_by_customers(shop_dir: Path) -> None:
+    edit(
+        shop_dir / "self-service.toml",
+        'business_entity = "acme"\n',
+        'business_entity = "acme"\nsubject = "subscription"\naudience = ["sales"]\n',
+    )
+    found = [p for p in problems(shop_dir) if "audience" in p]
+    assert len(found) == 1
+    assert "a subscription journey acts on the customer's own subscription" in found[0]
+
+
+def test_the_staff_pages_key_is_reserved(shop_dir: Path) -> None:
+    edit(shop_dir / "self-service.toml", f'key = "{KEY}"', 'key = "staff"')
+    assert "'staff' is the address of the shop's own staff sign-in page" in only_error(shop_dir)
