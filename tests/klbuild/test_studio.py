@@ -764,3 +764,48 @@ def test_discounts(studio: Studio) -> None:
         '<option value="spring">Spring: 10 % off (spring)</option>'
         in studio.get(f"/journeys/{JOURNEY}/").text
     )
+
+
+def test_a_journey_for_the_sales_team_with_a_customers_step(studio: Studio) -> None:
+    page = f"/journeys/{JOURNEY}/"
+    form = studio.get(page).text
+    assert 'name="audience" value="customers" checked' in form  # the default, shown
+    answer = studio.post(
+        page,
+        {
+            "seen": studio.seen(page),
+            "name": "Self-Service Shop & Checkout",
+            "business_entity": "acme",
+            "audience": ["sales", "partners"],
+            "subject": "order",
+        },
+    )
+    assert answer.status_code == 303, answer.text
+    answer = studio.post(
+        f"{page}steps/4/",
+        {
+            "seen": studio.seen(page),
+            "name": "Payment method",
+            "active": "true",
+            "progress_bar": "true",
+            "actor": "customer",
+            "type": "payment_method",
+        },
+    )
+    assert answer.status_code == 303, answer.text
+    written = tomllib.loads(studio.text(JOURNEY))
+    assert written["audience"] == ["sales", "partners"]
+    assert written["steps"][4]["actor"] == "customer"
+    assert "actor" not in written["steps"][3]
+    # Back to customers alone: ticking only the default writes it, as the person said so.
+    answer = studio.post(
+        page,
+        {
+            "seen": studio.seen(page),
+            "name": "Self-Service Shop & Checkout",
+            "business_entity": "acme",
+            "audience": ["customers"],
+        },
+    )
+    assert answer.status_code == 303
+    assert tomllib.loads(studio.text(JOURNEY))["audience"] == ["customers"]

@@ -55,8 +55,9 @@ class Field:
     #: Written even when empty or false, as the guide's journeys spell them out.
     always: bool = False
     required: bool = False
-    #: The format's default: not written into a table that does not say it already.
-    default: str = ""
+    #: The format's default: not written into a table that does not say it already,
+    #: and shown for a table that does not.
+    default: Any = None
 
     def options(self, choices: Choices) -> list[tuple[str, str]]:
         return self.choices(choices) if self.choices else []
@@ -106,6 +107,18 @@ JOURNEY_FIELDS = [
         default="order",
     ),
     Field(
+        "audience",
+        "Who may walk it",
+        "multi",
+        choices=_fixed(
+            ("customers", "Customers"),
+            ("sales", "The sales team"),
+            ("partners", "Partners"),
+        ),
+        default=["customers"],
+        help="Staff sign in on the staff page; an admin may walk every journey.",
+    ),
+    Field(
         "discount",
         "Discount",
         "select",
@@ -129,6 +142,17 @@ STEP_COMMON = [
     ),
     Field("active", "Active", "check", always=True),
     Field("progress_bar", "Progress Bar", "check", always=True),
+    Field(
+        "actor",
+        "Completed by",
+        "select",
+        choices=_fixed(
+            ("any", "Whoever walks the journey"),
+            ("customer", "The customer"),
+            ("staff", "A member of staff"),
+        ),
+        default="any",
+    ),
     Field(
         "when",
         "Condition",
@@ -361,7 +385,7 @@ def values_of(table: Mapping[str, Any], fields: list[Field]) -> dict[str, Any]:
     """The current values of ``fields`` in a TOML table, as the form shows them."""
     found: dict[str, Any] = {}
     for spec in fields:
-        value = table.get(spec.key)
+        value = table.get(spec.key, spec.default)
         if hasattr(value, "unwrap"):
             value = value.unwrap()
         if spec.kind == "check":
@@ -421,7 +445,7 @@ def apply(table: Table | Any, fields: list[Field], values: Mapping[str, Any]) ->
             value = _number(value, spec)
         elif spec.kind == "numbers":
             value = [_number(part.strip(), spec) for part in str(value).split(",") if part.strip()]
-        if spec.default and value == spec.default and spec.key not in table:
+        if spec.default is not None and value == spec.default and spec.key not in table:
             continue  # the default goes without saying
         if _empty(value) and not spec.always:
             if spec.key in table:
