@@ -67,7 +67,7 @@ def _fixed(*pairs: tuple[str, str]) -> Callable[[Choices], list[tuple[str, str]]
     return lambda _choices: list(pairs)
 
 
-STEP_TYPE_LABELS = {
+_LABELS = {
     "product_selection": "Product Selection",
     "order": "Order (cart)",
     "authentication": "Authentication",
@@ -79,6 +79,12 @@ STEP_TYPE_LABELS = {
     "pause": "Pause",
     "confirmation": "Confirmation",
     "order_done": "Order Done",
+    "customer_lookup": "Customer lookup (staff)",
+}
+#: Every step type the model knows, by the name the guide gives it (a type added to the
+#: model later is offered under its own name until it gets one here).
+STEP_TYPE_LABELS = {
+    kind: _LABELS.get(kind, kind.replace("_", " ").capitalize()) for kind in STEP_TYPES
 }
 ADDABLE_STEP_TYPES = list(STEP_TYPES)
 
