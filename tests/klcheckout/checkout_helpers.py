@@ -26,6 +26,7 @@ from sqlalchemy import create_engine
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from klcheckout import create_app, db
+from klcheckout.step_views import views_of
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = "k9uscs7vr7"
@@ -260,6 +261,13 @@ def base_config(tmp: Path, journeys: Path, database_url: str) -> dict[str, Any]:
     }
 
 
+def close_app(app: Flask) -> None:
+    """Write the app's step views still in memory, then close its connections: a test's
+    PostgreSQL schema is dropped next, and a count written after that would fail."""
+    views_of(app).flush()
+    app.extensions["keylight_db"].dispose()
+
+
 @contextlib.contextmanager
 def database(kind: str, tmp: Path) -> Iterator[str]:
     """A fresh, empty database of ``kind``; removed afterwards (PostgreSQL: its own schema)."""
@@ -284,7 +292,7 @@ def backend(
             yield Backend(request.param, served.url, database_url, app, config)
         finally:
             served.stop()
-            app.extensions["keylight_db"].dispose()
+            close_app(app)
 
 
 class Shopper:

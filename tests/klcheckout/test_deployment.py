@@ -17,6 +17,7 @@ from checkout_helpers import (
     Served,
     Shopper,
     base_config,
+    close_app,
     database,
     serve,
     unique_email,
@@ -45,7 +46,7 @@ def start(tmp_path: Path, journeys_dir: Path) -> Iterator[Any]:
     yield started
     for served, app in running:
         served.stop()
-        app.extensions["keylight_db"].dispose()
+        close_app(app)
 
 
 def test_cors_echoes_only_configured_origins(start: Any) -> None:
@@ -223,7 +224,7 @@ def test_a_postgresql_restart_costs_at_most_one_answer_each(
             assert answers[-1].json()["cart"]["count"] == 1  # and nothing was lost
         finally:
             served.stop()
-            app.extensions["keylight_db"].dispose()
+            close_app(app)
 
 
 def test_pages_and_backend_on_two_origins(tmp_path: Path, journeys_dir: Path) -> None:
@@ -254,4 +255,4 @@ def test_pages_and_backend_on_two_origins(tmp_path: Path, journeys_dir: Path) ->
     finally:
         customer.close()
         served.stop()
-        app.extensions["keylight_db"].dispose()
+        close_app(app)

@@ -20,6 +20,7 @@ from checkout_helpers import (
     Backend,
     Shopper,
     base_config,
+    close_app,
     database,
     serve,
     unique_email,
@@ -57,7 +58,7 @@ def fresh(request: pytest.FixtureRequest, tmp_path: Path, journeys_dir: Path) ->
         finally:
             served.stop()
             views_of(app).flush()  # before the database goes
-            app.extensions["keylight_db"].dispose()
+            close_app(app)
 
 
 @pytest.fixture

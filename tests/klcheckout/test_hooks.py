@@ -33,6 +33,7 @@ from checkout_helpers import (
     REPO,
     Shopper,
     base_config,
+    close_app,
     database,
     serve,
     unique_email,
@@ -286,7 +287,7 @@ def shop(
             yield {"app": app, "url": served.url, "config": config, "tmp": tmp}
         finally:
             served.stop()
-            app.extensions["keylight_db"].dispose()
+            close_app(app)
 
 
 def webhook(url: str, path: str, event: str = "step_completed", table: str = "hooks") -> str:
@@ -310,7 +311,7 @@ def hook_shop(tmp_path: Path, journey: str) -> Iterator[tuple[Any, str]]:
         yield app, served.url
     finally:
         served.stop()
-        app.extensions["keylight_db"].dispose()
+        close_app(app)
 
 
 @contextlib.contextmanager
@@ -514,7 +515,7 @@ def test_validate_accept_policy_lets_the_step_through(
         person.close()
         receiver.answers.pop("/validate", None)
         served.stop()
-        app.extensions["keylight_db"].dispose()
+        close_app(app)
 
 
 def test_validate_hooks_guard_other_steps_too(
@@ -550,7 +551,7 @@ def test_validate_hooks_guard_other_steps_too(
         person.close()
         receiver.answers.pop("/stock", None)
         served.stop()
-        app.extensions["keylight_db"].dispose()
+        close_app(app)
 
 
 def test_retries_after_500_and_while_the_receiver_is_down_then_fails_and_resends(
@@ -856,13 +857,13 @@ def test_hooks_without_their_settings_stop_a_production_start(
 
     with caplog.at_level("WARNING"):
         app = create_app(config)
-    app.extensions["keylight_db"].dispose()
+    close_app(app)
     assert "KEYLIGHT_TEST_HOOK_SECRET, which is not set" in caplog.text
 
     monkeypatch.setenv("KEYLIGHT_TEST_HOOK_SECRET", SECRET)
     smtp = {"KEYLIGHT_SMTP_HOST": "127.0.0.1", "KEYLIGHT_SMTP_FROM": "Shop <shop@example.com>"}
     app = create_app({**config, **smtp, "KEYLIGHT_ENV": "production"})
-    app.extensions["keylight_db"].dispose()
+    close_app(app)
 
 
 def test_a_change_journeys_hooks_hear_its_changes_and_the_customer_gets_an_email(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from checkout_helpers import Backend, base_config, database
+from checkout_helpers import Backend, base_config, close_app, database
 from click.testing import CliRunner
 from serving import free_port, gunicorn, postgres_schema, stop
 from sqlalchemy import text
@@ -66,7 +66,7 @@ def test_the_sqlite_file_and_its_folder_are_private(tmp_path: Path, journeys_dir
         assert stat.S_IMODE((tmp_path / "instance").stat().st_mode) == 0o700
         assert stat.S_IMODE((tmp_path / "instance" / "dev-secret").stat().st_mode) == 0o600
     finally:
-        app.extensions["keylight_db"].dispose()
+        close_app(app)
 
 
 def test_pages_on_another_origin_need_allowed_origins_in_production(
@@ -88,7 +88,7 @@ def test_pages_on_another_origin_need_allowed_origins_in_production(
     with pytest.raises(settings.SettingsError, match="KEYLIGHT_ALLOWED_ORIGINS=https://shop"):
         create_app(config)
     app = create_app({**config, "KEYLIGHT_ALLOWED_ORIGINS": ["https://shop.example.com"]})
-    app.extensions["keylight_db"].dispose()
+    close_app(app)
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])

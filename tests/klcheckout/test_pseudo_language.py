@@ -20,6 +20,7 @@ from checkout_helpers import (
     TEST_JOURNEY,
     Backend,
     base_config,
+    close_app,
     serve,
     unique_email,
     up_to_confirmation,
@@ -60,7 +61,7 @@ def pseudo(tmp_path_factory: pytest.TempPathFactory, journeys_dir: Path) -> Iter
         yield Backend("sqlite", served.url, config["KEYLIGHT_DATABASE_URL"], app, config)
     finally:
         served.stop()
-        app.extensions["keylight_db"].dispose()
+        close_app(app)
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from checkout_helpers import (
     Shopper,
     base_config,
     bulk_catalog,
+    close_app,
     database,
     serve,
     unique_email,
@@ -106,7 +107,7 @@ def shop(
             yield Backend(request.param, served.url, database_url, app, config)
         finally:
             served.stop()
-            app.extensions["keylight_db"].dispose()
+            close_app(app)
 
 
 def cli_env(shop: Backend) -> dict[str, str]:
