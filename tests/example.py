@@ -20,6 +20,7 @@ OTHER_JOURNEYS = (
     "cancel.toml",
     "pause.toml",
     "come-back.toml",
+    "partner-order.toml",
 )
 
 

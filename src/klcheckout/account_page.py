@@ -67,6 +67,11 @@ NOTICES = {
     "link-invalid": N_(
         "This sign-in link has expired or was used already. Ask for a new one below."
     ),
+    "invitation-invalid": N_(
+        "This invitation has expired or was used already. Sign in below, or ask the person "
+        "who invited you to order again: a new customer gets a new invitation."
+    ),
+    "password-set": N_("Your password is set, and you are signed in."),
     "too-many": N_("Too many attempts. Please wait a few minutes and try again."),
     "reactivated": N_("The cancellation is undone: your subscription goes on."),
     "resumed": N_("Your subscription is running again."),
@@ -206,10 +211,10 @@ def state() -> Response:
 def page() -> Response:
     """The account page for a browser without JavaScript."""
     visit = begin_account(changes_state=False)
-    return _page(visit, account_state(visit, backend=True))
+    return render_page(visit, account_state(visit, backend=True))
 
 
-def _page(visit: AccountVisit, found: dict[str, Any]) -> Response:
+def render_page(visit: AccountVisit, found: dict[str, Any]) -> Response:
     """The account page rendered here, with ``found`` (the state) filled in."""
     visitor = Visitor(
         csrf_token=found["csrf_token"],
@@ -433,7 +438,7 @@ def link_page(token: str) -> Response:
     found = account_state(visit, backend=True)
     site = visit.shop.site
     found["link"] = with_query(f"{site.account_api}/link/{token[:100]}", site.language_query)
-    return _page(visit, found)
+    return render_page(visit, found)
 
 
 @bp.post("/account/link/<token>")

@@ -86,6 +86,10 @@ def find_customer(connection: Connection, email: str) -> Any:
     ).first()
 
 
+def customer_by_id(connection: Connection, customer_id: int) -> Any:
+    return connection.execute(select(customers).where(customers.c.id == customer_id)).first()
+
+
 def new_customer(connection: Connection, email: str, password_hash: str) -> int | None:
     """The new customer's id, or None when the email is taken (the caller must not say so).
 

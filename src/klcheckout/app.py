@@ -57,6 +57,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, shop: Shop | None =
         account_views,
         cart_views,
         health,
+        invitations,
         page_state,
         staff_sign_in,
         steps,
@@ -70,6 +71,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, shop: Shop | None =
     app.register_blueprint(cart_views.bp)
     app.register_blueprint(account_views.bp)
     app.register_blueprint(account_page.bp)
+    app.register_blueprint(invitations.bp)
     app.register_blueprint(staff_sign_in.bp)
 
     @app.before_request

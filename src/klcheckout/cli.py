@@ -86,8 +86,18 @@ def list_orders(limit: int, journey: str | None) -> None:
         click.echo(
             f"{order['number']}  {order['created_at']}  {order['journey_key']}  "
             f"{order['email'] or '-'}  {amounts(order)}  {order['payment_method']}  "
-            f"{order['status']}"
+            f"{order['status']}{_placed_by(order)}"
         )
+
+
+def _placed_by(order: dict[str, Any]) -> str:
+    """'  placed by ann@example.com for Reseller GmbH' for an order staff placed on the
+    customer's behalf; nothing for one the customer placed."""
+    if order.get("placed_by_staff_id") is None:
+        return ""
+    who = order.get("placed_by") or f"staff #{order['placed_by_staff_id']}"
+    partner = f" for {order['partner']}" if order.get("partner") else ""
+    return f"  placed by {who}{partner}"
 
 
 def amounts(order: dict[str, Any]) -> str:

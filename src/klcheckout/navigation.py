@@ -15,6 +15,7 @@ from kljourney.i18n import gettext as _
 from kljourney.model import (
     AuthenticationStep,
     CancellationStep,
+    CustomerLookupStep,
     FormStep,
     OrderDoneStep,
     OrderStep,
@@ -62,6 +63,10 @@ def missing(visit: Visit, step: StepBase) -> str | None:
         if step.guest_allowed:
             return _("Sign in, create an account or continue as a guest.")
         return _("Sign in or create an account to continue.")
+    if isinstance(step, CustomerLookupStep):
+        if visit.customer is not None:
+            return None
+        return _("Find or create the customer the order is for.")
     if isinstance(step, FormStep):
         saved = visit.answers.get(step.id)
         if saved is None:

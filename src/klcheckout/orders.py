@@ -27,7 +27,7 @@ from . import checkouts, conditions, subscriptions
 from .answers import by_target
 from .clock import now, shown
 from .hooks import events
-from .tables import order_lines, orders
+from .tables import order_lines, orders, staff
 from .visit import Visit
 
 #: Crockford's base 32: no I, L, O or U, so a number read over the phone is unambiguous.
@@ -115,6 +115,7 @@ def _insert(
     payment = dict((checkout.payment or {}) if checkout is not None else {})
     method = payment.pop("method", "") or "none"
     email = visit.email or _email_from(answers)
+    member = visit.staff  # the member of staff ordering on the customer's behalf, or None
     stamp = now()
     number = new_number()
     order_id = connection.execute(
@@ -137,6 +138,8 @@ def _insert(
             "status": "placed",
             "locale": shop.site.locale,
             "seconds_to_order": _seconds_since(visit.cart.started, stamp),
+            "placed_by_staff_id": member.id if member is not None else None,
+            "partner": member.partner if member is not None else None,
             "created_at": stamp,
             "updated_at": stamp,
         },
@@ -191,6 +194,8 @@ def _insert(
             # The totals and the method as the customer saw them, in their language.
             "formatted": priced.formatted_totals(),
             "answers": answers,
+            "placed_by": {"email": member.email, "role": member.role} if member else None,
+            "partner": member.partner if member is not None else None,
             "payment_method": method,
             "payment_label": shop.payment_methods[method].label
             if method in shop.payment_methods
@@ -374,8 +379,15 @@ def _with_lines(connection: Connection, rows: list[Any]) -> list[dict[str, Any]]
             data.pop("id")
             lines[data.pop("order_id")].append(data)
     result = []
+    staff_ids = {row.placed_by_staff_id for row in rows if row.placed_by_staff_id is not None}
+    placers = {}
+    if staff_ids:
+        query = select(staff.c.id, staff.c.email).where(staff.c.id.in_(staff_ids))
+        placers = {row.id: row.email for row in connection.execute(query)}
     for row in rows:
         data = dict(row._mapping)
+        # Who placed it on the customer's behalf, by email (None: the customer did).
+        data["placed_by"] = placers.get(row.placed_by_staff_id)
         data["created_at"] = shown(data["created_at"])
         data["updated_at"] = shown(data["updated_at"])
         data["lines"] = lines[row.id]

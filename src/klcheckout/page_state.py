@@ -19,6 +19,7 @@ from kljourney.model import (
     AuthenticationStep,
     CancellationStep,
     ConfirmationStep,
+    CustomerLookupStep,
     FormStep,
     OrderDoneStep,
     PauseStep,
@@ -48,6 +49,9 @@ bp = Blueprint("state", __name__)
 
 def customer_json(visit: Visit) -> dict[str, Any] | None:
     if visit.customer is not None:
+        if visit.staff is not None:  # the customer a member of staff orders for
+            email = visit.customer.email
+            return {"email": email, "signed_in": False, "guest": False, "on_behalf": True}
         return {"email": visit.customer.email, "signed_in": True, "guest": False}
     if visit.guest_email:
         return {"email": visit.guest_email, "signed_in": False, "guest": True}
@@ -56,7 +60,7 @@ def customer_json(visit: Visit) -> dict[str, Any] | None:
 
 def values_for(visit: Visit, step: StepBase | None) -> dict[str, Any]:
     """Saved answers of the step, else auto-fill from the signed-in customer's own profile."""
-    if isinstance(step, AuthenticationStep):
+    if isinstance(step, AuthenticationStep | CustomerLookupStep):
         return {"email": visit.email} if visit.email else {}
     if step is not None and step.type in SUBSCRIPTION_STEP_TYPES:
         chosen = dict(visit.answers.get(step.id) or {})

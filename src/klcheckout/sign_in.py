@@ -21,11 +21,21 @@ from .clock import now
 from .tables import email_sessions, sign_in_links
 
 LINK_LIFETIME = timedelta(minutes=15)
+#: What a link is for (``sign_in_links.purpose``).
+SIGN_IN, INVITATION = "sign_in", "invitation"
+#: How long a new customer's invitation to set a password works.
+INVITATION_LIFETIME = timedelta(days=7)
 #: How an email session's token starts, to tell it from an account's login.
 EMAIL_SESSION = "e."
 
 
-def new_link(connection: Connection, email: str) -> str:
+def new_link(
+    connection: Connection,
+    email: str,
+    *,
+    purpose: str = SIGN_IN,
+    lifetime: timedelta = LINK_LIFETIME,
+) -> str:
     """A new link token for ``email``; earlier unused ones of the address stay valid."""
     token = secrets.token_urlsafe(32)
     stamp = now()
@@ -34,14 +44,16 @@ def new_link(connection: Connection, email: str) -> str:
             token_hash=token_hash(token),
             email=normal_email(email),
             created_at=stamp,
-            expires_at=stamp + LINK_LIFETIME,
+            expires_at=stamp + lifetime,
+            purpose=purpose,
         )
     )
     return token
 
 
-def use_link(connection: Connection, token: str) -> str | None:
-    """The link's email, spending the link; None if it is unknown, used or expired.
+def use_link(connection: Connection, token: str, *, purpose: str = SIGN_IN) -> str | None:
+    """The link's email, spending the link; None if it is unknown, used, expired or
+    made for another purpose (an invitation never starts a guest's email session).
 
     One conditional UPDATE: of two requests with the same link, one gets the email.
     """
@@ -56,6 +68,7 @@ def use_link(connection: Connection, token: str) -> str | None:
                 sign_in_links.c.token_hash == digest,
                 sign_in_links.c.used_at.is_(None),
                 sign_in_links.c.expires_at > stamp,
+                sign_in_links.c.purpose == purpose,
             )
         )
         .values(used_at=stamp)

@@ -104,6 +104,9 @@ checkouts = Table(
     #: The change a subscription journey applied: what its done page shows, and how a
     #: repeated confirmation of the same page knows it was applied already.
     Column("applied", JSON),
+    #: The customer a member of staff orders for (found or created at a customer_lookup
+    #: step); None when the customer walks the journey themselves.
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="SET NULL")),
     Column("updated_at", UTCDateTime(), nullable=False, index=True),
     #: Raised by every change: a write based on an earlier read can tell it is stale.
     Column("version", Integer, nullable=False, default=0, server_default="0"),
@@ -134,6 +137,11 @@ orders = Table(
     #: Seconds from the first page of the customer's walk to this order (the funnel's
     #: median time to complete); None when the cookie did not know when it started.
     Column("seconds_to_order", Integer),
+    #: The member of staff who placed the order on the customer's behalf, and the partner
+    #: organisation they placed it for (their own, when they are a partner); None when
+    #: the customer ordered themselves.
+    Column("placed_by_staff_id", Integer, ForeignKey("staff.id", ondelete="SET NULL")),
+    Column("partner", String(200)),
     Column("created_at", UTCDateTime(), nullable=False, index=True),
     Column("updated_at", UTCDateTime(), nullable=False),
 )
@@ -262,6 +270,9 @@ sign_in_links = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
     Column("used_at", UTCDateTime()),
+    #: "sign_in": a guest's link to their subscriptions; "invitation": the link a customer
+    #: created by staff sets their first password with. One kind never does the other's work.
+    Column("purpose", String(16), nullable=False, default="sign_in", server_default="sign_in"),
 )
 
 #: A guest signed in by a link: the session knows their email, not an account.

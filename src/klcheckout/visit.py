@@ -159,13 +159,26 @@ class Visit:
 
     @cached_property
     def customer(self) -> Any:
-        """The signed-in customer's row, or None; a dead session is dropped from the cookie."""
+        """The customer this checkout is for: the signed-in customer's row, or, for a member
+        of staff, the customer they found or created at the journey's customer_lookup step
+        (the forms fill in from that customer's profile and the order is theirs); None.
+        A dead session is dropped from the cookie."""
+        if self.staff is not None:
+            return self.on_behalf_of
         if not self.cart.session or sign_in.is_email_session(self.cart.session):
             return None
         row = accounts.session_customer(self.connection, self.cart.session)
         if row is None:
             self._signed_out()
         return row
+
+    @cached_property
+    def on_behalf_of(self) -> Any:
+        """The customer a member of staff orders for in this checkout, or None: never read
+        from the browser, only from the checkout's row, which staff alone set."""
+        if self.checkout is None or self.checkout.customer_id is None:
+            return None
+        return accounts.customer_by_id(self.connection, self.checkout.customer_id)
 
     @cached_property
     def link_email(self) -> str | None:
@@ -209,6 +222,7 @@ class Visit:
         """After a write, read again rather than trust what was read before it."""
         for name in (
             "customer",
+            "on_behalf_of",
             "link_email",
             "checkout",
             "conditions",
@@ -238,6 +252,7 @@ class Visit:
 
     @property
     def email(self) -> str:
+        """Where the order's emails go: the customer's, never the staff member's."""
         if self.customer is not None:
             return self.customer.email
         # The email a guest gives in this checkout wins over the one of a sign-in link.

@@ -81,7 +81,15 @@ class Checker:
         for index, step in enumerate(journey.steps):
             if step is None:  # invalid, and already reported
                 continue
-            if step.actor == "staff" and journey.audience == ["customers"]:
+            if step.type == "customer_lookup" and journey.audience == ["customers"]:
+                fail(
+                    "a customer_lookup step lets staff order on a customer's behalf, but only "
+                    'customers walk this journey; add "sales" or "partners" to its '
+                    "audience, or remove the step",
+                    ("steps", index, "type"),
+                    index,
+                )
+            elif step.actor == "staff" and journey.audience == ["customers"]:
                 fail(
                     'actor = "staff", but only customers walk this journey, so nobody could '
                     'complete this step; add "sales" or "partners" to the journey\'s audience, '

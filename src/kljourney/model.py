@@ -52,6 +52,7 @@ STEP_TYPES = (
     "order",
     "authentication",
     "optional_authentication",
+    "customer_lookup",
     "form",
     "payment_method",
     "plan_change",
@@ -691,6 +692,28 @@ class AuthenticationStep(StepBase):
         return self.type == "optional_authentication"
 
 
+class CustomerLookupStep(StepBase):
+    """Staff find the customer the order is for by email, or create them: the rest of the
+    journey then runs with that customer's saved answers, and the order is theirs.
+
+    Only staff complete it (its ``actor`` is "staff", the default here, and no other is
+    accepted): a customer ordering for someone else would be a sign-in without a password.
+    """
+
+    type: Literal["customer_lookup"]
+    actor: StepActor = "staff"
+
+    @field_validator("actor")
+    @classmethod
+    def _staff_only(cls, value: str) -> str:
+        if value != "staff":
+            raise ValueError(
+                f'a customer lookup is completed by staff; got actor = "{value}": '
+                'leave actor out (or write actor = "staff")'
+            )
+        return value
+
+
 class FormStep(StepBase):
     type: Literal["form"]
     form: str
@@ -788,6 +811,7 @@ Step = Annotated[
     ProductSelectionStep
     | OrderStep
     | AuthenticationStep
+    | CustomerLookupStep
     | FormStep
     | PaymentMethodStep
     | PlanChangeStep

@@ -26,6 +26,7 @@ from .countries import countries
 from .model import (
     AuthenticationStep,
     ConfirmationStep,
+    CustomerLookupStep,
     FormStep,
     Journey,
     PaymentMethodStep,
@@ -544,6 +545,8 @@ def error_list(shop: Shop, step: StepBase, visitor: Visitor) -> list[tuple[str, 
         places += [("method", f"method-{first}"), *_PAYMENT_FIELDS]
     elif isinstance(step, ConfirmationStep):
         places.append(("accept_terms", "field-accept-terms"))
+    elif isinstance(step, CustomerLookupStep):
+        places.append(("email", "field-email"))
     elif isinstance(step, AuthenticationStep):
         form = visitor.values.get("action") or "login"
         places += [(name, f"{form}-{name}") for name in _ACCOUNT_FIELDS]

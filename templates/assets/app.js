@@ -110,6 +110,8 @@
     all("[data-kl-customer]").forEach(function (el) { setText(el, customer ? customer.email : ""); });
     all("[data-kl-signed-in]").forEach(function (el) { el.hidden = !signedIn; });
     all("[data-kl-signed-out]").forEach(function (el) { el.hidden = signedIn; });
+    /* The customer a member of staff orders for (a customer lookup step). */
+    all("[data-kl-on-behalf]").forEach(function (el) { el.hidden = !(customer && customer.on_behalf); });
   }
 
   function fillValues(values, shown) {

@@ -12,10 +12,18 @@ from kljourney.model import FormStep, PaymentMethodStep
 EXAMPLE = Path(__file__).resolve().parents[2] / "journeys"
 
 
-JOURNEYS = ["cancel", "change-plan", "come-back", "k9uscs7vr7", "pause", "segments"]
+JOURNEYS = [
+    "cancel",
+    "change-plan",
+    "come-back",
+    "k9uscs7vr7",
+    "partner-order",
+    "pause",
+    "segments",
+]
 
 
-def test_the_example_has_six_journeys_and_no_warnings(tmp_path: Path) -> None:
+def test_the_example_has_seven_journeys_and_no_warnings(tmp_path: Path) -> None:
     shutil.copytree(EXAMPLE, tmp_path / "journeys")
     shop = kljourney.load(tmp_path / "journeys")
     assert shop.warnings == []
@@ -52,8 +60,9 @@ def test_the_example_builds_every_page_and_the_account_page(tmp_path: Path) -> N
     shutil.copytree(EXAMPLE, tmp_path / "journeys")
     report = build(tmp_path / "journeys", tmp_path / "site")
     assert report.journeys_rendered == JOURNEYS
-    # 7 + 9 order pages, 3 for each of three subscription journeys, 4 for come-back, 1 account
-    assert report.pages_written == 7 + 9 + 3 * 3 + 4 + 1
+    # 7 + 9 order pages, 3 for each of three subscription journeys, 4 for come-back,
+    # 8 for the partners' order, 1 account and the staff sign-in page
+    assert report.pages_written == 7 + 9 + 3 * 3 + 4 + 8 + 1 + 1
     account = (tmp_path / "site" / "account" / "index.html").read_text()
     assert 'data-kl-page="account"' in account
     assert 'action="/api/account/login"' in account

@@ -143,8 +143,8 @@ def test_unknown_step_type_lists_the_valid_ones(shop_dir: Path) -> None:
         "self-service.toml:38: error: journey 'Self-Service Shop & Checkout', "
         "step 5 'Payment method', field 'type': unknown step type 'payment_methods'; "
         "did you mean 'payment_method'? known: product_selection, order, authentication, "
-        "optional_authentication, form, payment_method, plan_change, cancellation, pause, "
-        "confirmation, order_done"
+        "optional_authentication, customer_lookup, form, payment_method, plan_change, "
+        "cancellation, pause, confirmation, order_done"
     )
 
 

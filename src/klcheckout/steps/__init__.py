@@ -212,6 +212,7 @@ from . import (  # noqa: E402,F401
     authentication,
     cart,
     confirmation,
+    customer_lookup,
     form,
     payment_method,
     subscription,

@@ -1,0 +1,332 @@
+"""Ordering on a customer's behalf, over real HTTP on SQLite and PostgreSQL: staff find
+or create the customer at a customer_lookup step, the forms fill in from that customer's
+profile, the order is the customer's and records who placed it (and for which partner),
+and its confirmation reaches the customer through a real SMTP server."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+from collections.abc import Iterator
+from email import message_from_bytes
+from email.policy import default as default_policy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from aiosmtpd.controller import Controller
+from checkout_helpers import (
+    BILLING,
+    GUEST_JOURNEY,
+    REPO,
+    TEST_JOURNEY,
+    Backend,
+    Shopper,
+    base_config,
+    bulk_catalog,
+    database,
+    serve,
+    unique_email,
+)
+from sqlalchemy import select
+from test_staff import Member, add_member, run
+
+import kljourney
+from klcheckout import create_app, step_views
+from klcheckout.hooks import outbox
+from klcheckout.tables import customers, orders
+from kljourney.errors import ConfigError
+
+#: The example's partner journey with the confirmation email the shop would add.
+ORDER_EMAIL = """
+[[hooks]]
+type = "email"
+subject = "Your order {order_number}"
+"""
+
+#: Customers and sales walk it: the lookup is staff's, the rest anyone's.
+MIXED_JOURNEY = """
+name = "Shop or be served"
+key = "mixed"
+business_entity = "acme"
+audience = ["customers", "sales"]
+
+[[steps]]
+name = "Account"
+type = "optional_authentication"
+
+[[steps]]
+name = "Customer"
+type = "customer_lookup"
+
+[[steps]]
+name = "Plan"
+type = "product_selection"
+product_selection = "plans"
+
+[[steps]]
+name = "Done"
+type = "order_done"
+"""
+
+
+class Mailbox:
+    """What a real SMTP server (aiosmtpd) received."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.messages.append(envelope)
+        return "250 OK"
+
+    def to(self, email: str) -> list[Any]:
+        """The messages to ``email``, parsed."""
+        return [
+            message_from_bytes(m.content, policy=default_policy)
+            for m in self.messages
+            if email in m.rcpt_tos
+        ]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def mailbox() -> Iterator[Mailbox]:
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    box.port = controller.port  # type: ignore[attr-defined]
+    yield box
+    controller.stop()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def shop(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, mailbox: Mailbox
+) -> Iterator[Backend]:
+    tmp = tmp_path_factory.mktemp(f"on-behalf-{request.param}")
+    journeys = tmp / "journeys"
+    shutil.copytree(REPO / "journeys", journeys)
+    with open(journeys / "partner-order.toml", "a") as handle:
+        handle.write(ORDER_EMAIL)
+    (journeys / "mixed.toml").write_text(MIXED_JOURNEY)
+    with open(journeys / "catalog.toml", "a") as handle:
+        handle.write("\n" + bulk_catalog(3))  # the guest journey's extras
+    (journeys / "guest.toml").write_text(GUEST_JOURNEY)
+    with database(request.param, tmp) as database_url:
+        config = {
+            **base_config(tmp, journeys, database_url),
+            "KEYLIGHT_SMTP_HOST": "127.0.0.1",
+            "KEYLIGHT_SMTP_PORT": mailbox.port,  # type: ignore[attr-defined]
+            "KEYLIGHT_SMTP_TLS": "none",
+            "KEYLIGHT_SMTP_FROM": "Shop <shop@example.com>",
+        }
+        app = create_app(config)
+        served = serve(app)
+        try:
+            yield Backend(request.param, served.url, database_url, app, config)
+        finally:
+            served.stop()
+            # The last pages' views, written now rather than by the flusher thread
+            # after the engine is gone (a connection left open for the next module).
+            step_views.views_of(app).flush()
+            app.extensions["keylight_db"].dispose()
+
+
+def partner(shop: Backend, organisation: str = "Initech") -> Member:
+    member = Member(shop, add_member(shop, "partner", partner=organisation))
+    member.enrol()
+    return member
+
+
+def known_customer(shop: Backend) -> str:
+    """A customer who signed up and gave billing details (their profile) in the shop."""
+    email = unique_email()
+    person = Shopper(shop.url, TEST_JOURNEY)
+    person.add("starter", step="plan")
+    person.step("cart")
+    person.step("account", {"action": "signup", "email": email, "password": "a good passphrase"})
+    saved = person.step("billing", {**BILLING, "email": email, "first_name": "Grace"})
+    assert saved.status_code == 303, saved.text[:2000]
+    return email
+
+
+def look_up(walker: Shopper, email: str) -> requests.Response:
+    return walker.step("customer", {"email": email}, json=True)
+
+
+def to_confirmation(walker: Shopper) -> None:
+    """From the plan to the confirmation, the billing form as it was filled in."""
+    assert walker.add("starter", step="product-selection", json=True).status_code == 200
+    assert walker.step("cart", {}, json=True).status_code == 200
+    assert walker.step("partner-reference", {"reference": "PO-42"}, json=True).status_code == 200
+    billing = walker.state("billing")["values"]
+    assert walker.step("billing", billing, json=True).status_code == 200
+    assert walker.step("payment-method", {"method": "invoice"}, json=True).status_code == 200
+
+
+def test_lookup_finds_a_customer_and_the_forms_fill_in_from_their_profile(
+    shop: Backend, mailbox: Mailbox
+) -> None:
+    email = known_customer(shop)
+    walker = partner(shop).journey("partner-order")
+    found = look_up(walker, email.upper())  # an address is found however it is typed
+    assert found.status_code == 200, found.text
+    state = walker.state("billing")
+    assert state["customer"] == {
+        "email": email,
+        "signed_in": False,
+        "guest": False,
+        "on_behalf": True,
+    }
+    assert state["values"]["first_name"] == "Grace"
+    assert state["values"]["email"] == email
+    # The lookup page shows who was found, to a browser without JavaScript too.
+    page = walker.http.get(f"{shop.url}/partner-order/pages/customer/")
+    assert page.status_code == 200
+    assert "You are ordering for" in page.text and email in page.text
+    # Nobody was invited: the customer has an account already.
+    outbox.run_once(shop.app)
+    assert [m["Subject"] for m in mailbox.to(email)] == []
+
+
+def test_lookup_creates_a_customer_who_is_invited_to_choose_a_password(
+    shop: Backend, mailbox: Mailbox
+) -> None:
+    email = unique_email()
+    member = partner(shop)
+    assert look_up(member.journey("partner-order"), email).status_code == 200
+    with shop.engine.connect() as connection:
+        row = connection.execute(select(customers).where(customers.c.email == email)).one()
+    assert row.password_hash == "!invited"
+    outbox.run_once(shop.app)
+    [invitation] = mailbox.to(email)
+    assert invitation["Subject"] == "Your account at Acme Shop"
+    text = invitation.get_body(("plain",)).get_content()
+    assert member.email in text and "for 7 days" in text
+    link = re.search(r"https?://\S+/account/invitation/\S+", text).group(0)
+    # The customer opens it, chooses a password, and is signed in with it.
+    customer = requests.Session()
+    customer.headers["Origin"] = shop.url
+    page = customer.get(link)
+    assert page.status_code == 200 and "Choose your password" in page.text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    action = re.search(r'<form class="step-form" method="post" action="([^"]+)"', page.text)
+    short = customer.post(
+        shop.url + action.group(1).removeprefix("/api"),
+        data={"csrf_token": token, "password": "short"},
+        allow_redirects=False,
+    )
+    assert short.status_code == 422 and "Choose your password" in short.text
+    done = customer.post(
+        shop.url + action.group(1).removeprefix("/api"),
+        data={"csrf_token": token, "password": "a good passphrase"},
+        allow_redirects=False,
+    )
+    assert done.status_code == 303 and "notice=password-set" in done.headers["Location"]
+    assert customer.get(f"{shop.url}/account").json()["customer"]["email"] == email
+    # The link works once.
+    page = customer.get(link)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    again = customer.post(
+        shop.url + action.group(1).removeprefix("/api"),
+        data={"csrf_token": token, "password": "another passphrase"},
+        allow_redirects=False,
+    )
+    assert "notice=invitation-invalid" in again.headers["Location"]
+    # And the password chosen signs in.
+    login = Shopper(shop.url, TEST_JOURNEY)
+    login.add("starter", step="plan")
+    login.step("cart")
+    login.step("account", {"action": "login", "email": email, "password": "a good passphrase"})
+    assert login.state()["customer"]["signed_in"]
+
+
+def test_the_order_is_the_customers_and_records_who_placed_it(
+    shop: Backend, mailbox: Mailbox
+) -> None:
+    email = known_customer(shop)
+    member = partner(shop, "Initech")
+    walker = member.journey("partner-order")
+    assert look_up(walker, email).status_code == 200
+    to_confirmation(walker)
+    placed = walker.step("confirm-order", {"confirm_token": "on-behalf-" + email}, json=True)
+    assert placed.status_code == 200, placed.text
+    number = walker.state("order-done")["order"]["number"]
+    with shop.engine.connect() as connection:
+        order = connection.execute(select(orders).where(orders.c.number == number)).one()
+        customer = connection.execute(select(customers).where(customers.c.email == email)).one()
+    assert order.customer_id == customer.id and order.email == email
+    assert order.placed_by_staff_id is not None and order.partner == "Initech"
+    assert order.answers["order_notes"] == {"reference": "PO-42"}
+    # The confirmation goes to the customer, not to the partner.
+    outbox.run_once(shop.app)
+    assert [m["Subject"] for m in mailbox.to(email)] == [f"Your order {number}"]
+    assert mailbox.to(member.email) == []
+    # Operators see who placed it, and for whom.
+    shown = run(shop, "orders", "show", number, password=None)
+    assert shown.exit_code == 0, shown.output
+    assert f'"placed_by": "{member.email}"' in shown.output
+    assert '"partner": "Initech"' in shown.output
+    listed = run(shop, "orders", "list", "--journey", "partner-order", password=None)
+    assert f"{number}" in listed.output
+    assert f"placed by {member.email} for Initech" in listed.output
+
+
+def test_staff_cannot_pass_the_lookup_without_a_customer(shop: Backend) -> None:
+    walker = partner(shop).journey("partner-order")
+    assert walker.add("starter", step="product-selection", json=True).status_code == 200
+    cart = walker.step("cart", {}, json=True)
+    assert cart.status_code == 409
+    assert "Find or create the customer the order is for." in cart.json()["errors"]["_form"]
+    wrong = look_up(walker, "not an email")
+    assert wrong.status_code == 422
+    assert "Enter the customer's email address" in wrong.json()["errors"]["email"]
+
+
+def test_a_customer_cannot_use_a_lookup_step(shop: Backend) -> None:
+    customer = Shopper(shop.url, "mixed")
+    refused = customer.step("customer", {"email": unique_email()}, json=True)
+    assert refused.status_code == 403
+    assert "A member of the shop's staff completes this step" in refused.json()["errors"]["_form"]
+    # Nor a customer signed in: a lookup finds or makes nobody for them.
+    email = known_customer(shop)
+    with shop.engine.connect() as connection:
+        before = connection.execute(select(customers.c.id)).all()
+    signed_in = Shopper(shop.url, "mixed")
+    signed_in.step("account", {"action": "login", "email": email, "password": "a good passphrase"})
+    assert signed_in.state()["customer"]["signed_in"]
+    assert signed_in.step("customer", {"email": unique_email()}, json=True).status_code == 403
+    with shop.engine.connect() as connection:
+        assert connection.execute(select(customers.c.id)).all() == before
+
+
+def test_a_lookup_in_a_journey_only_customers_walk_is_refused(tmp_path: Path) -> None:
+    journeys = tmp_path / "journeys"
+    shutil.copytree(REPO / "journeys", journeys)
+    text = (journeys / "partner-order.toml").read_text()
+    (journeys / "partner-order.toml").write_text(text.replace('audience = ["partners"]\n', ""))
+    with pytest.raises(ConfigError) as error:
+        kljourney.load(journeys)
+    [message] = [str(p) for p in error.value.errors]
+    assert "a customer_lookup step lets staff order on a customer's behalf" in message
+    assert "partner-order.toml" in message
+
+
+def test_a_lookup_is_staffs_whatever_the_file_says(tmp_path: Path) -> None:
+    journeys = tmp_path / "journeys"
+    shutil.copytree(REPO / "journeys", journeys)
+    text = (journeys / "partner-order.toml").read_text()
+    (journeys / "partner-order.toml").write_text(
+        text.replace('type = "customer_lookup"\n', 'type = "customer_lookup"\nactor = "any"\n')
+    )
+    with pytest.raises(ConfigError) as error:
+        kljourney.load(journeys)
+    assert "a customer lookup is completed by staff" in error.value.format_message()
