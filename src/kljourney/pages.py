@@ -339,30 +339,13 @@ class Renderer:
     def staff_page(self, visitor: Visitor | None) -> str:
         """The staff sign-in page: static (filled in by the page script), or as the backend
         renders it for ``visitor`` (no JavaScript), with the staff state in ``visitor.staff``."""
-        site = self.shop.site
-        links = BACKEND if visitor is not None else STATIC
-        context = {
-            "site": site,
-            "lang": site.locale,
-            "assets": self.asset_urls,
-            "api": site.api_url.rstrip("/"),
-            "staff_api": site.staff_api,
-            "entity": next(iter(self.shop.business_entities.values())),
-            "form_query": with_query(links.form_query, site.language_query),
-            "backend_page": links.backend,
-            "robots": "noindex",
-            "visitor": visitor,
-            "error_list": [],
-            "previous_url": None,
-            "languages": self.alternates(
-                lambda other: (
-                    with_query(other.staff_api + "/page", other.language_query)
-                    if visitor is not None
-                    else other.staff_url
-                )
-            ),
-        }
-        return self.render("staff.html", context)
+        return self.shop_page(
+            "staff.html",
+            visitor,
+            "staff_api",
+            lambda site: site.staff_api,
+            lambda site: site.staff_url,
+        )
 
     def alternates(self, url_of: Callable[[Site], str]) -> list[Alternate]:
         """The same page in each of the shop's languages, for ``hreflang`` links and the
@@ -381,6 +364,26 @@ class Renderer:
     def account_page(self, visitor: Visitor | None) -> str:
         """The account page: static (filled in by the page script), or as the backend
         renders it for ``visitor`` (no JavaScript)."""
+        return self.shop_page(
+            "account.html",
+            visitor,
+            "account_api",
+            lambda site: site.account_api,
+            lambda site: site.account_url,
+        )
+
+    def shop_page(
+        self,
+        template: str,
+        visitor: Visitor | None,
+        api_name: str,
+        api_of: Callable[[Site], str],
+        url_of: Callable[[Site], str],
+    ) -> str:
+        """A page of the shop's own rather than of a journey (the account page, the staff
+        sign-in): its backend URLs under ``api_of(site)`` (given to the template as
+        ``api_name``), its static page at ``url_of(site)``, the backend's rendering of it
+        at ``api_of(site)/page``."""
         site = self.shop.site
         links = BACKEND if visitor is not None else STATIC
         context = {
@@ -388,7 +391,7 @@ class Renderer:
             "lang": site.locale,
             "assets": self.asset_urls,
             "api": site.api_url.rstrip("/"),
-            "account_api": site.account_api,
+            api_name: api_of(site),
             # The page belongs to the shop, not to one seller: the first one signs it.
             "entity": next(iter(self.shop.business_entities.values())),
             "form_query": with_query(links.form_query, site.language_query),
@@ -399,13 +402,13 @@ class Renderer:
             "previous_url": None,
             "languages": self.alternates(
                 lambda other: (
-                    with_query(other.account_api + "/page", other.language_query)
+                    with_query(api_of(other) + "/page", other.language_query)
                     if visitor is not None
-                    else other.account_url
+                    else url_of(other)
                 )
             ),
         }
-        return self.render("account.html", context)
+        return self.render(template, context)
 
     def page_for(self, journey: Journey, step: StepBase, visitor: Visitor) -> str:
         """One step's page as the backend renders it for ``visitor`` (no JavaScript):
