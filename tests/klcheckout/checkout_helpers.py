@@ -285,14 +285,21 @@ def backend(
     """The app served over HTTP on 127.0.0.1, once per database kind."""
     tmp = tmp_path_factory.mktemp(request.param)
     with database(request.param, tmp) as database_url:
-        config = base_config(tmp, journeys_dir, database_url)
-        app = create_app(config)
-        served = serve(app)
-        try:
-            yield Backend(request.param, served.url, database_url, app, config)
-        finally:
-            served.stop()
-            close_app(app)
+        with served_backend(request.param, base_config(tmp, journeys_dir, database_url)) as up:
+            yield up
+
+
+@contextlib.contextmanager
+def served_backend(kind: str, config: dict[str, Any]) -> Iterator[Backend]:
+    """The app made from ``config``, served over HTTP on 127.0.0.1 until the block ends,
+    then closed (its last step views written) before its database goes."""
+    app = create_app(config)
+    served = serve(app)
+    try:
+        yield Backend(kind, served.url, config["KEYLIGHT_DATABASE_URL"], app, config)
+    finally:
+        served.stop()
+        close_app(app)
 
 
 class Shopper:

@@ -20,15 +20,14 @@ from checkout_helpers import (
     Backend,
     Shopper,
     base_config,
-    close_app,
     database,
-    serve,
+    served_backend,
     unique_email,
 )
 from click.testing import CliRunner
 from sqlalchemy import insert, select
 
-from klcheckout import UnknownJourney, clock, create_app, funnel_report, tables
+from klcheckout import UnknownJourney, clock, funnel_report, tables
 from klcheckout import cart as carts
 from klcheckout.cli import cli
 from klcheckout.funnel import report
@@ -50,15 +49,8 @@ STEPS = (
 def fresh(request: pytest.FixtureRequest, tmp_path: Path, journeys_dir: Path) -> Iterator[Backend]:
     """The backend over HTTP on a database of its own, for this test alone."""
     with database(request.param, tmp_path) as url:
-        config = base_config(tmp_path, journeys_dir, url)
-        app = create_app(config)
-        served = serve(app)
-        try:
-            yield Backend(request.param, served.url, url, app, config)
-        finally:
-            served.stop()
-            views_of(app).flush()  # before the database goes
-            close_app(app)
+        with served_backend(request.param, base_config(tmp_path, journeys_dir, url)) as up:
+            yield up
 
 
 @pytest.fixture

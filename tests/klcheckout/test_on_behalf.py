@@ -27,14 +27,13 @@ from checkout_helpers import (
     base_config,
     bulk_catalog,
     database,
-    serve,
+    served_backend,
     unique_email,
 )
 from sqlalchemy import select
 from test_staff import Member, add_member, run
 
 import kljourney
-from klcheckout import create_app, step_views
 from klcheckout.hooks import outbox
 from klcheckout.tables import customers, orders
 from kljourney.errors import ConfigError
@@ -128,16 +127,8 @@ def shop(
             "KEYLIGHT_SMTP_TLS": "none",
             "KEYLIGHT_SMTP_FROM": "Shop <shop@example.com>",
         }
-        app = create_app(config)
-        served = serve(app)
-        try:
-            yield Backend(request.param, served.url, database_url, app, config)
-        finally:
-            served.stop()
-            # The last pages' views, written now rather than by the flusher thread
-            # after the engine is gone (a connection left open for the next module).
-            step_views.views_of(app).flush()
-            app.extensions["keylight_db"].dispose()
+        with served_backend(request.param, config) as up:
+            yield up
 
 
 def partner(shop: Backend, organisation: str = "Initech") -> Member:

@@ -20,8 +20,7 @@ from checkout_helpers import (
     TEST_JOURNEY,
     Backend,
     base_config,
-    close_app,
-    serve,
+    served_backend,
     unique_email,
     up_to_confirmation,
 )
@@ -29,7 +28,6 @@ from pseudo import babel_words, leftovers, page_texts, pseudo_theme, shop_words
 from sqlalchemy import select
 from test_subscription_journeys import Subscriber, link_of
 
-from klcheckout import create_app
 from klcheckout.hooks import mail
 from klcheckout.tables import events
 from kljourney import i18n
@@ -55,13 +53,8 @@ def pseudo(tmp_path_factory: pytest.TempPathFactory, journeys_dir: Path) -> Iter
         **base_config(tmp, journeys, f"sqlite:///{tmp / 'keylight.sqlite3'}"),
         "KEYLIGHT_TEMPLATES": str(theme),
     }
-    app = create_app(config)
-    served = serve(app)
-    try:
-        yield Backend("sqlite", served.url, config["KEYLIGHT_DATABASE_URL"], app, config)
-    finally:
-        served.stop()
-        close_app(app)
+    with served_backend("sqlite", config) as up:
+        yield up
 
 
 @pytest.fixture(scope="module")

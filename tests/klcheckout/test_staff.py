@@ -21,14 +21,13 @@ from checkout_helpers import (
     Shopper,
     base_config,
     bulk_catalog,
-    close_app,
     database,
-    serve,
+    served_backend,
     unique_email,
 )
 from click.testing import CliRunner
 
-from klcheckout import clock, create_app, staff, totp
+from klcheckout import clock, staff, totp
 from klcheckout.cli import cli
 
 PASSWORD = "a long staff passphrase"
@@ -101,13 +100,8 @@ def shop(
     tmp = tmp_path_factory.mktemp(f"staff-{request.param}")
     with database(request.param, tmp) as database_url:
         config = base_config(tmp, staff_journeys, database_url)
-        app = create_app(config)
-        served = serve(app)
-        try:
-            yield Backend(request.param, served.url, database_url, app, config)
-        finally:
-            served.stop()
-            close_app(app)
+        with served_backend(request.param, config) as up:
+            yield up
 
 
 def cli_env(shop: Backend) -> dict[str, str]:
