@@ -23,7 +23,7 @@ from kljourney.i18n import ngettext
 from kljourney.model import Journey, Product, StepBase
 from kljourney.money import quantize, tax_included
 
-from . import checkouts, conditions, subscriptions
+from . import audit, checkouts, conditions, subscriptions
 from .answers import by_target
 from .clock import now, shown
 from .hooks import events
@@ -173,6 +173,9 @@ def _insert(
         business_entity=entity.id,
         moment=stamp,
     )
+    actor, who = audit.by(visit)
+    placed_by = {"staff": member.email, "partner": member.partner} if member else {}
+    audit.record(connection, "order", number, "created", actor=actor, who=who, detail=placed_by)
     heard = {e for e in EVENTS if events.listeners(journey, e, step)}
     context = conditions.context(visit) if heard else None  # built only for a listener
     if "subscription_created" in heard:
@@ -337,11 +340,14 @@ def _email_from(answers: dict[str, dict[str, Any]]) -> str:
 
 
 def find(connection: Connection, number: str) -> dict[str, Any] | None:
-    """One order with its lines, as plain data (for the CLI and the order done page)."""
+    """One order with its lines and its history (the audit trail), as plain data for the CLI."""
     row = connection.execute(select(orders).where(orders.c.number == number)).first()
     if row is None:
         return None
-    return _with_lines(connection, [row])[0]
+    found = _with_lines(connection, [row])[0]
+    subjects = [("checkout", row.checkout_id), ("order", row.number)]
+    found["history"] = [entry.as_json() for entry in audit.trail(connection, subjects)]
+    return found
 
 
 def of_owner(connection: Connection, owner: Any, limit: int = 50) -> list[dict[str, Any]]:

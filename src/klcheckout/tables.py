@@ -17,6 +17,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -338,4 +339,28 @@ staff_sessions = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
     Column("revoked_at", UTCDateTime()),
+)
+
+#: The audit trail of guided selling: what happened to an order, a quote or a checkout
+#: staff and a customer share (created, sent, viewed, handed over, accepted, declined,
+#: revised, discount given), who did it and when. A checkout's rows are kept under its
+#: id: the order or quote it becomes shows them with its own (``audit.trail``). Rows are
+#: only ever added.
+history = Table(
+    "history",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    #: "order", "quote" or "checkout" (``audit.SUBJECTS``).
+    Column("subject", String(16), nullable=False),
+    #: The order's number, the quote's number or the checkout's id.
+    Column("reference", String(64), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("action", String(32), nullable=False),
+    #: "customer", "staff" or "system" (the worker, an expiry).
+    Column("actor", String(16), nullable=False),
+    #: The person's email (a member of staff's, or the customer's); empty for the system.
+    Column("who", String(254), nullable=False, default=""),
+    #: What else the action needs to be understood: a version, a discount, a reason.
+    Column("detail", JSON),
+    Index("ix_history_subject_reference", "subject", "reference"),
 )

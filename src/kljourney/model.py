@@ -564,6 +564,12 @@ HookEvent = Literal[
     "subscription_reactivated",
     "subscription_paused",
     "subscription_resumed",
+    "quote_sent",
+    "quote_accepted",
+    "quote_declined",
+    "quote_expired",
+    "handover_sent",
+    "handover_completed",
 ]
 HOOK_TYPES = ("webhook", "validate", "email", "python")
 

@@ -5,6 +5,7 @@ and its confirmation reaches the customer through a real SMTP server."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import socket
@@ -266,6 +267,10 @@ def test_the_order_is_the_customers_and_records_who_placed_it(
     assert shown.exit_code == 0, shown.output
     assert f'"placed_by": "{member.email}"' in shown.output
     assert '"partner": "Initech"' in shown.output
+    [created] = json.loads(shown.output)["history"]
+    assert created["action"] == "created" and created["subject"] == "order"
+    assert (created["actor"], created["who"]) == ("staff", member.email)
+    assert created["detail"] == {"staff": member.email, "partner": "Initech"}
     listed = run(shop, "orders", "list", "--journey", "partner-order", password=None)
     assert f"{number}" in listed.output
     assert f"placed by {member.email} for Initech" in listed.output
