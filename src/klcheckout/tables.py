@@ -364,3 +364,22 @@ history = Table(
     Column("detail", JSON),
     Index("ix_history_subject_reference", "subject", "reference"),
 )
+
+#: Steps a member of staff handed to the customer (a step whose ``actor`` is
+#: "customer"): the emailed link's token is kept as its SHA-256 only. The link opens
+#: that checkout at that step, for that customer, until it expires, is revoked or the
+#: step is completed.
+handovers = Table(
+    "handovers",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("checkout_id", String(32), nullable=False, index=True),
+    Column("journey_key", String(64), nullable=False),
+    Column("step_id", String(200), nullable=False),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    Column("staff_id", Integer, ForeignKey("staff.id", ondelete="SET NULL")),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("completed_at", UTCDateTime()),
+    Column("revoked_at", UTCDateTime()),
+)
