@@ -191,6 +191,11 @@ CSV_COLUMNS = (
     "line_total",
     "tax_rate",
     "tax",
+    # Orders placed on a customer's behalf: the member of staff's email and the partner
+    # organisation (empty when the customer ordered). Last, so older readers of the
+    # file find every earlier column where it was.
+    "placed_by",
+    "partner",
 )
 
 

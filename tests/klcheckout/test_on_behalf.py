@@ -5,6 +5,8 @@ and its confirmation reaches the customer through a real SMTP server."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import shutil
@@ -274,6 +276,9 @@ def test_the_order_is_the_customers_and_records_who_placed_it(
     listed = run(shop, "orders", "list", "--journey", "partner-order", password=None)
     assert f"{number}" in listed.output
     assert f"placed by {member.email} for Initech" in listed.output
+    exported = run(shop, "orders", "export", "--format", "csv", password=None)
+    [row] = [r for r in csv.DictReader(io.StringIO(exported.output)) if r["number"] == number]
+    assert (row["placed_by"], row["partner"]) == (member.email, "Initech")
 
 
 def test_staff_cannot_pass_the_lookup_without_a_customer(shop: Backend) -> None:
