@@ -601,13 +601,7 @@ def add_staff(email: str, role: str, partner: str | None, password_stdin: bool) 
         staff.check_role(role, partner)
     except staff.StaffError as error:
         raise click.ClickException(str(error)) from None
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    problem = accounts.password_problem(password)
-    if problem:
-        raise click.ClickException(problem)
+    password = _new_password(password_stdin)
     app = _app()
     engine = app.extensions["keylight_db"]
     password_hash = accounts.hasher(app.config["KEYLIGHT_ARGON2"]).hash(password)
@@ -623,6 +617,21 @@ def add_staff(email: str, role: str, partner: str | None, password_stdin: bool) 
         f"{email} is a member of staff ({role}{where}). They sign in on the staff page "
         "and enrol their second factor there."
     )
+
+
+def _new_password(from_stdin: bool) -> str:
+    """A new password, asked twice (or read from standard input), checked as customers'
+    are; a ClickException saying what is wrong with it."""
+    from . import accounts
+
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    problem = accounts.password_problem(password)
+    if problem:
+        raise click.ClickException(problem)
+    return password
 
 
 @staff_group.command("list")
@@ -672,3 +681,63 @@ def revoke_staff(email: str) -> None:
             raise click.ClickException(str(error)) from None
         connection.commit()
     click.echo(f"{ended} session(s) of {email} ended.")
+
+
+@staff_group.command("enable")
+@click.argument("email")
+def enable_staff(email: str) -> None:
+    """Let a disabled EMAIL sign in again (with both factors, as before)."""
+    from . import staff
+
+    with _database() as connection:
+        try:
+            changed = staff.enable(connection, email)
+        except staff.StaffError as error:
+            raise click.ClickException(str(error)) from None
+        connection.commit()
+    click.echo(f"{email} may sign in again." if changed else f"{email} was not disabled.")
+
+
+@staff_group.command("password")
+@click.argument("email")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of standard input (for scripts).",
+)
+def staff_password(email: str, password_stdin: bool) -> None:
+    """Give EMAIL a new password (a forgotten one, or one that leaked) and end every
+    session of theirs. Their second factor stays."""
+    from . import accounts, staff
+
+    password = _new_password(password_stdin)
+    app = _app()
+    engine = app.extensions["keylight_db"]
+    password_hash = accounts.hasher(app.config["KEYLIGHT_ARGON2"]).hash(password)
+    try:
+        with engine.begin() as connection:
+            ended = staff.set_password(connection, email, password_hash)
+    except staff.StaffError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        engine.dispose()
+    click.echo(f"{email} has a new password; {ended} session(s) ended.")
+
+
+@staff_group.command("reset-factor")
+@click.argument("email")
+def reset_factor(email: str) -> None:
+    """Forget EMAIL's second factor and recovery codes (a lost phone, the codes gone
+    too) and end every session; they enrol a new one at their next sign-in."""
+    from . import staff
+
+    with _database() as connection:
+        try:
+            ended = staff.reset_factor(connection, email)
+        except staff.StaffError as error:
+            raise click.ClickException(str(error)) from None
+        connection.commit()
+    click.echo(
+        f"{email}'s second factor is reset; {ended} session(s) ended. They enrol a new one "
+        "on the staff page at their next sign-in (with their password)."
+    )

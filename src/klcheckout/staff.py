@@ -116,6 +116,41 @@ def revoke(connection: Connection, email: str) -> int:
     return revoke_all(connection, _existing(connection, email).id)
 
 
+def enable(connection: Connection, email: str) -> bool:
+    """Let a disabled member sign in again; whether they were disabled. Their sessions
+    stay ended: they sign in afresh, with both factors."""
+    member = _existing(connection, email)
+    if member.disabled_at is None:
+        return False
+    connection.execute(update(staff).where(staff.c.id == member.id).values(disabled_at=None))
+    return True
+
+
+def set_password(connection: Connection, email: str, password_hash: str) -> int:
+    """Give the member a new password (hashed beforehand) and end every session: whoever
+    knew the old one is signed out. The number of sessions ended."""
+    member = _existing(connection, email)
+    connection.execute(
+        update(staff)
+        .where(staff.c.id == member.id)
+        .values(password_hash=password_hash, password_changed_at=now())
+    )
+    return revoke_all(connection, member.id)
+
+
+def reset_factor(connection: Connection, email: str) -> int:
+    """Forget the member's second factor and recovery codes (a lost phone with the codes
+    gone too) and end every session; they enrol a new one at their next sign-in, which
+    still needs the password. The number of sessions ended."""
+    member = _existing(connection, email)
+    connection.execute(
+        update(staff)
+        .where(staff.c.id == member.id)
+        .values(totp_secret=None, totp_last_counter=None, recovery_codes=[])
+    )
+    return revoke_all(connection, member.id)
+
+
 def _existing(connection: Connection, email: str) -> Any:
     member = find(connection, email)
     if member is None:

@@ -212,6 +212,36 @@ def test_staff_add_list_disable_and_revoke(shop: Backend) -> None:
     assert member.sign_in().status_code == 401  # a disabled member cannot sign in
 
 
+def test_a_new_password_a_reset_factor_and_enabling_again(shop: Backend) -> None:
+    member = Member(shop, add_member(shop, "sales"))
+    member.enrol()
+    changed = run(shop, "staff", "password", member.email, "--password-stdin", password="short\n")
+    assert changed.exit_code != 0 and "at least 8 characters" in changed.output
+    new_password = "a new and long passphrase"
+    changed = run(
+        shop, "staff", "password", member.email, "--password-stdin", password=new_password + "\n"
+    )
+    assert changed.exit_code == 0 and "1 session(s) ended" in changed.output, changed.output
+    assert member.state()["stage"] == "signed-out"
+    assert member.sign_in().status_code == 401  # the old password is gone
+    assert member.sign_in(new_password).status_code == 200
+    assert member.state()["stage"] == "code"  # the second factor stayed
+    reset = run(shop, "staff", "reset-factor", member.email)
+    assert reset.exit_code == 0 and "1 session(s) ended" in reset.output, reset.output
+    assert member.state()["stage"] == "signed-out"
+    assert member.sign_in(new_password).status_code == 200
+    assert member.state()["stage"] == "enrol"  # a new secret, not the old one
+    assert member.state()["enrolment"]["secret"].replace(" ", "") != member.secret
+    run(shop, "staff", "disable", member.email)
+    assert member.sign_in(new_password).status_code == 401
+    enabled = run(shop, "staff", "enable", member.email)
+    assert enabled.exit_code == 0 and "may sign in again" in enabled.output
+    assert "was not disabled" in run(shop, "staff", "enable", member.email).output
+    assert member.sign_in(new_password).status_code == 200
+    unknown = run(shop, "staff", "reset-factor", "nobody@example.com")
+    assert unknown.exit_code != 0 and "staff list" in unknown.output
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
