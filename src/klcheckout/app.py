@@ -56,6 +56,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, shop: Shop | None =
         account_page,
         account_views,
         cart_views,
+        handover_views,
         health,
         invitations,
         page_state,
@@ -73,6 +74,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, shop: Shop | None =
     app.register_blueprint(account_page.bp)
     app.register_blueprint(invitations.bp)
     app.register_blueprint(staff_sign_in.bp)
+    app.register_blueprint(handover_views.bp)
 
     @app.before_request
     def preflight() -> Response | None:

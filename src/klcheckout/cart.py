@@ -5,7 +5,8 @@ app's ``SECRET_KEY`` and verified with ``SECRET_KEY_FALLBACKS`` too, so secrets
 can be rotated without emptying every cart. Anyone holding the cookie can *read*
 it, which is why it carries only product ids, quantities, the journey key and
 version, a random checkout id, a random login-session token (whose meaning
-lives in the database and can be revoked there), and for the funnel report the
+lives in the database and can be revoked there), the token of a hand-over link the
+customer opened (likewise), and for the funnel report the
 positions of the steps already counted for this visitor and when their walk began
 (``step_views``).
 
@@ -74,6 +75,9 @@ class Cart:
     session: str = ""
     #: The checkout id of the last order placed, for the order done page.
     done: str = ""
+    #: The token of the hand-over link this browser opened: it completes that one step of
+    #: the checkout for the customer (``handovers``); "" otherwise.
+    handover: str = ""
     lines: dict[str, int] = field(default_factory=dict)
     #: The steps of this walk already counted as viewed, by position in the journey's
     #: steps (a few bytes, where ids could fill the cookie): each counts once.
@@ -94,6 +98,8 @@ class Cart:
             data["s"] = self.session
         if self.done:
             data["d"] = self.done
+        if self.handover:
+            data["h"] = self.handover
         if self.lines:
             data["l"] = [[product, quantity] for product, quantity in self.lines.items()]
         if self.seen:
@@ -210,7 +216,14 @@ def _from_payload(data: Any) -> Cart:
         if not isinstance(product, str) or type(quantity) is not int:
             raise TypeError("bad line")
         lines[product] = quantity
-    values = [data["j"], data["v"], data["c"], data.get("s", ""), data.get("d", "")]
+    values = [
+        data["j"],
+        data["v"],
+        data["c"],
+        data.get("s", ""),
+        data.get("d", ""),
+        data.get("h", ""),
+    ]
     if not all(isinstance(value, str) for value in values) or not data["c"]:
         raise TypeError("bad ids")
     # Cookies written before the funnel report have neither: nothing counted yet.
@@ -225,6 +238,7 @@ def _from_payload(data: Any) -> Cart:
         checkout_id=values[2],
         session=values[3],
         done=values[4],
+        handover=values[5],
         lines=lines,
         seen=seen,
         started=started,

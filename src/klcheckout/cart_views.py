@@ -31,7 +31,7 @@ def update(key: str) -> Response:
 def _change(visit: Visit, change: str) -> Response:
     """Apply the change, or keep the cart as it was and say why not."""
     back = visit.came_from()
-    refused = steps.wrong_actor(visit, back)  # the cart of a step that is not theirs
+    refused = steps.wrong_actor(visit, back, on_cart=True)  # the cart of a step not theirs
     if refused is not None:
         return responses.respond(visit, back, errors=dict(refused.errors), status=refused.status)
     previous = dict(visit.cart.lines)

@@ -741,3 +741,54 @@ def reset_factor(email: str) -> None:
         f"{email}'s second factor is reset; {ended} session(s) ended. They enrol a new one "
         "on the staff page at their next sign-in (with their password)."
     )
+
+
+@cli.group("handovers")
+def handovers_group() -> None:
+    """Steps staff handed to the customer by an emailed link."""
+
+
+@handovers_group.command("list")
+@click.option("--open", "only_open", is_flag=True, help="Only the links that still work.")
+def list_handovers(only_open: bool) -> None:
+    """Every hand-over, newest first: id, the link's first characters, status, the
+    checkout and step, the customer, the member who sent it, and when it ends."""
+    from . import handovers
+
+    with _database() as connection:
+        found = handovers.listing(connection, only_open=only_open)
+    if not found:
+        click.echo("No open hand-overs." if only_open else "No hand-overs.")
+    for item in found:
+        row = item["row"]
+        click.echo(
+            f"{row.id}  {row.token_prefix}…  {item['status']}  checkout={row.checkout_id}  "
+            f"{row.journey_key}/{row.step_id}  customer={row.customer_email}  "
+            f"sent_by={row.staff_email or '-'}  sent={shown(row.created_at)}  "
+            f"expires={shown(row.expires_at)}"
+        )
+
+
+@handovers_group.command("revoke")
+@click.argument("reference")
+def revoke_handover(reference: str) -> None:
+    """Stop the link of the hand-over REFERENCE (its id, or the first characters of its
+    token as `handovers list` shows them) from working."""
+    from . import db, handovers
+
+    engine = _app().extensions["keylight_db"]
+    try:
+        # One write transaction from its first read (SQLite: the write lock is taken at
+        # once, so a read turned write never finds the backend writing meanwhile).
+        with db.writing(engine) as connection:
+            row = handovers.for_operator(connection, reference)
+            if not handovers.revoke(connection, row, actor="system", who=""):
+                state = handovers.status(row)
+                raise click.ClickException(
+                    f"hand-over {row.id} is {state} already: only an open link can be revoked"
+                )
+    except handovers.HandoverError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        engine.dispose()
+    click.echo(f"Hand-over {row.id} ({row.token_prefix}…) is revoked: its link no longer works.")

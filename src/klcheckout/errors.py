@@ -28,6 +28,7 @@ TITLES = {
     400: N_("The request could not be read"),
     403: N_("Request refused"),
     404: N_("Not found"),
+    410: N_("This link no longer works"),
     405: N_("Not allowed"),
     413: N_("Too much data"),
     429: N_("Too many attempts"),
@@ -79,7 +80,7 @@ def reference() -> str:
     return found
 
 
-def _stylesheet() -> str | None:
+def stylesheet() -> str | None:
     """The shop's stylesheet; an error page must not fail for want of it (a broken theme)."""
     try:
         return current_app.extensions["keylight"].renderer().asset_urls["css"]
@@ -136,7 +137,7 @@ def answer(status: int, message: str, sign_in_url: str | None = None) -> Respons
                 site=shop.site,
                 back=back_to_the_shop(shop),
                 sign_in_url=sign_in_url,
-                stylesheet=_stylesheet(),
+                stylesheet=stylesheet(),
             ),
             mimetype="text/html",
         )

@@ -31,6 +31,7 @@ from . import (
     changes,
     checkouts,
     conditions,
+    handover_views,
     navigation,
     orders,
     security,
@@ -52,6 +53,9 @@ def customer_json(visit: Visit) -> dict[str, Any] | None:
         if visit.staff is not None:  # the customer a member of staff orders for
             email = visit.customer.email
             return {"email": email, "signed_in": False, "guest": False, "on_behalf": True}
+        if visit.handover is not None:  # the customer completing a step handed to them
+            email = visit.customer.email
+            return {"email": email, "signed_in": False, "guest": False, "handover": True}
         return {"email": visit.customer.email, "signed_in": True, "guest": False}
     if visit.guest_email:
         return {"email": visit.guest_email, "signed_in": False, "guest": True}
@@ -218,6 +222,11 @@ def state_of(visit: Visit, step: StepBase | None) -> dict[str, Any]:
         # missing form): the page sends them to that step.
         missing = navigation.gap(visit, step)
         target = missing[0] if missing is not None else None
+    if visit.handover is not None and step is not None and step.id != visit.handover.step_id:
+        # A customer with a hand-over link has one step here: its page.
+        target = visit.journey.step(visit.handover.step_id)
+    elif visit.staff is not None and step is not None and step.actor == "customer":
+        body["handover"] = handover_views.staff_state(visit, step)
     if target is not None and target is not step:
         body["redirect"] = visit.page_url(target)
     elif step is not None:

@@ -38,6 +38,7 @@ KEYLIGHT_CHECKOUT_RETENTION    seconds an unfinished checkout's answers (a guest
                                change; ``klcheckout worker`` deletes older ones (2592000,
                                30 days; at least KEYLIGHT_CART_MAX_AGE)
 KEYLIGHT_SESSION_MAX_AGE       absolute lifetime of a login in seconds (43200, 12 hours)
+KEYLIGHT_HANDOVER_DAYS         days a step's hand-over link to the customer works (7)
 KEYLIGHT_MAX_CONTENT_LENGTH    largest request body in bytes (65536)
 KEYLIGHT_COOKIE_SAMESITE       ``Lax`` (default) or ``None`` when pages and backend are on
                                different sites (requires production mode, i.e. Secure)
@@ -152,6 +153,7 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "KEYLIGHT_CART_MAX_AGE": _int(env, "CART_MAX_AGE", 14 * 24 * 3600),
         "KEYLIGHT_CHECKOUT_RETENTION": _int(env, "CHECKOUT_RETENTION", 30 * 24 * 3600),
         "KEYLIGHT_SESSION_MAX_AGE": _int(env, "SESSION_MAX_AGE", 12 * 3600),
+        "KEYLIGHT_HANDOVER_DAYS": _int(env, "HANDOVER_DAYS", 7),
         "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 64 * 1024),
         "KEYLIGHT_COOKIE_SAMESITE": samesite,
         "KEYLIGHT_TRUSTED_PROXIES": _int(env, "TRUSTED_PROXIES", 0, minimum=0),

@@ -366,18 +366,26 @@ history = Table(
 )
 
 #: Steps a member of staff handed to the customer (a step whose ``actor`` is
-#: "customer"): the emailed link's token is kept as its SHA-256 only. The link opens
-#: that checkout at that step, for that customer, until it expires, is revoked or the
-#: step is completed.
+#: "customer"): the emailed link's token is kept as its SHA-256 only, with its first
+#: characters (``token_prefix``, too few to guess the rest) for an operator to name it.
+#: The link opens that checkout at that step, for that customer, until it expires, is
+#: revoked (or replaced by a new one) or the step is completed. ``lines`` is the cart as
+#: staff had it when they sent the link: the customer's browser shows the same totals.
 handovers = Table(
     "handovers",
     metadata,
-    Column("token_hash", String(64), primary_key=True),
+    Column("id", Integer, primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("token_prefix", String(8), nullable=False),
     Column("checkout_id", String(32), nullable=False, index=True),
     Column("journey_key", String(64), nullable=False),
     Column("step_id", String(200), nullable=False),
     Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
     Column("staff_id", Integer, ForeignKey("staff.id", ondelete="SET NULL")),
+    Column("lines", JSON, nullable=False),
+    #: The customer's language (their emails and pages), and the member's (their email).
+    Column("locale", String(35), nullable=False),
+    Column("staff_locale", String(35), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
     Column("completed_at", UTCDateTime()),

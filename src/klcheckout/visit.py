@@ -24,7 +24,17 @@ from kljourney.i18n import N_
 from kljourney.i18n import gettext as _
 from kljourney.model import Journey, Site, StepBase, with_query
 
-from . import accounts, checkouts, db, language, security, sign_in, staff_sign_in, subscriptions
+from . import (
+    accounts,
+    checkouts,
+    db,
+    handovers,
+    language,
+    security,
+    sign_in,
+    staff_sign_in,
+    subscriptions,
+)
 from . import cart as carts
 from .cart import Cart
 from .pricing import PricedCart
@@ -33,6 +43,10 @@ SIGNED_OUT = N_("Your sign-in has ended; please sign in again.")
 STAFF_ONLY = N_(
     "This journey is for the shop's staff, not for customers. If you work for the shop, "
     "sign in on the staff page first."
+)
+HANDOVER_ENDED = N_(
+    "The link to this step no longer works: it was completed, withdrawn or replaced, or "
+    "it expired. Ask the shop's staff who sent it for a new one."
 )
 NOT_YOUR_ROLE = N_(
     "This journey is not for your role (%(role)s). An admin of the shop can give you a "
@@ -148,9 +162,11 @@ class Visit:
     def check_audience(self) -> None:
         """Refuse anyone the journey's ``audience`` does not admit (a 403 that names the
         staff page); checked on every request of the journey, GET and POST alike."""
-        if self.journey.for_customers or self.staff is not None:
+        if self.journey.for_customers or self.staff is not None or self.handover is not None:
             return
         member = self.signed_in_staff
+        if member is None and self.handover_ended:  # a customer whose link stopped working
+            raise security.Forbidden(_(HANDOVER_ENDED))
         if member is None:
             message = _(STAFF_ONLY)
         else:
@@ -165,6 +181,8 @@ class Visit:
         A dead session is dropped from the cookie."""
         if self.staff is not None:
             return self.on_behalf_of
+        if self.handover is not None:
+            return accounts.customer_by_id(self.connection, self.handover.customer_id)
         if not self.cart.session or sign_in.is_email_session(self.cart.session):
             return None
         row = accounts.session_customer(self.connection, self.cart.session)
@@ -179,6 +197,42 @@ class Visit:
         if self.checkout is None or self.checkout.customer_id is None:
             return None
         return accounts.customer_by_id(self.connection, self.checkout.customer_id)
+
+    @cached_property
+    def handover(self) -> Any:
+        """The open hand-over whose link this browser opened (``handovers``): the customer
+        completes that one step of this checkout, and nothing else. None for anyone else,
+        for a member of staff, and once the link stops working (which is then dropped from
+        the cookie, and ``handover_ended`` says so)."""
+        if not self.cart.handover or self.signed_in_staff is not None:
+            return None
+        row = handovers.find(self.connection, self.cart.handover)
+        if (
+            row is None
+            or row.checkout_id != self.cart.checkout_id
+            or handovers.status(row) != "open"
+        ):
+            self.leave_handover()
+            self.handover_ended = True
+            self.messages.append(_(HANDOVER_ENDED))
+            return None
+        return row
+
+    #: Set when this browser's hand-over link stopped working in this request.
+    handover_ended = False
+    #: Set when this request completed the step handed to this browser.
+    handover_completed = False
+
+    def leave_handover(self) -> None:
+        """This browser is done with the hand-over (completed, or its link ended): it
+        keeps nothing of the checkout, which is the member's of staff."""
+        self.cart.handover = ""
+        self.cart.checkout_id = carts.new_id()
+        self.cart.lines = {}
+        self.cart.seen = []
+        self.cart.started = 0
+        self.cart.new = True
+        self.cart.dirty = True
 
     @cached_property
     def link_email(self) -> str | None:
@@ -219,7 +273,9 @@ class Visit:
         return checkouts.get(self.connection, self.cart.checkout_id)
 
     def forget_reads(self) -> None:
-        """After a write, read again rather than trust what was read before it."""
+        """After a write, read again rather than trust what was read before it. (The
+        hand-over this browser acts under stays: completing it is this request's own
+        write, and what follows it in the request is still done under it.)"""
         for name in (
             "customer",
             "on_behalf_of",

@@ -59,6 +59,7 @@ def page(key: str, step_id: str) -> Response:
         skipped=state["skipped"],
         confirm_token=secrets.token_hex(16),
         subscription=state.get("subscription"),
+        handover=state.get("handover"),
     )
     renderer = visit.app.extensions["keylight"].renderer().in_language(visit.shop.site.locale)
     html = renderer.page_for(visit.journey, step, visitor)

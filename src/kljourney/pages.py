@@ -169,6 +169,9 @@ class Visitor:
     account: Mapping[str, Any] | None = None
     #: The staff page's state (``API/staff/state``), on that page.
     staff: Mapping[str, Any] | None = None
+    #: On a member of staff's page of a step the customer completes: the step's
+    #: hand-over to the customer (the state's ``handover``).
+    handover: Mapping[str, Any] | None = None
 
     @property
     def signed_in(self) -> bool:

@@ -221,6 +221,23 @@
     }
   }
 
+  /* A customer's step on a member of staff's page: what became of its hand-over to the
+     customer. Staff do not complete the step themselves, so its own forms go. */
+  function renderHandover(handover) {
+    all("[data-kl-handover]").forEach(function (box) {
+      box.hidden = !handover;
+      if (!handover) return;
+      var shownAs = handover.done ? "done" : handover.status;
+      all("[data-kl-handover-show]", box).forEach(function (el) {
+        el.hidden = el.getAttribute("data-kl-handover-show").split(" ").indexOf(shownAs) < 0;
+      });
+      all("[data-kl-handover-field]", box).forEach(function (el) {
+        setText(el, handover[el.getAttribute("data-kl-handover-field")]);
+      });
+      all("main form").forEach(function (form) { if (!box.contains(form)) form.hidden = true; });
+    });
+  }
+
   /* Show the details of the chosen payment method only; without script all are shown. */
   function followPaymentChoice() {
     var details = all("[data-kl-method-details]");
@@ -349,6 +366,7 @@
     fillValues(state.values, state.shown);
     renderMessages(state.messages);
     renderPayment(state.payment);
+    renderHandover(state.handover);
     renderOrder(state.order);
     followReason(state.values);
     followPaymentChoice();

@@ -16,15 +16,17 @@ checked here (a form's need the submitted answers, so its handler checks them).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, current_app
+from sqlalchemy import Connection
 from werkzeug.exceptions import NotFound
 
 from kljourney.i18n import N_
 from kljourney.i18n import gettext as _
 from kljourney.model import StepBase
 
-from .. import accounts, checkouts, conditions, navigation, responses, security
+from .. import accounts, checkouts, conditions, handovers, navigation, responses, security
 from ..hooks import events, validation
 from ..visit import Visit, begin
 from .outcomes import Completed, Outcome, Passed, Refused, StepRefused
@@ -62,7 +64,14 @@ def post_step(key: str, step_id: str) -> Response:
         outcome = passed_over(visit, step) or missing_before(visit, step)
         if outcome is None and step.type != "form":
             outcome = refused_by_rules(visit, step) or refused_by_hooks(visit, step)
-    return finish(visit, step, outcome or handler(visit, step))
+    outcome = outcome or handler(visit, step)
+    handed = visit.handover is not None and isinstance(outcome, Completed)
+    if handed:
+        outcome = completing_handover(visit, step, outcome)
+    response = finish(visit, step, outcome)
+    if handed and response.status_code in (200, 303) and visit.handover_completed:
+        visit.leave_handover()  # the customer's part is done: the checkout is staff's again
+    return response
 
 
 # -- checks every step passes before its handler ------------------------------------------
@@ -92,10 +101,29 @@ CUSTOMERS_STEP = N_(
 STAFFS_STEP = N_("A member of the shop's staff completes this step, not the customer.")
 
 
-def wrong_actor(visit: Visit, step: StepBase) -> Refused | None:
+#: Translated where used.
+HANDED_STEP_ONLY = N_(
+    "Your link is for the step “%(step)s” only: the shop's staff do the rest of this order."
+)
+HANDOVER_GONE = N_(
+    "This step can no longer be completed with your link: it was completed, withdrawn or "
+    "replaced meanwhile, or it expired. Ask the shop's staff who sent it for a new one."
+)
+
+
+def wrong_actor(visit: Visit, step: StepBase, *, on_cart: bool = False) -> Refused | None:
     """A step completed by the wrong kind of actor (its ``actor``): refused, saying whose
     step it is. Who is staff is read from the staff session on the server
-    (``Visit.staff``), never from the form."""
+    (``Visit.staff``), never from the form. A customer who opened a hand-over link
+    completes the step handed to them, and no other (nor the cart: ``on_cart``, nor the
+    confirmation)."""
+    handover = visit.handover
+    if handover is not None:
+        if step.id == handover.step_id and not on_cart:
+            return None
+        handed = visit.journey.step(handover.step_id)
+        message = _(HANDED_STEP_ONLY) % {"step": handed.name if handed else handover.step_id}
+        return Refused({"_form": message}, status=403, target=handed)
     as_staff = visit.staff is not None
     if step.completed_by(staff=as_staff):
         return None
@@ -132,6 +160,33 @@ def refused_by_hooks(visit: Visit, step: StepBase) -> Refused | None:
     """
     errors = validation.validate_step(visit, step, {})
     return Refused(errors) if errors else None
+
+
+def completing_handover(visit: Visit, step: StepBase, done: Completed) -> Completed:
+    """The customer completing the step handed to them: what the step saves, and in the
+    same transaction the hand-over completed (the member told by email and event). A
+    link that stopped working meanwhile saves nothing. The customer then sees a thank-you
+    page rather than the next step (which is staff's)."""
+    row = visit.handover
+    loaded = current_app.extensions["keylight"]
+    own_write = done.write
+
+    def write(connection: Connection) -> bool:
+        if own_write is not None and not own_write(connection):
+            return False
+        if not handovers.complete(
+            connection,
+            row,
+            shop=visit.shop,
+            folders=loaded.folders,
+            journey=visit.journey,
+            step=step,
+        ):
+            raise StepRefused(Refused({"_form": _(HANDOVER_GONE)}, status=410))
+        visit.handover_completed = True
+        return True
+
+    return replace(done, write=write, durable=True, location=handovers.thanks_url(visit.shop.site))
 
 
 # -- acting on the outcome ----------------------------------------------------------------

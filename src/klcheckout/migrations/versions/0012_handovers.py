@@ -19,12 +19,17 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "handovers",
+        sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("token_prefix", sa.String(length=8), nullable=False),
         sa.Column("checkout_id", sa.String(length=32), nullable=False),
         sa.Column("journey_key", sa.String(length=64), nullable=False),
         sa.Column("step_id", sa.String(length=200), nullable=False),
         sa.Column("customer_id", sa.Integer(), nullable=False),
         sa.Column("staff_id", sa.Integer(), nullable=True),
+        sa.Column("lines", sa.JSON(), nullable=False),
+        sa.Column("locale", sa.String(length=35), nullable=False),
+        sa.Column("staff_locale", sa.String(length=35), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
@@ -41,7 +46,8 @@ def upgrade() -> None:
             name=op.f("fk_handovers_staff_id_staff"),
             ondelete="SET NULL",
         ),
-        sa.PrimaryKeyConstraint("token_hash", name=op.f("pk_handovers")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_handovers")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_handovers_token_hash")),
     )
     op.create_index(op.f("ix_handovers_checkout_id"), "handovers", ["checkout_id"], unique=False)
 
