@@ -19,7 +19,18 @@ from kljourney.i18n import N_
 from kljourney.i18n import gettext as _
 from kljourney.model import StepBase
 
-from . import accounts, db, errors, handovers, language, responses, security, sign_in, staff_sign_in
+from . import (
+    accounts,
+    checkouts,
+    db,
+    errors,
+    handovers,
+    language,
+    responses,
+    security,
+    sign_in,
+    staff_sign_in,
+)
 from . import cart as carts
 from .clock import shown
 from .steps import missing_before
@@ -77,6 +88,8 @@ def send(key: str, step_id: str) -> Response:
     loaded = current_app.extensions["keylight"]
     customer, member = visit.customer, visit.staff
     with visit.writing() as connection:
+        # The checkout's row, locked: two sends at once leave one open link, not two.
+        checkouts.lock(connection, visit.cart.checkout_id, visit.journey.key)
         sent = handovers.send(
             connection,
             shop=visit.shop,

@@ -198,6 +198,7 @@ def test_the_customer_gives_the_mandate_and_the_partner_places_the_order(
     }
     refused = walker.step(PAYMENT, {"method": "invoice"}, json=True)
     assert refused.status_code == 403
+    assert "Send to the customer" in refused.json()["errors"]["_form"]
     page = walker.http.get(f"{shop.url}/{JOURNEY}/pages/{PAYMENT}/")  # without JavaScript
     assert "Send to the customer" in page.text and 'name="iban"' not in page.text
     # Sent: the customer is emailed a link, the event is queued, the trail has it.

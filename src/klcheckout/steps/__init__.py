@@ -96,7 +96,8 @@ CLOSED = N_("This page is not open for you now. Your account page shows what you
 
 #: Translated where used.
 CUSTOMERS_STEP = N_(
-    "This step is the customer's to complete, not staff's. Ask the customer to complete it."
+    "This step is the customer's to complete, not staff's: send it to the customer from "
+    'its page ("Send to the customer").'
 )
 STAFFS_STEP = N_("A member of the shop's staff completes this step, not the customer.")
 
