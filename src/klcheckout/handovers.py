@@ -256,7 +256,7 @@ def complete(
                     "customer_email": customer.email,
                     "step": _step_name(spoken, journey, step),
                     "shop": spoken.site.title,
-                    "link": spoken.site.page_url(journey, step),
+                    "link": _absolute(spoken.site.page_url(journey, step)),
                 },
                 journey=journey,
             )
@@ -307,6 +307,14 @@ def _revoke_open(connection: Connection, checkout_id: str, step_id: str, moment:
         )
         .values(revoked_at=moment)
     ).rowcount
+
+
+def _absolute(url: str) -> str:
+    """A page's address as an email needs it: absolute (``base_url`` may be a path, on a
+    shop whose pages and backend share this request's origin)."""
+    if "://" in url:
+        return url
+    return f"{request.host_url.rstrip('/')}{url}"
 
 
 def _step_name(shop: Shop, journey: Journey, step: StepBase) -> str:

@@ -250,6 +250,7 @@ def test_the_customer_gives_the_mandate_and_the_partner_places_the_order(
     outbox.run_once(shop.app)
     [told] = [m for m in mailbox.to(member.email) if "completed" in m["Subject"]]
     assert told["Subject"] == f"{customer} completed “Payment method”"
+    assert f"{shop.url}/{JOURNEY}/{PAYMENT}/" in told.get_body(("plain",)).get_content()
     done = walker.state(PAYMENT)
     assert done["handover"]["status"] == "completed" and done["handover"]["done"] is True
     assert done["payment"]["iban_masked"] == "DE89 •••• •••• •••• •••• 00"
