@@ -366,6 +366,7 @@ def _enqueue(
 
 def listing(connection: Connection, *, only_open: bool = False) -> list[dict[str, Any]]:
     """Every hand-over, newest first, as ``klcheckout handovers list`` shows them."""
+    moment = now()
     query = (
         select(
             handovers,
@@ -376,14 +377,13 @@ def listing(connection: Connection, *, only_open: bool = False) -> list[dict[str
         .outerjoin(staff, staff.c.id == handovers.c.staff_id)
         .order_by(handovers.c.id.desc())
     )
-    moment = now()
-    found = []
-    for row in connection.execute(query):
-        state = status(row, moment)
-        if only_open and state != "open":
-            continue
-        found.append({"row": row, "status": state})
-    return found
+    if only_open:
+        query = query.where(
+            handovers.c.completed_at.is_(None),
+            handovers.c.revoked_at.is_(None),
+            handovers.c.expires_at > moment,
+        )
+    return [{"row": row, "status": status(row, moment)} for row in connection.execute(query)]
 
 
 def for_operator(connection: Connection, reference: str) -> Any:

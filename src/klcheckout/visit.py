@@ -233,6 +233,7 @@ class Visit:
         self.cart.started = 0
         self.cart.new = True
         self.cart.dirty = True
+        self.forget_reads()  # what was read of the checkout is no longer this browser's
 
     @cached_property
     def link_email(self) -> str | None:

@@ -307,6 +307,9 @@ def test_withdrawn_replaced_and_revoked_links_are_refused(shop: Backend, mailbox
     listed = run(shop, "handovers", "list", "--open", password=None)
     prefix = newer.rsplit("/", 1)[1][:8]
     assert f"{prefix}…  open" in listed.output and handed.customer in listed.output
+    assert older.rsplit("/", 1)[1][:8] not in listed.output  # replaced: not open
+    everything = run(shop, "handovers", "list", password=None).output
+    assert f"{older.rsplit('/', 1)[1][:8]}…  revoked" in everything
     revoked = run(shop, "handovers", "revoke", prefix, password=None)
     assert revoked.exit_code == 0, revoked.output
     assert refused_page(shop, newer).status_code == 410
