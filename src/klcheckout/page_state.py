@@ -132,7 +132,7 @@ def bind_subscription(visit: Visit, entry: dict[str, str]) -> None:
     this visitor's own (anyone else's is not found, like a missing one). Another
     subscription than the one bound before starts the journey's answers afresh."""
     public_id = entry.get("subscription", "")
-    if not visit.journey.about_subscription or not public_id:
+    if not visit.journey.about_subscription or not public_id or visit.handover is not None:
         return
     if subscriptions.owned(visit.connection, public_id, visit.owner) is None:
         raise NotFound(_(NO_SUBSCRIPTION))
@@ -152,7 +152,8 @@ def bind_subscription(visit: Visit, entry: dict[str, str]) -> None:
 def keep_entry(visit: Visit, entry: dict[str, str]) -> None:
     """Keep the parameters the journey was entered with, for its conditions (``entry``)."""
     if (
-        conditions.keeps_entry(visit.journey)
+        visit.handover is None  # a hand-over's customer does not steer the member's checkout
+        and conditions.keeps_entry(visit.journey)
         and security.from_own_page(visit.app, request)
         and conditions.should_store_entry(visit, entry)
     ):
@@ -167,6 +168,11 @@ def state_of(visit: Visit, step: StepBase | None) -> dict[str, Any]:
 
     ``redirect`` is there when the customer belongs on another step's page.
     """
+    handed = visit.handover
+    if handed is not None and step is not None and step.id != handed.step_id:
+        # A customer with a hand-over link is sent back to its step (below), and reads
+        # nothing of this one: its answers and kept errors are the member's.
+        return _handover_elsewhere(visit, visit.journey.step(handed.step_id))
     flash: dict[str, Any] = {}
     if visit.checkout is not None and visit.checkout.flash:
         with visit.writing(durable=False) as connection:
@@ -222,16 +228,32 @@ def state_of(visit: Visit, step: StepBase | None) -> dict[str, Any]:
         # missing form): the page sends them to that step.
         missing = navigation.gap(visit, step)
         target = missing[0] if missing is not None else None
-    if visit.handover is not None and step is not None and step.id != visit.handover.step_id:
-        # A customer with a hand-over link has one step here: its page.
-        target = visit.journey.step(visit.handover.step_id)
-    elif visit.staff is not None and step is not None and step.actor == "customer":
+    if visit.staff is not None and step is not None and step.actor == "customer":
         body["handover"] = handover_views.staff_state(visit, step)
     if target is not None and target is not step:
         body["redirect"] = visit.page_url(target)
     elif step is not None:
         step_views.note(visit, step)  # the page is shown: a view, for the funnel report
     return body
+
+
+def _handover_elsewhere(visit: Visit, handed: StepBase) -> dict[str, Any]:
+    """The state of a page other than the handed step's, for the customer of a hand-over
+    link: the way back to that step, and nothing of the checkout's other answers."""
+    return {
+        "csrf_token": security.csrf_token(visit.app, visit.cart),
+        "journey": {"key": visit.journey.key, "version": visit.journey.version},
+        "cart": visit.priced_cart.as_json(),
+        "customer": customer_json(visit),
+        "values": {},
+        "shown": {},
+        "errors": {},
+        "messages": list(visit.messages),
+        "payment": None,
+        "order": None,
+        "skipped": [],
+        "redirect": visit.page_url(handed),
+    }
 
 
 def subscription_state(visit: Visit, step: StepBase | None) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from test_staff import Member, run
 
 from klcheckout import clock
 from klcheckout.hooks import outbox
-from klcheckout.tables import events, handovers, history
+from klcheckout.tables import checkouts, events, handovers, history
 
 #: A real SMTP server (aiosmtpd) for this module: test_on_behalf's fixture.
 mailbox = test_on_behalf.mailbox
@@ -371,3 +371,25 @@ def test_only_staff_hand_a_step_over(shop: Backend) -> None:
     assert "Your cart is empty" in early.json()["errors"]["_form"]
     with shop.engine.connect() as connection:
         assert connection.execute(select(handovers.c.id)).all() == before
+
+
+def test_the_link_reads_and_changes_nothing_of_the_other_steps(
+    shop: Backend, mailbox: Mailbox
+) -> None:
+    handed = hand_over(shop, mailbox)
+    person = opened(shop, handed.link)
+    # The state of another step sends the customer back, showing none of its answers
+    # (the partner's own reference is not the customer's to read).
+    for other in ("partner-reference", "billing", "confirm-order"):
+        state = person.state(other)
+        assert state["redirect"].endswith(f"/{JOURNEY}/{PAYMENT}/")
+        assert state["values"] == {} and state["shown"] == {}, other
+    # Nor does its state request write the checkout's entry (it steers the member's
+    # conditions): it stays the member's.
+    query = {"step": PAYMENT, "entry": "segment=business"}
+    assert person.http.get(f"{shop.url}/{JOURNEY}/state", params=query).status_code == 200
+    with shop.engine.connect() as connection:
+        entry = connection.execute(
+            select(checkouts.c.entry).where(checkouts.c.id == _latest_checkout(shop))
+        ).scalar_one()
+    assert not entry
