@@ -119,6 +119,14 @@ class Checker:
                     index,
                 )
             seen.setdefault(step.id, index)
+            if isinstance(step, ConfirmationStep) and step.sends_quote and not journey.staff_walk:
+                fail(
+                    'confirmation_type = "quote" lets staff send a customer a quote, but only '
+                    'customers walk this journey; add "sales" or "partners" to its audience, '
+                    'or use confirmation_type = "direct"',
+                    ("steps", index, "confirmation_type"),
+                    index,
+                )
             if isinstance(step, ProductSelectionStep):
                 if (
                     CATALOG_FILE not in self.broken

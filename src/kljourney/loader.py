@@ -435,6 +435,7 @@ class _Loader:
             journeys={},
             discounts=discounts,
             brand=shop_file.brand,
+            quotes=shop_file.quotes,
             images=images,
             warnings=self.warnings,
             shared_digest=_digest(

@@ -333,6 +333,16 @@ class Site(Strict):
         """The backend's URLs for staff sign-in start here."""
         return f"{self.api_url.rstrip('/')}/staff"
 
+    @property
+    def quote_url(self) -> str:
+        """The customer's quote page, where the pages are published (``site/quote/``)."""
+        return self.pages_url + "quote/"
+
+    @property
+    def quote_api(self) -> str:
+        """The backend's URLs for quotes start here (``API/quote/<token>``)."""
+        return f"{self.api_url.rstrip('/')}/quote"
+
     def step_action(self, journey: Journey, step: StepBase) -> str:
         """Where a step's form is sent: ``API/KEY/steps/STEP``."""
         return f"{self.journey_api(journey)}/steps/{step.id}"
@@ -792,13 +802,39 @@ class PauseStep(StepBase):
 
 class ConfirmationStep(StepBase):
     type: Literal["confirmation"]
-    confirmation_type: Literal["direct"] = "direct"
+    #: "direct" places the order; "quote" sends the customer a quote they accept (or
+    #: decline) first, which only staff do (``klbuild check`` says so otherwise).
+    confirmation_type: Literal["direct", "quote"] = "direct"
+    #: How many days a quote can be accepted for (only with ``confirmation_type = "quote"``).
+    valid_days: Annotated[int, Field(ge=1, le=365)] | None = None
     #: The buyer ticks "I accept the terms and conditions" before the order is placed
     #: (the business entity's ``terms_url`` is linked beside it).
     accept_terms: StrictBool = False
     #: The order button's words; by default "Order and pay" in the page's language,
     #: which says that ordering obliges to pay (§ 312j (3) BGB).
     button: Text = Text("")
+
+    @model_validator(mode="after")
+    def _valid_days_of_a_quote(self) -> ConfirmationStep:
+        if self.valid_days is not None and self.confirmation_type != "quote":
+            raise ValueError(
+                'valid_days says how long a quote can be accepted; add confirmation_type = "quote" '
+                "or leave valid_days out"
+            )
+        return self
+
+    @property
+    def sends_quote(self) -> bool:
+        return self.confirmation_type == "quote"
+
+    @property
+    def quote_days(self) -> int:
+        """How many days the quote this step sends is valid (30 unless ``valid_days``)."""
+        return self.valid_days if self.valid_days is not None else DEFAULT_QUOTE_DAYS
+
+
+#: A quote's validity when its step gives no ``valid_days``.
+DEFAULT_QUOTE_DAYS = 30
 
 
 class OrderDoneStep(StepBase):
@@ -908,6 +944,11 @@ class Journey(Strict):
     def for_customers(self) -> bool:
         """Whether a customer (or an anonymous visitor) may walk this journey."""
         return "customers" in self.audience
+
+    @property
+    def staff_walk(self) -> bool:
+        """Whether members of staff other than admins walk this journey (its audience)."""
+        return any(name != "customers" for name in self.audience)
 
     def admits(self, role: str) -> bool:
         """Whether someone of ``role`` may walk it: "customer", or a staff role ("admin",
@@ -1021,6 +1062,37 @@ class Account(Strict):
             "winback": self.winback_journey,
         }
         return {action: name for action, name in found.items() if name}
+
+
+#: The staff roles (``klcheckout staff add --role``), as ``[quotes] discount_limits`` names them.
+StaffRole = Literal["sales", "partner", "admin"]
+
+
+class Quotes(Strict):
+    """How quotes are made (``[quotes]`` in keylight.toml): the largest discount, in
+    percent, each staff role may give on a quote. A role not named gives none."""
+
+    discount_limits: dict[StaffRole, Decimal] = {}
+
+    @field_validator("discount_limits", mode="before")
+    @classmethod
+    def _limits(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        found = {}
+        for role, limit in value.items():
+            percent = _decimal(limit, f"the discount limit of {role!r}")
+            if not 0 <= percent <= 100:
+                raise ValueError(
+                    f"expected the discount limit of {role!r} as a percentage from 0 to 100, "
+                    f"such as {role} = 15, got {limit!r}"
+                )
+            found[role] = percent
+        return found
+
+    def limit_of(self, role: str) -> Decimal:
+        """The largest discount ``role`` may give, in percent (0: none)."""
+        return self.discount_limits.get(role, Decimal(0))  # type: ignore[call-overload]
 
 
 @lru_cache(maxsize=1024)

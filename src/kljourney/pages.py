@@ -71,6 +71,8 @@ def step_template(step: StepBase) -> str:
 ACCOUNT_PAGE = "account/index.html"
 #: Where the staff sign-in page is written, relative to the site folder.
 STAFF_PAGE = "staff/index.html"
+#: The page a customer reads, accepts or declines a quote on (``confirmation_type = "quote"``).
+QUOTE_PAGE = "quote/index.html"
 
 
 def page_path(journey: Journey, step: StepBase) -> str:
@@ -172,6 +174,8 @@ class Visitor:
     #: On a member of staff's page of a step the customer completes: the step's
     #: hand-over to the customer (the state's ``handover``).
     handover: Mapping[str, Any] | None = None
+    #: The quote page's state (``API/quote/<token>``), on that page.
+    quote: Mapping[str, Any] | None = None
 
     @property
     def signed_in(self) -> bool:
@@ -338,6 +342,8 @@ class Renderer:
                 yield folder + ACCOUNT_PAGE, renderer.account_page(None)
             if staff:
                 yield folder + STAFF_PAGE, renderer.staff_page(None)
+            if staff and sends_quotes(self.shop):
+                yield folder + QUOTE_PAGE, renderer.quote_page(None)
 
     def staff_page(self, visitor: Visitor | None) -> str:
         """The staff sign-in page: static (filled in by the page script), or as the backend
@@ -348,6 +354,18 @@ class Renderer:
             "staff_api",
             lambda site: site.staff_api,
             lambda site: site.staff_url,
+        )
+
+    def quote_page(self, visitor: Visitor | None, token: str = "") -> str:
+        """The customer's quote page: static (filled in by the page script from the token
+        in its address), or as the backend renders it for ``visitor`` (no JavaScript),
+        with the quote's state in ``visitor.quote``: its URLs then carry the ``token``."""
+        return self.shop_page(
+            "quote.html",
+            visitor,
+            "quote_api",
+            lambda site: f"{site.quote_api}/{token}" if token else site.quote_api,
+            lambda site: site.quote_url,
         )
 
     def alternates(self, url_of: Callable[[Site], str]) -> list[Alternate]:
@@ -558,3 +576,12 @@ def error_list(shop: Shop, step: StepBase, visitor: Visitor) -> list[tuple[str, 
         places += [(name, f"{form}-{name}") for name in _ACCOUNT_FIELDS]
     listed = [(errors.pop(name), anchor) for name, anchor in places if name in errors]
     return listed + [(message, None) for message in errors.values()]
+
+
+def sends_quotes(shop: Shop) -> bool:
+    """Whether a journey of the shop sends quotes (a ``confirmation_type = "quote"`` step)."""
+    return any(
+        getattr(step, "confirmation_type", "") == "quote"
+        for journey in shop.journeys.values()
+        for step in journey.active_steps
+    )

@@ -21,6 +21,7 @@ from .model import (
     PaymentMethodStep,
     Product,
     ProductSelection,
+    Quotes,
     Site,
     Strict,
 )
@@ -32,6 +33,7 @@ class ShopFile(Strict):
     payment_methods: dict[str, PaymentMethod] = {}
     account: Account = Account()
     brand: Brand = Brand()
+    quotes: Quotes = Quotes()
 
 
 class CatalogFile(Strict):
@@ -61,6 +63,8 @@ class Shop:
     #: The journeys of the account page, by what they do, as journey keys.
     account: dict[str, str] = field(default_factory=dict)
     brand: Brand = field(default_factory=Brand)
+    #: ``[quotes]``: the discount each staff role may give on a quote.
+    quotes: Quotes = field(default_factory=Quotes)
     #: The products' pictures: width and height in pixels, by file (``Product.image``).
     images: dict[str, tuple[int, int]] = field(default_factory=dict)
     warnings: list[Problem] = field(default_factory=list)
