@@ -21,6 +21,7 @@ OTHER_JOURNEYS = (
     "pause.toml",
     "come-back.toml",
     "partner-order.toml",
+    "sales-quote.toml",
 )
 
 

@@ -59,11 +59,11 @@ def test_unpacked_wheel_builds_the_example_away_from_the_repository(
     )
     assert result.returncode == 0, result.stderr
     # The example's journeys (tests/klbuild/test_example.py counts their pages), the
-    # account page and the staff sign-in page.
-    assert "Built 7 journeys" in result.stdout
-    assert "39 pages written" in result.stdout
+    # account page, the staff sign-in page and the quote page.
+    assert "Built 8 journeys" in result.stdout
+    assert "45 pages written" in result.stdout
     pages = list((shop / "site").rglob("index.html"))
-    assert len(pages) == 39
+    assert len(pages) == 45
 
 
 def test_the_distribution_has_a_name_of_its_own(wheel: Path) -> None:

@@ -60,6 +60,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, shop: Shop | None =
         health,
         invitations,
         page_state,
+        quote_views,
         staff_sign_in,
         steps,
         visitor_pages,
@@ -75,6 +76,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, shop: Shop | None =
     app.register_blueprint(invitations.bp)
     app.register_blueprint(staff_sign_in.bp)
     app.register_blueprint(handover_views.bp)
+    app.register_blueprint(quote_views.bp)
 
     @app.before_request
     def preflight() -> Response | None:

@@ -792,3 +792,112 @@ def revoke_handover(reference: str) -> None:
     finally:
         engine.dispose()
     click.echo(f"Hand-over {row.id} ({row.token_prefix}…) is revoked: its link no longer works.")
+
+
+@cli.group("quotes")
+def quotes_group() -> None:
+    """Quotes staff sent customers (a journey's confirmation_type = "quote")."""
+
+
+@quotes_group.command("list")
+@click.option(
+    "--status",
+    type=click.Choice(
+        ["draft", "sent", "accepted", "declined", "expired", "superseded", "withdrawn"]
+    ),
+    help="Only the quotes whose newest version has this status.",
+)
+def list_quotes(status: str | None) -> None:
+    """Every quote's newest version, newest first: number, version, status, customer,
+    the member who sent it, its total and until when it can be accepted."""
+    from . import quotes
+
+    with _database() as connection:
+        found = quotes.listing(connection, only=status)
+    if not found:
+        click.echo("No quotes.")
+    for item in found:
+        row = item["row"]
+        click.echo(
+            f"{row.number}  v{row.version}  {item['status']}  {row.email}  "
+            f"sent_by={row.staff_email or '-'}  total={row.shown['totals'].get('gross', '')}  "
+            f"valid_until={shown(row.valid_until)}"
+            + (f"  order={row.order_number}" if row.order_number else "")
+        )
+
+
+@quotes_group.command("show")
+@click.argument("number")
+def show_quote(number: str) -> None:
+    """One quote with every version (lines, totals, discount, status) and its history,
+    as JSON."""
+    from . import quotes
+
+    with _database() as connection:
+        found = quotes.show(connection, number)
+    if found is None:
+        raise click.ClickException(f"no quote {number!r}; `klcheckout quotes list` shows them")
+    click.echo(json.dumps(found, indent=2, ensure_ascii=False, default=str))
+
+
+@quotes_group.command("resend")
+@click.argument("number")
+def resend_quote(number: str) -> None:
+    """Email the customer quote NUMBER's open version again, with a new link: the link
+    of the earlier email stops working (only a link's hash is kept, so it cannot be sent
+    twice)."""
+    from . import db, quotes
+
+    app = _app()
+    engine = app.extensions["keylight_db"]
+    try:
+        with db.writing(engine) as connection:
+            quotes.resend(
+                connection,
+                app.extensions["keylight"].shop,
+                app.extensions["keylight"].folders,
+                number,
+            )
+            row = quotes.newest(connection, number.strip().upper())
+    except quotes.QuoteRefused as error:
+        raise click.ClickException(error.message) from None
+    finally:
+        engine.dispose()
+    click.echo(
+        f"Quote {row.number} (version {row.version}) is sent again to {row.email} with a new "
+        "link; the earlier link no longer works."
+    )
+
+
+@quotes_group.command("withdraw")
+@click.argument("number")
+def withdraw_quote(number: str) -> None:
+    """Withdraw quote NUMBER's open version: its link then says it was withdrawn and it
+    can no longer be accepted."""
+    from . import db, quotes
+
+    engine = _app().extensions["keylight_db"]
+    try:
+        with db.writing(engine) as connection:
+            row = quotes.withdraw(connection, number)
+    except quotes.QuoteRefused as error:
+        raise click.ClickException(error.message) from None
+    finally:
+        engine.dispose()
+    click.echo(f"Quote {row.number} (version {row.version}) is withdrawn.")
+
+
+@quotes_group.command("expire")
+def expire_quotes() -> None:
+    """Mark the quotes past their valid_until expired now (the worker does it every
+    minute; each once, with the quote_expired event)."""
+    from . import db, quotes
+
+    app = _app()
+    engine = app.extensions["keylight_db"]
+    try:
+        with db.writing(engine) as connection:
+            count = quotes.expire_due(connection, app.extensions["keylight"].shop)
+    finally:
+        engine.dispose()
+    click.echo(f"{count} quote(s) expired.")

@@ -27,7 +27,7 @@ from . import audit, checkouts, conditions, subscriptions
 from .answers import by_target
 from .clock import now, shown
 from .hooks import events
-from .tables import order_lines, orders, staff
+from .tables import order_lines, orders, quotes, staff
 from .visit import Visit
 
 #: Crockford's base 32: no I, L, O or U, so a number read over the phone is unambiguous.
@@ -346,6 +346,12 @@ def find(connection: Connection, number: str) -> dict[str, Any] | None:
         return None
     found = _with_lines(connection, [row])[0]
     subjects = [("checkout", row.checkout_id), ("order", row.number)]
+    # An order placed from a quote: the quote's history (sent, viewed, accepted) too.
+    quote = connection.execute(
+        select(quotes.c.number).where(quotes.c.order_number == row.number)
+    ).scalar()
+    if quote:
+        subjects.append(("quote", quote))
     found["history"] = [entry.as_json() for entry in audit.trail(connection, subjects)]
     return found
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 
 
@@ -390,4 +391,59 @@ handovers = Table(
     Column("expires_at", UTCDateTime(), nullable=False),
     Column("completed_at", UTCDateTime()),
     Column("revoked_at", UTCDateTime()),
+)
+
+#: Quotes staff send a customer (a ``confirmation_type = "quote"`` step): one row per
+#: version. A revision is a new row under the same ``number``, the older one then
+#: ``superseded``. The lines and totals are frozen when the version is made: a later
+#: change to the catalog does not touch them, and accepting it orders them as they are.
+#: The link's token is kept as its SHA-256 only (``token_prefix`` names it to operators);
+#: every version has its own. ``order_number`` is the order an accepted version became.
+quotes = Table(
+    "quotes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("number", String(32), nullable=False, index=True),
+    Column("version", Integer, nullable=False),
+    #: draft, sent, accepted, declined, expired, superseded, withdrawn (``quotes.STATUSES``).
+    Column("status", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("token_prefix", String(8), nullable=False),
+    #: The checkout staff walked to make it: walking it again revises the quote.
+    Column("checkout_id", String(32), nullable=False, index=True),
+    #: The page's one-time token of the send: a double click sends one version.
+    Column("confirm_token", String(64), unique=True),
+    Column("journey_key", String(64), nullable=False),
+    Column("journey_version", String(32), nullable=False),
+    Column("step_id", String(200), nullable=False),
+    Column("business_entity", String(64), nullable=False),
+    Column("order_channel", String(200), nullable=False, default=""),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="SET NULL")),
+    Column("email", String(254), nullable=False),
+    Column("staff_id", Integer, ForeignKey("staff.id", ondelete="SET NULL")),
+    Column("partner", String(200)),
+    Column("currency", String(3), nullable=False),
+    #: The lines as priced for the quote: product, name, quantity, billing, prices, tax.
+    Column("lines", JSON, nullable=False),
+    Column("totals", JSON, nullable=False),
+    #: The formatted totals and lines as the quote page shows them, in its language.
+    Column("shown", JSON, nullable=False),
+    #: The staff discount, in percent, as a decimal string ("0" for none).
+    Column("discount_percent", String(8), nullable=False, default="0"),
+    Column("answers", JSON, nullable=False),
+    Column("payment_method", String(32), nullable=False),
+    Column("payment", JSON, nullable=False),
+    #: Who sells: the business entity's name, address, VAT id and legal pages.
+    Column("seller", JSON, nullable=False),
+    Column("locale", String(35), nullable=False),
+    Column("valid_until", UTCDateTime(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("sent_at", UTCDateTime()),
+    Column("viewed_at", UTCDateTime()),
+    #: When the status last changed, and why: the name typed to accept, a reason to decline.
+    Column("decided_at", UTCDateTime()),
+    Column("accepted_name", String(200)),
+    Column("decline_reason", Text),
+    Column("order_number", String(32), unique=True),
+    UniqueConstraint("number", "version"),
 )

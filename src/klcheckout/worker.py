@@ -1,5 +1,6 @@
 """The backend's one long-running helper, ``klcheckout worker`` (or a thread of ``klbuild
-serve``): hook deliveries, time moving on for subscriptions, old checkouts deleted.
+serve``): hook deliveries, time moving on for subscriptions and quotes (expiry), old
+checkouts deleted.
 
 Requests never wait for any of it. Several workers may run at once, on one
 machine or many: each kind of work is claimed so that it is done once.
@@ -17,7 +18,7 @@ import time
 
 from flask import Flask
 
-from . import checkouts, db, sign_in, step_views, subscriptions
+from . import checkouts, db, quotes, sign_in, step_views, subscriptions
 from .clock import now
 from .hooks import outbox
 
@@ -40,6 +41,8 @@ def run(app: Flask, stop: threading.Event, interval: float = 1.0) -> None:
             if time.monotonic() >= next_due:
                 shop = app.extensions["keylight"].shop
                 subscriptions.apply_due(app.extensions["keylight_db"], shop, now())
+                with db.writing(app.extensions["keylight_db"]) as connection:
+                    quotes.expire_due(connection, shop, now())
                 next_due = time.monotonic() + DUE_EVERY
             if time.monotonic() >= next_purge:
                 checkouts.purge_abandoned(app)

@@ -19,11 +19,12 @@ JOURNEYS = [
     "k9uscs7vr7",
     "partner-order",
     "pause",
+    "sales-quote",
     "segments",
 ]
 
 
-def test_the_example_has_seven_journeys_and_no_warnings(tmp_path: Path) -> None:
+def test_the_example_has_eight_journeys_and_no_warnings(tmp_path: Path) -> None:
     shutil.copytree(EXAMPLE, tmp_path / "journeys")
     shop = kljourney.load(tmp_path / "journeys")
     assert shop.warnings == []
@@ -61,8 +62,11 @@ def test_the_example_builds_every_page_and_the_account_page(tmp_path: Path) -> N
     report = build(tmp_path / "journeys", tmp_path / "site")
     assert report.journeys_rendered == JOURNEYS
     # 7 + 9 order pages, 3 for each of three subscription journeys, 4 for come-back,
-    # 8 for the partners' order, 1 account and the staff sign-in page
-    assert report.pages_written == 7 + 9 + 3 * 3 + 4 + 8 + 1 + 1
+    # 8 for the partners' order, 5 for the sales quote, 1 account, the staff sign-in page
+    # and the quote page
+    assert report.pages_written == 7 + 9 + 3 * 3 + 4 + 8 + 5 + 1 + 1 + 1
+    quote = (tmp_path / "site" / "quote" / "index.html").read_text()
+    assert 'data-kl-page="quote"' in quote and 'data-quote-api="/api/quote"' in quote
     account = (tmp_path / "site" / "account" / "index.html").read_text()
     assert 'data-kl-page="account"' in account
     assert 'action="/api/account/login"' in account

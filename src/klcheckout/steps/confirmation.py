@@ -19,6 +19,7 @@ from ..clock import now
 from ..visit import Visit
 from . import handles, missing_before, passed_over, refused_by_rules
 from .outcomes import Completed, Outcome, Passed, Refused, StepRefused
+from .quote import send_quote
 from .subscription import CHANGED
 
 
@@ -26,6 +27,8 @@ from .subscription import CHANGED
 def confirm(visit: Visit, step: StepBase) -> Outcome:
     token = request.form.get("confirm_token", "").strip()[:64] or None
     assert isinstance(step, ConfirmationStep)
+    if step.sends_quote:
+        return send_quote(visit, step, token)
     if step.accept_terms and request.form.get("accept_terms") != "on":
         return Refused({"accept_terms": _(ACCEPT_TERMS)})
     if visit.journey.about_subscription:
