@@ -89,6 +89,26 @@ def latest(connection: Connection, checkout_id: str, step_id: str) -> Any:
     return connection.execute(query).first()
 
 
+def last_completed(connection: Connection, checkout_id: str, step_id: str) -> Any:
+    """The newest hand-over of a checkout's step that the customer completed, or None."""
+    query = (
+        select(handovers)
+        .where(
+            handovers.c.checkout_id == checkout_id,
+            handovers.c.step_id == step_id,
+            handovers.c.completed_at.is_not(None),
+        )
+        .order_by(handovers.c.id.desc())
+        .limit(1)
+    )
+    return connection.execute(query).first()
+
+
+def same_lines(row: Any, lines: Mapping[str, int]) -> bool:
+    """Whether ``lines`` is the cart the customer of the hand-over ``row`` saw."""
+    return {str(k): int(v) for k, v in (row.lines or {}).items()} == dict(lines)
+
+
 def customer_language(connection: Connection, shop: Shop, customer_id: int) -> str:
     """The language to write to a customer in: that of the pages of their latest order,
     if the shop still speaks it; else the language of this request (the member's)."""

@@ -11,6 +11,7 @@ not complete either, so nobody confirms an order a rule refuses.
 
 from __future__ import annotations
 
+from kljourney.i18n import N_
 from kljourney.i18n import gettext as _
 from kljourney.model import (
     AuthenticationStep,
@@ -26,8 +27,14 @@ from kljourney.model import (
     StepBase,
 )
 
-from . import conditions, forms
+from . import conditions, forms, handovers
 from .visit import Visit
+
+#: Translated where used.
+CART_CHANGED = N_(
+    "The cart changed since the customer completed “%(step)s” for it: send the step to "
+    "the customer again."
+)
 
 
 def next_step(visit: Visit, step: StepBase) -> StepBase | None:
@@ -53,6 +60,11 @@ def instead_of(visit: Visit, skipped: StepBase) -> StepBase:
 
 def missing(visit: Visit, step: StepBase) -> str | None:
     """Why ``step`` is not complete yet, or None when it is."""
+    if visit.staff is not None and step.actor == "customer" and visit.checkout is not None:
+        # The customer completed it for the cart they were shown: another is not theirs.
+        row = handovers.last_completed(visit.connection, visit.cart.checkout_id, step.id)
+        if row is not None and not handovers.same_lines(row, visit.cart.lines):
+            return _(CART_CHANGED) % {"step": step.name}
     if isinstance(step, ProductSelectionStep | OrderStep):
         return None if visit.cart.lines else _("Your cart is empty: choose a product first.")
     if isinstance(step, AuthenticationStep):

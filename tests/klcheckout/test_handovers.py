@@ -393,3 +393,23 @@ def test_the_link_reads_and_changes_nothing_of_the_other_steps(
             select(checkouts.c.entry).where(checkouts.c.id == _latest_checkout(shop))
         ).scalar_one()
     assert not entry
+
+
+def test_a_cart_changed_after_the_customers_step_is_not_ordered_on_it(
+    shop: Backend, mailbox: Mailbox
+) -> None:
+    handed = hand_over(shop, mailbox)
+    assert opened(shop, handed.link).step(PAYMENT, MANDATE, json=True).status_code == 200
+    # The customer gave the mandate for the starter plan; the partner then takes pro.
+    walker = handed.walker
+    assert walker.add("pro", step="product-selection", json=True).status_code == 200
+    assert walker.state(PAYMENT)["handover"]["done"] is False
+    token = {"confirm_token": "changed-" + handed.customer}
+    refused = walker.step("confirm-order", token, json=True)
+    assert refused.status_code == 409, refused.text
+    assert "The cart changed since the customer completed" in refused.json()["errors"]["_form"]
+    assert refused.json()["redirect"].endswith(f"/{JOURNEY}/{PAYMENT}/")
+    page = walker.http.get(f"{shop.url}/{JOURNEY}/pages/{PAYMENT}/")  # the way on: send again
+    [form] = re.findall(r'<form [^>]*data-kl-form="handover"[^>]*>', page.text)
+    assert " hidden" not in form
+    assert send(walker).status_code == 200
