@@ -699,3 +699,128 @@
   }).then(function (state) { apply(state, null); })
     .catch(function (error) { if (window.console) console.warn("keylight:", error.message); });
 })();
+
+/*
+ * The quote page: the quote named by the token in the address's fragment (sent to no
+ * server but this backend's, by this script), from API/quote/<token>. Accepting and
+ * declining are sent here and the answer is the quote's new state. Without script, the
+ * email's second link opens the backend's rendering of the page.
+ */
+(function () {
+  "use strict";
+  var body = document.body;
+  if (body.getAttribute("data-kl-page") !== "quote") return;
+  var token = window.location.hash.replace(/^#/, "");
+  if (!token) return;
+  var api = body.getAttribute("data-quote-api") + "/" + encodeURIComponent(token);
+  var language = "?lang=" + encodeURIComponent(document.documentElement.lang);
+
+  function all(selector, root) {
+    return Array.prototype.slice.call((root || document).querySelectorAll(selector));
+  }
+  function setText(el, value) { el.textContent = value == null ? "" : String(value); }
+  function element(name, text) {
+    var made = document.createElement(name);
+    if (text != null) setText(made, text);
+    return made;
+  }
+
+  function showMessages(messages) {
+    all("[data-kl-messages]").forEach(function (box) {
+      box.textContent = "";
+      (messages || []).forEach(function (text) { box.appendChild(element("li", text)); });
+      box.hidden = !(messages && messages.length);
+    });
+  }
+
+  function apply(state) {
+    all("[data-kl-quote]").forEach(function (el) { setText(el, state[el.getAttribute("data-kl-quote")]); });
+    all('[data-kl-quote="message"]').forEach(function (el) { el.hidden = !state.message; });
+    all("[data-kl-quote-body]").forEach(function (el) { el.hidden = false; });
+    all("[data-kl-quote-open]").forEach(function (el) { el.hidden = !state.open; });
+    all("[data-kl-quote-terms]").forEach(function (el) { el.hidden = !state.terms_url; });
+    all('[data-kl-quote-link="terms_url"]').forEach(function (el) { el.href = state.terms_url || "#"; });
+    all("[data-kl-quote-lines]").forEach(function (tbody) {
+      tbody.textContent = "";
+      (state.lines || []).forEach(function (line) {
+        var row = element("tr");
+        var name = element("th", line.name);
+        name.scope = "row";
+        if (line.formatted.discount) {
+          name.appendChild(element("br"));
+          name.appendChild(element("small", line.formatted.discount));
+        }
+        row.appendChild(name);
+        row.appendChild(element("td", line.quantity));
+        row.appendChild(element("td", line.formatted.unit_price));
+        row.appendChild(element("td", line.formatted.line_total));
+        tbody.appendChild(row);
+      });
+    });
+    all("[data-kl-quote-totals]").forEach(function (list) {
+      list.textContent = "";
+      (state.total_rows || []).forEach(function (pair) {
+        var row = element("div");
+        row.appendChild(element("dt", pair[0]));
+        row.appendChild(element("dd", pair[1]));
+        list.appendChild(row);
+      });
+    });
+    all("form[data-kl-quote-form]").forEach(function (form) {
+      form.setAttribute("action", api + "/" + form.getAttribute("data-kl-quote-form") + language);
+    });
+  }
+
+  function showErrors(form, errors) {
+    all("[data-kl-error]", form).forEach(function (el) { el.hidden = true; });
+    all("[aria-invalid]", form).forEach(function (el) { el.removeAttribute("aria-invalid"); });
+    var first = null;
+    Object.keys(errors || {}).forEach(function (name) {
+      var message = form.querySelector('[data-kl-error="' + name + '"]');
+      var field = form.querySelector('[name="' + name + '"]');
+      if (!message || !field) return;
+      setText(message, errors[name]);
+      message.hidden = false;
+      field.setAttribute("aria-invalid", "true");
+      field.setAttribute("aria-describedby", message.id);
+      first = first || field;
+    });
+    return first;
+  }
+
+  all("form[data-kl-quote-form]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.fetch || !window.URLSearchParams) return;
+      event.preventDefault();
+      if (form.getAttribute("aria-busy") === "true") return; /* a double click: one answer */
+      form.setAttribute("aria-busy", "true");
+      fetch(form.getAttribute("action"), {
+        method: "POST",
+        body: new URLSearchParams(new FormData(form)),
+        credentials: "omit",
+        headers: { Accept: "application/json" }
+      }).then(function (response) { return response.json(); })
+        .then(function (state) {
+          form.removeAttribute("aria-busy");
+          if (!state.number) { showMessages([state.error]); return; }
+          apply(state);
+          var field = showErrors(form, state.errors);
+          var errors = state.errors || {};
+          showMessages(errors._form ? [errors._form] : state.messages);
+          if (field) { field.focus(); return; }
+          var box = document.querySelector("[data-kl-messages]");
+          if (box && !box.hidden) { box.setAttribute("tabindex", "-1"); box.focus(); }
+        })
+        .catch(function () { form.removeAttribute("aria-busy"); });
+    });
+  });
+
+  fetch(api + language, { credentials: "omit", headers: { Accept: "application/json" } })
+    .then(function (response) {
+      return response.json().then(function (state) {
+        if (!response.ok) { showMessages([state.error]); return; }
+        apply(state);
+      });
+    })
+    .catch(function (error) { if (window.console) console.warn("keylight:", error.message); });
+})();
