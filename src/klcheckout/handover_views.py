@@ -60,6 +60,10 @@ WITHDRAWN = N_(
 )
 EXPIRED = N_("This link expired on %(moment)s. Ask the shop's staff who sent it to send it again.")
 GONE = N_("The step of this link is no longer in the shop. Ask the shop's staff for help.")
+CLOSED = N_(
+    "The order this link was for is placed or no longer open: there is nothing more to do "
+    "with this link."
+)
 ANOTHER_CUSTOMER = N_(
     "This link is for another customer than the one signed in in this browser: sign out "
     "first (on your account page), then open the link again."
@@ -187,6 +191,8 @@ def open_link(token: str) -> Response:
         step = journey.step(row.step_id) if journey is not None else None
         if journey is None or step is None:
             return errors.answer(410, _(GONE))
+        if checkouts.get(connection, row.checkout_id) is None:  # ordered, or cleared away
+            return errors.answer(410, _(CLOSED))
         if staff_sign_in.has_session_cookie() and staff_sign_in.member(connection) is not None:
             return errors.answer(403, _(STAFF_BROWSER))
         session = _session_of(connection, row.customer_id)

@@ -202,8 +202,8 @@ class Visit:
     def handover(self) -> Any:
         """The open hand-over whose link this browser opened (``handovers``): the customer
         completes that one step of this checkout, and nothing else. None for anyone else,
-        for a member of staff, and once the link stops working (which is then dropped from
-        the cookie, and ``handover_ended`` says so)."""
+        for a member of staff, and once the link stops working or its checkout is gone
+        (which is then dropped from the cookie, and ``handover_ended`` says so)."""
         if not self.cart.handover or self.signed_in_staff is not None:
             return None
         row = handovers.find(self.connection, self.cart.handover)
@@ -211,6 +211,7 @@ class Visit:
             row is None
             or row.checkout_id != self.cart.checkout_id
             or handovers.status(row) != "open"
+            or self.checkout is None  # its order is placed (or the checkout cleared away)
         ):
             self.leave_handover()
             self.handover_ended = True

@@ -413,3 +413,19 @@ def test_a_cart_changed_after_the_customers_step_is_not_ordered_on_it(
     [form] = re.findall(r'<form [^>]*data-kl-form="handover"[^>]*>', page.text)
     assert " hidden" not in form
     assert send(walker).status_code == 200
+
+
+def test_a_link_sent_again_ends_with_the_order(shop: Backend, mailbox: Mailbox) -> None:
+    handed = hand_over(shop, mailbox)
+    assert opened(shop, handed.link).step(PAYMENT, MANDATE, json=True).status_code == 200
+    # Sent once more (by mistake), opened, then the partner places the order.
+    assert send(handed.walker).status_code == 200
+    again = emailed_link(shop, mailbox, handed.customer)
+    person = opened(shop, again)
+    token = {"confirm_token": "again-" + handed.customer}
+    assert handed.walker.step("confirm-order", token, json=True).status_code == 200
+    late = person.step(PAYMENT, MANDATE, json=True)
+    assert late.status_code == 403
+    assert "The link to this step no longer works" in late.json()["errors"]["_form"]
+    page = refused_page(shop, again)
+    assert page.status_code == 410 and "The order this link was for is placed" in page.text
