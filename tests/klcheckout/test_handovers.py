@@ -10,6 +10,7 @@ import json
 import re
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -429,3 +430,17 @@ def test_a_link_sent_again_ends_with_the_order(shop: Backend, mailbox: Mailbox) 
     assert "The link to this step no longer works" in late.json()["errors"]["_form"]
     page = refused_page(shop, again)
     assert page.status_code == 410 and "The order this link was for is placed" in page.text
+
+
+def test_two_tabs_complete_the_step_once(shop: Backend, mailbox: Mailbox) -> None:
+    handed = hand_over(shop, mailbox)
+    tabs = [opened(shop, handed.link), opened(shop, handed.link)]
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda tab: tab.step(PAYMENT, MANDATE, json=True), tabs))
+    assert sorted(a.status_code for a in answers)[0] == 200
+    assert sorted(a.status_code for a in answers)[1] in (403, 410)
+    with shop.engine.connect() as connection:
+        trail = connection.execute(
+            select(history.c.action).where(history.c.reference == _latest_checkout(shop))
+        ).scalars()
+    assert list(trail).count("handover_completed") == 1
