@@ -129,8 +129,10 @@ def from_own_page(app: Flask, req: Request) -> bool:
 def _mac(key: str | bytes, cart: Cart) -> str:
     if isinstance(key, str):
         key = key.encode()
-    message = f"keylight.csrf|{cart.checkout_id}|{cart.session}".encode()
-    digest = hmac.new(key, message, hashlib.sha256).digest()[:24]
+    message = f"keylight.csrf|{cart.checkout_id}|{cart.session}"
+    if cart.handover:  # the customer of a hand-over shares the checkout, not the member's token
+        message = f"{message}|{cart.handover}"
+    digest = hmac.new(key, message.encode(), hashlib.sha256).digest()[:24]
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 

@@ -379,6 +379,8 @@ def test_the_link_reads_and_changes_nothing_of_the_other_steps(
 ) -> None:
     handed = hand_over(shop, mailbox)
     person = opened(shop, handed.link)
+    # Nor is the member's form token theirs (the same checkout, and neither signed in).
+    assert person.state(PAYMENT)["csrf_token"] != handed.walker.state(PAYMENT)["csrf_token"]
     # The state of another step sends the customer back, showing none of its answers
     # (the partner's own reference is not the customer's to read).
     for other in ("partner-reference", "billing", "confirm-order"):
