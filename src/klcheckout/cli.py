@@ -857,6 +857,7 @@ def resend_quote(number: str) -> None:
                 app.extensions["keylight"].shop,
                 app.extensions["keylight"].folders,
                 number,
+                quotes.secret_keys(app.config),
             )
             row = quotes.newest(connection, number.strip().upper())
     except quotes.QuoteRefused as error:

@@ -79,12 +79,28 @@ def state_of(connection: Connection, row: Any, shop: Shop) -> dict[str, Any]:
         "order_number": row.order_number,
     }
     if state == "superseded":
-        newer = quotes.newest(connection, row.number)
-        body["newer"] = {
-            "version": newer.version,
-            "sent_at": shown(newer.sent_at) if newer.sent_at else None,
-        }
+        body["newer"] = _newer(connection, row, shop)
     return body
+
+
+def _newer(connection: Connection, row: Any, shop: Shop) -> dict[str, Any]:
+    """The newest version of a superseded one, with the links to its page while it is
+    open (the static page's and the backend's): the customer who holds the older link
+    may read the newer one."""
+    newer = quotes.newest(connection, row.number)
+    found: dict[str, Any] = {
+        "version": newer.version,
+        "sent_at": shown(newer.sent_at) if newer.sent_at else None,
+        "url": None,
+        "page_url": None,
+    }
+    token = quotes.token_of(quotes.secret_keys(current_app.config), newer)
+    if token is not None and quotes.status(newer) == "sent":
+        site = shop.site
+        found["url"] = with_query(site.quote_url, site.language_query) + "#" + token
+        page = f"{request.script_root}/quote/{token}/page"
+        found["page_url"] = with_query(page, site.language_query)
+    return found
 
 
 def total_rows(row: Any) -> list[tuple[str, str]]:

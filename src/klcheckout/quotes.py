@@ -19,7 +19,11 @@ hook event, like an order.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -87,6 +91,32 @@ def new_quote_number() -> str:
     """'Q-2026-4F7Q-9K2M': like an order's number, with Q for quote."""
     code = "".join(secrets.choice(ALPHABET) for _ in range(8))
     return f"Q-{now().year}-{code[:4]}-{code[4:]}"
+
+
+def secret_keys(config: Any) -> list[str]:
+    """The app's secret keys, newest first (``KEYLIGHT_SECRET_KEYS``, or the development
+    secret ``settings.finish`` made when it is not set)."""
+    return [config["SECRET_KEY"], *config.get("SECRET_KEY_FALLBACKS", [])]
+
+
+def link_token(keys: Sequence[str], number: str, version: int, nonce: str) -> str:
+    """A version's link token: an HMAC of the version and a random nonce under the
+    shop's first secret key. The database keeps the token's SHA-256 and the nonce, never
+    the token, and neither makes a link without the secret key; with it, the page of a
+    superseded version can link to the newer one (``token_of``)."""
+    message = f"quote|{number}|{version}|{nonce}".encode()
+    mac = hmac.new(keys[0].encode(), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def token_of(keys: Sequence[str], row: Any) -> str | None:
+    """The token of a version's current link (made under any of the keys, newest first:
+    a key rotated out still names the links it made); None when none matches."""
+    for key in keys:
+        token = link_token([key], row.number, row.version, row.token_nonce)
+        if hmac.compare_digest(token_hash(token), row.token_hash):
+            return token
+    return None
 
 
 def status(row: Any, moment: datetime | None = None) -> Status:
@@ -187,6 +217,7 @@ def send(
     member: Any,
     percent: Decimal,
     confirm_token: str | None,
+    keys: Sequence[str],
     context: dict[str, Any] | None = None,
 ) -> Sent:
     """Freeze the cart into a new quote (or a new version of the checkout's quote), email
@@ -203,7 +234,6 @@ def send(
             )
             % {"number": previous.number, "order": previous.order_number}
         )
-    token = secrets.token_urlsafe(32)
     locale = _language_of(connection, shop, customer.id)
     spoken = shop.in_language(locale)
     entity = shop.entity(journey)
@@ -216,6 +246,8 @@ def send(
         }
     number = previous.number if previous is not None else new_quote_number()
     version = previous.version + 1 if previous is not None else 1
+    nonce = secrets.token_urlsafe(16)
+    token = link_token(keys, number, version, nonce)
     valid_until = moment + timedelta(days=step.quote_days)
     seller = {
         key: getattr(entity, key)
@@ -227,6 +259,7 @@ def send(
         "status": "sent",
         "token_hash": token_hash(token),
         "token_prefix": token[:PREFIX_LENGTH],
+        "token_nonce": nonce,
         "checkout_id": checkout_id,
         "confirm_token": confirm_token,
         "journey_key": journey.key,
@@ -671,10 +704,7 @@ CLOSED = {
     "expired": N_(
         "This quote expired on %(valid_until)s and can no longer be accepted. Ask us for a new one."
     ),
-    "superseded": N_(
-        "This quote was replaced by a newer version (version %(newer)s): "
-        "the email that brought it has its link."
-    ),
+    "superseded": N_("This quote was replaced by a newer version (version %(newer)s)."),
     "withdrawn": N_("This quote was withdrawn by the shop and can no longer be accepted."),
 }
 
@@ -746,16 +776,24 @@ def withdraw(connection: Connection, number: str) -> Any:
     return row
 
 
-def resend(connection: Connection, shop: Shop, folders: Any, number: str) -> str:
+def resend(
+    connection: Connection, shop: Shop, folders: Any, number: str, keys: Sequence[str]
+) -> str:
     """Email the open version of quote ``number`` to its customer again, with a new link
     (only the token's hash is kept, so the old link cannot be sent again: it stops
     working). The new token."""
     row = _open_version(connection, number, "resend")
-    token = secrets.token_urlsafe(32)
+    nonce = secrets.token_urlsafe(16)
+    token = link_token(keys, row.number, row.version, nonce)
     connection.execute(
         update(quotes)
         .where(quotes.c.id == row.id)
-        .values(token_hash=token_hash(token), token_prefix=token[:PREFIX_LENGTH], sent_at=now())
+        .values(
+            token_hash=token_hash(token),
+            token_prefix=token[:PREFIX_LENGTH],
+            token_nonce=nonce,
+            sent_at=now(),
+        )
     )
     spoken = shop.in_language(row.locale)
     member = _member(connection, row.staff_id)
@@ -835,7 +873,7 @@ def show(connection: Connection, number: str) -> dict[str, Any] | None:
     shown_versions = []
     for row in rows:
         data = dict(row._mapping)
-        for key in ("token_hash", "confirm_token", "shown"):
+        for key in ("token_hash", "token_nonce", "confirm_token", "shown"):
             data.pop(key)
         data["status"] = status(row)
         data["staff"] = members.get(row.staff_id)

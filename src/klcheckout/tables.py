@@ -397,8 +397,9 @@ handovers = Table(
 #: version. A revision is a new row under the same ``number``, the older one then
 #: ``superseded``. The lines and totals are frozen when the version is made: a later
 #: change to the catalog does not touch them, and accepting it orders them as they are.
-#: The link's token is kept as its SHA-256 only (``token_prefix`` names it to operators);
-#: every version has its own. ``order_number`` is the order an accepted version became.
+#: The link's token is kept as its SHA-256 only (``token_prefix`` names it to operators),
+#: with the nonce it was made from; every version has its own. ``order_number`` is the
+#: order an accepted version became.
 quotes = Table(
     "quotes",
     metadata,
@@ -409,6 +410,8 @@ quotes = Table(
     Column("status", String(16), nullable=False),
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("token_prefix", String(8), nullable=False),
+    #: The random half of the token (``quotes.link_token``: an HMAC under the secret key).
+    Column("token_nonce", String(32), nullable=False),
     #: The checkout staff walked to make it: walking it again revises the quote.
     Column("checkout_id", String(32), nullable=False, index=True),
     #: The page's one-time token of the send: a double click sends one version.

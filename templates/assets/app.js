@@ -712,6 +712,8 @@
   if (body.getAttribute("data-kl-page") !== "quote") return;
   var token = window.location.hash.replace(/^#/, "");
   if (!token) return;
+  /* A link to another version changes only the fragment: load that version's state. */
+  window.addEventListener("hashchange", function () { window.location.reload(); });
   var api = body.getAttribute("data-quote-api") + "/" + encodeURIComponent(token);
   var language = "?lang=" + encodeURIComponent(document.documentElement.lang);
 
@@ -739,6 +741,12 @@
     all("[data-kl-quote-body]").forEach(function (el) { el.hidden = false; });
     all("[data-kl-quote-open]").forEach(function (el) { el.hidden = !state.open; });
     all("[data-kl-quote-terms]").forEach(function (el) { el.hidden = !state.terms_url; });
+    var newer = state.newer && state.newer.url;
+    all("[data-kl-quote-newer]").forEach(function (el) {
+      el.hidden = !newer;
+      /* The newer version's page: another fragment of this page, so it is read anew. */
+      if (newer) el.querySelector("a").href = newer;
+    });
     all('[data-kl-quote-link="terms_url"]').forEach(function (el) { el.href = state.terms_url || "#"; });
     all("[data-kl-quote-lines]").forEach(function (tbody) {
       tbody.textContent = "";

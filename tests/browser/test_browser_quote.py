@@ -12,7 +12,14 @@ from typing import Any
 import pyotp
 import pytest
 import test_browser_handover
-from browser_helpers import Server, Workspace, running, unique_email, wait_for_step
+from browser_helpers import (
+    Server,
+    Workspace,
+    running,
+    unique_email,
+    wait_for_state,
+    wait_for_step,
+)
 from test_browser_handover import Inbox
 from test_browser_journey import check_accessible
 from test_browser_staff import PASSWORD, add_member
@@ -70,6 +77,7 @@ def test_a_sales_agent_sends_a_quote_the_customer_accepts_into_one_order(
     error = page.locator("#error-discount")
     error.wait_for(state="visible")
     assert "at most 15 %" in error.inner_text()  # the sales role's limit
+    wait_for_state(page)  # the step's page again, with the error, and its state applied
     page.get_by_label("Discount in percent (optional)").fill("10")
     page.get_by_role("button", name="Send the quote").click()
     wait_for_step(page, "quote-sent", KEY)

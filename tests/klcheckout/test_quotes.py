@@ -310,7 +310,12 @@ def test_a_revision_supersedes_the_sent_version(shop: Backend, mailbox: Mailbox)
     assert (before["version"], after["version"]) == (1, 2)
     assert before["status"] == "superseded" and not before["open"]
     assert "replaced by a newer version (version 2)" in before["message"]
+    # The older link's page points to the newer version's.
     assert before["newer"]["version"] == 2
+    assert before["newer"]["url"].endswith("/quote/#" + new.token)
+    assert before["newer"]["page_url"] == f"/quote/{new.token}/page"
+    older_page = requests.get(old.backend)
+    assert f'href="/quote/{new.token}/page"' in older_page.text
     assert after["status"] == "sent" and after["discount_percent"] == "12"
     refused = answer(shop, old.token, "accept", ACCEPT)
     assert refused.status_code == 409 and "replaced by a newer version" in refused.json()["error"]

@@ -85,6 +85,7 @@ def send_quote(visit: Visit, step: ConfirmationStep, token: str | None) -> Outco
                 member=member,
                 percent=percent,
                 confirm_token=token,
+                keys=quotes.secret_keys(visit.app.config),
                 context=context,
             )
         except quotes.QuoteRefused as refusal:

@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("token_prefix", sa.String(length=8), nullable=False),
+        sa.Column("token_nonce", sa.String(length=32), nullable=False),
         sa.Column("checkout_id", sa.String(length=32), nullable=False),
         sa.Column("confirm_token", sa.String(length=64), nullable=True),
         sa.Column("journey_key", sa.String(length=64), nullable=False),
