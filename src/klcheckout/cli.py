@@ -23,6 +23,7 @@ from kljourney.durations import spoken
 
 from . import funnel
 from . import orders as order_store
+from . import quotes as quote_store
 from .app import create_app, mount
 from .clock import shown
 from .payment import mask_iban
@@ -802,9 +803,7 @@ def quotes_group() -> None:
 @quotes_group.command("list")
 @click.option(
     "--status",
-    type=click.Choice(
-        ["draft", "sent", "accepted", "declined", "expired", "superseded", "withdrawn"]
-    ),
+    type=click.Choice(quote_store.STATUSES),
     help="Only the quotes whose newest version has this status.",
 )
 def list_quotes(status: str | None) -> None:

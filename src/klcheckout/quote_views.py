@@ -58,7 +58,7 @@ def state_of(connection: Connection, row: Any, shop: Shop) -> dict[str, Any]:
     identity = ", ".join(part for part in (seller.get("name"), seller.get("address")) if part)
     if seller.get("vat_id"):
         identity += " (" + _("VAT ID %(vat_id)s") % {"vat_id": seller["vat_id"]} + ")"
-    member = quotes._member(connection, row.staff_id)
+    member = quotes.member_of(connection, row.staff_id)
     body: dict[str, Any] = {
         "number": row.number,
         "version": row.version,

@@ -47,7 +47,7 @@ from .handovers import customer_language
 from .hooks import events
 from .orders import ALPHABET, INSERT_LINES, INSERT_ORDER, new_number
 from .pricing import PricedCart, PricedLine
-from .tables import customers, orders, quotes, staff
+from .tables import orders, quotes, staff
 
 Status = Literal["draft", "sent", "accepted", "declined", "expired", "superseded", "withdrawn"]
 STATUSES: tuple[Status, ...] = (
@@ -162,8 +162,7 @@ def parse_discount(text: str, limit: Decimal) -> Decimal:
 
 def _plain(number: Decimal) -> str:
     """12.50 as "12.5", 15.00 as "15"."""
-    text = format(number.normalize(), "f")
-    return text
+    return format(number.normalize(), "f")
 
 
 def with_discount(priced: PricedCart, percent: Decimal) -> PricedCart:
@@ -513,7 +512,7 @@ def accept(
     # The checkout the quote came from is done with: walking it again starts afresh.
     checkouts.take(connection, row.checkout_id)
     if journey is not None:
-        member = _member(connection, row.staff_id)
+        member = member_of(connection, row.staff_id)
         data = {"quote": event_json(row, member, status="accepted"), "order_number": number}
         data["quote"]["accepted_name"] = name
         events.enqueue(connection, journey, "quote_accepted", data, context=_context(journey, row))
@@ -525,7 +524,7 @@ def _place(
 ) -> str:
     """Insert the order of an accepted version: its lines, totals and answers as frozen."""
     number = new_number()
-    member = _member(connection, row.staff_id)
+    member = member_of(connection, row.staff_id)
     order_id = connection.execute(
         INSERT_ORDER,
         {
@@ -692,7 +691,7 @@ def decline(connection: Connection, row: Any, *, reason: str, journey: Journey |
         at=moment,
     )
     if journey is not None:
-        member = _member(connection, row.staff_id)
+        member = member_of(connection, row.staff_id)
         data = {"quote": event_json(row, member, status="declined"), "reason": reason}
         events.enqueue(connection, journey, "quote_declined", data, context=_context(journey, row))
 
@@ -751,7 +750,7 @@ def expire_due(connection: Connection, shop: Shop, moment: datetime | None = Non
         )
         journey = shop.journeys.get(row.journey_key)
         if journey is not None:
-            member = _member(connection, row.staff_id)
+            member = member_of(connection, row.staff_id)
             data = {"quote": event_json(row, member, status="expired")}
             events.enqueue(
                 connection, journey, "quote_expired", data, context=_context(journey, row)
@@ -796,7 +795,7 @@ def resend(
         )
     )
     spoken = shop.in_language(row.locale)
-    member = _member(connection, row.staff_id)
+    member = member_of(connection, row.staff_id)
     with i18n.speaking(row.locale, folders):
         customer_mail.queue(
             connection,
@@ -895,16 +894,11 @@ def show(connection: Connection, number: str) -> dict[str, Any] | None:
     }
 
 
-def of_order(connection: Connection, order_number: str) -> str | None:
-    """The number of the quote an order was placed from, or None."""
-    query = select(quotes.c.number).where(quotes.c.order_number == order_number)
-    return connection.execute(query).scalar()
-
-
 # -- helpers ----------------------------------------------------------------------------------
 
 
-def _member(connection: Connection, staff_id: int | None) -> Any:
+def member_of(connection: Connection, staff_id: int | None) -> Any:
+    """The member of staff who sent a version; None when they are gone (or none did)."""
     if staff_id is None:
         return None
     return connection.execute(select(staff).where(staff.c.id == staff_id)).first()
@@ -936,7 +930,3 @@ def event_json(row: Any, member: Any, status: str | None = None) -> dict[str, An
         "business_entity": row.business_entity,
         "locale": row.locale,
     }
-
-
-def customer_of(connection: Connection, customer_id: int) -> Any:
-    return connection.execute(select(customers).where(customers.c.id == customer_id)).first()
