@@ -809,3 +809,36 @@ def test_a_journey_for_the_sales_team_with_a_customers_step(studio: Studio) -> N
     )
     assert answer.status_code == 303
     assert tomllib.loads(studio.text(JOURNEY))["audience"] == ["customers"]
+
+
+def test_a_quote_step_for_the_sales_team(studio: Studio) -> None:
+    page = f"/journeys/{JOURNEY}/"
+    studio.post(
+        page,
+        {
+            "seen": studio.seen(page),
+            "name": "Self-Service Shop & Checkout",
+            "business_entity": "acme",
+            "audience": ["sales"],
+            "subject": "order",
+        },
+    )
+    [index] = [
+        i for i, s in enumerate(studio.toml(JOURNEY)["steps"]) if s["type"] == "confirmation"
+    ]
+    assert 'value="quote"' in studio.get(f"{page}steps/{index}/").text
+    answer = studio.post(
+        f"{page}steps/{index}/",
+        {
+            "seen": studio.seen(page),
+            "name": "Send the quote",
+            "active": "true",
+            "progress_bar": "true",
+            "type": "confirmation",
+            "confirmation_type": "quote",
+            "valid_days": "14",
+        },
+    )
+    assert answer.status_code == 303, answer.text
+    step = studio.toml(JOURNEY)["steps"][index]
+    assert (step["confirmation_type"], step["valid_days"]) == ("quote", 14)

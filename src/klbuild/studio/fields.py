@@ -263,8 +263,17 @@ STEP_FIELDS: dict[str, list[Field]] = {
             "confirmation_type",
             "Confirmation type",
             "select",
-            choices=_fixed(("direct", "Direct Confirmation")),
+            choices=_fixed(
+                ("direct", "Direct Confirmation"),
+                ("quote", "Quote: staff send it, the customer accepts"),
+            ),
             always=True,
+        ),
+        Field(
+            "valid_days",
+            "A quote can be accepted for (days)",
+            "number",
+            help="Only for a quote: 1 to 365; 30 when empty.",
         ),
         Field("accept_terms", "The buyer ticks to accept the terms", "check"),
     ],
