@@ -283,6 +283,14 @@ class Checker:
                 "the steps after it are never reached",
                 steps[kinds.index("order_done")],
             )
+        for index, step in enumerate(steps):
+            if isinstance(step, ConfirmationStep) and step.sends_quote:
+                if "customer_lookup" not in kinds[:index]:
+                    warn(
+                        "a quote goes to the customer the journey found, but no "
+                        "customer_lookup step comes before this one; add one first",
+                        step,
+                    )
         for step in steps:
             if isinstance(step, FormStep) and step.form in shop.forms:
                 if not shop.forms[step.form].fields:

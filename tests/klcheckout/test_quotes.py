@@ -456,3 +456,14 @@ def test_a_discount_limit_must_be_a_percentage(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as error:
         kljourney.load(journeys)
     assert "discount limit of 'sales' as a percentage from 0 to 100" in error.value.format_message()
+
+
+def test_a_quote_without_a_customer_lookup_before_it_is_warned_of(tmp_path: Path) -> None:
+    journeys = tmp_path / "journeys"
+    shutil.copytree(REPO / "journeys", journeys)
+    text = (journeys / f"{JOURNEY}.toml").read_text()
+    (journeys / f"{JOURNEY}.toml").write_text(
+        text.replace('type = "customer_lookup"', 'type = "customer_lookup"\nactive = false')
+    )
+    [warning] = [str(w) for w in kljourney.load(journeys).warnings]
+    assert "no customer_lookup step comes before this one" in warning
