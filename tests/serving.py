@@ -153,11 +153,12 @@ def workers(process: subprocess.Popen[bytes]) -> list[int]:
     return [int(pid) for pid in path.read_text().split()]
 
 
-def stop(process: subprocess.Popen[bytes]) -> str:
-    """Stop a process; what it wrote to stderr, for a failure's message."""
+def stop(process: subprocess.Popen[bytes], grace: float = 40) -> str:
+    """Stop a process; what it wrote to stderr, for a failure's message. One that has not
+    stopped after ``grace`` seconds is killed, with its workers when it has a group."""
     process.terminate()
     try:
-        _, errors = process.communicate(timeout=40)
+        _, errors = process.communicate(timeout=grace)
     except subprocess.TimeoutExpired:
         # Its workers hold the pipes open too: end the whole group when it has one.
         if os.getpgid(process.pid) == process.pid:

@@ -82,7 +82,9 @@ class LiveServer:
 
     def serve_forever(self) -> None:
         assert self._server is not None, "start() first"
-        self._server.serve_forever()
+        # socketserver looks for ``shutdown`` between waits for a connection; its default
+        # wait, half a second, was what every stop of the server (a studio test's) took.
+        self._server.serve_forever(poll_interval=0.05)
 
     def shutdown(self) -> None:
         """Make ``serve_forever`` return, from any thread; open event streams end."""

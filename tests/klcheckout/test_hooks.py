@@ -31,6 +31,7 @@ from checkout_helpers import (
     EXAMPLE,
     GUEST_JOURNEY,
     REPO,
+    STOP_POLL,
     Shopper,
     base_config,
     close_app,
@@ -100,7 +101,7 @@ class Receiver:
         ThreadingHTTPServer.allow_reuse_address = True
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(STOP_POLL,), daemon=True).start()
 
     def stop(self) -> None:
         assert self.server is not None

@@ -142,7 +142,10 @@ def test_kill_9_of_a_worker_loses_no_acknowledged_order_and_places_none_twice(
     finally:
         for customer in customers:
             customer.http.close()
-        errors = stop(process)
+        # Every answer is in and this test is about orders, not stopping: granian (2.8)
+        # at times misses the SIGTERM of the worker it started in place of the killed one
+        # and then waits out --workers-kill-timeout (30 s) for it, so it is killed sooner.
+        errors = stop(process, grace=3)
     assert failures == [], (failures, errors)
     engine = create_engine(f"sqlite:///{database}")
     try:
