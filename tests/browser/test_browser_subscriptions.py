@@ -27,6 +27,7 @@ from browser_helpers import (
     strong_password,
     submit_step_form,
     unique_email,
+    wait_for_state,
     wait_for_step,
 )
 
@@ -51,7 +52,10 @@ def shop(tmp_path_factory: pytest.TempPathFactory, clock: Path) -> Iterator[Serv
 
 
 def on_account(page: Any) -> None:
+    """The account page with its state applied: until the page script has it, the page
+    shows its sign-in forms and no customer, whoever is signed in."""
     page.wait_for_url(re.compile(r"/account/(\?.*)?$"))
+    wait_for_state(page)
     page.wait_for_selector("[data-kl-subscription-clone], [data-kl-signed-out]:not([hidden])")
 
 

@@ -44,6 +44,7 @@ def test_hup_serves_a_new_build_without_dropping_a_request(
     api = f"http://127.0.0.1:{port}/api"
     finished = threading.Event()
     outcomes: list[int | str] = []
+    answered = threading.Condition()
 
     def keep_asking() -> None:
         """Customers arriving all the while: each on a new connection, as a new visitor."""
@@ -52,9 +53,12 @@ def test_hup_serves_a_new_build_without_dropping_a_request(
                 answer = requests.get(
                     f"{api}/{EXAMPLE}/state", headers={"Connection": "close"}, timeout=10
                 )
-                outcomes.append(answer.status_code)
+                outcome: int | str = answer.status_code
             except requests.RequestException as error:
-                outcomes.append(type(error).__name__)
+                outcome = type(error).__name__
+            with answered:
+                outcomes.append(outcome)
+                answered.notify_all()
 
     customer = Shopper(api, EXAMPLE)
     customer.http.headers["Origin"] = f"http://127.0.0.1:{port}"
@@ -75,7 +79,11 @@ def test_hup_serves_a_new_build_without_dropping_a_request(
         while customer.state("cart")["cart"]["lines"][0]["unit_price"] != "12.90":
             assert time.monotonic() < deadline, "the new build was not served"
             time.sleep(0.1)
-        time.sleep(0.5)  # and a little more traffic while the old workers wind down
+        # And more customers while the old workers wind down: counted, not timed, so a
+        # busy machine (other tests in parallel) still sends them.
+        with answered:
+            enough = len(outcomes) + 10
+            assert answered.wait_for(lambda: len(outcomes) >= enough, 30), outcomes
     finally:
         finished.set()
         if asking.is_alive():
