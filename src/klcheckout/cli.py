@@ -858,7 +858,7 @@ def resend_quote(number: str) -> None:
                 number,
                 quotes.secret_keys(app.config),
             )
-            row = quotes.newest(connection, number.strip().upper())
+            row = quotes.newest(connection, number.strip().upper(), drafts=False)
     except quotes.QuoteRefused as error:
         raise click.ClickException(error.message) from None
     finally:
@@ -869,11 +869,41 @@ def resend_quote(number: str) -> None:
     )
 
 
+@quotes_group.command("send")
+@click.argument("number")
+def send_quote(number: str) -> None:
+    """Send quote NUMBER's draft (saved from the journey's quote step) as it was saved:
+    the customer is emailed its link, and it is valid from now for the days the step
+    gives. A version the customer holds already is replaced by it."""
+    from . import db, quotes
+
+    app = _app()
+    engine = app.extensions["keylight_db"]
+    try:
+        with db.writing(engine) as connection:
+            row = quotes.send_draft(
+                connection,
+                app.extensions["keylight"].shop,
+                app.extensions["keylight"].folders,
+                number,
+                quotes.secret_keys(app.config),
+            )
+    except quotes.QuoteRefused as error:
+        raise click.ClickException(error.message) from None
+    finally:
+        engine.dispose()
+    click.echo(
+        f"Quote {row.number} (version {row.version}) is sent to {row.email}, valid until "
+        f"{shown(row.valid_until)}."
+    )
+
+
 @quotes_group.command("withdraw")
 @click.argument("number")
 def withdraw_quote(number: str) -> None:
     """Withdraw quote NUMBER's open version: its link then says it was withdrawn and it
-    can no longer be accepted."""
+    can no longer be accepted. A draft above it is discarded first (run it again to
+    withdraw the version sent)."""
     from . import db, quotes
 
     engine = _app().extensions["keylight_db"]
@@ -884,7 +914,8 @@ def withdraw_quote(number: str) -> None:
         raise click.ClickException(error.message) from None
     finally:
         engine.dispose()
-    click.echo(f"Quote {row.number} (version {row.version}) is withdrawn.")
+    what = "draft is discarded" if row.status == "draft" else "is withdrawn"
+    click.echo(f"Quote {row.number} (version {row.version}) {what}.")
 
 
 @quotes_group.command("expire")

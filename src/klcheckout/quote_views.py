@@ -46,7 +46,7 @@ def _engine() -> Any:
 
 def _found(connection: Connection, token: str) -> Any:
     row = quotes.find(connection, token)
-    if row is None:
+    if row is None or row.status == "draft":  # a draft's token was never given to anyone
         raise NotFound(_(UNKNOWN))
     return row
 

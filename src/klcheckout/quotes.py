@@ -83,8 +83,10 @@ class Sent:
     version: int
     token: str
     valid_until: datetime
-    #: The version this one superseded (0: the first).
+    #: The version this one superseded (0: the first, or a draft rewritten).
     revised: int = 0
+    #: Saved, not sent: the customer was told nothing.
+    draft: bool = False
 
 
 def new_quote_number() -> str:
@@ -218,10 +220,15 @@ def send(
     confirm_token: str | None,
     keys: Sequence[str],
     context: dict[str, Any] | None = None,
+    draft: bool = False,
 ) -> Sent:
     """Freeze the cart into a new quote (or a new version of the checkout's quote), email
     the customer its link, and record and announce it; in the caller's transaction,
     which holds the checkout's row locked (two sends at once make two versions, in turn).
+
+    A ``draft`` is frozen and recorded but not sent: the customer hears of nothing, and
+    the version they may hold stays open. A draft is never shown to anyone, so saving or
+    sending the checkout's quote again rewrites it in place rather than adding a version.
     """
     moment = now()
     previous = latest_for_checkout(connection, checkout_id)
@@ -233,6 +240,7 @@ def send(
             )
             % {"number": previous.number, "order": previous.order_number}
         )
+    rewrites = previous is not None and previous.status == "draft"
     locale = _language_of(connection, shop, customer.id)
     spoken = shop.in_language(locale)
     entity = shop.entity(journey)
@@ -243,8 +251,11 @@ def send(
             "totals": shown_cart.formatted_totals(),
             "links": request_base(),
         }
-    number = previous.number if previous is not None else new_quote_number()
-    version = previous.version + 1 if previous is not None else 1
+    if previous is None:
+        number, version = new_quote_number(), 1
+    else:
+        number = previous.number
+        version = previous.version if rewrites else previous.version + 1
     nonce = secrets.token_urlsafe(16)
     token = link_token(keys, number, version, nonce)
     valid_until = moment + timedelta(days=step.quote_days)
@@ -255,7 +266,7 @@ def send(
     values = {
         "number": number,
         "version": version,
-        "status": "sent",
+        "status": "draft" if draft else "sent",
         "token_hash": token_hash(token),
         "token_prefix": token[:PREFIX_LENGTH],
         "token_nonce": nonce,
@@ -282,30 +293,22 @@ def send(
         "locale": locale,
         "valid_until": valid_until,
         "created_at": moment,
-        "sent_at": moment,
+        "sent_at": None if draft else moment,
     }
-    quote_id = connection.execute(
-        insert(quotes).values(**values).returning(quotes.c.id)
-    ).scalar_one()
-    who = {"actor": "staff", "who": member.email, "at": moment}
-    detail = {"version": version, "valid_until": events.stamp(valid_until)}
-    if previous is not None:
-        if previous.status == "sent":
-            connection.execute(
-                update(quotes)
-                .where(quotes.c.id == previous.id)
-                .values(status="superseded", decided_at=moment)
-            )
-        audit.record(
-            connection,
-            "quote",
-            number,
-            "revised",
-            detail={"from_version": previous.version, "to_version": version},
-            **who,
-        )
+    if rewrites:
+        connection.execute(update(quotes).where(quotes.c.id == previous.id).values(**values))
+        quote_id = previous.id
     else:
+        quote_id = connection.execute(
+            insert(quotes).values(**values).returning(quotes.c.id)
+        ).scalar_one()
+    who = {"actor": "staff", "who": member.email, "at": moment}
+    if previous is None:
+        detail = {"version": version, "valid_until": events.stamp(valid_until), "draft": draft}
         audit.record(connection, "quote", number, "created", detail=detail, **who)
+    else:
+        detail = {"from_version": previous.version, "to_version": version, "draft": draft}
+        audit.record(connection, "quote", number, "revised", detail=detail, **who)
     if percent:
         limit = shop.quotes.limit_of(member.role)
         audit.record(
@@ -316,44 +319,120 @@ def send(
             detail={"version": version, "percent": _plain(percent), "limit": _plain(limit)},
             **who,
         )
-    with i18n.speaking(locale, folders):
-        customer_mail.queue(
-            connection,
-            to=customer.email,
-            template=EMAIL,
-            subject=_("%(shop)s: your quote %(number)s")
-            % {"shop": spoken.site.title, "number": number},
-            data={
-                "link": page_link(spoken.site, token, view["links"]),
-                "backend_link": backend_link(spoken.site, token, view["links"]),
-                "number": number,
-                "version": version,
-                "shop": spoken.site.title,
-                "sent_by": member.email,
-                "valid_until": shown(valid_until),
-                "total": view["totals"]["gross"],
-                "seller": seller["name"],
-            },
-            journey=journey,
+    row = connection.execute(select(quotes).where(quotes.c.id == quote_id)).one()
+    if not draft:
+        _deliver(
+            connection, shop, folders, row, token, member=member, journey=journey, context=context
         )
+    revised = previous.version if previous is not None and not rewrites else 0
+    return Sent(number, version, token, valid_until, revised, draft=draft)
+
+
+def send_draft(
+    connection: Connection, shop: Shop, folders: Any, number: str, keys: Sequence[str]
+) -> Any:
+    """Send quote ``number``'s draft as it was saved (``quotes send``): valid from now for
+    as many days as it was made for, emailed, recorded and announced like a send from the
+    journey's page. The version sent."""
+    row = newest(connection, number.strip().upper())
+    if row is None:
+        raise QuoteRefused(f"no quote {number!r}; `klcheckout quotes list` shows them")
+    if row.status != "draft":
+        raise QuoteRefused(
+            f"quote {row.number} (version {row.version}) is {status(row)}, not a draft: "
+            "`klcheckout quotes resend` emails a sent quote again"
+        )
+    moment = now()
+    nonce = secrets.token_urlsafe(16)
+    token = link_token(keys, row.number, row.version, nonce)
+    connection.execute(
+        update(quotes)
+        .where(quotes.c.id == row.id, quotes.c.status == "draft")
+        .values(
+            status="sent",
+            token_hash=token_hash(token),
+            token_prefix=token[:PREFIX_LENGTH],
+            token_nonce=nonce,
+            valid_until=moment + (row.valid_until - row.created_at),
+            sent_at=moment,
+        )
+    )
+    row = connection.execute(select(quotes).where(quotes.c.id == row.id)).one()
+    journey = shop.journeys.get(row.journey_key)
+    context = _context(journey, row) if journey is not None else None
+    _deliver(connection, shop, folders, row, token, member=None, journey=journey, context=context)
+    return row
+
+
+def _deliver(
+    connection: Connection,
+    shop: Shop,
+    folders: Any,
+    row: Any,
+    token: str,
+    *,
+    member: Any,
+    journey: Journey | None,
+    context: dict[str, Any] | None,
+) -> None:
+    """What sending a version does once it is stored as sent: the versions the customer
+    may still hold are superseded, the customer is emailed the link, and the send is
+    recorded (by ``member``, or by an operator's command) and announced."""
+    moment = row.sent_at
+    connection.execute(
+        update(quotes)
+        .where(quotes.c.number == row.number, quotes.c.id != row.id, quotes.c.status == "sent")
+        .values(status="superseded", decided_at=moment)
+    )
+    sender = member if member is not None else member_of(connection, row.staff_id)
+    _email(connection, shop, folders, row, token, sender)
+    who = {"actor": "staff", "who": member.email} if member is not None else {"actor": "system"}
     audit.record(
         connection,
         "quote",
-        number,
+        row.number,
         "sent",
-        detail={"version": version, "to": customer.email},
+        detail={"version": row.version, "to": row.email},
+        at=moment,
         **who,
     )
-    row = connection.execute(select(quotes).where(quotes.c.id == quote_id)).one()
-    events.enqueue(
-        connection,
-        journey,
-        "quote_sent",
-        {"quote": event_json(row, member)},
-        step=step,
-        context=context,
-    )
-    return Sent(number, version, token, valid_until, previous.version if previous else 0)
+    if journey is not None:
+        events.enqueue(
+            connection,
+            journey,
+            "quote_sent",
+            {"quote": event_json(row, sender)},
+            step=journey.step(row.step_id),
+            context=context,
+        )
+
+
+def _email(
+    connection: Connection, shop: Shop, folders: Any, row: Any, token: str, sender: Any
+) -> None:
+    """The customer's email with the link to a version, in the quote's language."""
+    spoken = shop.in_language(row.locale)
+    links = row.shown.get("links") or {}
+    with i18n.speaking(row.locale, folders):
+        customer_mail.queue(
+            connection,
+            to=row.email,
+            template=EMAIL,
+            subject=_("%(shop)s: your quote %(number)s")
+            % {"shop": spoken.site.title, "number": row.number},
+            data={
+                "link": page_link(spoken.site, token, links),
+                "backend_link": backend_link(spoken.site, token, links),
+                "number": row.number,
+                "version": row.version,
+                "shop": spoken.site.title,
+                "sent_by": sender.email if sender is not None else spoken.site.title,
+                "valid_until": shown(row.valid_until),
+                "total": row.shown["totals"]["gross"],
+                "seller": row.seller.get("name", ""),
+            },
+            journey=shop.journeys.get(row.journey_key),
+        )
 
 
 def _frozen(line: PricedLine) -> dict[str, Any]:
@@ -424,11 +503,13 @@ def find(connection: Connection, token: str) -> Any:
     return connection.execute(query).first()
 
 
-def newest(connection: Connection, number: str) -> Any:
-    query = (
-        select(quotes).where(quotes.c.number == number).order_by(quotes.c.version.desc()).limit(1)
-    )
-    return connection.execute(query).first()
+def newest(connection: Connection, number: str, *, drafts: bool = True) -> Any:
+    """The newest version of quote ``number``; without ``drafts``, the newest one sent
+    (what the customer may know of)."""
+    query = select(quotes).where(quotes.c.number == number)
+    if not drafts:
+        query = query.where(quotes.c.status != "draft")
+    return connection.execute(query.order_by(quotes.c.version.desc()).limit(1)).first()
 
 
 def versions(connection: Connection, number: str) -> list[Any]:
@@ -710,7 +791,7 @@ CLOSED = {
 
 def closed_message(connection: Connection, row: Any) -> str:
     state = status(row)
-    newer = newest(connection, row.number)
+    newer = newest(connection, row.number, drafts=False)
     return _(CLOSED.get(state, CLOSED["withdrawn"])) % {
         "order": row.order_number or "",
         "valid_until": shown(row.valid_until),
@@ -759,8 +840,9 @@ def expire_due(connection: Connection, shop: Shop, moment: datetime | None = Non
 
 
 def withdraw(connection: Connection, number: str) -> Any:
-    """Withdraw the open version of quote ``number``: its link then says so."""
-    row = _open_version(connection, number, "withdraw")
+    """Withdraw the open version of quote ``number`` (its link then says so), or discard
+    its draft."""
+    row = _open_version(connection, number, "withdraw", drafts=True)
     connection.execute(
         update(quotes).where(quotes.c.id == row.id).values(status="withdrawn", decided_at=now())
     )
@@ -794,28 +876,7 @@ def resend(
             sent_at=now(),
         )
     )
-    spoken = shop.in_language(row.locale)
-    member = member_of(connection, row.staff_id)
-    with i18n.speaking(row.locale, folders):
-        customer_mail.queue(
-            connection,
-            to=row.email,
-            template=EMAIL,
-            subject=_("%(shop)s: your quote %(number)s")
-            % {"shop": spoken.site.title, "number": row.number},
-            data={
-                "link": page_link(spoken.site, token, row.shown.get("links") or {}),
-                "backend_link": backend_link(spoken.site, token, row.shown.get("links") or {}),
-                "number": row.number,
-                "version": row.version,
-                "shop": spoken.site.title,
-                "sent_by": member.email if member is not None else spoken.site.title,
-                "valid_until": shown(row.valid_until),
-                "total": row.shown["totals"]["gross"],
-                "seller": row.seller.get("name", ""),
-            },
-            journey=shop.journeys.get(row.journey_key),
-        )
+    _email(connection, shop, folders, row, token, member_of(connection, row.staff_id))
     audit.record(
         connection,
         "quote",
@@ -827,12 +888,14 @@ def resend(
     return token
 
 
-def _open_version(connection: Connection, number: str, verb: str) -> Any:
-    row = newest(connection, number.strip().upper())
+def _open_version(connection: Connection, number: str, verb: str, drafts: bool = False) -> Any:
+    """The newest version of ``number`` that is sent and open (or, with ``drafts``, a
+    draft above it); ``QuoteRefused`` saying why there is none."""
+    row = newest(connection, number.strip().upper(), drafts=drafts)
     if row is None:
         raise QuoteRefused(f"no quote {number!r}; `klcheckout quotes list` shows them")
     state = status(row)
-    if state != "sent":
+    if state != "sent" and not (drafts and state == "draft"):
         raise QuoteRefused(
             f"quote {row.number} (version {row.version}) is {state}: only a sent quote that "
             f"has not expired can be {'withdrawn' if verb == 'withdraw' else 'sent again'}"

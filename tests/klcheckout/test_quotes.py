@@ -324,6 +324,80 @@ def test_a_revision_supersedes_the_sent_version(shop: Backend, mailbox: Mailbox)
     assert "revised" in [e["action"] for e in found["history"]]
 
 
+def quote_mails(mailbox: Mailbox, customer: str) -> int:
+    return len([m for m in mailbox.to(customer) if "your quote" in m["Subject"]])
+
+
+def test_a_draft_is_sent_only_when_the_member_or_an_operator_sends_it(
+    shop: Backend, mailbox: Mailbox
+) -> None:
+    customer = known_customer(shop)
+    walker = to_quote(member_of(shop), customer)
+    drafted = walker.step(
+        SEND, {"discount": "5", "action": "draft", "confirm_token": "d1"}, json=True
+    )
+    assert drafted.status_code == 200, drafted.text
+    # The member stays on the quote step to send it, told it is a draft.
+    told = drafted.json()
+    assert told["redirect"] == f"/{JOURNEY}/{SEND}/"
+    assert "is saved as a draft" in told["messages"][0]
+    outbox.run_once(shop.app)
+    assert quote_mails(mailbox, customer) == 0
+    listed = run(shop, "quotes", "list", "--status", "draft", password=None)
+    number = next(w for w in listed.output.split() if w.startswith("Q-"))
+    found = json.loads(run(shop, "quotes", "show", number, password=None).output)
+    assert [v["status"] for v in found["versions"]] == ["draft"]
+    assert found["versions"][0]["sent_at"] is None
+    # Saved again, the draft is rewritten in place: still one version, never shown.
+    again = walker.step(
+        SEND, {"discount": "7", "action": "draft", "confirm_token": "d2"}, json=True
+    )
+    assert again.status_code == 200, again.text
+    found = json.loads(run(shop, "quotes", "show", number, password=None).output)
+    assert [(v["version"], v["discount_percent"]) for v in found["versions"]] == [(1, "7")]
+    assert queued(shop, "quote_sent", number) == []
+    # Sent from the page: the same version, emailed, announced.
+    assert send(walker, "7", token="s1").status_code == 200
+    first = emailed(shop, mailbox, customer)
+    assert quote_state(shop, first.token)["version"] == 1
+    assert len(queued(shop, "quote_sent", number)) == 1
+    # A draft of a revision leaves the sent version open until it is sent itself.
+    drafted = walker.step(
+        SEND, {"discount": "9", "action": "draft", "confirm_token": "d3"}, json=True
+    )
+    assert drafted.status_code == 200, drafted.text
+    assert quote_state(shop, first.token)["status"] == "sent"
+    sent = run(shop, "quotes", "send", number, password=None)
+    assert sent.exit_code == 0 and "(version 2) is sent to" in sent.output, sent.output
+    second = emailed(shop, mailbox, customer)
+    assert quote_state(shop, second.token)["discount_percent"] == "9"
+    assert quote_state(shop, first.token)["status"] == "superseded"
+    assert len(queued(shop, "quote_sent", number)) == 2
+    not_a_draft = run(shop, "quotes", "send", number, password=None)
+    assert not_a_draft.exit_code == 1 and "not a draft" in not_a_draft.output
+    history = json.loads(run(shop, "quotes", "show", number, password=None).output)["history"]
+    actions = [
+        (e["action"], e["detail"].get("draft"))
+        for e in history
+        if e["action"] not in ("discount_given", "viewed")
+    ]
+    assert actions == [
+        ("created", True),
+        ("revised", True),
+        ("revised", False),
+        ("sent", None),
+        ("revised", True),
+        ("sent", None),
+    ]
+    # An operator may discard a draft; the version sent stays open.
+    assert (
+        walker.step(SEND, {"action": "draft", "confirm_token": "d4"}, json=True).status_code == 200
+    )
+    discarded = run(shop, "quotes", "withdraw", number, password=None)
+    assert discarded.exit_code == 0 and "draft is discarded" in discarded.output
+    assert quote_state(shop, second.token)["status"] == "sent"
+
+
 def test_a_declined_quote_keeps_the_reason(shop: Backend, mailbox: Mailbox) -> None:
     _member, _customer, links = sent_quote(shop, mailbox)
     empty = answer(shop, links.token, "decline", {"reason": "  "})

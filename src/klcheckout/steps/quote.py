@@ -3,8 +3,9 @@
 Nothing is ordered here: the cart, priced now with the member's discount, is frozen
 into a quote (``quotes.send``) that the customer accepts or declines from the link
 they are emailed. The checkout stays, so walking it again and sending revises the
-quote (a new version under the same number). The page's one-time token makes a
-double click send one version, not two.
+quote (a new version under the same number). "Save as draft" freezes the quote
+without sending it (the member stays on the page to send it, or an operator sends it
+later). The page's one-time token makes a double click send one version, not two.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ STAFF_ONLY = N_(
 NO_CUSTOMER = N_("Find the customer first: the quote is theirs, and its email goes to them.")
 EMPTY = N_("The cart is empty: choose what the quote offers first.")
 SENT = N_("Quote %(number)s (version %(version)s) is sent to %(customer)s, valid until %(until)s.")
+DRAFTED = N_(
+    "Quote %(number)s (version %(version)s) is saved as a draft: %(customer)s is told nothing "
+    "until you send it from this page."
+)
 
 
 def send_quote(visit: Visit, step: ConfirmationStep, token: str | None) -> Outcome:
@@ -46,7 +51,8 @@ def send_quote(visit: Visit, step: ConfirmationStep, token: str | None) -> Outco
         return elsewhere
     if not visit.cart.lines:
         return Refused({"_form": _(EMPTY)}, status=409)
-    target = navigation.after(visit, step)
+    draft = request.form.get("action") == "draft"
+    target = step if draft else navigation.after(visit, step)  # a draft stays to be sent
     location = (target.external_url or None) if isinstance(target, OrderDoneStep) else None
     if token and quotes.by_confirm_token(visit.connection, token) is not None:
         return Passed(target, location)  # this page's send arrived twice: one version
@@ -87,11 +93,12 @@ def send_quote(visit: Visit, step: ConfirmationStep, token: str | None) -> Outco
                 confirm_token=token,
                 keys=quotes.secret_keys(visit.app.config),
                 context=context,
+                draft=draft,
             )
         except quotes.QuoteRefused as refusal:
             raise StepRefused(Refused({"_form": refusal.message}, status=409)) from None
         visit.messages.append(
-            _(SENT)
+            _(DRAFTED if draft else SENT)
             % {
                 "number": sent.number,
                 "version": sent.version,
