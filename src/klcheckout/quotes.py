@@ -210,7 +210,7 @@ def send(
     folders: Any,
     journey: Journey,
     step: Any,
-    priced: PricedCart,
+    cart: PricedCart,
     checkout_id: str,
     answers: dict[str, Any],
     payment: dict[str, Any],
@@ -222,9 +222,10 @@ def send(
     context: dict[str, Any] | None = None,
     draft: bool = False,
 ) -> Sent:
-    """Freeze the cart into a new quote (or a new version of the checkout's quote), email
-    the customer its link, and record and announce it; in the caller's transaction,
-    which holds the checkout's row locked (two sends at once make two versions, in turn).
+    """Freeze the cart, with ``percent`` off, into a new quote (or a new version of the
+    checkout's quote), email the customer its link, and record and announce it; in the
+    caller's transaction, which holds the checkout's row locked (two sends at once make
+    two versions, in turn).
 
     A ``draft`` is frozen and recorded but not sent: the customer hears of nothing, and
     the version they may hold stays open. A draft is never shown to anyone, so saving or
@@ -245,6 +246,8 @@ def send(
     spoken = shop.in_language(locale)
     entity = shop.entity(journey)
     with i18n.speaking(locale, folders):
+        # The discount's label is the customer's to read, on the quote and its order.
+        priced = with_discount(cart, percent)
         shown_cart = PricedCart(priced.lines, priced.currency, spoken.site.locale)
         view = {
             "lines": shown_cart.lines_json(),

@@ -65,7 +65,6 @@ def send_quote(visit: Visit, step: ConfirmationStep, token: str | None) -> Outco
     if percent and journey_discount is not None:
         message = _(quotes.NOT_WITH_JOURNEY_DISCOUNT) % {"discount": journey_discount.name}
         return Refused({"discount": message}, values={"discount": typed})
-    priced = quotes.with_discount(visit.priced_cart, percent)
     applies = conditions.of(visit).applies
     context = conditions.context(visit)
     checkout_id, key = visit.cart.checkout_id, visit.journey.key
@@ -83,7 +82,7 @@ def send_quote(visit: Visit, step: ConfirmationStep, token: str | None) -> Outco
                 folders=folders,
                 journey=visit.journey,
                 step=step,
-                priced=priced,
+                cart=visit.priced_cart,
                 checkout_id=checkout_id,
                 answers=answers,
                 payment=dict(row.payment or {}),
