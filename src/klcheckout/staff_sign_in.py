@@ -33,6 +33,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from sqlalchemy import Connection
 
+from kljourney import Shop
 from kljourney.i18n import N_
 from kljourney.i18n import gettext as _
 from kljourney.model import with_query
@@ -170,6 +171,7 @@ def state_of(connection: Connection, value: str) -> dict[str, Any]:
     body["expires_at"] = shown(session.expires_at)
     if session.stage == staff.FULL:
         body.update(stage="signed-in", role=session.role, partner=session.partner or "")
+        body["journeys"] = journeys_for(language.current_shop(), session.role)
     elif staff.enrolled(session):
         body["stage"] = "code"
     else:
@@ -179,6 +181,26 @@ def state_of(connection: Connection, value: str) -> dict[str, Any]:
         body["stage"] = "enrol"
         body["enrolment"] = {"qr_svg": totp.qr_svg(uri), "secret": totp.grouped(secret)}
     return body
+
+
+def journeys_for(shop: Shop, role: str) -> list[dict[str, str]]:
+    """The journeys for staff that ``role`` walks (an admin: all of them), by name, with
+    the address of each one's first page: where a member starts from once signed in.
+    Journeys only customers walk are left out, though an admin may walk them too."""
+    found = []
+    for journey in shop.journeys.values():
+        if not journey.staff_walk or not journey.admits(role) or not journey.active_steps:
+            continue
+        first = journey.active_steps[0]
+        found.append(
+            {
+                "key": journey.key,
+                "name": journey.name,
+                "url": shop.site.page_url(journey, first),
+                "page_url": shop.site.backend_page_url(journey, first),
+            }
+        )
+    return sorted(found, key=lambda entry: entry["name"].casefold())
 
 
 def current_state() -> tuple[dict[str, Any], str | None]:

@@ -628,6 +628,19 @@
     all("[data-kl-qr]").forEach(function (box) { box.innerHTML = state.enrolment ? state.enrolment.qr_svg : ""; });
     all("[data-kl-secret]").forEach(function (el) { setText(el, state.enrolment ? state.enrolment.secret : ""); });
     all("[data-kl-staff]").forEach(function (el) { setText(el, state[el.getAttribute("data-kl-staff")]); });
+    all("[data-kl-staff-journeys]").forEach(function (box) {
+      var list = box.querySelector("[data-kl-staff-journey-list]");
+      list.textContent = "";
+      (state.journeys || []).forEach(function (journey) {
+        var item = document.createElement("li");
+        var link = document.createElement("a");
+        link.href = journey.url;
+        setText(link, journey.name);
+        item.appendChild(link);
+        list.appendChild(item);
+      });
+      box.hidden = !(state.journeys && state.journeys.length);
+    });
     all("[data-kl-recovery]").forEach(function (box) {
       var list = box.querySelector("[data-kl-recovery-list]");
       list.textContent = "";

@@ -79,7 +79,11 @@ def test_a_member_enrols_and_walks_a_sales_journey_a_customer_cannot(
     assert email in page.locator('[data-kl-staff="email"]').inner_text()
     assert page.locator('[data-kl-staff="role"]').inner_text() == "sales"
 
-    page.goto(module_server.url("plan", SALES_KEY))
+    # The journeys of the member's role are offered on the page (the example's quote
+    # journey is for sales too; the partners' is not).
+    offered = page.locator("[data-kl-staff-journey-list] a")
+    assert sorted(offered.all_inner_texts()) == ["Order for a customer", "Sales quote"]
+    page.get_by_role("link", name="Order for a customer").click()
     wait_for_step(page, "plan", SALES_KEY)
     page.locator('[data-kl-product="starter"]').wait_for()
     assert page.locator("[data-kl-messages]").is_hidden()

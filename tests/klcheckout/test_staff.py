@@ -536,6 +536,27 @@ def test_totp_accepts_a_step_either_side_and_nothing_else() -> None:
     assert totp.recovery_hash(codes[0].upper().replace("-", " ")) == totp.recovery_hash(codes[0])
 
 
+def test_a_signed_in_member_is_offered_the_journeys_of_their_role(shop: Backend) -> None:
+    def offered(role: str, partner: str | None = None) -> dict[str, dict[str, str]]:
+        member = Member(shop, add_member(shop, role, partner=partner))
+        member.enrol()
+        return {journey["key"]: journey for journey in member.state()["journeys"]}
+
+    sales = offered("sales")
+    assert sorted(sales) == ["assisted", "sales-quote"]
+    assert sales["assisted"] == {
+        "key": "assisted",
+        "name": "Order for a customer",
+        "url": "/assisted/plan/",
+        "page_url": "/api/assisted/pages/plan/",
+    }
+    assert sorted(offered("partner", "Initech")) == ["partner-order", "partnered"]
+    # An admin walks every journey; those only customers walk are not offered.
+    assert sorted(offered("admin")) == ["assisted", "partner-order", "partnered", "sales-quote"]
+    signed_out = Member(shop, add_member(shop)).state()
+    assert "journeys" not in signed_out
+
+
 def test_without_javascript_the_backend_renders_each_stage(shop: Backend) -> None:
     member = Member(shop, add_member(shop))
     first = member.http.get(f"{shop.url}/staff/page")
@@ -568,6 +589,9 @@ def test_without_javascript_the_backend_renders_each_stage(shop: Backend) -> Non
     assert done.text.count("<li><code>") == totp.RECOVERY_CODES
     assert "You are signed in" in done.text
     assert member.state()["stage"] == "signed-in"
+    # The journeys to start link to the backend's pages, which need no JavaScript either.
+    page = member.http.get(f"{shop.url}/staff/page").text
+    assert '<a href="/api/assisted/pages/plan/">Order for a customer</a>' in page
 
 
 def test_the_cart_of_a_staff_step_is_refused_to_a_customer(shop: Backend, sales: Member) -> None:
