@@ -11,10 +11,10 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from flask import Flask
@@ -28,6 +28,8 @@ from .app import create_app, mount
 from .clock import shown
 from .payment import mask_iban
 from .settings import SettingsError
+
+T = TypeVar("T")
 
 
 def _app() -> Flask:
@@ -654,18 +656,27 @@ def list_staff() -> None:
         )
 
 
+def _change_member(change: Callable[[Any, str], T], email: str) -> T:
+    """Make one change to the member with ``email`` in a transaction of its own; an
+    operator's mistake (an unknown email) is said as a ClickException."""
+    from . import staff
+
+    with _database() as connection:
+        try:
+            result = change(connection, email)
+        except staff.StaffError as error:
+            raise click.ClickException(str(error)) from None
+        connection.commit()
+    return result
+
+
 @staff_group.command("disable")
 @click.argument("email")
 def disable_staff(email: str) -> None:
     """Take EMAIL's staff rights away: they cannot sign in, and every session ends now."""
     from . import staff
 
-    with _database() as connection:
-        try:
-            ended = staff.disable(connection, email)
-        except staff.StaffError as error:
-            raise click.ClickException(str(error)) from None
-        connection.commit()
+    ended = _change_member(staff.disable, email)
     click.echo(f"{email} is disabled; {ended} session(s) ended.")
 
 
@@ -675,12 +686,7 @@ def revoke_staff(email: str) -> None:
     """End every session of EMAIL (a lost laptop); they may sign in again."""
     from . import staff
 
-    with _database() as connection:
-        try:
-            ended = staff.revoke(connection, email)
-        except staff.StaffError as error:
-            raise click.ClickException(str(error)) from None
-        connection.commit()
+    ended = _change_member(staff.revoke, email)
     click.echo(f"{ended} session(s) of {email} ended.")
 
 
@@ -690,12 +696,7 @@ def enable_staff(email: str) -> None:
     """Let a disabled EMAIL sign in again (with both factors, as before)."""
     from . import staff
 
-    with _database() as connection:
-        try:
-            changed = staff.enable(connection, email)
-        except staff.StaffError as error:
-            raise click.ClickException(str(error)) from None
-        connection.commit()
+    changed = _change_member(staff.enable, email)
     click.echo(f"{email} may sign in again." if changed else f"{email} was not disabled.")
 
 
@@ -732,12 +733,7 @@ def reset_factor(email: str) -> None:
     too) and end every session; they enrol a new one at their next sign-in."""
     from . import staff
 
-    with _database() as connection:
-        try:
-            ended = staff.reset_factor(connection, email)
-        except staff.StaffError as error:
-            raise click.ClickException(str(error)) from None
-        connection.commit()
+    ended = _change_member(staff.reset_factor, email)
     click.echo(
         f"{email}'s second factor is reset; {ended} session(s) ended. They enrol a new one "
         "on the staff page at their next sign-in (with their password)."

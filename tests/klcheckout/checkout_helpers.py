@@ -15,13 +15,16 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from email import message_from_bytes
+from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from aiosmtpd.controller import Controller
 from flask import Flask
-from serving import postgres_schema
+from serving import free_port, postgres_schema
 from sqlalchemy import create_engine
 from werkzeug.serving import WSGIRequestHandler, make_server
 
@@ -431,3 +434,44 @@ def head_revision() -> str:
     head = script.get_current_head()
     assert head is not None
     return head
+
+
+class Mailbox:
+    """What a real SMTP server (aiosmtpd) received; ``port`` is where it listens."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+        self.port = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.messages.append(envelope)
+        return "250 OK"
+
+    def to(self, email: str) -> list[Any]:
+        """The messages to ``email``, parsed."""
+        return [
+            message_from_bytes(m.content, policy=default_policy)
+            for m in self.messages
+            if email in m.rcpt_tos
+        ]
+
+
+@pytest.fixture(scope="module")
+def mailbox() -> Iterator[Mailbox]:
+    """A real SMTP server for the module's backend (``smtp_settings``)."""
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    box.port = controller.port
+    yield box
+    controller.stop()
+
+
+def smtp_settings(mailbox: Mailbox) -> dict[str, Any]:
+    """A backend's settings that send its emails to ``mailbox``."""
+    return {
+        "KEYLIGHT_SMTP_HOST": "127.0.0.1",
+        "KEYLIGHT_SMTP_PORT": mailbox.port,
+        "KEYLIGHT_SMTP_TLS": "none",
+        "KEYLIGHT_SMTP_FROM": "Shop <shop@example.com>",
+    }

@@ -16,30 +16,28 @@ from pathlib import Path
 
 import pytest
 import requests
-import test_on_behalf
 from checkout_helpers import (
     GOOD_IBAN,
     GUEST_JOURNEY,
     REPO,
     TEST_JOURNEY,
     Backend,
+    Mailbox,
     Shopper,
     base_config,
     bulk_catalog,
     database,
     served_backend,
+    smtp_settings,
     unique_email,
 )
 from sqlalchemy import select
-from test_on_behalf import Mailbox, known_customer, look_up, partner
+from test_on_behalf import known_customer, look_up, partner
 from test_staff import Member, run
 
 from klcheckout import clock
 from klcheckout.hooks import outbox
 from klcheckout.tables import checkouts, events, handovers, history
-
-#: A real SMTP server (aiosmtpd) for this module: test_on_behalf's fixture.
-mailbox = test_on_behalf.mailbox
 
 JOURNEY = "partner-order"
 PAYMENT = "payment-method"
@@ -105,10 +103,7 @@ def shop(
         patch.setenv(SECRET_ENV, "s" * 32)
         config = {
             **base_config(tmp, journeys, database_url),
-            "KEYLIGHT_SMTP_HOST": "127.0.0.1",
-            "KEYLIGHT_SMTP_PORT": mailbox.port,  # type: ignore[attr-defined]
-            "KEYLIGHT_SMTP_TLS": "none",
-            "KEYLIGHT_SMTP_FROM": "Shop <shop@example.com>",
+            **smtp_settings(mailbox),
         }
         with served_backend(request.param, config) as up:
             yield up

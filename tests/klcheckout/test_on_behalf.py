@@ -10,27 +10,24 @@ import io
 import json
 import re
 import shutil
-import socket
 from collections.abc import Iterator
-from email import message_from_bytes
-from email.policy import default as default_policy
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
-from aiosmtpd.controller import Controller
 from checkout_helpers import (
     BILLING,
     GUEST_JOURNEY,
     REPO,
     TEST_JOURNEY,
     Backend,
+    Mailbox,
     Shopper,
     base_config,
     bulk_catalog,
     database,
     served_backend,
+    smtp_settings,
     unique_email,
 )
 from sqlalchemy import select
@@ -74,41 +71,6 @@ type = "order_done"
 """
 
 
-class Mailbox:
-    """What a real SMTP server (aiosmtpd) received."""
-
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        self.messages.append(envelope)
-        return "250 OK"
-
-    def to(self, email: str) -> list[Any]:
-        """The messages to ``email``, parsed."""
-        return [
-            message_from_bytes(m.content, policy=default_policy)
-            for m in self.messages
-            if email in m.rcpt_tos
-        ]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def mailbox() -> Iterator[Mailbox]:
-    box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    box.port = controller.port  # type: ignore[attr-defined]
-    yield box
-    controller.stop()
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def shop(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, mailbox: Mailbox
@@ -129,10 +91,7 @@ def shop(
     with database(request.param, tmp) as database_url:
         config = {
             **base_config(tmp, journeys, database_url),
-            "KEYLIGHT_SMTP_HOST": "127.0.0.1",
-            "KEYLIGHT_SMTP_PORT": mailbox.port,  # type: ignore[attr-defined]
-            "KEYLIGHT_SMTP_TLS": "none",
-            "KEYLIGHT_SMTP_FROM": "Shop <shop@example.com>",
+            **smtp_settings(mailbox),
         }
         with served_backend(request.param, config) as up:
             yield up

@@ -17,19 +17,20 @@ from pathlib import Path
 
 import pytest
 import requests
-import test_on_behalf
 from checkout_helpers import (
     GUEST_JOURNEY,
     REPO,
     Backend,
+    Mailbox,
     Shopper,
     base_config,
     bulk_catalog,
     database,
     served_backend,
+    smtp_settings,
 )
 from sqlalchemy import select
-from test_on_behalf import Mailbox, known_customer, look_up
+from test_on_behalf import known_customer, look_up
 from test_staff import Member, add_member, refusal, run
 
 import kljourney
@@ -39,9 +40,6 @@ from klcheckout.hooks import outbox
 from klcheckout.pricing import PricedCart
 from klcheckout.tables import events, order_lines, orders
 from kljourney.errors import ConfigError
-
-#: A real SMTP server (aiosmtpd) for this module: test_on_behalf's fixture.
-mailbox = test_on_behalf.mailbox
 
 JOURNEY = "sales-quote"
 SEND = "send-the-quote"
@@ -83,10 +81,7 @@ def shop(
         patch.setenv(SECRET_ENV, "s" * 32)
         config = {
             **base_config(tmp, journeys, database_url),
-            "KEYLIGHT_SMTP_HOST": "127.0.0.1",
-            "KEYLIGHT_SMTP_PORT": mailbox.port,  # type: ignore[attr-defined]
-            "KEYLIGHT_SMTP_TLS": "none",
-            "KEYLIGHT_SMTP_FROM": "Shop <shop@example.com>",
+            **smtp_settings(mailbox),
         }
         with served_backend(request.param, config) as up:
             yield up
