@@ -906,8 +906,15 @@ def _open_version(connection: Connection, number: str, verb: str, drafts: bool =
     return row
 
 
-def listing(connection: Connection, only: str | None = None) -> list[dict[str, Any]]:
-    """The newest version of every quote, newest first, as ``quotes list`` shows them."""
+def listing(
+    connection: Connection,
+    only: str | None = None,
+    *,
+    staff_id: int | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """The newest version of every quote, newest first, as ``quotes list`` shows them;
+    with ``staff_id``, those a member sent (the staff page lists them)."""
     newest_ids = select(func.max(quotes.c.id)).group_by(quotes.c.number)
     query = (
         select(quotes, staff.c.email.label("staff_email"))
@@ -915,6 +922,10 @@ def listing(connection: Connection, only: str | None = None) -> list[dict[str, A
         .where(quotes.c.id.in_(newest_ids))
         .order_by(quotes.c.id.desc())
     )
+    if staff_id is not None:
+        query = query.where(quotes.c.staff_id == staff_id)
+    if limit is not None:
+        query = query.limit(limit)
     moment = now()
     found = []
     for row in connection.execute(query):
@@ -922,6 +933,39 @@ def listing(connection: Connection, only: str | None = None) -> list[dict[str, A
         if only and state != only:
             continue
         found.append({"row": row, "status": state})
+    return found
+
+
+#: Translated where used: a status as the staff page names it.
+STATUS_LABELS = {
+    "draft": N_("draft"),
+    "sent": N_("sent, waiting for the customer"),
+    "accepted": N_("accepted"),
+    "declined": N_("declined"),
+    "expired": N_("expired"),
+    "superseded": N_("superseded"),
+    "withdrawn": N_("withdrawn"),
+}
+
+
+def of_member(connection: Connection, staff_id: int, limit: int = 20) -> list[dict[str, Any]]:
+    """The quotes a member sent, newest first, as their staff page lists them: where
+    each stands, without the customer's answers or the link."""
+    found = []
+    for item in listing(connection, staff_id=staff_id, limit=limit):
+        row = item["row"]
+        found.append(
+            {
+                "number": row.number,
+                "version": row.version,
+                "status": item["status"],
+                "status_label": _(STATUS_LABELS[item["status"]]),
+                "customer": row.email,
+                "total": row.shown["totals"].get("gross", ""),
+                "valid_until": shown(row.valid_until),
+                "order_number": row.order_number or "",
+            }
+        )
     return found
 
 

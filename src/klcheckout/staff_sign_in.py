@@ -39,7 +39,7 @@ from kljourney.i18n import gettext as _
 from kljourney.model import with_query
 from kljourney.pages import Visitor
 
-from . import db, language, ratelimit, security, staff, totp
+from . import db, language, quotes, ratelimit, security, staff, totp
 from .clock import shown
 
 bp = Blueprint("staff", __name__)
@@ -172,6 +172,7 @@ def state_of(connection: Connection, value: str) -> dict[str, Any]:
     if session.stage == staff.FULL:
         body.update(stage="signed-in", role=session.role, partner=session.partner or "")
         body["journeys"] = journeys_for(language.current_shop(), session.role)
+        body["quotes"] = quotes.of_member(connection, session.id)
     elif staff.enrolled(session):
         body["stage"] = "code"
     else:

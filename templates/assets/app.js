@@ -641,6 +641,20 @@
       });
       box.hidden = !(state.journeys && state.journeys.length);
     });
+    all("[data-kl-staff-quotes]").forEach(function (box) {
+      var rows = box.querySelector("[data-kl-staff-quote-rows]");
+      rows.textContent = "";
+      (state.quotes || []).forEach(function (quote) {
+        var row = document.createElement("tr");
+        ["number", "version", "customer", "status_label", "total", "valid_until", "order_number"].forEach(function (key) {
+          var cell = document.createElement("td");
+          setText(cell, String(quote[key]));
+          row.appendChild(cell);
+        });
+        rows.appendChild(row);
+      });
+      box.hidden = !(state.quotes && state.quotes.length);
+    });
     all("[data-kl-recovery]").forEach(function (box) {
       var list = box.querySelector("[data-kl-recovery-list]");
       list.textContent = "";

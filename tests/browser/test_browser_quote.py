@@ -110,6 +110,12 @@ def test_a_sales_agent_sends_a_quote_the_customer_accepts_into_one_order(
     assert inbox.wait_for(customer, "Your order")["Subject"] == f"Your order {order['number']}"
     [quote] = module_ws.query("SELECT status, order_number FROM quotes WHERE email = ?", customer)
     assert (quote["status"], quote["order_number"]) == ("accepted", order["number"])
+    # The agent's staff page lists the quote as it stands now.
+    page.goto(shop.base + "staff/")
+    row = page.locator("[data-kl-staff-quote-rows] tr").filter(has_text=number)
+    row.wait_for()
+    assert "accepted" in row.inner_text() and order["number"] in row.inner_text()
+    check_accessible(page)
     # The one error is Chromium's note of the refused discount's 422, which the page showed.
     errors = page.kl_errors  # type: ignore[attr-defined]
     assert [error for error in errors if "status of 422" not in error] == []

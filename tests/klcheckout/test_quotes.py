@@ -225,6 +225,14 @@ def test_a_quote_with_a_discount_is_accepted_into_one_order_at_its_frozen_prices
         Decimal(line["discount"]["list_total"]) - frozen
     )
 
+    # The member's staff page lists the quote, where it stands now; another's does not.
+    [listed] = [q for q in member.state()["quotes"] if q["number"] == number]
+    assert listed["status"] == "accepted" and listed["order_number"] == order_number
+    assert listed["customer"] == customer and listed["status_label"] == "accepted"
+    assert all(q["number"] != number for q in member_of(shop).state()["quotes"])
+    page = member.http.get(f"{shop.url}/staff/page").text  # the same without JavaScript
+    assert f"<td>{number}</td>" in page and f"<td>{order_number}</td>" in page
+
     # The customer's confirmation email, and the events.
     outbox.run_once(shop.app)
     assert f"Your order {order_number}" in [m["Subject"] for m in mailbox.to(customer)]
