@@ -20,7 +20,7 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, request, url_for
+from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, request
 from sqlalchemy import Connection, select
 
 from kljourney import Shop
@@ -459,17 +459,8 @@ def use_link(token: str) -> Response:
 
 
 def link_url(site: Any, token: str) -> str:
-    """The address of a sign-in link, from the shop's own URLs (never from the request's
-    Host, which whoever sends the request chooses). Only a development shop, whose URLs
-    are paths, falls back to the address this request came to. The link's page is in the
-    language the link was asked for in."""
-    if "://" in site.api_url:
-        url = f"{site.api_url.rstrip('/')}/account/link/{token}"
-    elif "://" in site.base_url:
-        url = f"{security.origin_of(site.base_url)}{site.api_path}/account/link/{token}"
-    else:
-        url = url_for("account_page.link_page", token=token, _external=True)
-    return with_query(url, site.language_query)
+    """The address of a sign-in link, from the shop's own URLs (``security.backend_address``)."""
+    return security.backend_address(site, f"/account/link/{token}")
 
 
 @bp.post("/account/subscriptions/<public_id>/<action>")

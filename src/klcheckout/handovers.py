@@ -27,7 +27,7 @@ from sqlalchemy import Connection, and_, insert, select, update
 
 from kljourney import Shop, i18n
 from kljourney.i18n import gettext as _
-from kljourney.model import Journey, StepBase, with_query
+from kljourney.model import Journey, StepBase
 
 from . import audit, customer_mail, security
 from .accounts import token_hash
@@ -124,24 +124,12 @@ def customer_language(connection: Connection, shop: Shop, customer_id: int) -> s
 
 def link_url(site: Any, token: str) -> str:
     """The link's address, from the shop's own URLs like an invitation's."""
-    return _backend_url(site, f"/handover/{token}")
+    return security.backend_address(site, f"/handover/{token}")
 
 
 def thanks_url(site: Any) -> str:
     """The page a customer sees once they completed the step handed to them."""
-    return _backend_url(site, "/handover/done")
-
-
-def _backend_url(site: Any, path: str) -> str:
-    """An absolute address of the backend's: from ``api_url``, else from ``base_url``'s
-    origin, else from this request's (a local shop)."""
-    if "://" in site.api_url:
-        url = f"{site.api_url.rstrip('/')}{path}"
-    elif "://" in site.base_url:
-        url = f"{security.origin_of(site.base_url)}{site.api_path}{path}"
-    else:
-        url = f"{request.host_url.rstrip('/')}{request.script_root}{path}"
-    return with_query(url, site.language_query)
+    return security.backend_address(site, "/handover/done")
 
 
 def send(

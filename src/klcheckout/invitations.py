@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request, url_for
+from flask import Blueprint, Response, current_app, request
 from sqlalchemy import Connection
 
 from kljourney import Shop
@@ -59,15 +59,8 @@ def invite(connection: Connection, shop: Shop, email: str, invited_by: str) -> N
 
 
 def invitation_url(site: Any, token: str) -> str:
-    """The invitation's address, from the shop's own URLs like a sign-in link's
-    (``account_page.link_url``)."""
-    if "://" in site.api_url:
-        url = f"{site.api_url.rstrip('/')}/account/invitation/{token}"
-    elif "://" in site.base_url:
-        url = f"{security.origin_of(site.base_url)}{site.api_path}/account/invitation/{token}"
-    else:
-        url = url_for("invitations.invitation_page", token=token, _external=True)
-    return with_query(url, site.language_query)
+    """The invitation's address, from the shop's own URLs like a sign-in link's."""
+    return security.backend_address(site, f"/account/invitation/{token}")
 
 
 @bp.get("/account/invitation/<token>")

@@ -485,14 +485,7 @@ def page_link(site: Any, token: str, base: dict[str, str]) -> str:
 
 def backend_link(site: Any, token: str, base: dict[str, str]) -> str:
     """The same page as the backend renders it, for a browser without JavaScript."""
-    path = f"/quote/{token}/page"
-    if "://" in site.api_url:
-        url = f"{site.api_url.rstrip('/')}{path}"
-    elif "://" in site.base_url:
-        url = f"{security.origin_of(site.base_url)}{site.api_path}{path}"
-    else:
-        url = f"{base.get('origin', '')}{base.get('root', '')}{path}"
-    return with_query(url, site.language_query)
+    return security.backend_address(site, f"/quote/{token}/page", base)
 
 
 # -- the customer's link ----------------------------------------------------------------------

@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Request, Response
+from flask import Flask, Request, Response, request
 
 from kljourney.i18n import gettext as _
-from kljourney.model import Site
+from kljourney.model import Site, with_query
 
 from .cart import Cart
 
@@ -68,6 +68,24 @@ def origin_of(url: str) -> str | None:
     if not parts.scheme or not parts.netloc:
         return None
     return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def backend_address(site: Site, path: str, base: Mapping[str, str] | None = None) -> str:
+    """An absolute address of the backend's ``path``, for a link in an email, from the
+    shop's own URLs (``api_url``, else ``base_url``'s origin), never from the request's
+    Host, which whoever sends the request chooses. Only a development shop, whose URLs
+    are paths, falls back to the address this request came to, or to ``base`` (the
+    ``origin`` and ``root`` an earlier request recorded, for a link made without one).
+    The link's page is in the language of the shop's copy ``site`` belongs to."""
+    if "://" in site.api_url:
+        url = f"{site.api_url.rstrip('/')}{path}"
+    elif "://" in site.base_url:
+        url = f"{origin_of(site.base_url)}{site.api_path}{path}"
+    elif base is not None:
+        url = f"{base.get('origin', '')}{base.get('root', '')}{path}"
+    else:
+        url = f"{request.host_url.rstrip('/')}{request.script_root}{path}"
+    return with_query(url, site.language_query)
 
 
 def check_origin(app: Flask, req: Request) -> None:
