@@ -855,6 +855,8 @@ def test_hooks_without_their_settings_stop_a_production_start(
     # The shop's own emails too: sign-in links and the news of every subscription change.
     assert "keylight.toml: the account page emails guests their sign-in links" in message
     assert "cancel.toml: a subscription journey emails the customer about every change" in message
+    assert "partner-order.toml: staff's journey emails the customer" in message
+    assert "sales-quote.toml: email hooks need KEYLIGHT_SMTP_HOST" in message
 
     with caplog.at_level("WARNING"):
         app = create_app(config)
@@ -935,3 +937,30 @@ def test_a_theme_writes_the_emails_in_its_own_words(tmp_path: Path) -> None:
         str(tmp_path / "theme"),
     )
     assert "https://x/l" in plain.get_body(("plain",)).get_content()
+
+
+def test_without_a_mail_server_development_logs_every_email_and_production_refuses(
+    caplog: Any,
+) -> None:
+    """An email hook's email too: the example's sales journey confirms accepted quotes."""
+    from klcheckout.hooks import HookFailed, mail
+
+    hook = {"type": "email", "template": "sign_in_link", "subject": "Your link"}
+    event = {
+        "id": "evt_dev",
+        "type": "customer_email",
+        "journey": {"key": "", "name": "", "order_channel": ""},
+        "data": {
+            "customer": {"email": "ada@example.com"},
+            "link": "https://x/l",
+            "minutes": 15,
+            "shop": "Acme",
+        },
+    }
+    config = {"KEYLIGHT_SMTP_HOST": "", "KEYLIGHT_SMTP_FROM": "", "KEYLIGHT_ENV": "development"}
+    with caplog.at_level("WARNING", logger="klcheckout.mail"):
+        mail.send_event(config, hook, event)
+    assert "email to ada@example.com (no KEYLIGHT_SMTP_HOST, so shown here)" in caplog.text
+    assert "https://x/l" in caplog.text
+    with pytest.raises(HookFailed, match="KEYLIGHT_SMTP_HOST"):
+        mail.send_event({**config, "KEYLIGHT_ENV": "production"}, hook, event)

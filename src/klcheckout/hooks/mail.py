@@ -93,9 +93,10 @@ def send_event(
     host = config["KEYLIGHT_SMTP_HOST"]
     sender = config["KEYLIGHT_SMTP_FROM"]
     theme = config.get("KEYLIGHT_TEMPLATES", "")
-    if (not host or not sender) and hook.get("builtin") and config["KEYLIGHT_ENV"] != "production":
-        # Development without a mail server: the shop's own emails (a sign-in link, a
-        # subscription change) are written to the log, where the developer can follow them.
+    if (not host or not sender) and config["KEYLIGHT_ENV"] != "production":
+        # Development without a mail server: every email (an email hook's, a sign-in link,
+        # a quote) is written to the log, where the developer can follow them. Production
+        # does not start without one (``startup.missing_mail``).
         message = render(hook, event, sender or "keylight@localhost", theme)
         text = message.get_body(("plain",))
         log.warning(

@@ -22,8 +22,8 @@ from .delivery import python_function
 
 
 def check_settings(app: Flask, shop: Shop) -> None:
-    """Refuse a production start whose hooks or own emails cannot work; in development,
-    warn about the hooks (the shop's own emails are written to the log there)."""
+    """Refuse a production start whose hooks or emails cannot work; in development,
+    warn about the hooks (emails are written to the log there)."""
     problems = missing_settings(shop, app.config)
     mail = missing_mail(shop, app.config)
     if (problems or mail) and app.config["KEYLIGHT_ENV"] == "production":
@@ -32,8 +32,8 @@ def check_settings(app: Flask, shop: Shop) -> None:
         app.logger.warning("%s (until then, its deliveries fail)", problem)
     if mail:
         app.logger.info(
-            "no KEYLIGHT_SMTP_HOST and KEYLIGHT_SMTP_FROM: the shop's own emails "
-            "(sign-in links, subscription changes) are written to this log"
+            "no KEYLIGHT_SMTP_HOST and KEYLIGHT_SMTP_FROM: the emails to customers "
+            "(email hooks, sign-in links, invitations, quotes …) are written to this log"
         )
 
 
@@ -43,12 +43,11 @@ def _hooks_of(journey: Journey) -> list[Any]:
 
 def missing_settings(shop: Shop, config: Mapping[str, Any]) -> list[str]:
     """The settings without which a journey's hooks can never succeed: the secret a
-    webhook or validate hook signs with, the SMTP server and sender of email hooks.
+    webhook or validate hook signs with (email hooks need a mail server: ``missing_mail``).
 
     Found at start rather than as failed deliveries (``create_app`` refuses to start
     in production, and warns in development, where hooks may be of no interest yet).
     """
-    smtp = config.get("KEYLIGHT_SMTP_HOST") and config.get("KEYLIGHT_SMTP_FROM")
     problems = set()
     for journey in shop.journeys.values():
         where = journey.source or journey.key
@@ -58,27 +57,47 @@ def missing_settings(shop: Shop, config: Mapping[str, Any]) -> list[str]:
                     f"{where}: {hook.type} hooks sign with the environment variable "
                     f"{hook.secret_env}, which is not set; set it to the receiver's secret"
                 )
-            elif hook.type == "email" and not smtp:
-                problems.add(f"{where}: email hooks need KEYLIGHT_SMTP_HOST and KEYLIGHT_SMTP_FROM")
     return sorted(problems)
 
 
 def missing_mail(shop: Shop, config: Mapping[str, Any]) -> list[str]:
-    """The shop's own emails to customers that need a mail server to be sent."""
+    """The emails to customers that need a mail server to be sent: the journeys' email
+    hooks, and the shop's own (subscription changes, sign-in links, and the invitations,
+    hand-over links and quotes of journeys staff walk)."""
     if config.get("KEYLIGHT_SMTP_HOST") and config.get("KEYLIGHT_SMTP_FROM"):
         return []
-    problems = [
-        f"{journey.source or journey.key}: a subscription journey emails the customer about "
-        "every change; set KEYLIGHT_SMTP_HOST and KEYLIGHT_SMTP_FROM"
-        for journey in shop.journeys.values()
-        if journey.about_subscription
-    ]
+    problems = set()
+    for journey in shop.journeys.values():
+        where = journey.source or journey.key
+        if any(hook.type == "email" for hook in _hooks_of(journey)):
+            problems.add(f"{where}: email hooks need KEYLIGHT_SMTP_HOST and KEYLIGHT_SMTP_FROM")
+        if journey.about_subscription:
+            problems.add(
+                f"{where}: a subscription journey emails the customer about every change; "
+                "set KEYLIGHT_SMTP_HOST and KEYLIGHT_SMTP_FROM"
+            )
+        if journey.staff_walk and any(_emails_customer(step) for step in journey.steps):
+            problems.add(
+                f"{where}: staff's journey emails the customer (an invitation, a hand-over "
+                "link or a quote); set KEYLIGHT_SMTP_HOST and KEYLIGHT_SMTP_FROM"
+            )
     if shop.account:
-        problems.append(
+        problems.add(
             "keylight.toml: the account page emails guests their sign-in links; "
             "set KEYLIGHT_SMTP_HOST and KEYLIGHT_SMTP_FROM"
         )
     return sorted(problems)
+
+
+def _emails_customer(step: Any) -> bool:
+    """Whether completing ``step`` in a journey staff walk may email the customer: a
+    lookup invites a new one, a customer's step is handed over by a link, a quote is
+    sent."""
+    return (
+        step.type == "customer_lookup"
+        or step.actor == "customer"
+        or getattr(step, "sends_quote", False)
+    )
 
 
 def check_functions(shop: Shop) -> None:
