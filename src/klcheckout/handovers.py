@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from flask import request
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import Connection, and_, delete, insert, select, update
 
 from kljourney import Shop, i18n
 from kljourney.i18n import gettext as _
@@ -428,3 +428,10 @@ def for_operator(connection: Connection, reference: str) -> Any:
             f"{start!r} starts the links of several hand-overs ({ids}): give the id instead"
         )
     return rows[0]
+
+
+def purge(connection: Connection, before: datetime) -> int:
+    """Forget hand-overs whose links expired before ``before`` (the worker's hourly
+    clean-up, with the checkouts' retention): they hold a copy of the cart, and what
+    happened to them stays in the audit trail. How many."""
+    return connection.execute(delete(handovers).where(handovers.c.expires_at < before)).rowcount

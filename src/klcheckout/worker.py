@@ -15,10 +15,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import timedelta
 
 from flask import Flask
 
-from . import checkouts, db, quotes, sign_in, step_views, subscriptions
+from . import checkouts, db, handovers, quotes, sign_in, step_views, subscriptions
 from .clock import now
 from .hooks import outbox
 
@@ -45,9 +46,7 @@ def run(app: Flask, stop: threading.Event, interval: float = 1.0) -> None:
                     quotes.expire_due(connection, shop, now())
                 next_due = time.monotonic() + DUE_EVERY
             if time.monotonic() >= next_purge:
-                checkouts.purge_abandoned(app)
-                with db.writing(app.extensions["keylight_db"]) as connection:
-                    sign_in.purge(connection)
+                clean_up(app)
                 next_purge = time.monotonic() + PURGE_EVERY
         except Exception:  # noqa: BLE001 - keep the loop alive; the next round retries
             log.exception("the worker's round failed; trying again in %s s", interval)
@@ -56,6 +55,16 @@ def run(app: Flask, stop: threading.Event, interval: float = 1.0) -> None:
         step_views.views_of(app).flush()
     except Exception:  # noqa: BLE001 - stopping: statistics are not worth a failure
         log.exception("the last step views could not be written")
+
+
+def clean_up(app: Flask) -> None:
+    """Forget what is kept only for a while: abandoned checkouts, expired sign-in links
+    and sessions, and hand-overs whose links expired as long ago as a checkout is kept."""
+    checkouts.purge_abandoned(app)
+    retention = timedelta(seconds=app.config["KEYLIGHT_CHECKOUT_RETENTION"])
+    with db.writing(app.extensions["keylight_db"]) as connection:
+        sign_in.purge(connection)
+        handovers.purge(connection, now() - retention)
 
 
 class Worker:

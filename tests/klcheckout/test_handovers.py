@@ -35,9 +35,9 @@ from sqlalchemy import select
 from test_on_behalf import known_customer, look_up, partner
 from test_staff import Member, run
 
-from klcheckout import clock
+from klcheckout import clock, worker
 from klcheckout.hooks import outbox
-from klcheckout.tables import checkouts, events, handovers, history
+from klcheckout.tables import checkouts, customers, events, handovers, history
 
 JOURNEY = "partner-order"
 PAYMENT = "payment-method"
@@ -345,6 +345,37 @@ def test_an_expired_link_is_refused(
     late = person.step(PAYMENT, MANDATE, json=True)
     assert late.status_code == 403
     assert "The link to this step no longer works" in late.json()["errors"]["_form"]
+
+
+def test_the_worker_forgets_hand_overs_long_expired_but_not_their_trail(
+    shop: Backend, mailbox: Mailbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handed = hand_over(shop, mailbox)
+    with shop.engine.connect() as connection:
+        [checkout_id] = connection.execute(
+            select(handovers.c.checkout_id)
+            .join(customers, customers.c.id == handovers.c.customer_id)
+            .where(customers.c.email == handed.customer)
+        ).scalars()
+
+    def kept() -> tuple[int, int]:
+        with shop.engine.connect() as connection:
+            links = connection.execute(
+                select(handovers).where(handovers.c.checkout_id == checkout_id)
+            ).all()
+            trail = connection.execute(
+                select(history).where(history.c.reference == checkout_id)
+            ).all()
+        return len(links), len(trail)
+
+    worker.clean_up(shop.app)
+    assert kept() == (1, 1)  # open: kept
+    retention = shop.app.config["KEYLIGHT_CHECKOUT_RETENTION"]
+    offset = tmp_path / "offset"
+    offset.write_text(str(7 * 24 * 3600 + retention + 60))  # expired a retention ago
+    monkeypatch.setattr(clock, "CLOCK_FILE", str(offset))
+    worker.clean_up(shop.app)
+    assert kept() == (0, 1)
 
 
 def test_only_staff_hand_a_step_over(shop: Backend) -> None:
