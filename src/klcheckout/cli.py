@@ -835,30 +835,37 @@ def show_quote(number: str) -> None:
     click.echo(json.dumps(found, indent=2, ensure_ascii=False, default=str))
 
 
-@quotes_group.command("resend")
-@click.argument("number")
-def resend_quote(number: str) -> None:
-    """Email the customer quote NUMBER's open version again, with a new link: the link
-    of the earlier email stops working (only a link's hash is kept, so it cannot be sent
-    twice)."""
+def _change_quote(change: Callable[[Flask, Any], T]) -> T:
+    """Make one change to a quote in a durable transaction of its own; a refusal (an
+    unknown number, a quote no longer open) is said as a ClickException."""
     from . import db, quotes
 
     app = _app()
     engine = app.extensions["keylight_db"]
     try:
         with db.writing(engine) as connection:
-            quotes.resend(
-                connection,
-                app.extensions["keylight"].shop,
-                app.extensions["keylight"].folders,
-                number,
-                quotes.secret_keys(app.config),
-            )
-            row = quotes.newest(connection, number.strip().upper(), drafts=False)
+            return change(app, connection)
     except quotes.QuoteRefused as error:
         raise click.ClickException(error.message) from None
     finally:
         engine.dispose()
+
+
+@quotes_group.command("resend")
+@click.argument("number")
+def resend_quote(number: str) -> None:
+    """Email the customer quote NUMBER's open version again, with a new link: the link
+    of the earlier email stops working (only a link's hash is kept, so it cannot be sent
+    twice)."""
+    from . import quotes
+
+    def resend(app: Flask, connection: Any) -> Any:
+        loaded = app.extensions["keylight"]
+        keys = quotes.secret_keys(app.config)
+        quotes.resend(connection, loaded.shop, loaded.folders, number, keys)
+        return quotes.newest(connection, number.strip().upper(), drafts=False)
+
+    row = _change_quote(resend)
     click.echo(
         f"Quote {row.number} (version {row.version}) is sent again to {row.email} with a new "
         "link; the earlier link no longer works."
@@ -871,23 +878,14 @@ def send_quote(number: str) -> None:
     """Send quote NUMBER's draft (saved from the journey's quote step) as it was saved:
     the customer is emailed its link, and it is valid from now for the days the step
     gives. A version the customer holds already is replaced by it."""
-    from . import db, quotes
+    from . import quotes
 
-    app = _app()
-    engine = app.extensions["keylight_db"]
-    try:
-        with db.writing(engine) as connection:
-            row = quotes.send_draft(
-                connection,
-                app.extensions["keylight"].shop,
-                app.extensions["keylight"].folders,
-                number,
-                quotes.secret_keys(app.config),
-            )
-    except quotes.QuoteRefused as error:
-        raise click.ClickException(error.message) from None
-    finally:
-        engine.dispose()
+    def send(app: Flask, connection: Any) -> Any:
+        loaded = app.extensions["keylight"]
+        keys = quotes.secret_keys(app.config)
+        return quotes.send_draft(connection, loaded.shop, loaded.folders, number, keys)
+
+    row = _change_quote(send)
     click.echo(
         f"Quote {row.number} (version {row.version}) is sent to {row.email}, valid until "
         f"{shown(row.valid_until)}."
@@ -900,16 +898,9 @@ def withdraw_quote(number: str) -> None:
     """Withdraw quote NUMBER's open version: its link then says it was withdrawn and it
     can no longer be accepted. A draft above it is discarded first (run it again to
     withdraw the version sent)."""
-    from . import db, quotes
+    from . import quotes
 
-    engine = _app().extensions["keylight_db"]
-    try:
-        with db.writing(engine) as connection:
-            row = quotes.withdraw(connection, number)
-    except quotes.QuoteRefused as error:
-        raise click.ClickException(error.message) from None
-    finally:
-        engine.dispose()
+    row = _change_quote(lambda _app, connection: quotes.withdraw(connection, number))
     what = "draft is discarded" if row.status == "draft" else "is withdrawn"
     click.echo(f"Quote {row.number} (version {row.version}) {what}.")
 
@@ -918,13 +909,9 @@ def withdraw_quote(number: str) -> None:
 def expire_quotes() -> None:
     """Mark the quotes past their valid_until expired now (the worker does it every
     minute; each once, with the quote_expired event)."""
-    from . import db, quotes
+    from . import quotes
 
-    app = _app()
-    engine = app.extensions["keylight_db"]
-    try:
-        with db.writing(engine) as connection:
-            count = quotes.expire_due(connection, app.extensions["keylight"].shop)
-    finally:
-        engine.dispose()
+    count = _change_quote(
+        lambda app, connection: quotes.expire_due(connection, app.extensions["keylight"].shop)
+    )
     click.echo(f"{count} quote(s) expired.")

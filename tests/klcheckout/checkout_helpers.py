@@ -185,6 +185,16 @@ def bulk_catalog(count: int = 150) -> str:
     return "\n".join(parts)
 
 
+def example_with_guest(root: Path) -> Path:
+    """The example's journeys copied to ``root`` with the guest journey (``TEST_JOURNEY``)
+    and the products it sells: where a module that serves its own shop starts."""
+    shutil.copytree(REPO / "journeys", root)
+    with open(root / "catalog.toml", "a") as handle:
+        handle.write("\n" + bulk_catalog(3))
+    (root / "guestshop.toml").write_text(GUEST_JOURNEY)
+    return root
+
+
 @pytest.fixture(scope="session")
 def journeys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the example journeys plus a guest journey; the repo's files are never written."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,15 +17,13 @@ import pytest
 import requests
 from checkout_helpers import (
     GOOD_IBAN,
-    GUEST_JOURNEY,
-    REPO,
     TEST_JOURNEY,
     Backend,
     Mailbox,
     Shopper,
     base_config,
-    bulk_catalog,
     database,
+    example_with_guest,
     served_backend,
     smtp_settings,
     unique_email,
@@ -91,13 +88,9 @@ def shop(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, mailbox: Mailbox
 ) -> Iterator[Backend]:
     tmp = tmp_path_factory.mktemp(f"handovers-{request.param}")
-    journeys = tmp / "journeys"
-    shutil.copytree(REPO / "journeys", journeys)
+    journeys = example_with_guest(tmp / "journeys")
     with open(journeys / f"{JOURNEY}.toml", "a") as handle:
         handle.write(HOOKS)
-    with open(journeys / "catalog.toml", "a") as handle:
-        handle.write("\n" + bulk_catalog(3))  # the guest journey's extras
-    (journeys / "guest.toml").write_text(GUEST_JOURNEY)
     (journeys / "mixed.toml").write_text(MIXED)
     with pytest.MonkeyPatch.context() as patch, database(request.param, tmp) as database_url:
         patch.setenv(SECRET_ENV, "s" * 32)

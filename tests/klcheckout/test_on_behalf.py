@@ -17,15 +17,14 @@ import pytest
 import requests
 from checkout_helpers import (
     BILLING,
-    GUEST_JOURNEY,
     REPO,
     TEST_JOURNEY,
     Backend,
     Mailbox,
     Shopper,
     base_config,
-    bulk_catalog,
     database,
+    example_with_guest,
     served_backend,
     smtp_settings,
     unique_email,
@@ -76,8 +75,7 @@ def shop(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, mailbox: Mailbox
 ) -> Iterator[Backend]:
     tmp = tmp_path_factory.mktemp(f"on-behalf-{request.param}")
-    journeys = tmp / "journeys"
-    shutil.copytree(REPO / "journeys", journeys)
+    journeys = example_with_guest(tmp / "journeys")
     # The partner chooses the payment here; handing that step to the customer, as the
     # example does, is test_handovers'.
     example = (journeys / "partner-order.toml").read_text()
@@ -85,9 +83,6 @@ def shop(
     with open(journeys / "partner-order.toml", "a") as handle:
         handle.write(ORDER_EMAIL)
     (journeys / "mixed.toml").write_text(MIXED_JOURNEY)
-    with open(journeys / "catalog.toml", "a") as handle:
-        handle.write("\n" + bulk_catalog(3))  # the guest journey's extras
-    (journeys / "guest.toml").write_text(GUEST_JOURNEY)
     with database(request.param, tmp) as database_url:
         config = {
             **base_config(tmp, journeys, database_url),

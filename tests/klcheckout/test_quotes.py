@@ -18,14 +18,13 @@ from pathlib import Path
 import pytest
 import requests
 from checkout_helpers import (
-    GUEST_JOURNEY,
     REPO,
     Backend,
     Mailbox,
     Shopper,
     base_config,
-    bulk_catalog,
     database,
+    example_with_guest,
     served_backend,
     smtp_settings,
 )
@@ -63,8 +62,7 @@ def shop(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, mailbox: Mailbox
 ) -> Iterator[Backend]:
     tmp = tmp_path_factory.mktemp(f"quotes-{request.param}")
-    journeys = tmp / "journeys"
-    shutil.copytree(REPO / "journeys", journeys)
+    journeys = example_with_guest(tmp / "journeys")
     with open(journeys / f"{JOURNEY}.toml", "a") as handle:
         handle.write(HOOKS)
     # The same quote for sales and partners, whose limit is lower.
@@ -74,9 +72,6 @@ def shop(
             'audience = ["sales"]', 'audience = ["sales", "partners"]'
         )
     )
-    with open(journeys / "catalog.toml", "a") as handle:
-        handle.write("\n" + bulk_catalog(3))  # the guest journey's extras
-    (journeys / "guest.toml").write_text(GUEST_JOURNEY)
     with pytest.MonkeyPatch.context() as patch, database(request.param, tmp) as database_url:
         patch.setenv(SECRET_ENV, "s" * 32)
         config = {

@@ -5,7 +5,6 @@ the wrong people on the server. Members are made with the ``klcheckout staff`` c
 from __future__ import annotations
 
 import secrets
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,14 +13,12 @@ import pyotp
 import pytest
 import requests
 from checkout_helpers import (
-    GUEST_JOURNEY,
-    REPO,
     TEST_JOURNEY,
     Backend,
     Shopper,
     base_config,
-    bulk_catalog,
     database,
+    example_with_guest,
     served_backend,
     unique_email,
 )
@@ -81,11 +78,7 @@ type = "order_done"
 
 @pytest.fixture(scope="module")
 def staff_journeys(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("staff-journeys") / "journeys"
-    shutil.copytree(REPO / "journeys", root)
-    with open(root / "catalog.toml", "a") as handle:
-        handle.write("\n" + bulk_catalog(3))  # the guest journey's extras
-    (root / "guestshop.toml").write_text(GUEST_JOURNEY)
+    root = example_with_guest(tmp_path_factory.mktemp("staff-journeys") / "journeys")
     (root / "assisted.toml").write_text(SALES_JOURNEY)
     (root / "partnered.toml").write_text(PARTNER_JOURNEY)
     return root
