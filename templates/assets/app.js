@@ -402,17 +402,23 @@
   var journeyApi = new URL(api + "/", window.location.href).href;
   /* The attribute, not form.action: the login forms have a field named "action". */
   function addressOf(form) { return new URL(form.getAttribute("action") || "", window.location.href).href; }
+  /* The page's state, once it has arrived (or failed to): a form sent before then waits
+     for it, since the state brings the form's security token. */
+  var loaded = Promise.resolve();
   function sendWithScript(form, event) {
     event.preventDefault();
     if (form.getAttribute("aria-busy") === "true") return; /* a double click: the first is on its way */
-    var fields = new FormData(form);
-    if (event.submitter && event.submitter.name) fields.append(event.submitter.name, event.submitter.value);
+    var submitter = event.submitter;
     form.setAttribute("aria-busy", "true");
-    fetch(addressOf(form), {
-      method: "POST",
-      body: new URLSearchParams(fields),
-      credentials: "include",
-      headers: { Accept: "application/json" }
+    loaded.then(function () {
+      var fields = new FormData(form);
+      if (submitter && submitter.name) fields.append(submitter.name, submitter.value);
+      return fetch(addressOf(form), {
+        method: "POST",
+        body: new URLSearchParams(fields),
+        credentials: "include",
+        headers: { Accept: "application/json" }
+      });
     }).then(function (response) {
       return response.json();
     }).then(function (answer) {
@@ -453,7 +459,7 @@
   var entry = window.location.search.replace(/^\?/, "");
   /* The backend answers in the page's language (refusals, the redirects it sends). */
   var language = "&lang=" + encodeURIComponent(document.documentElement.lang);
-  fetch(api + "/state?step=" + encodeURIComponent(step) + (entry ? "&entry=" + encodeURIComponent(entry) : "") + language, {
+  loaded = fetch(api + "/state?step=" + encodeURIComponent(step) + (entry ? "&entry=" + encodeURIComponent(entry) : "") + language, {
     credentials: "include",
     headers: { Accept: "application/json" }
   }).then(function (response) {
@@ -695,17 +701,23 @@
     }
   }
 
+  /* The page's first state, once it has arrived (or failed to): a form sent before then
+     waits for it, for the security token it brings and so that it cannot overwrite the
+     form's answer. */
+  var loaded = Promise.resolve();
   all('form[method="post"]').forEach(function (form) {
     form.addEventListener("submit", function (event) {
       if (!window.fetch || !window.URLSearchParams) return;
       event.preventDefault();
       if (form.getAttribute("aria-busy") === "true") return;
       form.setAttribute("aria-busy", "true");
-      fetch(form.getAttribute("action"), {
-        method: "POST",
-        body: new URLSearchParams(new FormData(form)),
-        credentials: "include",
-        headers: { Accept: "application/json" }
+      loaded.then(function () {
+        return fetch(form.getAttribute("action"), {
+          method: "POST",
+          body: new URLSearchParams(new FormData(form)),
+          credentials: "include",
+          headers: { Accept: "application/json" }
+        });
       }).then(function (response) { return response.json(); })
         .then(function (state) {
           form.removeAttribute("aria-busy");
@@ -717,7 +729,7 @@
     });
   });
 
-  fetch(api + "/state?lang=" + encodeURIComponent(document.documentElement.lang), {
+  loaded = fetch(api + "/state?lang=" + encodeURIComponent(document.documentElement.lang), {
     credentials: "include",
     headers: { Accept: "application/json" }
   }).then(function (response) {
@@ -823,17 +835,22 @@
     return first;
   }
 
+  /* The quote's first state, once it has arrived (or failed to): an answer sent before
+     then waits for it, so that the older state cannot overwrite the answer's. */
+  var loaded = Promise.resolve();
   all("form[data-kl-quote-form]").forEach(function (form) {
     form.addEventListener("submit", function (event) {
       if (!window.fetch || !window.URLSearchParams) return;
       event.preventDefault();
       if (form.getAttribute("aria-busy") === "true") return; /* a double click: one answer */
       form.setAttribute("aria-busy", "true");
-      fetch(form.getAttribute("action"), {
-        method: "POST",
-        body: new URLSearchParams(new FormData(form)),
-        credentials: "omit",
-        headers: { Accept: "application/json" }
+      loaded.then(function () {
+        return fetch(form.getAttribute("action"), {
+          method: "POST",
+          body: new URLSearchParams(new FormData(form)),
+          credentials: "omit",
+          headers: { Accept: "application/json" }
+        });
       }).then(function (response) { return response.json(); })
         .then(function (state) {
           form.removeAttribute("aria-busy");
@@ -850,7 +867,7 @@
     });
   });
 
-  fetch(api + language, { credentials: "omit", headers: { Accept: "application/json" } })
+  loaded = fetch(api + language, { credentials: "omit", headers: { Accept: "application/json" } })
     .then(function (response) {
       return response.json().then(function (state) {
         if (!response.ok) { showMessages([state.error]); return; }

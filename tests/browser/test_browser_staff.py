@@ -104,3 +104,33 @@ def test_a_member_enrols_and_walks_a_sales_journey_a_customer_cannot(
         assert other.url.endswith("/staff/")
     finally:
         customer.close()
+
+
+def test_a_sign_in_sent_before_the_page_state_arrives_waits_for_it(
+    page: Any, module_server: Server, module_ws: Workspace
+) -> None:
+    """A quick member (or a slow network) sends the password before the page's first
+    state has come: the form has no security token yet, and a late state would hide the
+    answer's enrolment again. The form waits for the state instead."""
+    email = unique_email("quick")
+    add_member(module_ws, email)
+    held: list[Any] = []
+    page.route("**/staff/state*", lambda route: held.append(route))
+    sent: list[str] = []
+
+    def record(request: Any) -> None:
+        if request.method == "POST":
+            sent.append(request.url)
+
+    page.on("request", record)
+    page.goto(module_server.base + "staff/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_function("document.querySelector('[data-kl-form=sign-in]').ariaBusy === 'true'")
+    assert held and sent == []
+    held[0].continue_()
+    page.locator("[data-kl-secret]").wait_for(state="visible")
+    assert page.locator("[data-kl-secret]").inner_text().strip()
+    assert [url for url in sent if "/staff/sign-in" in url]
+    assert page.locator("[data-kl-messages]").is_hidden()
