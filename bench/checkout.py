@@ -13,10 +13,14 @@ One run prints:
   carries the done page's state, with the order number) against the orders in
   the database: they must be equal.
 
-Both servers run as docs/checkout-config.md recommends: granian, 2 workers x 4
-blocking threads (keep-alive connections); ``--server`` picks gunicorn instead, and
-``--compare-servers`` runs the checkouts under each server the production recipe
-was chosen from. The load generator shares the
+Both servers run as docs/checkout-config.md recommends: granian, 2 workers x 2
+blocking threads (keep-alive connections); ``--server`` picks gunicorn instead and
+``--threads`` another number of threads. ``--compare-servers`` runs the checkouts
+under each server the production recipe was chosen from, ``--compare-threads 1,2,4``
+under each number of threads; the backends compared are up at once and loaded in
+turn, round after round. ``--sign-ups 5`` has one customer in twenty create an
+account (an argon2 hash, slow on purpose, which a thread waits out) instead of
+going on as a guest. The load generator shares the
 cores with the server, so it is cheap and reports its own CPU use: wrk (written
 in C), driven by Lua scripts below over 32 keep-alive connections:
 - add-to-cart and the ceiling: POST the form with the cookie, CSRF token and
@@ -259,9 +263,18 @@ end
 
 function init(args)
   stopfile, api, origin, billing, nonce = args[1], args[2], args[3], args[4], args[5]
-  step, index, cookie, token = 0, 0, "", ""
+  signup_every = tonumber(args[6])
+  step, index, cookie, token, refetch = 0, 0, "", "", false
   finished, confirmed = 0, 0
   failures = {}
+end
+
+-- Every signup_every-th customer of a connection creates an account at the account
+-- step instead of going on as a guest (0: none do). Its answer carries no state (it
+-- must not tell whether the email had an account), so the billing page asks for its
+-- state, as the page script does: one request more.
+local function signs_up()
+  return signup_every > 0 and index % signup_every == 0
 end
 
 local function post(path, body)
@@ -277,7 +290,10 @@ local forms = {
   [1] = function() return post("/cart/add", "product=starter&quantity=1&step=plans") end,
   [2] = function() return post("/steps/cart", "") end,
   [3] = function()
-    local email = string.format("bench%d-%d%%40example.com", tid, index)
+    local email = string.format("bench%s-%d-%d%%40example.com", nonce, tid, index)
+    if signs_up() then
+      return post("/steps/account", "action=signup&password=bench+passphrase+long&email=" .. email)
+    end
     return post("/steps/account", "action=guest&email=" .. email)
   end,
   [4] = function() return post("/steps/billing", billing) end,
@@ -291,6 +307,9 @@ function request()
   if step == 0 then
     return wrk.format("GET", api .. "/state?step=plans")
   end
+  if refetch then
+    return wrk.format("GET", api .. "/state?step=billing", { ["Cookie"] = cookie })
+  end
   return forms[step]()
 end
 
@@ -302,7 +321,7 @@ local function finish(failure)
   end
   finished = finished + 1
   index = index + 1
-  step, cookie, token = 0, "", ""
+  step, cookie, token, refetch = 0, "", "", false
   report(1)
 end
 
@@ -319,11 +338,19 @@ function response(status, headers, body)
     step = 1
     return
   end
+  if refetch then
+    if status ~= 200 or not token then return finish("billing state " .. status) end
+    refetch = false
+    return
+  end
   local location = body:match('"redirect":%s*"([^"]*)"') or ""
   local done = location:find("/done/", 1, true) ~= nil
-  if status ~= 200 or not token or done ~= (step == 6) or not body:find('"state":', 1, true) then
+  local signed_up = step == 3 and signs_up()
+  local stateful = body:find('"state":', 1, true) ~= nil
+  if status ~= 200 or not token or done ~= (step == 6) or stateful == signed_up then
     return finish(string.format("step %d: %d to %s", step, status, location))
   end
+  refetch = signed_up
   if step == 6 then
     if body:find('"number":%s*"KL%-') then return finish(nil) end
     return finish("confirmation without the order number")
@@ -488,10 +515,13 @@ def post_load(
     return data
 
 
-def checkouts(wrk: str, port: int, total: int, workdir: Path) -> dict:
-    """At least ``total`` guest checkouts, CONCURRENCY customers at a time (one wrk
-    thread each); those under way when the total is reached are finished too."""
-    args = [f"/api/{KEY}", f"http://{HOST}:{port}", urlencode(BILLING), uuid.uuid4().hex[:12]]
+def checkouts(wrk: str, port: int, total: int, workdir: Path, sign_ups: int = 0) -> dict:
+    """At least ``total`` checkouts, CONCURRENCY customers at a time (one wrk thread
+    each), ``sign_ups`` per cent of them creating an account, the others guests; those
+    under way when the total is reached are finished too."""
+    every = round(100 / sign_ups) if sign_ups else 0
+    nonce = uuid.uuid4().hex[:12]
+    args = [f"/api/{KEY}", f"http://{HOST}:{port}", urlencode(BILLING), nonce, str(every)]
     data = run_wrk(wrk, port, CHECKOUT_SCRIPT, CONCURRENCY, args, total, workdir)
     data["per_second"] = data["checkouts"] / data["seconds"]
     return data
@@ -533,10 +563,12 @@ def free_port() -> int:
 #: workers keep connections alive (sync workers close each one) and let a request
 #: that waits for the database's disk flush step aside for another.
 WORKERS = 2
-THREADS = 4
+THREADS = 2
 
 
-def gunicorn_command(app: str, port: int, worker_class: str = "gthread") -> list[str]:
+def gunicorn_command(
+    app: str, port: int, threads: int = THREADS, worker_class: str = "gthread"
+) -> list[str]:
     """gunicorn as the production recipe ran it before granian: gthread workers, or the
     sync ones (a worker per core and one more, as gunicorn's documentation suggests)."""
     workers = WORKERS if worker_class == "gthread" else 2 * (os.cpu_count() or 1) + 1
@@ -547,7 +579,7 @@ def gunicorn_command(app: str, port: int, worker_class: str = "gthread") -> list
         "--worker-class",
         worker_class,
         "--threads",
-        str(THREADS),
+        str(threads),
         "--bind",
         f"{HOST}:{port}",
         "--log-level",
@@ -560,7 +592,7 @@ def gunicorn_command(app: str, port: int, worker_class: str = "gthread") -> list
     ]
 
 
-def granian_command(app: str, port: int) -> list[str]:
+def granian_command(app: str, port: int, threads: int = THREADS) -> list[str]:
     """granian as the production recipe runs it: WSGI, a worker per core, blocking threads."""
     factory = app.endswith("()")
     return [
@@ -570,7 +602,7 @@ def granian_command(app: str, port: int) -> list[str]:
         "--workers",
         str(WORKERS),
         "--blocking-threads",
-        str(THREADS),
+        str(threads),
         "--runtime-threads",
         "1",
         "--no-ws",
@@ -593,14 +625,17 @@ def granian_command(app: str, port: int) -> list[str]:
 SERVERS = {
     "granian": granian_command,
     "gunicorn-gthread": gunicorn_command,
-    "gunicorn-sync": lambda app, port: gunicorn_command(app, port, "sync"),
+    "gunicorn-sync": lambda app, port, threads: gunicorn_command(app, port, threads, "sync"),
 }
 #: The server of the production recipe (README, "Production").
 DEFAULT_SERVER = "granian"
 
 
-def start_server(server: str, app: str, env: dict[str, str], port: int) -> subprocess.Popen:
-    process = subprocess.Popen(SERVERS[server](app, port), env={**os.environ, **env}, cwd=str(REPO))
+def start_server(
+    server: str, app: str, env: dict[str, str], port: int, threads: int = THREADS
+) -> subprocess.Popen:
+    command = SERVERS[server](app, port, threads)
+    process = subprocess.Popen(command, env={**os.environ, **env}, cwd=str(REPO))
     deadline = time.time() + 60
     while time.time() < deadline:
         if process.poll() is not None:
@@ -648,11 +683,11 @@ def backend_env(tmp: Path, database_url: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def served(
-    app: str, env: dict[str, str], server: str = DEFAULT_SERVER
+    app: str, env: dict[str, str], server: str = DEFAULT_SERVER, threads: int = THREADS
 ) -> Iterator[tuple[int, subprocess.Popen]]:
     """``server`` serving ``app`` on a free port, for the length of the block."""
     port = free_port()
-    process = start_server(server, app, env, port)
+    process = start_server(server, app, env, port, threads)
     try:
         yield port, process
     finally:
@@ -672,14 +707,14 @@ def best(rounds: list[dict], key: str) -> dict:
 
 
 def single_endpoints(
-    wrk: str, tmp: Path, requests: int, rounds: int, server: str
+    wrk: str, tmp: Path, requests: int, rounds: int, server: str, threads: int = THREADS
 ) -> tuple[dict, dict]:
     """Add-to-cart and the bare ceiling, each server up at once, measured in alternation
     so that a noisy spell on the machine falls on both alike."""
     env = backend_env(tmp, f"sqlite:///{tmp / 'instance' / 'endpoints.sqlite3'}")
     with (
-        served("klcheckout.wsgi:application", env, server) as (port, process),
-        served("checkout:bare_app()", {}, server) as (bare_port, bare_process),
+        served("klcheckout.wsgi:application", env, server, threads) as (port, process),
+        served("checkout:bare_app()", {}, server, threads) as (bare_port, bare_process),
     ):
         cookie, token = first_visit(port, f"/api/{KEY}/state", "keylight")
         form = urlencode(
@@ -702,29 +737,47 @@ def single_endpoints(
     return best(measured["add"], "rps"), best(measured["bare"], "rps")
 
 
+#: A backend to load with checkouts: its server, threads per worker and database URL.
+Target = tuple[str, int, str]
+
+
 def complete_checkouts(
-    wrk: str, tmp: Path, database_url: str, total: int, rounds: int, server: str = DEFAULT_SERVER
-) -> dict:
-    """Complete checkouts on one database: the best round, and every confirmation
-    the customers saw against the orders in the database."""
-    env = backend_env(tmp, database_url)
-    with served("klcheckout.wsgi:application", env, server) as (port, process):
-        warm = checkouts(wrk, port, CONCURRENCY * 3, tmp)
-        measured = []
+    wrk: str, tmp: Path, targets: dict[str, Target], total: int, rounds: int, sign_ups: int = 0
+) -> dict[str, dict]:
+    """Complete checkouts against each target, by name: the best round of each, and every
+    confirmation its customers saw against the orders in its database.
+
+    The targets are all up at once and loaded in turn, round after round, so that a
+    noisy spell of the shared machine falls on each alike (an idle server costs
+    nothing).
+    """
+    with contextlib.ExitStack() as stack:
+        up = {}
+        for name, (server, threads, url) in targets.items():
+            env = backend_env(tmp, url)
+            app = "klcheckout.wsgi:application"
+            port, process = stack.enter_context(served(app, env, server, threads))
+            up[name] = (port, process, checkouts(wrk, port, CONCURRENCY * 3, tmp, sign_ups))
+        measured: dict[str, list[dict]] = {name: [] for name in targets}
         for _ in range(rounds):
-            before, machine = server_cpu(process), machine_busy()
-            result = checkouts(wrk, port, total, tmp)
-            result["server_ms"] = cpu_per(process, before, result["checkouts"])
-            result["machine_busy"] = busy_share(machine)
-            measured.append(result)
-    top = best(measured, "per_second")
-    top["all_confirmed"] = warm["confirmed"] + sum(r["confirmed"] for r in measured)
-    top["orders"] = count_orders(database_url)
-    top["all_failures"] = {}
-    for result in [warm, *measured]:
-        for kind, count in result["failures"].items():
-            top["all_failures"][kind] = top["all_failures"].get(kind, 0) + count
-    return top
+            for name, (port, process, _) in up.items():
+                before, machine = server_cpu(process), machine_busy()
+                result = checkouts(wrk, port, total, tmp, sign_ups)
+                result["server_ms"] = cpu_per(process, before, result["checkouts"])
+                result["machine_busy"] = busy_share(machine)
+                measured[name].append(result)
+    summaries = {}
+    for name, (_, _, url) in targets.items():
+        top = best(measured[name], "per_second")
+        every = [up[name][2], *measured[name]]
+        top["all_confirmed"] = sum(result["confirmed"] for result in every)
+        top["orders"] = count_orders(url)
+        top["all_failures"] = {}
+        for result in every:
+            for kind, count in result["failures"].items():
+                top["all_failures"][kind] = top["all_failures"].get(kind, 0) + count
+        summaries[name] = top
+    return summaries
 
 
 def postgres_schema() -> tuple[str, str] | None:
@@ -773,9 +826,28 @@ def main() -> None:
         help=f"the WSGI server (default {DEFAULT_SERVER}, the production recipe's)",
     )
     parser.add_argument(
+        "--threads",
+        type=int,
+        default=THREADS,
+        help=f"threads per worker (default {THREADS}, the production recipe's)",
+    )
+    parser.add_argument(
+        "--sign-ups",
+        type=int,
+        default=0,
+        metavar="PERCENT",
+        help="the share of checkouts that create an account instead of going on as a guest"
+        " (default 0; an argon2 hash each, slow on purpose)",
+    )
+    parser.add_argument(
         "--compare-servers",
         action="store_true",
         help="only complete checkouts on SQLite, under each server in turn",
+    )
+    parser.add_argument(
+        "--compare-threads",
+        metavar="N,N,...",
+        help="only complete checkouts on SQLite, under --server with each number of threads",
     )
     args = parser.parse_args()
     wrk = require_wrk()
@@ -786,32 +858,33 @@ def main() -> None:
     try:
         shutil.copytree(REPO / "journeys", tmp / "journeys")
         (tmp / "journeys" / "bench.toml").write_text(JOURNEY)
-        if args.compare_servers:
-            compare_servers(wrk, tmp, checkout_count, args.rounds)
+        if args.compare_servers or args.compare_threads:
+            if args.compare_servers:
+                runs = {server: (server, args.threads) for server in SERVERS}
+            else:
+                counts = [int(count) for count in args.compare_threads.split(",")]
+                runs = {f"{args.server}, {n} threads": (args.server, n) for n in counts}
+            compare(wrk, tmp, checkout_count, args.rounds, runs, args.sign_ups)
             return
         fsync_ms = fsync_cost(tmp / "instance")
-        add, bare = single_endpoints(wrk, tmp, requests, args.rounds, args.server)
-        sqlite_url = f"sqlite:///{tmp / 'instance' / 'bench.sqlite3'}"
-        on_sqlite = complete_checkouts(
-            wrk, tmp, sqlite_url, checkout_count, args.rounds, args.server
-        )
-        on_postgres = None
+        add, bare = single_endpoints(wrk, tmp, requests, args.rounds, args.server, args.threads)
+        targets = {"SQLite": (args.server, args.threads, f"sqlite:///{tmp / 'bench.sqlite3'}")}
         created = postgres_schema()
         if created:
-            schema, url = created
-            try:
-                on_postgres = complete_checkouts(
-                    wrk, tmp, url, checkout_count, args.rounds, args.server
-                )
-            finally:
-                drop_schema(schema)
+            targets["PostgreSQL"] = (args.server, args.threads, created[1])
+        try:
+            done = complete_checkouts(wrk, tmp, targets, checkout_count, args.rounds, args.sign_ups)
+        finally:
+            if created:
+                drop_schema(created[0])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
     print(
-        f"{args.server}, {WORKERS} workers x {THREADS} threads, {HOST}, "
+        f"{args.server}, {WORKERS} workers x {args.threads} threads, {HOST}, "
         f"concurrency {CONCURRENCY} keep-alive connections, {os.cpu_count()} cores; "
         f"best of {args.rounds} rounds; {REQUESTS_PER_CHECKOUT} requests per checkout"
+        + (f" ({args.sign_ups} % sign up: one more)" if args.sign_ups else "")
     )
     for name, result in (("add-to-cart POST   ", add), ("bare cookie ceiling", bare)):
         print(
@@ -830,39 +903,54 @@ def main() -> None:
         f"fsync of 4 KiB (the SQLite file's disk): median {fsync_ms[0]:.2f} ms, "
         f"p99 {fsync_ms[1]:.2f} ms; each order is one durable commit"
     )
-    for name, done in (("SQLite", on_sqlite), ("PostgreSQL", on_postgres)):
-        if done is None:
+    for name in ("SQLite", "PostgreSQL"):
+        if name not in done:
             print(f"checkouts {name:10}  skipped")
             continue
-        same = "equal" if done["all_confirmed"] == done["orders"] else "NOT EQUAL"
+        result = done[name]
+        same = "equal" if result["all_confirmed"] == result["orders"] else "NOT EQUAL"
         print(
-            f"checkouts {name:10} {done['per_second']:8.1f} /s   request p50 {done['p50']:.1f} ms"
-            f" p99 {done['p99']:.1f} ms   confirmed {done['all_confirmed']}"
-            f" / orders in database {done['orders']} ({same})"
-            f"  (wrk used {done['generator_cpu']:.0%} of a core)"
-            + _server(done, "checkout")
-            + (f"  cores busy {done['machine_busy']:.0%}" if done.get("machine_busy") else "")
-            + _spread(done, "/s")
-            + (f"  failures {done['all_failures']}" if done["all_failures"] else "")
+            f"checkouts {name:10} {result['per_second']:8.1f} /s   "
+            f"request p50 {result['p50']:.1f} ms p99 {result['p99']:.1f} ms   "
+            f"confirmed {result['all_confirmed']} / orders in database {result['orders']} ({same})"
+            f"  (wrk used {result['generator_cpu']:.0%} of a core)"
+            + _server(result, "checkout")
+            + (f"  cores busy {result['machine_busy']:.0%}" if result.get("machine_busy") else "")
+            + _spread(result, "/s")
+            + (f"  failures {result['all_failures']}" if result["all_failures"] else "")
         )
     print("goal: 300 or more complete checkouts per second, 4.5 ms or less of server CPU each")
 
 
-def compare_servers(wrk: str, tmp: Path, total: int, rounds: int) -> None:
-    """Complete checkouts on SQLite under each server: what chose the production recipe's."""
-    results = {}
-    for server in SERVERS:
-        url = f"sqlite:///{tmp / 'instance' / f'{server}.sqlite3'}"
-        results[server] = complete_checkouts(wrk, tmp, url, total, rounds, server)
-    print(f"complete checkouts on SQLite, best of {rounds} rounds, {os.cpu_count()} cores")
-    for server, done in results.items():
+def compare(
+    wrk: str,
+    tmp: Path,
+    total: int,
+    rounds: int,
+    runs: dict[str, tuple[str, int]],
+    sign_ups: int,
+) -> None:
+    """Complete checkouts on SQLite under each (server, threads per worker) of ``runs``:
+    what chose the production recipe's server and its threads."""
+    targets = {
+        name: (server, threads, f"sqlite:///{tmp / f'compared-{number}.sqlite3'}")
+        for number, (name, (server, threads)) in enumerate(runs.items())
+    }
+    results = complete_checkouts(wrk, tmp, targets, total, rounds, sign_ups)
+    print(
+        f"complete checkouts on SQLite, best of {rounds} rounds, {os.cpu_count()} cores"
+        + (f", {sign_ups} % of them signing up" if sign_ups else "")
+    )
+    width = max(len(name) for name in results)
+    for name, done in results.items():
         same = "equal" if done["all_confirmed"] == done["orders"] else "NOT EQUAL"
         print(
-            f"{server:17} {done['per_second']:7.1f} /s  request p50 {done['p50']:5.1f} ms"
+            f"{name:{width}} {done['per_second']:7.1f} /s  request p50 {done['p50']:5.1f} ms"
             f" p99 {done['p99']:6.1f} ms"
             + _server(done, "checkout")
             + f"  confirmed = orders: {same}"
             + _spread(done, "/s")
+            + (f"  failures {done['all_failures']}" if done["all_failures"] else "")
         )
 
 

@@ -121,7 +121,7 @@ def granian(
         "--workers",
         "2",
         "--blocking-threads",
-        "4",
+        "2",
         "--respawn-failed-workers",
         "--workers-kill-timeout",
         "30",
