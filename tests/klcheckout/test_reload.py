@@ -1,9 +1,11 @@
 """A new build reaches a running backend: the server's HUP, as docs/checkout-config.md says.
 
 granian (the production recipe's server) and gunicorn both start workers that load
-the journeys again, then let the old ones finish what they are answering: no
-request is dropped, and a cart made against the old build is priced from the new
-catalog.
+the journeys again, then let the old ones finish what they are answering: the
+customers asking meanwhile are answered, and a cart made against the old build is
+priced from the new catalog. (A request that reaches one of granian's old workers
+at the very moment it stops gets no answer; bench/server_reload.py counts those
+under steady traffic, which a test could only catch by chance.)
 """
 
 from __future__ import annotations
