@@ -331,7 +331,7 @@ function response(status, headers, body)
   if set then
     cookie = set:match("^(keylight=[^;]*)") or cookie
   end
-  -- The answer's own token comes first (JSON keys are sorted; the state's is the same).
+  -- The answer's own token comes before its state's (they are the same token).
   token = body:match('"csrf_token":%s*"([^"]+)"')
   if step == 0 then
     if status ~= 200 or not token then return finish("state " .. status) end
