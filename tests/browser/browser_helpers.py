@@ -371,6 +371,21 @@ def press_continue(page: Any) -> None:
     page.locator("form.continue button[type=submit]").click()
 
 
+def order_for_customer(page: Any, server: Server, key: str, customer: str, product: str) -> None:
+    """A member of staff, signed in, walks ``key``'s customer_lookup step for
+    ``customer`` (found, or created), puts ``product`` in the cart and goes on from the
+    cart; the caller waits for the step that follows."""
+    page.goto(server.url("customer", key))
+    wait_for_step(page, "customer", key)
+    page.get_by_label("Customer's email").fill(customer)
+    page.get_by_role("button", name="Find or create the customer").click()
+    wait_for_step(page, "product-selection", key)
+    add_product(page, product)
+    page.goto(server.url("cart", key))
+    wait_for_step(page, "cart", key)
+    press_continue(page)
+
+
 def sign_up(page: Any, email: str, password: str) -> None:
     form = page.locator('form[data-kl-form="signup"]')
     form.get_by_label("Email").fill(email)

@@ -22,6 +22,7 @@ from browser_helpers import (
     Server,
     Workspace,
     choose_sepa,
+    order_for_customer,
     running,
     submit_step_form,
     unique_email,
@@ -131,17 +132,7 @@ def test_a_partner_hands_the_payment_to_the_customer_who_gives_the_mandate(
     page.context.add_cookies([cookie])
     customer = unique_email("grace")
     # The partner finds (here: creates) the customer, and walks up to the payment.
-    page.goto(shop.url("customer", KEY))
-    wait_for_step(page, "customer", KEY)
-    page.get_by_label("Customer's email").fill(customer)
-    page.get_by_role("button", name="Find or create the customer").click()
-    wait_for_step(page, "product-selection", KEY)
-    with page.expect_navigation():
-        page.locator('[data-kl-product="starter"] button[type=submit]').click()
-    wait_for_step(page, "product-selection", KEY)
-    page.goto(shop.url("cart", KEY))
-    wait_for_step(page, "cart", KEY)
-    page.locator("form.continue button[type=submit]").click()
+    order_for_customer(page, shop, KEY, customer, "starter")
     wait_for_step(page, "partner-reference", KEY)
     page.get_by_label("Your reference for this order").fill("PO-77")
     submit_step_form(page)

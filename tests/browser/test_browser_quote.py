@@ -15,6 +15,7 @@ import test_browser_handover
 from browser_helpers import (
     Server,
     Workspace,
+    order_for_customer,
     running,
     unique_email,
     wait_for_state,
@@ -22,7 +23,7 @@ from browser_helpers import (
 )
 from test_browser_handover import Inbox
 from test_browser_journey import check_accessible
-from test_browser_staff import PASSWORD, add_member
+from test_browser_staff import add_member, sign_in_with_password
 
 pytestmark = pytest.mark.browser
 
@@ -48,10 +49,7 @@ def test_a_sales_agent_sends_a_quote_the_customer_accepts_into_one_order(
 ) -> None:
     agent = unique_email("sam")
     add_member(module_ws, agent)
-    page.goto(shop.base + "staff/")
-    page.get_by_label("Email").fill(agent)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Continue").click()
+    sign_in_with_password(page, shop, agent)
     secret = page.locator("[data-kl-secret]")
     secret.wait_for(state="visible")
     code = pyotp.TOTP(secret.inner_text().replace(" ", "")).now()
@@ -60,17 +58,7 @@ def test_a_sales_agent_sends_a_quote_the_customer_accepts_into_one_order(
     page.locator("[data-kl-recovery-list] li").first.wait_for()
 
     customer = unique_email("grace")
-    page.goto(shop.url("customer", KEY))
-    wait_for_step(page, "customer", KEY)
-    page.get_by_label("Customer's email").fill(customer)
-    page.get_by_role("button", name="Find or create the customer").click()
-    wait_for_step(page, "product-selection", KEY)
-    with page.expect_navigation():
-        page.locator('[data-kl-product="pro"] button[type=submit]').click()
-    wait_for_step(page, "product-selection", KEY)
-    page.goto(shop.url("cart", KEY))
-    wait_for_step(page, "cart", KEY)
-    page.locator("form.continue button[type=submit]").click()
+    order_for_customer(page, shop, KEY, customer, "pro")
     wait_for_step(page, "send-the-quote", KEY)
     page.get_by_label("Discount in percent (optional)").fill("20")
     page.get_by_role("button", name="Send the quote").click()

@@ -52,15 +52,20 @@ def add_member(ws: Workspace, email: str) -> None:
     assert result.exit_code == 0, result.output
 
 
+def sign_in_with_password(page: Any, server: Server, email: str) -> None:
+    """The first half of a staff sign-in, on the staff page: the email and password."""
+    page.goto(server.base + "staff/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Continue").click()
+
+
 def test_a_member_enrols_and_walks_a_sales_journey_a_customer_cannot(
     browser: Any, page: Any, module_server: Server, module_ws: Workspace
 ) -> None:
     email = unique_email("bea")
     add_member(module_ws, email)
-    page.goto(module_server.base + "staff/")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Continue").click()
+    sign_in_with_password(page, module_server, email)
     # Enrolment: a QR code, and the key to type, read from the page as a person would.
     secret_text = page.locator("[data-kl-secret]")
     secret_text.wait_for(state="visible")
@@ -123,10 +128,7 @@ def test_a_sign_in_sent_before_the_page_state_arrives_waits_for_it(
             sent.append(request.url)
 
     page.on("request", record)
-    page.goto(module_server.base + "staff/")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Continue").click()
+    sign_in_with_password(page, module_server, email)
     page.wait_for_function("document.querySelector('[data-kl-form=sign-in]').ariaBusy === 'true'")
     assert held and sent == []
     held[0].continue_()
