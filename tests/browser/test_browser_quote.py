@@ -6,7 +6,6 @@ quote (accessible, and printable without its forms) and accepts it: one order.""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pyotp
@@ -16,7 +15,6 @@ from browser_helpers import (
     Server,
     Workspace,
     order_for_customer,
-    running,
     unique_email,
     wait_for_state,
     wait_for_step,
@@ -28,20 +26,10 @@ from test_browser_staff import add_member, sign_in_with_password
 pytestmark = pytest.mark.browser
 
 KEY = "sales-quote"
-#: A real SMTP server for this module: test_browser_handover's fixture.
+#: A real SMTP server for this module, and the example shop sending to it:
+#: test_browser_handover's fixtures.
 inbox = test_browser_handover.inbox
-
-
-@pytest.fixture(scope="module")
-def shop(module_ws: Workspace, inbox: Inbox) -> Iterator[Server]:
-    env = {
-        "KEYLIGHT_SMTP_HOST": "127.0.0.1",
-        "KEYLIGHT_SMTP_PORT": str(inbox.port),  # type: ignore[attr-defined]
-        "KEYLIGHT_SMTP_TLS": "none",
-        "KEYLIGHT_SMTP_FROM": "Acme Shop <shop@example.com>",
-    }
-    with running(module_ws, env=env) as server:
-        yield server
+shop = test_browser_handover.shop
 
 
 def test_a_sales_agent_sends_a_quote_the_customer_accepts_into_one_order(
