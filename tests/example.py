@@ -20,7 +20,7 @@ OTHER_JOURNEYS = (
     "cancel.toml",
     "pause.toml",
     "come-back.toml",
-    "partner-order.toml",
+    "assisted-order.toml",
     "sales-quote.toml",
 )
 

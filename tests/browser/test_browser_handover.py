@@ -34,7 +34,7 @@ from klcheckout.cli import cli
 
 pytestmark = pytest.mark.browser
 
-KEY = "partner-order"
+KEY = "assisted-order"
 PASSWORD = "a long staff passphrase"
 
 
@@ -185,4 +185,6 @@ def test_a_partner_hands_the_payment_to_the_customer_who_gives_the_mandate(
     number = page.locator("[data-kl-order-number]").first.inner_text()
     [order] = module_ws.query("SELECT payment_method, partner FROM orders WHERE number = ?", number)
     assert (order["payment_method"], order["partner"]) == ("sepa_debit", "Initech")
+    # The order is the customer's: its confirmation goes to them (the example's hook).
+    assert inbox.wait_for(customer, f"Your order {number}")["Subject"] == f"Your order {number}"
     assert page.kl_errors == []  # type: ignore[attr-defined]

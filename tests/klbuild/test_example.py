@@ -13,11 +13,11 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "journeys"
 
 
 JOURNEYS = [
+    "assisted-order",
     "cancel",
     "change-plan",
     "come-back",
     "k9uscs7vr7",
-    "partner-order",
     "pause",
     "sales-quote",
     "segments",

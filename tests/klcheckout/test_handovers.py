@@ -36,7 +36,7 @@ from klcheckout import clock, worker
 from klcheckout.hooks import outbox
 from klcheckout.tables import checkouts, customers, events, handovers, history
 
-JOURNEY = "partner-order"
+JOURNEY = "assisted-order"
 PAYMENT = "payment-method"
 SECRET_ENV = "KEYLIGHT_TEST_HANDOVER_SECRET"
 

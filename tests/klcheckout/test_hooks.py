@@ -855,7 +855,7 @@ def test_hooks_without_their_settings_stop_a_production_start(
     # The shop's own emails too: sign-in links and the news of every subscription change.
     assert "keylight.toml: the account page emails guests their sign-in links" in message
     assert "cancel.toml: a subscription journey emails the customer about every change" in message
-    assert "partner-order.toml: staff's journey emails the customer" in message
+    assert "assisted-order.toml: staff's journey emails the customer" in message
     assert "sales-quote.toml: email hooks need KEYLIGHT_SMTP_HOST" in message
 
     with caplog.at_level("WARNING"):

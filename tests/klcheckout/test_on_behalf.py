@@ -37,13 +37,6 @@ from klcheckout.hooks import outbox
 from klcheckout.tables import customers, orders
 from kljourney.errors import ConfigError
 
-#: The example's partner journey with the confirmation email the shop would add.
-ORDER_EMAIL = """
-[[hooks]]
-type = "email"
-subject = "Your order {order_number}"
-"""
-
 #: Customers and sales walk it: the lookup is staff's, the rest anyone's.
 MIXED_JOURNEY = """
 name = "Shop or be served"
@@ -78,10 +71,8 @@ def shop(
     journeys = example_with_guest(tmp / "journeys")
     # The partner chooses the payment here; handing that step to the customer, as the
     # example does, is test_handovers'.
-    example = (journeys / "partner-order.toml").read_text()
-    (journeys / "partner-order.toml").write_text(example.replace('actor = "customer"\n', ""))
-    with open(journeys / "partner-order.toml", "a") as handle:
-        handle.write(ORDER_EMAIL)
+    example = (journeys / "assisted-order.toml").read_text()
+    (journeys / "assisted-order.toml").write_text(example.replace('actor = "customer"\n', ""))
     (journeys / "mixed.toml").write_text(MIXED_JOURNEY)
     with database(request.param, tmp) as database_url:
         config = {
@@ -115,10 +106,13 @@ def look_up(walker: Shopper, email: str) -> requests.Response:
 
 
 def to_confirmation(walker: Shopper) -> None:
-    """From the plan to the confirmation, the billing form as it was filled in."""
+    """From the plan to the confirmation, the billing form as it was filled in; the
+    partner's reference where the member is a partner (the step is theirs alone)."""
     assert walker.add("starter", step="product-selection", json=True).status_code == 200
     assert walker.step("cart", {}, json=True).status_code == 200
-    assert walker.step("partner-reference", {"reference": "PO-42"}, json=True).status_code == 200
+    if "partner-reference" not in walker.state("billing")["skipped"]:
+        reference = walker.step("partner-reference", {"reference": "PO-42"}, json=True)
+        assert reference.status_code == 200
     billing = walker.state("billing")["values"]
     assert walker.step("billing", billing, json=True).status_code == 200
     assert walker.step("payment-method", {"method": "invoice"}, json=True).status_code == 200
@@ -128,7 +122,7 @@ def test_lookup_finds_a_customer_and_the_forms_fill_in_from_their_profile(
     shop: Backend, mailbox: Mailbox
 ) -> None:
     email = known_customer(shop)
-    walker = partner(shop).journey("partner-order")
+    walker = partner(shop).journey("assisted-order")
     found = look_up(walker, email.upper())  # an address is found however it is typed
     assert found.status_code == 200, found.text
     state = walker.state("billing")
@@ -141,7 +135,7 @@ def test_lookup_finds_a_customer_and_the_forms_fill_in_from_their_profile(
     assert state["values"]["first_name"] == "Grace"
     assert state["values"]["email"] == email
     # The lookup page shows who was found, to a browser without JavaScript too.
-    page = walker.http.get(f"{shop.url}/partner-order/pages/customer/")
+    page = walker.http.get(f"{shop.url}/assisted-order/pages/customer/")
     assert page.status_code == 200
     assert "You are ordering for" in page.text and email in page.text
     # Nobody was invited: the customer has an account already.
@@ -154,7 +148,7 @@ def test_lookup_creates_a_customer_who_is_invited_to_choose_a_password(
 ) -> None:
     email = unique_email()
     member = partner(shop)
-    assert look_up(member.journey("partner-order"), email).status_code == 200
+    assert look_up(member.journey("assisted-order"), email).status_code == 200
     with shop.engine.connect() as connection:
         row = connection.execute(select(customers).where(customers.c.email == email)).one()
     assert row.password_hash == "!invited"
@@ -201,12 +195,20 @@ def test_lookup_creates_a_customer_who_is_invited_to_choose_a_password(
     assert login.state()["customer"]["signed_in"]
 
 
+@pytest.mark.parametrize("role", ["partner", "sales"])
 def test_the_order_is_the_customers_and_records_who_placed_it(
-    shop: Backend, mailbox: Mailbox
+    shop: Backend, mailbox: Mailbox, role: str
 ) -> None:
+    """The example's journey as shipped (but the payment handed over): a partner, and a
+    member of sales, who never sees the partner's reference step."""
     email = known_customer(shop)
-    member = partner(shop, "Initech")
-    walker = member.journey("partner-order")
+    if role == "partner":
+        member = partner(shop, "Initech")
+    else:
+        member = Member(shop, add_member(shop, "sales"))
+        member.enrol()
+    organisation = "Initech" if role == "partner" else None
+    walker = member.journey("assisted-order")
     assert look_up(walker, email).status_code == 200
     to_confirmation(walker)
     placed = walker.step("confirm-order", {"confirm_token": "on-behalf-" + email}, json=True)
@@ -216,8 +218,12 @@ def test_the_order_is_the_customers_and_records_who_placed_it(
         order = connection.execute(select(orders).where(orders.c.number == number)).one()
         customer = connection.execute(select(customers).where(customers.c.email == email)).one()
     assert order.customer_id == customer.id and order.email == email
-    assert order.placed_by_staff_id is not None and order.partner == "Initech"
-    assert order.answers["order_notes"] == {"reference": "PO-42"}
+    assert order.placed_by_staff_id is not None and order.partner == organisation
+    if role == "partner":
+        assert order.answers["order_notes"] == {"reference": "PO-42"}
+    else:
+        assert "order_notes" not in order.answers
+        assert walker.state("billing")["skipped"] == ["partner-reference"]
     # The confirmation goes to the customer, not to the partner.
     outbox.run_once(shop.app)
     assert [m["Subject"] for m in mailbox.to(email)] == [f"Your order {number}"]
@@ -226,21 +232,22 @@ def test_the_order_is_the_customers_and_records_who_placed_it(
     shown = run(shop, "orders", "show", number, password=None)
     assert shown.exit_code == 0, shown.output
     assert f'"placed_by": "{member.email}"' in shown.output
-    assert '"partner": "Initech"' in shown.output
+    assert f'"partner": {json.dumps(organisation)}' in shown.output
     [created] = json.loads(shown.output)["history"]
     assert created["action"] == "created" and created["subject"] == "order"
     assert (created["actor"], created["who"]) == ("staff", member.email)
-    assert created["detail"] == {"staff": member.email, "partner": "Initech"}
-    listed = run(shop, "orders", "list", "--journey", "partner-order", password=None)
+    assert created["detail"] == {"staff": member.email, "partner": organisation}
+    listed = run(shop, "orders", "list", "--journey", "assisted-order", password=None)
     assert f"{number}" in listed.output
-    assert f"placed by {member.email} for Initech" in listed.output
+    placed_by = f"placed by {member.email}" + (" for Initech" if organisation else "")
+    assert placed_by in listed.output
     exported = run(shop, "orders", "export", "--format", "csv", password=None)
     [row] = [r for r in csv.DictReader(io.StringIO(exported.output)) if r["number"] == number]
-    assert (row["placed_by"], row["partner"]) == (member.email, "Initech")
+    assert (row["placed_by"], row["partner"]) == (member.email, organisation or "")
 
 
 def test_staff_cannot_pass_the_lookup_without_a_customer(shop: Backend) -> None:
-    walker = partner(shop).journey("partner-order")
+    walker = partner(shop).journey("assisted-order")
     assert walker.add("starter", step="product-selection", json=True).status_code == 200
     cart = walker.step("cart", {}, json=True)
     assert cart.status_code == 409
@@ -270,20 +277,22 @@ def test_a_customer_cannot_use_a_lookup_step(shop: Backend) -> None:
 def test_a_lookup_in_a_journey_only_customers_walk_is_refused(tmp_path: Path) -> None:
     journeys = tmp_path / "journeys"
     shutil.copytree(REPO / "journeys", journeys)
-    text = (journeys / "partner-order.toml").read_text()
-    (journeys / "partner-order.toml").write_text(text.replace('audience = ["partners"]\n', ""))
+    text = (journeys / "assisted-order.toml").read_text()
+    (journeys / "assisted-order.toml").write_text(
+        text.replace('audience = ["sales", "partners"]\n', "")
+    )
     with pytest.raises(ConfigError) as error:
         kljourney.load(journeys)
     [message] = [str(p) for p in error.value.errors]
     assert "a customer_lookup step lets staff order on a customer's behalf" in message
-    assert "partner-order.toml" in message
+    assert "assisted-order.toml" in message
 
 
 def test_a_lookup_is_staffs_whatever_the_file_says(tmp_path: Path) -> None:
     journeys = tmp_path / "journeys"
     shutil.copytree(REPO / "journeys", journeys)
-    text = (journeys / "partner-order.toml").read_text()
-    (journeys / "partner-order.toml").write_text(
+    text = (journeys / "assisted-order.toml").read_text()
+    (journeys / "assisted-order.toml").write_text(
         text.replace('type = "customer_lookup"\n', 'type = "customer_lookup"\nactor = "any"\n')
     )
     with pytest.raises(ConfigError) as error:
