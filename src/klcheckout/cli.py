@@ -680,12 +680,45 @@ def disable_staff(email: str) -> None:
     click.echo(f"{email} is disabled; {ended} session(s) ended.")
 
 
-@staff_group.command("revoke")
+@staff_group.command("sessions")
 @click.argument("email")
-def revoke_staff(email: str) -> None:
-    """End every session of EMAIL (a lost laptop); they may sign in again."""
+def staff_sessions(email: str) -> None:
+    """EMAIL's running sessions, newest first, one a line: the id `staff revoke
+    --session` takes, the stage (password: the second factor is still to come), when it
+    started and ends, and the browser it was started in."""
     from . import staff
 
+    with _database() as connection:
+        try:
+            running = staff.sessions(connection, email)
+        except staff.StaffError as error:
+            raise click.ClickException(str(error)) from None
+    if not running:
+        click.echo(f"{email} has no running session.")
+    for row in running:
+        click.echo(
+            f"{staff.session_id(row)}  {row.stage:8}  started {shown(row.created_at)}  "
+            f"ends {shown(row.expires_at)}  {row.user_agent or '(browser not known)'}"
+        )
+
+
+@staff_group.command("revoke")
+@click.argument("email")
+@click.option(
+    "--session",
+    "session",
+    default=None,
+    help="End only this session (its id from `klcheckout staff sessions EMAIL`).",
+)
+def revoke_staff(email: str, session: str | None) -> None:
+    """End every session of EMAIL (a lost laptop), or only the one --session names (a
+    browser left signed in elsewhere); they may sign in again."""
+    from . import staff
+
+    if session is not None:
+        _change_member(partial(staff.revoke_session, session=session), email)
+        click.echo(f"Session {session.strip()} of {email} ended.")
+        return
     ended = _change_member(staff.revoke, email)
     click.echo(f"{ended} session(s) of {email} ended.")
 

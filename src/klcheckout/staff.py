@@ -7,9 +7,9 @@ hashed as customers' are (``accounts``). A sign-in has two stages, each a row in
 after the password the session is at "password" and may do nothing but the second
 factor (or its enrolment); after the code it is "full" and carries the member's
 role. A session lasts at most ``SESSION_HOURS`` from the password, never extended,
-and ends at sign-out, when it is revoked (``revoke_all``), or when the member is
-disabled. Nothing here is read from the customer's cart cookie or session: a
-customer's sign-in never gives staff rights.
+and ends at sign-out, when it is revoked (all of a member's, ``revoke_all``, or one,
+``revoke_session``), or when the member is disabled. Nothing here is read from the
+customer's cart cookie or session: a customer's sign-in never gives staff rights.
 """
 
 from __future__ import annotations
@@ -34,6 +34,10 @@ ROLES = ("sales", "partner", "admin")
 SESSION_HOURS = 8
 #: The stages of a sign-in.
 PASSWORD, FULL = "password", "full"
+#: How much of a session's token hash names it to an operator (``staff sessions``): the
+#: start of a SHA-256 tells nothing of the token, and twelve characters never collide
+#: among one member's sessions.
+SESSION_ID_LENGTH = 12
 
 
 class StaffError(Exception):
@@ -161,6 +165,48 @@ def _existing(connection: Connection, email: str) -> Any:
     return member
 
 
+def sessions(connection: Connection, email: str) -> list[Any]:
+    """The member's running sessions, newest first, for an operator to tell apart (by
+    start, stage and browser) before ending one. ``StaffError`` for an unknown email."""
+    member = _existing(connection, email)
+    query = (
+        select(staff_sessions)
+        .where(
+            staff_sessions.c.staff_id == member.id,
+            staff_sessions.c.revoked_at.is_(None),
+            staff_sessions.c.expires_at > now(),
+        )
+        .order_by(staff_sessions.c.created_at.desc(), staff_sessions.c.token_hash)
+    )
+    return list(connection.execute(query))
+
+
+def session_id(session: Any) -> str:
+    return str(session.token_hash[:SESSION_ID_LENGTH])
+
+
+def revoke_session(connection: Connection, email: str, session: str) -> None:
+    """End the one session of the member that ``session`` (an id ``sessions`` shows, or
+    its first six characters or more) names: a browser left signed in on a shared
+    computer, while the member goes on working in their own. ``StaffError`` when it
+    names none, or more than one."""
+    typed = session.strip().lower()
+    running = sessions(connection, email)
+    found = [row for row in running if len(typed) >= 6 and row.token_hash.startswith(typed)]
+    if not found:
+        raise StaffError(
+            f"{normal_email(email)} has no running session {session.strip()!r}; "
+            f"`klcheckout staff sessions {normal_email(email)}` shows each one's id"
+        )
+    if len(found) > 1:
+        raise StaffError(f"{session.strip()!r} names {len(found)} sessions; type more of its id")
+    connection.execute(
+        update(staff_sessions)
+        .where(staff_sessions.c.token_hash == found[0].token_hash)
+        .values(revoked_at=now())
+    )
+
+
 def revoke_all(connection: Connection, staff_id: int) -> int:
     moment = now()
     result = connection.execute(
@@ -195,12 +241,15 @@ def check_password(
     return member if member.disabled_at is None else None
 
 
-def start_session(connection: Connection, staff_id: int) -> str:
-    """A new session at the "password" stage; its token (always new: no fixation)."""
-    return _insert_session(connection, staff_id, PASSWORD, now())
+def start_session(connection: Connection, staff_id: int, user_agent: str = "") -> str:
+    """A new session at the "password" stage; its token (always new: no fixation).
+    ``user_agent``: the browser's, kept so an operator can tell sessions apart."""
+    return _insert_session(connection, staff_id, PASSWORD, now(), user_agent[:200] or None)
 
 
-def _insert_session(connection: Connection, staff_id: int, stage: str, created: Any) -> str:
+def _insert_session(
+    connection: Connection, staff_id: int, stage: str, created: Any, user_agent: str | None
+) -> str:
     token = secrets.token_urlsafe(32)
     connection.execute(
         insert(staff_sessions).values(
@@ -209,6 +258,7 @@ def _insert_session(connection: Connection, staff_id: int, stage: str, created: 
             stage=stage,
             created_at=created,
             expires_at=created + timedelta(hours=SESSION_HOURS),
+            user_agent=user_agent,
         )
     )
     return token
@@ -225,7 +275,7 @@ def promote(connection: Connection, token: str) -> str:
         .where(staff_sessions.c.token_hash == row.token_hash)
         .values(revoked_at=now())
     )
-    return _insert_session(connection, row.staff_id, FULL, row.created_at)
+    return _insert_session(connection, row.staff_id, FULL, row.created_at, row.user_agent)
 
 
 def end_session(connection: Connection, token: str) -> None:

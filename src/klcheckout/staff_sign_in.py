@@ -320,7 +320,7 @@ def sign_in() -> Response:
     with db.writing(connection) as writing:
         if value and not value.startswith(ANONYMOUS):
             staff.end_session(writing, value)  # a sign-in over another ends that one
-        token = staff.start_session(writing, found.id)
+        token = staff.start_session(writing, found.id, request.user_agent.string)
     return _answer(cookie=token)
 
 

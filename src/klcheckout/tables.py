@@ -340,6 +340,9 @@ staff_sessions = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
     Column("revoked_at", UTCDateTime()),
+    #: The browser it was started in (its User-Agent, cut to 200 characters), so that an
+    #: operator can tell a member's sessions apart and end one (``staff sessions``).
+    Column("user_agent", String(200)),
 )
 
 #: The audit trail of guided selling: what happened to an order, a quote or a checkout

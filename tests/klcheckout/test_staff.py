@@ -205,6 +205,41 @@ def test_staff_add_list_disable_and_revoke(shop: Backend) -> None:
     assert member.sign_in().status_code == 401  # a disabled member cannot sign in
 
 
+def test_one_session_of_several_is_ended_alone(shop: Backend) -> None:
+    """A member signed in at their desk and on a shared computer: the operator tells the
+    two apart by browser and ends the shared one; the desk's goes on."""
+    email = add_member(shop)
+    desk = Member(shop, email)
+    desk.http.headers["User-Agent"] = "Desk laptop (Firefox 140)"
+    desk.enrol()
+    kiosk = Member(shop, email)
+    kiosk.http.headers["User-Agent"] = "Shared kiosk (Chromium 156)"
+    assert kiosk.sign_in().status_code == 200
+    assert kiosk.post("code", {"code": code_at(desk.secret, 1)}).status_code == 200
+    listed = run(shop, "staff", "sessions", email)
+    assert listed.exit_code == 0, listed.output
+    lines = listed.output.splitlines()
+    assert len(lines) == 2 and all("  full  " in line and " ends 20" in line for line in lines)
+    [kiosk_line] = [line for line in lines if line.endswith("Shared kiosk (Chromium 156)")]
+    session = kiosk_line.split()[0]
+    assert len(session) == staff.SESSION_ID_LENGTH
+    ended = run(shop, "staff", "revoke", email, "--session", session[:8])
+    assert ended.exit_code == 0 and f"Session {session[:8]} of {email} ended." in ended.output
+    assert kiosk.state()["stage"] == "signed-out"
+    assert desk.state()["stage"] == "signed-in"
+    [left] = run(shop, "staff", "sessions", email).output.splitlines()
+    assert left.endswith("Desk laptop (Firefox 140)")
+    # An ended session, or an id too short to name one, is a clear error.
+    for typed in (session, "abc"):
+        refused = run(shop, "staff", "revoke", email, "--session", typed)
+        assert refused.exit_code == 1
+        assert f"has no running session '{typed}'" in refused.output
+        assert f"klcheckout staff sessions {email}" in refused.output
+    assert desk.state()["stage"] == "signed-in"
+    unknown = run(shop, "staff", "sessions", "nobody@example.com")
+    assert unknown.exit_code == 1 and "no member of staff" in unknown.output
+
+
 def test_a_new_password_a_reset_factor_and_enabling_again(shop: Backend) -> None:
     member = Member(shop, add_member(shop, "sales"))
     member.enrol()
@@ -536,16 +571,16 @@ def test_a_signed_in_member_is_offered_the_journeys_of_their_role(shop: Backend)
         return {journey["key"]: journey for journey in member.state()["journeys"]}
 
     sales = offered("sales")
-    assert sorted(sales) == ["assisted", "sales-quote"]
+    assert sorted(sales) == ["assisted", "assisted-order", "sales-quote"]
     assert sales["assisted"] == {
         "key": "assisted",
         "name": "Order for a customer",
         "url": "/assisted/plan/",
         "page_url": "/api/assisted/pages/plan/",
     }
-    assert sorted(offered("partner", "Initech")) == ["partner-order", "partnered"]
+    assert sorted(offered("partner", "Initech")) == ["assisted-order", "partnered"]
     # An admin walks every journey; those only customers walk are not offered.
-    assert sorted(offered("admin")) == ["assisted", "partner-order", "partnered", "sales-quote"]
+    assert sorted(offered("admin")) == ["assisted", "assisted-order", "partnered", "sales-quote"]
     signed_out = Member(shop, add_member(shop)).state()
     assert "journeys" not in signed_out
 
