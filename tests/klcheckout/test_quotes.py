@@ -34,7 +34,6 @@ from test_staff import Member, add_member, refusal, run
 
 import kljourney
 from klcheckout import clock, quotes
-from klcheckout.app import use_shop
 from klcheckout.hooks import outbox
 from klcheckout.pricing import PricedCart
 from klcheckout.tables import events, order_lines, orders
@@ -179,12 +178,17 @@ def test_a_quote_with_a_discount_is_accepted_into_one_order_at_its_frozen_prices
     assert state["terms_url"] == "https://shop.example.com/terms"
     frozen = Decimal(line["line_total"])
 
-    # The catalog's price changes before the customer accepts: the quote holds.
+    # The catalog's price changes before the customer accepts (the file edited, the
+    # backend reloaded as after a deploy): the quote holds.
     loaded = shop.app.extensions["keylight"]
-    before = loaded.shop
-    dearer = before.products["pro"].model_copy(update={"price": Decimal("999.00")})
-    changed = kljourney.Shop(**{**before.__dict__, "products": {**before.products, "pro": dearer}})
-    use_shop(shop.app, changed)
+    catalog = loaded.root / "catalog.toml"
+    before = catalog.read_text()
+    head, pro = before.split('id = "pro"\n', 1)
+    price = pro.split("price = ", 1)[1].split("\n", 1)[0]
+    catalog.write_text(
+        head + 'id = "pro"\n' + pro.replace(f"price = {price}", 'price = "999.00"', 1)
+    )
+    assert loaded.reload().products["pro"].price == Decimal("999.00")
     try:
         # Double clicks, replays and two tabs at once: one order.
         results: list[requests.Response] = []
@@ -198,7 +202,8 @@ def test_a_quote_with_a_discount_is_accepted_into_one_order_at_its_frozen_prices
         for thread in threads:
             thread.join()
     finally:
-        use_shop(shop.app, before)
+        catalog.write_text(before)
+        loaded.reload()
     assert {r.status_code for r in results} == {200}, [r.text for r in results]
     numbers = {r.json()["order_number"] for r in results}
     assert len(numbers) == 1
