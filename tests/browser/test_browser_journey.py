@@ -104,8 +104,37 @@ def check_accessible(page: Any) -> None:
         page.set_viewport_size(size)
 
 
+def check_shopping(page: Any) -> None:
+    """The product selection: its pictures loaded, no wider than their cards and as tall
+    as their width and height said (nothing jumps); the cart beside the products on a
+    wide screen, below them on a phone."""
+    pictures = page.locator("img.product-image")
+    assert pictures.count() == 4
+    for index in range(pictures.count()):
+        picture = pictures.nth(index)
+        loaded = picture.evaluate("i => i.complete && i.naturalWidth > 0")
+        assert loaded, picture.get_attribute("src")
+        box, card = picture.bounding_box(), picture.locator("xpath=..").bounding_box()
+        assert box["width"] <= card["width"]
+        ratio = int(picture.get_attribute("width")) / int(picture.get_attribute("height"))
+        assert abs(box["width"] / box["height"] - ratio) < 0.02
+    products = page.locator("section.selection").bounding_box()
+    cart = page.locator(".shopping-cart").bounding_box()
+    assert cart["x"] >= products["x"] + products["width"], "the cart beside the products"
+    size = page.viewport_size
+    page.set_viewport_size({"width": 320, "height": 640})
+    try:
+        products = page.locator("section.selection").bounding_box()
+        cart = page.locator(".shopping-cart").bounding_box()
+        assert cart["y"] >= products["y"] + products["height"], "below them on a phone"
+    finally:
+        page.set_viewport_size(size)
+
+
 def check_summary(page: Any) -> None:
     """Where a step shows the order: beside it on a wide screen, folded above it on a phone."""
+    if page.locator(".shopping").count():
+        check_shopping(page)
     summary = page.locator("details[data-kl-summary]")
     if summary.count() == 0:
         return

@@ -133,7 +133,7 @@ def test_no_key_is_written_when_there_are_errors(shop_dir: Path) -> None:
 def test_toml_syntax_error_has_file_and_line(shop_dir: Path) -> None:
     edit(shop_dir / "catalog.toml", 'name = "Pro"', 'name = "Pro')
     message = only_error(shop_dir)
-    assert message.startswith("catalog.toml:13: error: not valid TOML: Illegal character")
+    assert message.startswith("catalog.toml:14: error: not valid TOML: Illegal character")
 
 
 def test_unknown_step_type_lists_the_valid_ones(shop_dir: Path) -> None:
@@ -197,7 +197,7 @@ def test_bad_tax_rate(shop_dir: Path) -> None:
 def test_duplicate_product_id(shop_dir: Path) -> None:
     edit(shop_dir / "catalog.toml", 'id = "pro"', 'id = "starter"')
     assert problems(shop_dir)[0] == (
-        "catalog.toml:12: error: field 'products[1].id': duplicate id 'starter'; "
+        "catalog.toml:13: error: field 'products[1].id': duplicate id 'starter'; "
         "each entry in [[products]] needs its own id"
     )
 
@@ -251,7 +251,7 @@ def test_unknown_references_everywhere_reported_at_once(shop_dir: Path) -> None:
     assert any("unknown step type 'cart'" in p for p in found)
     assert any(
         p.startswith(
-            "catalog.toml:38: error: field 'product_selections[0].products': unknown product 'prod'"
+            "catalog.toml:42: error: field 'product_selections[0].products': unknown product 'prod'"
         )
         for p in found
     )
@@ -687,12 +687,14 @@ def test_brand_files_are_images_in_the_journeys_folder(
 
 
 def test_product_pictures_are_measured(shop_dir: Path) -> None:
-    edit(
-        shop_dir / "catalog.toml", 'id = "starter"\n', 'id = "starter"\nimage = "brand/logo.svg"\n'
-    )
+    shop = kljourney.load(shop_dir)
+    assert shop.products["starter"].image == "products/starter.svg"
+    assert shop.images["products/starter.svg"] == (320, 160)  # its width and height attributes
+    edit(shop_dir / "catalog.toml", '"products/starter.svg"', '"brand/logo.svg"')
     shop = kljourney.load(shop_dir)
     assert shop.products["starter"].image == "brand/logo.svg"
-    assert shop.images == {"brand/logo.svg": (132, 40)}  # its width and height attributes
+    assert shop.images["brand/logo.svg"] == (132, 40)
+    assert sorted(shop.images) == ["brand/logo.svg", "products/team.svg", "products/workshop.svg"]
 
 
 @pytest.mark.parametrize(
@@ -707,11 +709,7 @@ def test_a_product_picture_must_be_an_image_there(
 ) -> None:
     if content is not None:
         (shop_dir / "brand" / "starter.png").write_bytes(content)
-    edit(
-        shop_dir / "catalog.toml",
-        'id = "starter"\n',
-        'id = "starter"\nimage = "brand/starter.png"\n',
-    )
+    edit(shop_dir / "catalog.toml", '"products/starter.svg"', '"brand/starter.png"')
     message = only_error(shop_dir)
     assert message.startswith("catalog.toml:") and "field 'products[0].image'" in message
     assert expected in message
