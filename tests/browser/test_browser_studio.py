@@ -4,7 +4,8 @@ A marketer who never opens a text editor makes the product, the product
 selection, the billing form and the seven-step journey, puts two steps in their
 place (one by drag and drop, one with the keyboard), brands the shop, launches
 the journey and orders.
-The files written must read as a careful person would have written them.
+The files written must read as a careful person would have written them. And a
+change saved in the studio shows in a preview page left open beside it, without a click.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from browser_helpers import (
+    JOURNEY_FILE,
+    Server,
     Workspace,
     add_product,
     press_continue,
@@ -25,7 +28,9 @@ from browser_helpers import (
     strong_password,
     unique_email,
     wait_for_state,
+    wait_for_step,
 )
+from playwright.sync_api import expect
 
 import kljourney
 
@@ -338,3 +343,33 @@ def test_a_marketer_builds_launches_and_orders(ws: Workspace, context: Any, page
         assert [
             e for e in page.kl_errors if "(CONFLICT)" not in e and "(UNPROCESSABLE" not in e
         ] == []
+
+
+def test_an_open_preview_shows_a_change_saved_in_the_studio(
+    context: Any, page: Any, server: Server
+) -> None:
+    """The cart's page open beside the studio: a new page title saved in the studio is
+    there without a click. The page is marked before the save and only a reload wipes
+    the mark; nothing but the rebuilt page has the new heading, so without live reload
+    the wait for it times out."""
+    page.goto(server.url("cart"))
+    wait_for_step(page, "cart")
+    heading = page.locator("h1")
+    assert heading.inner_text() == "Cart"
+    page.evaluate("() => { window.__klMark = true; }")
+
+    studio = context.new_page()
+    studio.goto(f"{server.base}{STUDIO}journeys/{JOURNEY_FILE}/steps/1/")
+    form = studio.locator("form[data-studio-step-form]")
+    assert form.get_by_label("Name", exact=True).input_value() == "Cart"
+    form.get_by_label("Page title").fill("Your basket")
+    form.get_by_role("button", name="Save").click()
+    saved(studio)
+
+    expect(heading).to_have_text("Your basket", timeout=10_000)
+    assert page.evaluate("() => window.__klMark") is None  # reloaded, not patched
+    assert page.url == server.url("cart")
+    # The name stays in the progress bar.
+    assert page.locator("nav.progress [aria-current=step]").get_attribute("data-kl-name") == "Cart"
+    wait_for_state(page)
+    assert page.kl_errors == []
