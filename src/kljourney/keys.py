@@ -9,7 +9,6 @@ import os
 import re
 import secrets
 import string
-import tempfile
 import tomllib
 from pathlib import Path
 
@@ -57,12 +56,34 @@ def _insert_key_line(text: str, key: str) -> str:
 
 
 def replace_file(path: Path, text: str) -> None:
-    """Temp file and rename, so an interrupted write never leaves half a journey."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Temp file and rename, so an interrupted write never leaves half a journey.
+
+    The file keeps its permission bits: the rename puts the temp file's in their
+    place, and a web server or a colleague may need to read it. A new file gets
+    what any new file gets (0666 less the umask), which is why the temp file is
+    not ``tempfile.mkstemp``'s (always 0600). The text reaches the disk before
+    the rename, so a crash in between leaves the old file, not an empty one.
+    """
+    try:
+        mode: int | None = os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        mode = None
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, flags, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            if mode is not None:
+                os.chmod(tmp, mode)
             handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise

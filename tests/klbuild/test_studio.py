@@ -333,14 +333,17 @@ def test_products_and_selections(studio: Studio) -> None:
         },
     )
     assert answer.status_code == 303, answer.text
-    assert only_added(before, studio.text("catalog.toml"))[-6:] == [
+    # After the last product, a blank line apart from the selections that follow.
+    assert only_added(before, studio.text("catalog.toml"))[-7:] == [
         "[[products]]",
         'id = "team"',
         'name = "Team"',
         'price = "49.00"',
         'billing = "monthly"',
         'tax_rate = "19"',
+        "",
     ]
+    assert 'tax_rate = "19"\n\n[[product_selections]]' in studio.text("catalog.toml")
     answer = studio.post(
         "/selections/0",
         {

@@ -2,36 +2,44 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import tomllib
+from pathlib import Path
 
 import pytest
 import tomlkit
 from werkzeug.datastructures import MultiDict
 
-from klbuild.studio import edits, fields
+from klbuild.studio import documents, edits, fields
 from klbuild.studio.documents import StudioError
 
-JOURNEY = """\
+JOURNEY_HEAD = """\
 # Our shop. Keep the cart before the login.
 name = "Shop"
 key = "shop"
 business_entity = "acme"
 
+"""
+PLANS = """\
 [[steps]]
 name = "Plans"   # what people pick from
 type = "product_selection"
 product_selection = "plans"
 progress_bar = true
-
+"""
+CART = """\
 [[steps]]
 name = "Cart"
 type = "order"
-
+"""
+CONFIRM = """\
 # The confirmation comes last.
 [[steps]]
 name = "Confirm"
 type = "confirmation"
 """
+JOURNEY = JOURNEY_HEAD + PLANS + "\n" + CART + "\n" + CONFIRM
 
 FORMS = """\
 [[forms]]
@@ -57,12 +65,84 @@ def names(document: tomlkit.TOMLDocument) -> list[str]:
 
 def test_reorder_keeps_every_comment_with_its_step() -> None:
     document = tomlkit.parse(JOURNEY)
-    edits.reorder(document, "steps", [1, 0, 2])
-    text = document.as_string()
-    assert names(document) == ["Cart", "Plans", "Confirm"]
-    assert text.startswith("# Our shop. Keep the cart before the login.\n")
-    assert 'name = "Plans"   # what people pick from' in text
-    assert sorted(text.splitlines()) == sorted(JOURNEY.splitlines())
+    edits.reorder(document, "steps", [2, 0, 1])
+    assert document.as_string() == JOURNEY_HEAD + CONFIRM + "\n" + PLANS + "\n" + CART
+
+
+def test_moving_the_last_step_up() -> None:
+    document = tomlkit.parse(JOURNEY)
+    edits.move(document, "steps", 2, 1)
+    assert document.as_string() == JOURNEY_HEAD + PLANS + "\n" + CONFIRM + "\n" + CART
+
+
+def test_moving_the_first_step_to_the_end() -> None:
+    document = tomlkit.parse(JOURNEY)
+    edits.move(document, "steps", 0, 2)
+    assert document.as_string() == JOURNEY_HEAD + CART + "\n" + CONFIRM + "\n" + PLANS
+
+
+def test_a_last_line_without_a_newline_gets_one_when_its_step_moves_up() -> None:
+    document = tomlkit.parse(JOURNEY.removesuffix("\n"))
+    edits.move(document, "steps", 2, 0)
+    assert document.as_string() == JOURNEY_HEAD + CONFIRM + "\n" + PLANS + "\n" + CART
+
+
+def test_deleting_the_step_before_a_comment_keeps_the_comment() -> None:
+    document = tomlkit.parse(JOURNEY)
+    edits.delete(document, "steps", 1)
+    assert document.as_string() == JOURNEY_HEAD + PLANS + "\n" + CONFIRM
+
+
+def test_deleting_the_last_step_leaves_one_newline_at_the_end() -> None:
+    document = tomlkit.parse(JOURNEY)
+    edits.delete(document, "steps", 2)
+    assert document.as_string() == JOURNEY_HEAD + PLANS + "\n" + CART
+
+
+def test_what_follows_the_steps_stays_after_them() -> None:
+    hooks = '\n# Mail the order.\n[[hooks]]\ntype = "email"\n'
+    document = tomlkit.parse(JOURNEY + hooks)
+    edits.move(document, "steps", 2, 0)
+    assert document.as_string() == JOURNEY_HEAD + CONFIRM + "\n" + PLANS + "\n" + CART + hooks
+    assert document["hooks"][0]["type"] == "email"
+    for _ in range(3):
+        edits.delete(document, "steps", 0)
+    assert document.as_string() == JOURNEY_HEAD.removesuffix("\n") + hooks
+
+
+def test_steps_keep_the_files_spacing() -> None:
+    document = tomlkit.parse(JOURNEY_HEAD + PLANS + CART + CONFIRM)
+    edits.move(document, "steps", 0, 2)
+    assert document.as_string() == JOURNEY_HEAD + CART + CONFIRM + PLANS
+
+
+def test_a_field_goes_with_the_comment_above_the_next_form_left_in_place() -> None:
+    document = tomlkit.parse(FORMS)
+    edits.delete(edits.table_at(document, "forms", 0), "fields", 0)
+    assert document.as_string() == (
+        '[[forms]]\nid = "billing"\nname = "Billing"\n\n# Notes come next.\n\n'
+        '[[forms]]\nid = "notes"\nname = "Notes"\n'
+    )
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640])
+def test_a_save_keeps_the_files_mode(tmp_path: Path, mode: int) -> None:
+    path = tmp_path / "shop.toml"
+    path.write_text(JOURNEY, encoding="utf-8")
+    path.chmod(mode)
+    documents.write(tmp_path, "shop.toml", JOURNEY + "# saved\n")
+    assert path.read_text(encoding="utf-8") == JOURNEY + "# saved\n"
+    assert stat.S_IMODE(path.stat().st_mode) == mode
+    assert [file.name for file in tmp_path.iterdir()] == ["shop.toml"]
+
+
+def test_a_new_file_gets_the_mode_the_umask_gives(tmp_path: Path) -> None:
+    umask = os.umask(0o027)
+    try:
+        documents.write(tmp_path, "new.toml", JOURNEY)
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "new.toml").stat().st_mode) == 0o640
 
 
 def test_move_is_clamped_and_a_bad_order_refused() -> None:
