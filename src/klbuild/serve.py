@@ -59,6 +59,11 @@ class DevServer:
             guard = Guard(host, allow_hosts, remote=studio_remote)
             self.server.mount_studio(studio_app(self.studio, guard))
         self._build_lock = threading.Lock()
+        #: What each changed file held when a build last took it in (None: there was no
+        #: such file). The watcher reports the files the studio writes too, after the
+        #: studio has had them built: a second build of the same bytes would change no
+        #: page, yet hold back the preview's reload, which waits for builds to end.
+        self._built: dict[Path, bytes | None] = {}
         self._watcher: Watcher | None = None
         self._delivery: Any = None
 
@@ -74,12 +79,16 @@ class DevServer:
         A mistake in the files keeps the server and the last good site running;
         the pages show the mistakes over themselves until the files are fixed.
         """
+        changed = set(changed)
         with self._build_lock:
+            contents = _contents(changed)
+            if changed and contents is not None and self._built_already(contents):
+                return  # the watcher's echo of a save the studio had built at once
             with self.server.building():
                 try:
                     # The watcher names what changed, so the loader need not stat the rest;
                     # with no names (the first build, a manual call) it checks every file.
-                    report = self.builder.build(changed=set(changed) or None)
+                    report = self.builder.build(changed=changed or None)
                 except ConfigError as exc:
                     self.show_problems(exc.problems)
                     return
@@ -89,6 +98,7 @@ class DevServer:
                     )
                     return
             assert report.shop is not None
+            self._built.update(contents or {})
             had_problems = bool(self.server.problems)
             try:
                 self.serve_shop(report.shop)
@@ -106,6 +116,11 @@ class DevServer:
                 self.server.built(report.shop, report.changed_journeys, everything)
             else:
                 self.server.unchanged(report.shop)
+
+    def _built_already(self, contents: dict[Path, bytes | None]) -> bool:
+        return all(
+            path in self._built and self._built[path] == data for path, data in contents.items()
+        )
 
     def serve_shop(self, shop: Shop) -> None:
         """Hand the new model to the backend (starting it the first time), under its path."""
@@ -185,6 +200,20 @@ class DevServer:
 
     def first_step_urls(self, base: str) -> list[tuple[str, str]]:
         return self.server.first_step_urls(base)
+
+
+def _contents(paths: Iterable[Path]) -> dict[Path, bytes | None] | None:
+    """What each file holds now (None: it is gone), by its resolved path; None when
+    one cannot be read, which no build can have seen either."""
+    found: dict[Path, bytes | None] = {}
+    for path in paths:
+        try:
+            found[path.resolve()] = path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            found[path.resolve()] = None
+        except OSError:
+            return None
+    return found
 
 
 def _touches_shared(changed: Iterable[Path], journeys: Path) -> bool:

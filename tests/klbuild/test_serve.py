@@ -22,7 +22,7 @@ from klbuild.serve import DevServer
 #: tests/klbuild/conftest.py's Workspace (not imported: tests/browser has a conftest too).
 Workspace = Any
 
-INJECTED = '<script src="/__klbuild/livereload.js"'
+INJECTED = '<script data-build="'
 
 
 class Running:
@@ -104,11 +104,10 @@ def test_pages_get_the_livereload_script_but_built_files_do_not(
     html = response.text
     assert html.count(INJECTED) == 1
     assert html.index(INJECTED) < html.index("</body>")
+    script = html[html.index(INJECTED) : html.index("</script>", html.index(INJECTED))]
+    assert 'new EventSource("/__klbuild/events")' in script
     for page in ws.pages().values():
-        assert "__klbuild" not in page
-    script = running.get("/__klbuild/livereload.js")
-    assert script.headers["Content-Type"].startswith("text/javascript")
-    assert "EventSource" in script.text
+        assert "__klbuild" not in page and "data-build" not in page
 
 
 def test_assets_are_served_as_they_are(ws: Workspace, running: Running) -> None:
@@ -117,6 +116,8 @@ def test_assets_are_served_as_they_are(ws: Workspace, running: Running) -> None:
     assert response.status_code == 200
     assert response.content == css.read_bytes()
     assert response.headers["Content-Type"].startswith("text/css")
+    # Named by their digest: a reloading page takes them from the browser's cache.
+    assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
 
 
 def test_a_folder_without_slash_redirects(ws: Workspace, running: Running) -> None:
@@ -196,6 +197,45 @@ def test_saving_a_shared_file_reloads_every_page(ws: Workspace, running: Running
     name, data = stream.next()
     assert name == "reload"
     assert data["all"] is True
+
+
+def test_a_save_built_already_is_not_built_again(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The watcher reports the files the studio writes, after the studio has had them
+    built: the same bytes again start no build, which would change no page and only
+    hold back the preview's reload. Other bytes, or a file gone, do."""
+    dev = DevServer(ws.journeys, ws.site, instance=ws.root / "instance", port=0)
+    builds: list[Any] = []
+    build = dev.builder.build
+
+    def counted(changed: Any = None) -> Any:
+        builds.append(changed)
+        return build(changed=changed)
+
+    monkeypatch.setattr(dev.builder, "build", counted)
+    journey = ws.journeys / ws.journey_file
+    try:
+        dev.rebuild()
+        ws.edit(ws.journey_file, 'name = "Cart"', 'name = "Basket"')
+        dev.rebuild({journey})  # the studio's build, at once
+        dev.rebuild({journey})  # the watcher's report of the same save
+        monkeypatch.chdir(ws.journeys)
+        dev.rebuild({Path(ws.journey_file)})  # the same file, named from elsewhere
+        assert len(builds) == 2
+        assert (ws.site / ws.key / "basket" / "index.html").is_file()
+        ws.edit(ws.journey_file, 'name = "Basket"', 'name = "Trolley"')
+        dev.rebuild({journey})
+        assert len(builds) == 3 and (ws.site / ws.key / "trolley" / "index.html").is_file()
+        extra = ws.journeys / "extra.toml"
+        extra.write_text(journey.read_text().replace(f'key = "{ws.key}"', 'key = "extra"'))
+        dev.rebuild({extra})
+        extra.unlink()
+        dev.rebuild({extra})
+        dev.rebuild({extra})
+        assert len(builds) == 5 and not (ws.site / "extra").exists()
+    finally:
+        dev.stop()
 
 
 def check_messages(ws: Workspace) -> list[str]:

@@ -160,7 +160,7 @@ def home(status: int = 200, errors: list[str] | None = None, posted: Any = None)
 
 def create_journey() -> Any:
     studio = _studio()
-    values = fields.values_from(request.form, fields.JOURNEY_FIELDS, studio.choices().languages)
+    values = fields.values_from(request.form, fields.JOURNEY_FIELDS, studio.languages())
     key = request.form.get("key", "").strip()
     name = values["name"] if isinstance(values["name"], str) else _first(values["name"])
     if not name:
@@ -216,7 +216,7 @@ def _step_summary(table: Any) -> dict[str, Any]:
 
 def save_journey(file: str) -> Any:
     studio = _studio()
-    values = fields.values_from(request.form, fields.JOURNEY_FIELDS, studio.choices().languages)
+    values = fields.values_from(request.form, fields.JOURNEY_FIELDS, studio.languages())
 
     def edit(document: Document) -> None:
         fields.apply(document.toml, fields.JOURNEY_FIELDS, values)
@@ -261,7 +261,7 @@ def _step_type() -> str:
 
 
 def _step_values(step_type: str) -> dict[str, Any]:
-    languages = _studio().choices().languages
+    languages = _studio().languages()
     return fields.values_from(request.form, fields.step_fields(step_type), languages)
 
 
@@ -285,7 +285,7 @@ def add_step(file: str) -> Any:
 
 
 def _langs() -> list[str]:
-    return _studio().choices().languages
+    return _studio().languages()
 
 
 def _prefixed(prefix: str) -> MultiDict[str, str]:
@@ -472,7 +472,7 @@ def save_item(collection: str, index: str) -> Any:
         abort(404)
     file, key, specs, page = COLLECTIONS[collection]
     studio = _studio()
-    values = fields.values_from(request.form, specs, studio.choices().languages)
+    values = fields.values_from(request.form, specs, studio.languages())
     redisplay = catalog if page == "catalog" else forms
     written: list[Path] = []
     upload = request.files.get("picture") if collection == "products" else None
@@ -518,7 +518,7 @@ def delete_item(collection: str, index: int) -> Any:
 def save_form_field(form: int, index: str) -> Any:
     """Add (index "new") or change one field of a form."""
     studio = _studio()
-    values = fields.values_from(request.form, fields.FORM_FIELD_FIELDS, studio.choices().languages)
+    values = fields.values_from(request.form, fields.FORM_FIELD_FIELDS, studio.languages())
 
     def edit(document: Document) -> None:
         table = edits.table_at(document.toml, "forms", form)
