@@ -19,7 +19,7 @@ SALES_KEY = "assisted"
 PASSWORD = "a long staff passphrase"
 EXTRA_FILES = {
     "assisted.toml": f'''
-name = "Order for a customer"
+name = "Quick order for a customer"
 key = "{SALES_KEY}"
 business_entity = "acme"
 audience = ["sales"]
@@ -85,10 +85,11 @@ def test_a_member_enrols_and_walks_a_sales_journey_a_customer_cannot(
     assert page.locator('[data-kl-staff="role"]').inner_text() == "sales"
 
     # The journeys of the member's role are offered on the page (the example's quote
-    # journey is for sales too; the partners' is not).
+    # journey and its order for a customer are for sales too).
     offered = page.locator("[data-kl-staff-journey-list] a")
-    assert sorted(offered.all_inner_texts()) == ["Order for a customer", "Sales quote"]
-    page.get_by_role("link", name="Order for a customer").click()
+    expected = ["Order for a customer", "Quick order for a customer", "Sales quote"]
+    assert sorted(offered.all_inner_texts()) == expected
+    page.get_by_role("link", name="Quick order for a customer").click()
     wait_for_step(page, "plan", SALES_KEY)
     page.locator('[data-kl-product="starter"]').wait_for()
     assert page.locator("[data-kl-messages]").is_hidden()

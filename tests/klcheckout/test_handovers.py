@@ -30,7 +30,7 @@ from checkout_helpers import (
 )
 from sqlalchemy import select
 from test_on_behalf import known_customer, look_up, partner
-from test_staff import Member, run
+from test_staff import Member, add_member, run
 
 from klcheckout import clock, worker
 from klcheckout.hooks import outbox
@@ -110,14 +110,21 @@ class Handed:
     link: str
 
 
-def to_payment(shop: Backend, customer: str) -> tuple[Member, Shopper]:
-    """A partner who found ``customer`` and did every step before the payment."""
-    member = partner(shop)
+def to_payment(shop: Backend, customer: str, role: str = "partner") -> tuple[Member, Shopper]:
+    """A partner (or a member of ``role``) who found ``customer`` and did every step
+    before the payment: a partner gives their reference too."""
+    if role == "partner":
+        member = partner(shop)
+    else:
+        member = Member(shop, add_member(shop, role))
+        member.enrol()
     walker = member.journey(JOURNEY)
     assert look_up(walker, customer).status_code == 200
     assert walker.add("starter", step="product-selection", json=True).status_code == 200
     assert walker.step("cart", {}, json=True).status_code == 200
-    assert walker.step("partner-reference", {"reference": "PO-7"}, json=True).status_code == 200
+    if role == "partner":
+        reference = walker.step("partner-reference", {"reference": "PO-7"}, json=True)
+        assert reference.status_code == 200
     billing = walker.state("billing")["values"]
     assert walker.step("billing", billing, json=True).status_code == 200
     return member, walker
@@ -171,11 +178,12 @@ def refused_page(shop: Backend, link: str, browser: Shopper | None = None) -> re
 MANDATE = {"method": "sepa_debit", "iban": GOOD_IBAN, "holder": "Grace Hopper", "mandate": "on"}
 
 
-def test_the_customer_gives_the_mandate_and_the_partner_places_the_order(
-    shop: Backend, mailbox: Mailbox
+@pytest.mark.parametrize("role", ["partner", "sales"])
+def test_the_customer_gives_the_mandate_and_the_member_places_the_order(
+    shop: Backend, mailbox: Mailbox, role: str
 ) -> None:
     customer = known_customer(shop)
-    member, walker = to_payment(shop, customer)
+    member, walker = to_payment(shop, customer, role)
     # The partner's page of the step: the customer's, to send.
     state = walker.state(PAYMENT)
     assert state["handover"] == {

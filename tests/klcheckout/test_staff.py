@@ -31,7 +31,7 @@ PASSWORD = "a long staff passphrase"
 
 #: Only sales (and admins) walk it; the cart is the customer's to complete.
 SALES_JOURNEY = """
-name = "Order for a customer"
+name = "Quick order for a customer"
 key = "assisted"
 business_entity = "acme"
 audience = ["sales"]
@@ -574,7 +574,7 @@ def test_a_signed_in_member_is_offered_the_journeys_of_their_role(shop: Backend)
     assert sorted(sales) == ["assisted", "assisted-order", "sales-quote"]
     assert sales["assisted"] == {
         "key": "assisted",
-        "name": "Order for a customer",
+        "name": "Quick order for a customer",
         "url": "/assisted/plan/",
         "page_url": "/api/assisted/pages/plan/",
     }
@@ -619,7 +619,7 @@ def test_without_javascript_the_backend_renders_each_stage(shop: Backend) -> Non
     assert member.state()["stage"] == "signed-in"
     # The journeys to start link to the backend's pages, which need no JavaScript either.
     page = member.http.get(f"{shop.url}/staff/page").text
-    assert '<a href="/api/assisted/pages/plan/">Order for a customer</a>' in page
+    assert '<a href="/api/assisted/pages/plan/">Quick order for a customer</a>' in page
 
 
 def test_the_cart_of_a_staff_step_is_refused_to_a_customer(shop: Backend, sales: Member) -> None:
