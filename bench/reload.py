@@ -141,6 +141,41 @@ def save(path: Path, text: str, atomic: bool) -> None:
             handle.write(text)
 
 
+def start_server(root: Path, journeys: Path) -> tuple[subprocess.Popen[str], str, float]:
+    """``klbuild serve`` of ``journeys`` on a free port, as a subprocess: the process,
+    its origin (``http://127.0.0.1:PORT``) and the seconds it took to be ready."""
+    started = time.perf_counter()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "klbuild",
+            "serve",
+            str(journeys),
+            "--site",
+            str(root / "site"),
+            "--port",
+            "0",
+            "--no-open",
+        ],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("KEYLIGHT_")},
+    )
+    assert server.stdout is not None
+    line = server.stdout.readline()
+    match = re.search(r"at (http://[\d.]+:\d+)/", line)
+    if not match:
+        server.terminate()
+        sys.exit(f"klbuild serve did not start: {line!r}")
+    # Keep reading stdout so the server never blocks on a full pipe.
+    threading.Thread(target=server.stdout.read, daemon=True).start()
+    return server, match.group(1), time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--journeys", type=int, default=1000, help="synthetic journeys (1000)")
@@ -153,35 +188,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="klbuild-reload-") as tmp:
         root = Path(tmp)
         journeys = make_journeys(root, args.journeys)
-        started = time.perf_counter()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "klbuild",
-                "serve",
-                str(journeys),
-                "--site",
-                str(root / "site"),
-                "--port",
-                "0",
-                "--no-open",
-            ],
-            cwd=root,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
+        server, origin, ready = start_server(root, journeys)
         try:
-            assert server.stdout is not None
-            line = server.stdout.readline()
-            match = re.search(r"at http://([\d.]+):(\d+)/", line)
-            if not match:
-                sys.exit(f"klbuild serve did not start: {line!r}")
-            # Keep reading stdout so the server never blocks on a full pipe.
-            threading.Thread(target=server.stdout.read, daemon=True).start()
-            ready = time.perf_counter() - started
-            client = Client(match.group(1), int(match.group(2)))
+            host, port = origin.removeprefix("http://").rsplit(":", 1)
+            client = Client(host, int(port))
             _, name, _ = client.next(timeout=30)
             assert name == "hello", name
             time.sleep(0.5)  # let the watcher settle after the first build
@@ -191,7 +201,7 @@ def main() -> None:
             times: dict[str, list[float]] = {"in place": [], "temp file + rename": []}
             if args.studio:
                 times = {"studio": []}
-                studio = Studio(match.group(1), int(match.group(2)))
+                studio = Studio(host, int(port))
             for i in range(args.saves):
                 atomic = i % 2 == 1
                 text = original.replace('name = "Cart"', f'name = "Cart {i}"', 1)

@@ -40,12 +40,9 @@ import argparse
 import json
 import math
 import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -53,7 +50,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from reload import EXAMPLE_FILE, EXAMPLE_KEY, make_journeys  # noqa: E402
+from reload import EXAMPLE_FILE, EXAMPLE_KEY, make_journeys, start_server  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
@@ -119,39 +116,6 @@ def post_form(origin: str, path: str, fields: list[tuple[str, str]]) -> None:
             return
         sys.exit(f"the studio refused the change ({answer.code}): {answer.read()[:500]!r}")
     sys.exit("the studio answered the change without its redirect")
-
-
-def start_server(root: Path, journeys: Path) -> tuple[subprocess.Popen[str], str, float]:
-    started = time.perf_counter()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "klbuild",
-            "serve",
-            str(journeys),
-            "--site",
-            str(root / "site"),
-            "--port",
-            "0",
-            "--no-open",
-        ],
-        cwd=root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith("KEYLIGHT_")},
-    )
-    assert server.stdout is not None
-    line = server.stdout.readline()
-    match = re.search(r"at (http://[\d.]+:\d+)/", line)
-    if not match:
-        server.terminate()
-        sys.exit(f"klbuild serve did not start: {line!r}")
-    # Keep reading stdout so the server never blocks on a full pipe.
-    threading.Thread(target=server.stdout.read, daemon=True).start()
-    return server, match.group(1), time.perf_counter() - started
 
 
 def summary(values: list[float]) -> str:
