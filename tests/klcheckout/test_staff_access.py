@@ -268,17 +268,31 @@ def test_every_endpoint_of_every_staff_journey_refuses(
     assert row_counts(shop) == before, f"{kind}'s refused requests wrote rows"
 
 
-def test_the_same_cookie_and_token_let_an_admin_through(
-    shop: Backend, staff_journeys: list[Journey]
+#: The journeys for staff each role walks: those whose audience names it (an admin: all).
+WALKS = {
+    "sales": {"assisted", "assisted-order", "sales-quote"},
+    "partner": {"assisted-order", "partners-only"},
+    "admin": {"assisted", "assisted-order", "partners-only", "sales-quote"},
+}
+
+
+@pytest.mark.parametrize("role", list(WALKS))
+def test_the_same_cookie_and_token_let_each_role_into_its_journeys(
+    shop: Backend, staff_journeys: list[Journey], role: str
 ) -> None:
-    """The control: what the refusals above send is a valid request once the role fits."""
-    admin = Person("", staff_cookie(signed_in(shop, "admin")))
+    """The control: what the refusals above send is a valid request once the role fits,
+    and each role is let into the journeys its audience names, refused the others."""
+    member = signed_in(shop, role, "Initech" if role == "partner" else None)
+    someone = Person("", staff_cookie(member), role=role)
     for journey in staff_journeys:
         first = journey.steps[0].id
-        state = send(shop, admin, journey, "GET", f"/{journey.key}/state?step={first}", {})
+        state = send(shop, someone, journey, "GET", f"/{journey.key}/state?step={first}", {})
+        if journey.key not in WALKS[role]:
+            assert state.status_code == 403, f"{role} in {journey.key}"
+            continue
         assert state.status_code == 200, state.text
-        page = send(shop, admin, journey, "GET", f"/{journey.key}/pages/{first}/", {})
+        page = send(shop, someone, journey, "GET", f"/{journey.key}/pages/{first}/", {})
         assert page.status_code == 200
         path = f"/{journey.key}/cart/add"
-        added = send(shop, admin, journey, "POST", path, adding(journey))
+        added = send(shop, someone, journey, "POST", path, adding(journey))
         assert added.status_code == 200, added.text
