@@ -84,6 +84,9 @@ class DevServer:
             contents = _contents(changed)
             if changed and contents is not None and self._built_already(contents):
                 return  # the watcher's echo of a save the studio had built at once
+            # Until this build works, no file counts as built: the pages show the last
+            # build's problems, and the files as they were before may be what fixes them.
+            self._built.clear()
             with self.server.building():
                 try:
                     # The watcher names what changed, so the loader need not stat the rest;
@@ -98,13 +101,13 @@ class DevServer:
                     )
                     return
             assert report.shop is not None
-            self._built.update(contents or {})
             had_problems = bool(self.server.problems)
             try:
                 self.serve_shop(report.shop)
             except klcheckout.SettingsError as exc:  # e.g. a Python hook nothing provides
                 self.show_problems([Problem(str(self.journeys), str(exc))])
                 return
+            self._built.update(contents or {})
             for warning in report.warnings:
                 click.echo(str(warning), err=True)
             if report.changed or had_problems:

@@ -234,6 +234,14 @@ def test_a_save_built_already_is_not_built_again(
         dev.rebuild({extra})
         dev.rebuild({extra})
         assert len(builds) == 5 and not (ws.site / "extra").exists()
+        # A build that failed: the same bytes as before it, which may be the fix, build.
+        good = journey.read_text()
+        journey.write_text(good.replace('type = "order"', 'type = "basket"'))
+        dev.rebuild({journey})
+        assert dev.problems
+        journey.write_text(good)
+        dev.rebuild({journey})
+        assert len(builds) == 7 and not dev.problems
     finally:
         dev.stop()
 

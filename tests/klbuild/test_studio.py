@@ -468,6 +468,25 @@ def test_a_refused_upload_is_not_kept(studio: Studio) -> None:
     assert "Icon: expected a .svg, .png, .ico file, got &#39;icon.gif&#39;" in wrong.text
 
 
+def test_a_refused_change_keeps_the_picture_the_shop_uses(studio: Studio) -> None:
+    """The logo in use uploaded again beside a colour the check refuses: the same bytes
+    are the same file, which the shop still names and must keep."""
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="120" height="32"></svg>'
+    logo = {"logo": ("acme.svg", svg, "image/svg+xml")}
+    saved = studio.post("/brand/", {"seen": studio.seen("/brand/")}, files=logo)
+    assert saved.status_code == 303, saved.text
+    used = studio.journeys / studio.toml("keylight.toml")["brand"]["logo"]
+    refused = studio.post(
+        "/brand/", {"seen": studio.seen("/brand/"), "color": "#ffff00"}, files=logo
+    )
+    assert refused.status_code == 422 and "contrast" in refused.text
+    assert used.read_bytes() == svg
+    assert (
+        studio.toml("keylight.toml")["brand"]["logo"]
+        == used.relative_to(studio.journeys).as_posix()
+    )
+
+
 # -- the files stay the source of truth ----------------------------------------------------
 
 

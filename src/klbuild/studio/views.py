@@ -479,10 +479,11 @@ def save_item(collection: str, index: str) -> Any:
     if upload is not None and upload.filename:
         stem = str(values.get("id") or "product")
         try:
-            path = _store_upload(studio.root, "images", stem, "Picture", upload, IMAGE_TYPES)
+            path = _store_upload(
+                studio.root, "images", stem, "Picture", upload, IMAGE_TYPES, written
+            )
         except StudioError as exc:
             return redisplay(422, [str(exc)], request.form)
-        written.append(path)
         values["image"] = path.relative_to(studio.root).as_posix()
 
     def edit(document: Document) -> None:
@@ -575,8 +576,7 @@ def save_brand() -> Any:
         for name, label, kinds in (("logo", "Logo", IMAGE_TYPES), ("favicon", "Icon", ICON_TYPES)):
             upload = request.files.get(name)
             if upload is not None and upload.filename:
-                path = _store_upload(studio.root, "brand", name, label, upload, kinds)
-                written.append(path)
+                path = _store_upload(studio.root, "brand", name, label, upload, kinds, written)
                 values[name] = path.relative_to(studio.root).as_posix()
             elif request.form.get(f"remove_{name}"):
                 values[name] = ""
@@ -596,12 +596,21 @@ def save_brand() -> Any:
 
 
 def _store_upload(
-    root: Path, folder: str, stem: str, label: str, upload: FileStorage, kinds: tuple[str, ...]
+    root: Path,
+    folder: str,
+    stem: str,
+    label: str,
+    upload: FileStorage,
+    kinds: tuple[str, ...],
+    written: list[Path],
 ) -> Path:
-    """Keep an uploaded picture as ``<folder>/<stem>-<digest>.<suffix>`` in the journeys folder.
+    """Keep an uploaded picture as ``<folder>/<stem>-<digest>.<suffix>`` in the journeys
+    folder, and add it to ``written`` if this upload made the file.
 
     Named by its content, so it never replaces a file the shop uses now (a refused
-    change must leave everything as it was) and two uploads never collide.
+    change must leave everything as it was) and two uploads never collide. The same
+    picture uploaded again is the file there already, which the shop may use: it is
+    not ``written``, so a refused change does not take it away.
     """
     suffix = PurePosixPath(upload.filename or "").suffix.lower()
     if suffix not in kinds:
@@ -615,7 +624,9 @@ def _store_upload(
     target = root / folder
     target.mkdir(exist_ok=True)
     path = target / f"{slugify(stem) or 'picture'}-{digest}{suffix}"
-    path.write_bytes(data)
+    if not path.exists():
+        path.write_bytes(data)
+        written.append(path)
     return path
 
 
