@@ -301,6 +301,20 @@ def revoke(connection: Connection, row: Any, *, actor: audit.Actor, who: str) ->
     return True
 
 
+def revoke_left_behind(connection: Connection, checkout_id: str, *, who: str) -> int:
+    """Revoke every open link of a checkout its member of staff left for another (an order
+    for another customer): the customer cannot complete a step of an order nobody will
+    place. How many."""
+    open_rows = connection.execute(
+        select(handovers).where(
+            handovers.c.checkout_id == checkout_id,
+            handovers.c.completed_at.is_(None),
+            handovers.c.revoked_at.is_(None),
+        )
+    ).all()
+    return sum(revoke(connection, row, actor="staff", who=who) for row in open_rows)
+
+
 def _revoke_open(connection: Connection, checkout_id: str, step_id: str, moment: datetime) -> int:
     """Revoke the open links of a step that a new one replaces; how many."""
     return connection.execute(

@@ -133,11 +133,16 @@ class Visit:
 
     def end_checkout(self) -> None:
         """The order is placed: the cart empties, the done page finds the order through the
-        old checkout id, and anything the customer does next is a new checkout (and, for
-        the funnel report, a new walk: its steps count again)."""
-        self.cart.lines = {}
+        old checkout id, and anything the customer does next is a new checkout."""
         self.cart.done = self.cart.checkout_id
+        self.new_checkout()
+
+    def new_checkout(self) -> None:
+        """Begin a new checkout in this browser: a new id (nothing of the old one's answers,
+        payment or hand-overs comes along), an empty cart, and, for the funnel report, a
+        new walk whose steps count again."""
         self.cart.checkout_id = carts.new_id()
+        self.cart.lines = {}
         self.cart.seen = []
         self.cart.started = 0
         self.cart.new = True  # no row can exist yet for the new id
@@ -228,12 +233,7 @@ class Visit:
         """This browser is done with the hand-over (completed, or its link ended): it
         keeps nothing of the checkout, which is the member's of staff."""
         self.cart.handover = ""
-        self.cart.checkout_id = carts.new_id()
-        self.cart.lines = {}
-        self.cart.seen = []
-        self.cart.started = 0
-        self.cart.new = True
-        self.cart.dirty = True
+        self.new_checkout()
         self.forget_reads()  # what was read of the checkout is no longer this browser's
 
     @cached_property

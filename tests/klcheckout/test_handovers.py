@@ -317,6 +317,30 @@ def test_withdrawn_replaced_and_revoked_links_are_refused(shop: Backend, mailbox
     assert refused_page(shop, newer[:-3] + "abc").status_code == 404
 
 
+def test_finding_another_customer_starts_a_new_order_without_the_first_ones(
+    shop: Backend, mailbox: Mailbox
+) -> None:
+    """The first customer's cart, billing answers and handed-over step stay with their
+    checkout, whose open link is withdrawn; nothing of it reaches the second's order."""
+    handed = hand_over(shop, mailbox)
+    before = handed.walker.state("billing")["values"]
+    assert before["company"]
+    other = unique_email()
+    found = look_up(handed.walker, other)
+    assert found.status_code == 200, found.text
+    assert f"A new order for {other}" in " ".join(found.json()["messages"])
+    state = handed.walker.state("billing")
+    assert state["customer"]["email"] == other
+    assert state["cart"]["lines"] == []
+    assert before["company"] not in json.dumps(state) and handed.customer not in json.dumps(state)
+    assert handed.walker.state(PAYMENT)["handover"]["status"] == "none"
+    withdrawn = refused_page(shop, handed.link)
+    assert withdrawn.status_code == 410 and "This link was withdrawn or replaced" in withdrawn.text
+    # The same customer again is the same order: nothing is left behind.
+    again = look_up(handed.walker, other)
+    assert again.status_code == 200 and again.json()["messages"] == []
+
+
 def test_a_link_is_for_its_customer_only(shop: Backend, mailbox: Mailbox) -> None:
     handed = hand_over(shop, mailbox)
     # Another customer signed in in this browser: refused, saying what to do.

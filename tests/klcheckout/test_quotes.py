@@ -327,6 +327,50 @@ def test_a_revision_supersedes_the_sent_version(shop: Backend, mailbox: Mailbox)
     assert "revised" in [e["action"] for e in found["history"]]
 
 
+def test_another_customer_gets_a_quote_of_their_own(shop: Backend, mailbox: Mailbox) -> None:
+    """A member who quoted one customer finds another in the same browser: a new order,
+    a new quote number, nothing of the first customer's cart in it, and the first
+    customer's quote stays theirs (open, and never pointing to the other's)."""
+    first, second = known_customer(shop), known_customer(shop)
+    member = member_of(shop)
+    walker = to_quote(member, first)
+    assert send(walker, "5").status_code == 200
+    theirs = emailed(shop, mailbox, first)
+    found = look_up(walker, second)
+    assert found.status_code == 200
+    assert f"A new order for {second}" in " ".join(found.json()["messages"])
+    assert walker.state("cart")["cart"]["lines"] == []
+    assert walker.add("onboarding", step="product-selection", json=True).status_code == 200
+    assert walker.step("cart", {}, json=True).status_code == 200
+    assert send(walker, "10").status_code == 200
+    ours = quote_state(shop, emailed(shop, mailbox, second).token)
+    kept = quote_state(shop, theirs.token)
+    assert ours["number"] != kept["number"] and ours["version"] == 1
+    assert [line["product"] for line in ours["lines"]] == ["onboarding"]
+    assert ours["customer"] == second
+    assert kept["status"] == "sent" and kept["open"] and kept["customer"] == first
+    assert [line["product"] for line in kept["lines"]] == ["pro"]
+    assert "newer" not in json.dumps(kept)
+
+
+def test_after_an_accepted_quote_the_member_starts_a_new_one(
+    shop: Backend, mailbox: Mailbox
+) -> None:
+    member, customer, links = sent_quote(shop, mailbox)
+    accepted = answer(shop, links.token, "accept", ACCEPT)
+    assert accepted.status_code == 200, accepted.text
+    walker = member.journey(JOURNEY)
+    again = look_up(walker, customer)  # the same customer, from the journey's first page
+    assert again.status_code == 200
+    assert f"A new order for {customer}" in " ".join(again.json()["messages"])
+    assert walker.add("pro", step="product-selection", json=True).status_code == 200
+    assert walker.step("cart", {}, json=True).status_code == 200
+    assert send(walker).status_code == 200, "a new quote, not the accepted one revised"
+    newer = quote_state(shop, emailed(shop, mailbox, customer).token)
+    assert newer["number"] != quote_state(shop, links.token)["number"]
+    assert newer["version"] == 1 and newer["status"] == "sent"
+
+
 def quote_mails(mailbox: Mailbox, customer: str) -> int:
     return len([m for m in mailbox.to(customer) if "your quote" in m["Subject"]])
 
