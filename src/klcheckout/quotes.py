@@ -233,6 +233,10 @@ def send(
     """
     moment = now()
     previous = latest_for_checkout(connection, checkout_id)
+    if previous is not None and previous.customer_id != customer.id:
+        # A quote is one customer's: never a version of another's (whose link would lead
+        # to it). The lookup begins a new checkout for another customer; this holds anyway.
+        previous = None
     if previous is not None and previous.status == "accepted":
         raise QuoteRefused(
             _(
