@@ -29,6 +29,7 @@ from browser_helpers import (
     wait_for_step,
 )
 from click.testing import CliRunner
+from test_browser_journey import check_accessible
 
 from klcheckout.cli import cli
 
@@ -150,6 +151,7 @@ def test_a_partner_hands_the_payment_to_the_customer_who_gives_the_mandate(
     page.get_by_role("button", name="Send to the customer").click()
     page.get_by_text("Waiting for the customer").wait_for()
     assert f"Sent to {customer}" in page.locator("[data-kl-messages]").inner_text()
+    check_accessible(page)  # with a message shown, and the hand-over's box
 
     # The customer, in a browser of their own, opens the link of the email and pays.
     mail = inbox.wait_for(customer, "please complete")
