@@ -207,6 +207,7 @@
     all("[data-kl-payment]").forEach(function (el) {
       setText(el, payment ? [payment.label, payment.iban_masked, payment.holder].filter(Boolean).join(" · ") : "");
     });
+    all("[data-kl-payment-summary]").forEach(function (el) { el.hidden = !payment; });
   }
 
   function renderOrder(order) {
@@ -254,10 +255,14 @@
     update();
   }
 
-  /* Steps whose condition is false for this customer leave the progress bar; the rest are renumbered. */
+  /* Steps whose condition is false for this customer leave the progress bar (the rest are
+     renumbered) and the confirmation's summary. */
   function hideSkipped(skipped) {
     var gone = {};
     (skipped || []).forEach(function (id) { gone[id] = true; });
+    all("[data-kl-step-summary]").forEach(function (section) {
+      section.hidden = !!gone[section.getAttribute("data-kl-step-summary")];
+    });
     var number = 0;
     var current = null;
     all("[data-kl-step]").forEach(function (item) {

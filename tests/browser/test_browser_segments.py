@@ -23,6 +23,7 @@ from browser_helpers import (
     unique_email,
     wait_for_step,
 )
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
@@ -152,6 +153,10 @@ def test_private_customers_fill_in_a_short_form_and_pay_by_sepa(
     choose_sepa(page, holder="Charles Babbage")
     page.get_by_role("button", name="Continue").click()
     wait_for_step(page, "confirm-order", KEY)
+    # The confirmation sums up the private branch's form alone, and the payment.
+    summaries = page.locator("main section.summary:visible h2")
+    summaries.first.wait_for()
+    expect(summaries).to_have_text(["Your account", "Your details", "Payment"])
     place_order(page)
     wait_for_step(page, "order-done", KEY)
     number = page.locator("[data-kl-order-number]").inner_text()

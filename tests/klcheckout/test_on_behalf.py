@@ -211,6 +211,10 @@ def test_the_order_is_the_customers_and_records_who_placed_it(
     walker = member.journey("assisted-order")
     assert look_up(walker, email).status_code == 200
     to_confirmation(walker)
+    # The confirmation without JavaScript sums up the steps this member walked.
+    page = walker.http.get(f"{shop.url}/assisted-order/pages/confirm-order/").text
+    skipped = 'data-kl-step-summary="partner-reference" hidden' in page
+    assert skipped == (role == "sales") and 'data-kl-step-summary="billing">' in page
     placed = walker.step("confirm-order", {"confirm_token": "on-behalf-" + email}, json=True)
     assert placed.status_code == 200, placed.text
     number = walker.state("order-done")["order"]["number"]

@@ -327,6 +327,14 @@ def test_a_revision_supersedes_the_sent_version(shop: Backend, mailbox: Mailbox)
     assert "revised" in [e["action"] for e in found["history"]]
 
 
+def test_the_quote_step_asks_to_check_the_quote_and_shows_no_payment(shop: Backend) -> None:
+    walker = to_quote(member_of(shop), known_customer(shop))
+    page = walker.http.get(f"{shop.url}/{JOURNEY}/pages/{SEND}/").text
+    assert "Please check the quote before you send it" in page
+    assert "before you place it" not in page
+    assert "data-kl-payment-summary hidden" in page  # the journey has no payment step
+
+
 def test_another_customer_gets_a_quote_of_their_own(shop: Backend, mailbox: Mailbox) -> None:
     """A member who quoted one customer finds another in the same browser: a new order,
     a new quote number, nothing of the first customer's cart in it, and the first
