@@ -848,7 +848,7 @@ def list_quotes(status: str | None) -> None:
         row = item["row"]
         click.echo(
             f"{row.number}  v{row.version}  {item['status']}  {row.email}  "
-            f"sent_by={row.staff_email or '-'}  total={row.shown['totals'].get('gross', '')}  "
+            f"sent_by={row.staff_email or '-'}  total={quotes.total_text(row)!r}  "
             f"valid_until={shown(row.valid_until)}"
             + (f"  order={row.order_number}" if row.order_number else "")
         )

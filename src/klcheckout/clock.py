@@ -14,6 +14,10 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 
+from babel.dates import format_date, format_time
+
+from kljourney.i18n import current_locale
+
 #: Read once: the setting is for a whole process, the file's content for each call.
 CLOCK_FILE = os.environ.get("KEYLIGHT_CLOCK_FILE", "")
 
@@ -38,3 +42,15 @@ def _offset(path: str) -> float:
 def shown(moment: datetime) -> str:
     """A moment as operators read it: ``2026-12-03T10:00:00+00:00``, always with its offset."""
     return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def readable(moment: datetime) -> str:
+    """A moment as people read it, in the language being written: 'Dec 31, 2026, 2:59 AM
+    UTC' (en-US), '31.12.2026, 02:59 UTC' (de-DE). Operators get ``shown``'s ISO form,
+    as does anything outside a language (a hook's data)."""
+    locale = current_locale().replace("-", "_")
+    if not locale:
+        return shown(moment)
+    day = format_date(moment, format="medium", locale=locale)
+    time = format_time(moment, format="short", tzinfo=UTC, locale=locale)
+    return f"{day}, {time} UTC"

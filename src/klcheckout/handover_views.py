@@ -32,7 +32,7 @@ from . import (
     staff_sign_in,
 )
 from . import cart as carts
-from .clock import shown
+from .clock import readable
 from .steps import missing_before
 from .visit import Visit, begin
 
@@ -107,7 +107,9 @@ def send(key: str, step_id: str) -> Response:
             days=visit.app.config["KEYLIGHT_HANDOVER_DAYS"],
         )
     visit.forget_reads()
-    visit.messages.append(_(SENT) % {"customer": customer.email, "expires": shown(sent.expires_at)})
+    visit.messages.append(
+        _(SENT) % {"customer": customer.email, "expires": readable(sent.expires_at)}
+    )
     if sent.replaced:
         visit.messages.append(_(REPLACED))
     return responses.respond(visit, step)
@@ -162,8 +164,8 @@ def staff_state(visit: Visit, step: StepBase) -> dict[str, Any]:
     return {
         "status": handovers.status(row) if row is not None else "none",
         "customer": customer.email if customer is not None else None,
-        "sent_at": shown(row.created_at) if row is not None else None,
-        "expires_at": shown(row.expires_at) if row is not None else None,
+        "sent_at": readable(row.created_at) if row is not None else None,
+        "expires_at": readable(row.expires_at) if row is not None else None,
         "done": missing(visit, step) is None,
     }
 
@@ -186,7 +188,7 @@ def open_link(token: str) -> Response:
         if state == "revoked":
             return errors.answer(410, _(WITHDRAWN))
         if state == "expired":
-            return errors.answer(410, _(EXPIRED) % {"moment": shown(row.expires_at)})
+            return errors.answer(410, _(EXPIRED) % {"moment": readable(row.expires_at)})
         journey = shop.journeys.get(row.journey_key)
         step = journey.step(row.step_id) if journey is not None else None
         if journey is None or step is None:

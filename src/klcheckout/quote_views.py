@@ -25,7 +25,7 @@ from kljourney.model import with_query
 from kljourney.pages import Visitor
 
 from . import db, language, quotes, security, staff_sign_in
-from .clock import shown
+from .clock import readable
 from .responses import wants_json
 
 bp = Blueprint("quote_views", __name__)
@@ -65,8 +65,8 @@ def state_of(connection: Connection, row: Any, shop: Shop) -> dict[str, Any]:
         "status": state,
         "open": state == "sent",
         "message": "" if state == "sent" else quotes.closed_message(connection, row),
-        "valid_until": shown(row.valid_until),
-        "sent_at": shown(row.sent_at) if row.sent_at else None,
+        "valid_until": readable(row.valid_until),
+        "sent_at": readable(row.sent_at) if row.sent_at else None,
         "customer": row.email,
         "sent_by": member.email if member is not None else shop.site.title,
         "seller": seller,
@@ -90,7 +90,7 @@ def _newer(connection: Connection, row: Any, shop: Shop) -> dict[str, Any]:
     newer = quotes.newest(connection, row.number)
     found: dict[str, Any] = {
         "version": newer.version,
-        "sent_at": shown(newer.sent_at) if newer.sent_at else None,
+        "sent_at": readable(newer.sent_at) if newer.sent_at else None,
         "url": None,
         "page_url": None,
     }

@@ -41,7 +41,7 @@ from kljourney.money import tax_included
 
 from . import audit, checkouts, customer_mail, security, subscriptions
 from .accounts import token_hash
-from .clock import now, shown
+from .clock import now, readable, shown
 from .discounts import reduce
 from .handovers import customer_language
 from .hooks import events
@@ -434,12 +434,25 @@ def _email(
                 "version": row.version,
                 "shop": spoken.site.title,
                 "sent_by": sender.email if sender is not None else spoken.site.title,
-                "valid_until": shown(row.valid_until),
-                "total": row.shown["totals"]["gross"],
+                "valid_until": readable(row.valid_until),
+                "total": total_text(row),
                 "seller": row.seller.get("name", ""),
             },
             journey=shop.journeys.get(row.journey_key),
         )
+
+
+def total_text(row: Any) -> str:
+    """What a quote costs, by when it is paid: '€249.00 once + €9.90 / month'. One sum of
+    a one-time and a recurring amount is no price anybody pays. In the quote's language
+    as frozen, but for the word "once", in the language being written."""
+    totals = row.shown["totals"]
+    billings = {line["billing"] for line in row.lines}
+    parts = []
+    if "one_time" in billings:
+        parts.append(_("%(amount)s once") % {"amount": totals["one_time_gross"]})
+    parts += [totals[f"{period}_gross"] for period in ("monthly", "yearly") if period in billings]
+    return " + ".join(parts)
 
 
 def _frozen(line: PricedLine) -> dict[str, Any]:
@@ -794,7 +807,7 @@ def closed_message(connection: Connection, row: Any) -> str:
     newer = newest(connection, row.number, drafts=False)
     return _(CLOSED.get(state, CLOSED["withdrawn"])) % {
         "order": row.order_number or "",
-        "valid_until": shown(row.valid_until),
+        "valid_until": readable(row.valid_until),
         "newer": newer.version if newer is not None else "",
     }
 
@@ -958,8 +971,8 @@ def of_member(connection: Connection, staff_id: int, limit: int = 20) -> list[di
                 "status": item["status"],
                 "status_label": _(STATUS_LABELS[item["status"]]),
                 "customer": row.email,
-                "total": row.shown["totals"].get("gross", ""),
-                "valid_until": shown(row.valid_until),
+                "total": total_text(row),
+                "valid_until": readable(row.valid_until),
                 "order_number": row.order_number or "",
             }
         )

@@ -40,7 +40,7 @@ from kljourney.model import with_query
 from kljourney.pages import Visitor
 
 from . import db, language, quotes, ratelimit, security, staff, totp
-from .clock import shown
+from .clock import readable
 
 bp = Blueprint("staff", __name__)
 
@@ -168,7 +168,7 @@ def state_of(connection: Connection, value: str) -> dict[str, Any]:
     if session is None:
         return body
     body["email"] = session.email
-    body["expires_at"] = shown(session.expires_at)
+    body["expires_at"] = readable(session.expires_at)
     if session.stage == staff.FULL:
         body.update(stage="signed-in", role=session.role, partner=session.partner or "")
         body["journeys"] = journeys_for(language.current_shop(), session.role)

@@ -335,6 +335,26 @@ def test_the_quote_step_asks_to_check_the_quote_and_shows_no_payment(shop: Backe
     assert "data-kl-payment-summary hidden" in page  # the journey has no payment step
 
 
+def test_a_quote_says_what_is_due_once_and_what_recurs(shop: Backend, mailbox: Mailbox) -> None:
+    """One sum of a one-time and a monthly amount is no price anybody pays: the email, the
+    staff page and the operators' list say each; the email's moments are for people."""
+    customer = known_customer(shop)
+    member = member_of(shop)
+    walker = to_quote(member, customer)  # Pro, monthly
+    assert walker.add("onboarding", step="product-selection", json=True).status_code == 200
+    assert walker.step("cart", {}, json=True).status_code == 200
+    assert send(walker).status_code == 200
+    outbox.run_once(shop.app)
+    mail = [m for m in mailbox.to(customer) if "your quote" in m["Subject"]][-1]
+    text = mail.get_body(("plain",)).get_content()
+    assert "Total: €249.00 once + €29.00 / month." in text
+    assert re.search(r"accepted until [A-Z][a-z]{2} \d{1,2}, 20\d\d, \d{1,2}:\d\d\s[AP]M UTC", text)
+    [listed] = [q for q in member.state()["quotes"] if q["customer"] == customer]
+    assert listed["total"] == "€249.00 once + €29.00 / month"
+    cli = run(shop, "quotes", "list", password=None).output
+    assert f"{customer}  sent_by={member.email}  total='€249.00 once + €29.00 / month'" in cli
+
+
 def test_another_customer_gets_a_quote_of_their_own(shop: Backend, mailbox: Mailbox) -> None:
     """A member who quoted one customer finds another in the same browser: a new order,
     a new quote number, nothing of the first customer's cart in it, and the first

@@ -19,7 +19,7 @@ from kljourney.model import ConfirmationStep, OrderDoneStep
 
 from .. import checkouts, conditions, navigation, quotes
 from ..answers import by_target
-from ..clock import shown
+from ..clock import readable
 from ..visit import Visit
 from . import missing_before, passed_over, refused_by_rules
 from .outcomes import Completed, Outcome, Passed, Refused, StepRefused
@@ -102,7 +102,7 @@ def send_quote(visit: Visit, step: ConfirmationStep, token: str | None) -> Outco
                 "number": sent.number,
                 "version": sent.version,
                 "customer": customer.email,
-                "until": shown(sent.valid_until),
+                "until": readable(sent.valid_until),
             }
         )
         return True
