@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -145,12 +146,18 @@ NOT_WITH_JOURNEY_DISCOUNT = N_(
 )
 
 
+#: A percentage as people type it: digits, and at most two after the point.
+PERCENTAGE = re.compile(r"[0-9]{1,3}(\.[0-9]{1,2})?")
+
+
 def parse_discount(text: str, limit: Decimal) -> Decimal:
     """The discount a member typed, in percent (empty: none); refused with a message that
     names the member's ``limit`` when it is above it."""
     text = (text or "").strip().replace(",", ".").rstrip("%").strip()
     if not text:
         return Decimal(0)
+    if not PERCENTAGE.fullmatch(text):  # Decimal would read "1e1" and "Infinity" too
+        raise QuoteRefused(_(NOT_A_PERCENTAGE))
     try:
         percent = Decimal(text)
     except InvalidOperation:

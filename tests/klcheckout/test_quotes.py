@@ -568,7 +568,7 @@ def test_a_typed_discount_is_read_leniently(typed: str, expected: Decimal) -> No
     assert quotes.parse_discount(typed, Decimal(15)) == expected
 
 
-@pytest.mark.parametrize("typed", ["-1", "101", "abc", "1.234", "NaN", "16"])
+@pytest.mark.parametrize("typed", ["-1", "101", "abc", "1.234", "NaN", "16", "1e1", "+5", "Inf"])
 def test_a_wrong_discount_is_refused(typed: str) -> None:
     with pytest.raises(quotes.QuoteRefused):
         quotes.parse_discount(typed, Decimal(15))
