@@ -53,7 +53,11 @@ NOTICES = {
     "missing": N_("Enter your email address and password."),
     "wrong-code": N_(
         "That code is not right, or was used already. Enter the newest code your "
-        "authenticator app shows (it changes every 30 seconds), or one of your recovery codes."
+        "authenticator app shows (it changes every 30 seconds)."
+    ),
+    "wrong-recovery-code": N_(
+        "That recovery code is not right, or was used already: each one signs in once. "
+        "Type another of the codes you were given, or the code your authenticator app shows."
     ),
     "too-many": N_("Too many attempts. Please wait a few minutes and try again."),
     "signed-out": N_("You are signed out."),
@@ -332,9 +336,11 @@ def _password_session(connection: Connection, value: str) -> Any:
     return session
 
 
-def _refused_code(email: str) -> Response:
+def _refused_code(email: str, *, recovery: bool = False) -> Response:
+    """A wrong code (or recovery code), counted against the member's attempts."""
     ratelimit.failed(email, ratelimit.STAFF_CODE)
-    return _answer("wrong-code", status=401, errors={"code": _(NOTICES["wrong-code"])})
+    notice = "wrong-recovery-code" if recovery else "wrong-code"
+    return _answer(notice, status=401, errors={"code": _(NOTICES[notice])})
 
 
 def _blocked(email: str) -> Response | None:
@@ -379,7 +385,7 @@ def code() -> Response:
             accepted = staff.accept_code(writing, session.id, session.totp_secret, typed)
         token = staff.promote(writing, value) if accepted else None
     if token is None:
-        return _refused_code(session.email)
+        return _refused_code(session.email, recovery=bool(recovery))
     return _answer("signed-in", cookie=token)
 
 

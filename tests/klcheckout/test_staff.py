@@ -380,7 +380,11 @@ def test_a_recovery_code_works_once(shop: Backend, sales: Member) -> None:
     first.sign_in()
     assert first.post("code", {"recovery_code": code.upper()}).json()["stage"] == "signed-in"
     second.sign_in()
-    assert second.post("code", {"recovery_code": code}).status_code == 401
+    used = second.post("code", {"recovery_code": code})
+    assert used.status_code == 401
+    assert "That recovery code is not right, or was used already" in used.json()["errors"]["code"]
+    wrong = second.post("code", {"code": "000000"})
+    assert "recovery" not in wrong.json()["errors"]["code"]  # a TOTP code's own message
     assert second.post("code", {"recovery_code": sales.recovery_codes[1]}).status_code == 200
 
 
