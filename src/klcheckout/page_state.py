@@ -34,6 +34,7 @@ from . import (
     handover_views,
     navigation,
     orders,
+    quotes,
     security,
     step_views,
     subscriptions,
@@ -72,7 +73,10 @@ def values_for(visit: Visit, step: StepBase | None) -> dict[str, Any]:
         return chosen
     if isinstance(step, ConfirmationStep):
         # The confirmation page shows the saved answers of the form steps that apply.
-        return merged(visit.journey, visit.answers, only=conditions.of(visit).applies)
+        values = merged(visit.journey, visit.answers, only=conditions.of(visit).applies)
+        if step.confirmation_type == "quote":
+            values.update(draft_discount(visit))
+        return values
     if not isinstance(step, FormStep):
         return {}
     saved = visit.answers.get(step.id)
@@ -89,6 +93,17 @@ def values_for(visit: Visit, step: StepBase | None) -> dict[str, Any]:
         elif form_field.default is not None:
             values[form_field.name] = form_field.default
     return values
+
+
+def draft_discount(visit: Visit) -> dict[str, str]:
+    """The discount of the checkout's saved draft, for the quote step's field: a member
+    who comes back to a draft finds it as they saved it."""
+    if visit.cart.new:
+        return {}
+    draft = quotes.latest_for_checkout(visit.connection, visit.cart.checkout_id)
+    if draft is None or draft.status != "draft" or draft.discount_percent in ("", "0"):
+        return {}
+    return {"discount": draft.discount_percent}
 
 
 def shown_values(visit: Visit, step: StepBase | None, values: dict[str, Any]) -> dict[str, str]:

@@ -320,10 +320,10 @@ def send(
     if previous is None:
         detail = {"version": version, "valid_until": events.stamp(valid_until), "draft": draft}
         audit.record(connection, "quote", number, "created", detail=detail, **who)
-    else:
+    elif not rewrites:  # a draft saved again is the same version: no revision
         detail = {"from_version": previous.version, "to_version": version, "draft": draft}
         audit.record(connection, "quote", number, "revised", detail=detail, **who)
-    if percent:
+    if percent and not (rewrites and previous.discount_percent == _plain(percent)):
         limit = shop.quotes.limit_of(member.role)
         audit.record(
             connection,
