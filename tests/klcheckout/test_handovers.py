@@ -470,6 +470,8 @@ def test_a_cart_changed_after_the_customers_step_is_not_ordered_on_it(
     page = walker.http.get(f"{shop.url}/{JOURNEY}/pages/{PAYMENT}/")  # the way on: send again
     [form] = re.findall(r'<form [^>]*data-kl-form="handover"[^>]*>', page.text)
     assert " hidden" not in form
+    [said] = re.findall(r'<p data-kl-handover-show="completed"[^>]*>[^<]*', page.text)
+    assert " hidden" not in said and "The cart changed since" in said
     assert send(walker).status_code == 200
 
 
