@@ -50,6 +50,19 @@ def after(visit: Visit, step: StepBase) -> StepBase:
     return next_step(visit, step) or step
 
 
+def after_order(visit: Visit, confirmation: StepBase) -> StepBase:
+    """Where a placed order sends the customer: the next step that applies, else the first
+    order done page after the confirmation all the same. Its condition may be false for
+    this customer (or fail: a mistake in it), but the confirmation, its cart empty now,
+    is no place to leave someone who has just paid."""
+    found = next_step(visit, confirmation)
+    if found is not None:
+        return found
+    steps = visit.journey.active_steps
+    index = next(i for i, s in enumerate(steps) if s.id == confirmation.id)
+    return next((s for s in steps[index + 1 :] if isinstance(s, OrderDoneStep)), confirmation)
+
+
 def instead_of(visit: Visit, skipped: StepBase) -> StepBase:
     """Where a customer who opened a skipped step goes: the next step that applies,
     or the first step before it that is still to be done."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from checkout_helpers import (
     BILLING,
@@ -11,6 +12,10 @@ from checkout_helpers import (
     TEST_JOURNEY,
     Backend,
     Shopper,
+    base_config,
+    database,
+    example_with_guest,
+    served_backend,
     unique_email,
     up_to_confirmation,
 )
@@ -238,3 +243,32 @@ def test_answers_leaving_the_journey_carry_no_state(guest: Shopper) -> None:
     up_to_confirmation(guest, email)
     body = guest.step("confirm", {"confirm_token": "ext-" + email}, json=True).json()
     assert body["redirect"] == "https://example.com/thanks" and "state" not in body
+
+
+def test_an_order_done_page_whose_condition_is_false_still_follows_the_order(
+    tmp_path: Path,
+) -> None:
+    """A condition on the order done page that is false for this customer (here, one
+    that cannot be evaluated: a number compared with text, false at run time) must not
+    leave someone who has just paid on the confirmation, its cart empty now."""
+    journeys = example_with_guest(tmp_path / "journeys")
+    guest_file = journeys / "guestshop.toml"
+    text = guest_file.read_text()
+    done = 'name = "Done"\ntype = "order_done"\n'
+    assert done in text
+    guest_file.write_text(text.replace(done, done + "when = \"cart.total > 'abc'\"\n"))
+    with database("sqlite", tmp_path) as url:
+        with served_backend("sqlite", base_config(tmp_path, journeys, url)) as shop:
+            guest = shop.shopper(TEST_JOURNEY)
+            email = unique_email()
+            up_to_confirmation(guest, email)
+            placed = guest.step("confirm", {"confirm_token": "when-" + email}, json=True)
+            assert placed.status_code == 200, placed.text
+            # The journey's order done page is the shop's own thank-you page, elsewhere.
+            assert placed.json()["redirect"] == "https://example.com/thanks"
+            guest.close()
+            with shop.engine.connect() as connection:
+                order = connection.execute(
+                    select(tables.orders).where(tables.orders.c.email == email)
+                ).one()
+            assert order.journey_key == TEST_JOURNEY

@@ -52,7 +52,7 @@ def confirm(visit: Visit, step: StepBase) -> Outcome:
             refused = missing_before(visit, step)
             assert refused is not None
             return refused
-    target = navigation.after(visit, step)
+    target = navigation.after_order(visit, step)
     location = target.external_url if isinstance(target, OrderDoneStep) else None
     if placed is not None:  # placed by an earlier request: the same answer, no new events
         visit.end_checkout()
@@ -114,7 +114,7 @@ def confirm_change(visit: Visit, step: StepBase, token: str | None) -> Outcome:
     gets the same answer; any other confirmation made on an older version of the
     subscription (a second tab, a change by support meanwhile) is told it changed.
     """
-    target = navigation.after(visit, step)
+    target = navigation.after_order(visit, step)
     location = target.external_url if isinstance(target, OrderDoneStep) else None
     done = Passed(target, location or None)
     checkout_id, key = visit.cart.checkout_id, visit.journey.key
