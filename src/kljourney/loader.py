@@ -154,17 +154,34 @@ class _Loader:
     # -- reading ---------------------------------------------------------------------
 
     def check_brand_files(self, shop_file: ShopFile) -> None:
-        """The logo and icon named in ``[brand]`` are files in the journeys folder."""
+        """The logo and icon named in ``[brand]`` are pictures in the journeys folder.
+
+        Their names' endings are checked by the model; a text file named ``logo.png``
+        would pass that, and every page would show a broken image.
+        """
         for name in ("logo", "favicon"):
             relative = getattr(shop_file.brand, name)
-            if relative and self.missing_file(relative):
-                self.error(
-                    SHOP_FILE,
+            if not relative:
+                continue
+            where = {
+                "field": f"brand.{name}",
+                "line": find_line(self.sources.get(SHOP_FILE, ""), ("brand", name)),
+            }
+            if self.missing_file(relative):
+                message = (
                     f"no file {relative!r} in the journeys folder ({self.root}); "
-                    f"put the {name} there, or leave {name} out",
-                    field=f"brand.{name}",
-                    line=find_line(self.sources.get(SHOP_FILE, ""), ("brand", name)),
+                    f"put the {name} there, or leave {name} out"
                 )
+                self.error(SHOP_FILE, message, **where)
+            elif relative.lower().endswith(".ico"):
+                if not _is_icon(self.root / relative):
+                    message = (
+                        f"cannot read {relative!r} as an icon: is it a whole .ico file? "
+                        "(a .png or .svg icon will do too)"
+                    )
+                    self.error(SHOP_FILE, message, **where)
+            elif self.image_size(relative) is None:
+                self.error(SHOP_FILE, _unmeasured(relative), **where)
 
     def product_images(self, products: list[Product]) -> dict[str, tuple[int, int]]:
         """Each product picture's width and height in pixels, by its file: the pages give
@@ -182,16 +199,20 @@ class _Loader:
                 message = f"no file {relative!r} in the journeys folder ({self.root})"
                 self.error(CATALOG_FILE, message, **where)
                 continue
-            width, height = imagesize.get(self.root / relative)
-            if width <= 0 or height <= 0:
-                message = (
-                    f"cannot tell the width and height of {relative!r}: is it a whole image? "
-                    "(an SVG needs width and height attributes)"
-                )
-                self.error(CATALOG_FILE, message, **where)
+            size = self.image_size(relative)
+            if size is None:
+                self.error(CATALOG_FILE, _unmeasured(relative), **where)
                 continue
-            sizes[relative] = (round(width), round(height))
+            sizes[relative] = size
         return sizes
+
+    def image_size(self, relative: str) -> tuple[int, int] | None:
+        """A picture's width and height in pixels, or None when it is no picture one can
+        measure (a text file named .png, a broken download, an SVG without a size)."""
+        width, height = imagesize.get(self.root / relative)
+        if width <= 0 or height <= 0:
+            return None
+        return round(width), round(height)
 
     def missing_file(self, relative: str) -> bool:
         path = self.root / relative
@@ -659,6 +680,28 @@ class _Loader:
                 )
             found[item_id] = item
         return found
+
+
+def _unmeasured(relative: str) -> str:
+    return (
+        f"cannot tell the width and height of {relative!r}: is it a whole image? "
+        "(an SVG needs width and height attributes)"
+    )
+
+
+def _is_icon(path: Path) -> bool:
+    """Whether the file starts as an .ico file does: reserved 0, type 1, at least one image.
+
+    ``imagesize`` does not read icons; the header tells one from a file merely named .ico.
+    """
+    try:
+        with path.open("rb") as file:
+            header = file.read(6)
+    except OSError:
+        return False
+    return (
+        len(header) == 6 and header[:4] == b"\0\0\1\0" and int.from_bytes(header[4:], "little") > 0
+    )
 
 
 def _partial_journey(name: str, data: dict[str, Any]) -> Journey | None:

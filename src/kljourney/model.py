@@ -185,6 +185,37 @@ def _filled(value: Text) -> Text:
 Name = Annotated[Text, AfterValidator(_filled)]
 
 
+def _not_empty(message: str) -> AfterValidator:
+    """Refuse an empty list or string with ``message``, which says what to write.
+
+    Pydantic's own ("List should have at least 1 item after validation, not 0") is
+    read by marketers in the studio, and tells them neither what is missing nor how
+    to add it.
+    """
+
+    def check(value: Any) -> Any:
+        if not value:
+            raise ValueError(message)
+        return value
+
+    return AfterValidator(check)
+
+
+def _matching(pattern: str, expected: str) -> AfterValidator:
+    """Refuse a string that does not match ``pattern`` with what was ``expected``, in words.
+
+    Pydantic's own message quotes the regular expression, which only a developer reads.
+    """
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(f"expected {expected}, got {value!r}")
+        return value
+
+    return AfterValidator(check)
+
+
 def _absolute_url(value: str, example: str) -> str:
     """An empty value, or an absolute http(s) URL (``example`` shows one in the message)."""
     if value and not re.match(r"^https?://[^/\s]+\S*$", value):
@@ -426,7 +457,7 @@ class Product(Strict):
 class ProductSelection(Strict):
     id: Annotated[str, Field(pattern=ID_PATTERN)]
     name: Text
-    products: Annotated[list[str], Field(min_length=1)]
+    products: Annotated[list[str], _not_empty("choose at least one product")]
 
 
 class Discount(Strict):
@@ -477,7 +508,13 @@ class Discount(Strict):
 
 
 class FormField(Strict):
-    name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+    name: Annotated[
+        str,
+        _matching(
+            r"[A-Za-z_][A-Za-z0-9_]*",
+            "a name of letters, digits and '_', not starting with a digit, such as 'vat_id'",
+        ),
+    ]
     label: Text
     type: FieldType = "text"
     required: StrictBool = False
@@ -588,7 +625,9 @@ class Rule(Strict):
     """Refuses a step's input with ``message`` when ``when`` is true."""
 
     when: Condition
-    message: Annotated[str, Field(min_length=1)]
+    message: Annotated[
+        str, _not_empty("a rule needs a message: the words the customer reads when it refuses")
+    ]
     #: The form field the message belongs next to; empty: the message is about the step.
     field: str = ""
 
@@ -607,7 +646,14 @@ def _http_url(value: str) -> str:
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 #: The environment variable holding a hook's signing secret; never the secret itself,
 #: which does not belong in files kept in version control.
-SecretEnv = Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")]
+SecretEnv = Annotated[
+    str,
+    _matching(
+        r"[A-Z_][A-Z0-9_]*",
+        "the name of an environment variable in capitals, such as 'KEYLIGHT_WEBHOOK_SECRET' "
+        "(the secret itself goes into that variable, never into this file)",
+    ),
+]
 
 
 class WebhookHook(HookBase):
@@ -635,8 +681,17 @@ class EmailHook(HookBase):
 
     type: Literal["email"]
     event: HookEvent = "order_placed"
-    template: Annotated[str, Field(pattern=ID_PATTERN)] = "order_placed"
-    subject: Annotated[str, Field(min_length=1)] = "Your order {order_number}"
+    template: Annotated[
+        str,
+        _matching(
+            ID_PATTERN,
+            "the name of a template in templates/emails/ without .html, such as "
+            f"'order_placed' ({ID_HINT})",
+        ),
+    ] = "order_placed"
+    subject: Annotated[
+        str, _not_empty('the email needs a subject, e.g. subject = "Your order {order_number}"')
+    ] = "Your order {order_number}"
 
 
 class PythonHook(HookBase):
@@ -644,7 +699,12 @@ class PythonHook(HookBase):
 
     type: Literal["python"]
     event: HookEvent
-    function: Annotated[str, Field(min_length=1)]
+    function: Annotated[
+        str,
+        _not_empty(
+            "name the function, as its package registers it in the keylight.hooks entry points"
+        ),
+    ]
 
 
 Hook = Annotated[WebhookHook | ValidateHook | EmailHook | PythonHook, Field(discriminator="type")]
@@ -738,7 +798,16 @@ class FormStep(StepBase):
 
 class PaymentMethodStep(StepBase):
     type: Literal["payment_method"]
-    methods: Annotated[list[str], Field(min_length=1)] | None = None
+    methods: (
+        Annotated[
+            list[str],
+            _not_empty(
+                'name at least one payment method, e.g. methods = ["invoice"], or leave '
+                "methods out to offer every payment method of the shop"
+            ),
+        ]
+        | None
+    ) = None
 
 
 class PlanChangeStep(StepBase):
@@ -759,11 +828,25 @@ class PlanChangeStep(StepBase):
 OFFER_PATTERN = r"^(pause|discount:[a-z0-9][a-z0-9_-]*|plan:[a-z0-9][a-z0-9_-]*)$"
 
 
+def _offer(value: str) -> str:
+    """A cancellation reason's offer, or a ValueError that spells the three kinds out."""
+    if re.fullmatch(OFFER_PATTERN, value):
+        return value
+    message = (
+        "expected 'pause', 'discount:<id of a discount>' or 'plan:<id of a product>', "
+        f"got {value!r}"
+    )
+    written = re.sub(r"\s*:\s*", ":", value.strip().lower())
+    if written != value and re.fullmatch(OFFER_PATTERN, written):
+        message += f" (did you mean {written!r}?)"
+    raise ValueError(message)
+
+
 class CancellationReason(Strict):
     id: Annotated[str, Field(pattern=ID_PATTERN)]
     label: Name
     #: What the customer is offered instead of leaving: discount:<id>, pause or plan:<product>.
-    offer: Annotated[str, Field(pattern=OFFER_PATTERN)] | None = None
+    offer: Annotated[str, AfterValidator(_offer)] | None = None
     #: A free-text field goes with this reason.
     comment: StrictBool = False
 
@@ -771,7 +854,12 @@ class CancellationReason(Strict):
 class CancellationStep(StepBase):
     type: Literal["cancellation"]
     effective: Literal["period_end", "immediately"] = "period_end"
-    reasons: Annotated[list[CancellationReason], Field(min_length=1)]
+    reasons: Annotated[
+        list[CancellationReason],
+        _not_empty(
+            "at least one reason is needed: add a [[steps.reasons]] table with an id and a label"
+        ),
+    ]
     #: The billing periods a pause offered instead lasts (an offer = "pause").
     pause_periods: Annotated[int, Field(ge=1, le=24)] = 1
 
@@ -790,7 +878,13 @@ class CancellationStep(StepBase):
 class PauseStep(StepBase):
     type: Literal["pause"]
     #: The numbers of billing periods the customer may choose from.
-    durations: Annotated[list[Annotated[int, Field(ge=1, le=24)]], Field(min_length=1)] = [1, 2, 3]
+    durations: Annotated[
+        list[Annotated[int, Field(ge=1, le=24)]],
+        _not_empty(
+            "at least one duration is needed, e.g. durations = [1, 2, 3]; "
+            "or leave durations out for 1, 2 or 3 billing periods"
+        ),
+    ] = [1, 2, 3]
 
     @field_validator("durations")
     @classmethod
@@ -889,7 +983,10 @@ class Journey(Strict):
             )
         return value
 
-    business_entity: Annotated[str, Field(min_length=1)]
+    business_entity: Annotated[
+        str,
+        _not_empty("name the business entity that sells: the id of one in keylight.toml"),
+    ]
     order_channel: str = ""
     #: "order": a new purchase; "subscription": the journey acts on one existing
     #: subscription, entered with ``?subscription=<id>``.

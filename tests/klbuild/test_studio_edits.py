@@ -235,3 +235,70 @@ def test_a_new_journey_named_in_two_languages() -> None:
     assert document.as_string() == (
         'name = {de = "Laden", en = "Shop"}\nkey = "shop"\nbusiness_entity = "acme"\n'
     )
+
+
+CATALOG = """\
+[[product_selections]]
+id = "plans"
+name = "Plans"
+products = ["pro", "starter"]  # Pro first on purpose
+"""
+
+
+def test_ticked_products_keep_the_order_the_file_gives_them() -> None:
+    """The checkboxes come in the catalog's order; the file's order means something."""
+    document = tomlkit.parse(CATALOG)
+    form = MultiDict([("id", "plans"), ("name", "Our plans"), ("products", "starter")])
+    form.add("products", "pro")
+    table = edits.table_at(document, "product_selections", 0)
+    fields.apply(
+        table, fields.SELECTION_FIELDS, fields.values_from(form, fields.SELECTION_FIELDS, [])
+    )
+    assert document.as_string() == CATALOG.replace('"Plans"', '"Our plans"')
+
+
+def test_newly_ticked_products_go_last_and_unticked_ones_leave() -> None:
+    document = tomlkit.parse(CATALOG)
+    table = edits.table_at(document, "product_selections", 0)
+    fields.apply(table, fields.SELECTION_FIELDS, {"products": ["starter", "team", "yearly"]})
+    assert tomllib.loads(document.as_string())["product_selections"][0]["products"] == [
+        "starter",
+        "team",
+        "yearly",
+    ]
+    fields.apply(table, fields.SELECTION_FIELDS, {"products": ["pro", "starter", "yearly"]})
+    assert tomllib.loads(document.as_string())["product_selections"][0]["products"] == [
+        "starter",
+        "yearly",
+        "pro",
+    ]
+
+
+def test_line_breaks_from_a_text_box_are_the_files_own() -> None:
+    """Browsers send CR LF; the file gets LF, in a multi-line string a person can read."""
+    form = MultiDict(
+        {
+            "id": "pro",
+            "name": "Pro",
+            "description": 'Everything in "Starter".\r\n\r\nAnd support\\priority.\rFor teams.\r\n',
+        }
+    )
+    values = fields.values_from(form, fields.PRODUCT_FIELDS, [])
+    assert values["description"] == 'Everything in "Starter".\n\nAnd support\\priority.\nFor teams.'
+    table = tomlkit.table()
+    fields.apply(table, fields.PRODUCT_FIELDS, values)
+    assert table.as_string() == (
+        'id = "pro"\nname = "Pro"\n'
+        'description = """\nEverything in "Starter".\n\nAnd support\\\\priority.\nFor teams."""\n'
+    )
+    assert tomllib.loads(table.as_string())["description"] == values["description"]
+
+
+def test_line_breaks_in_each_language_are_the_files_own() -> None:
+    form = MultiDict({"message_body@de": "Danke.\r\nBis bald.", "message_body@en": "Thanks.\r\n"})
+    spec = [f for f in fields.STEP_FIELDS["order_done"] if f.key == "message_body"]
+    values = fields.values_from(form, spec, ["de", "en"])
+    assert values == {"message_body": {"de": "Danke.\nBis bald.", "en": "Thanks."}}
+    table = tomlkit.table()
+    fields.apply(table, spec, values)
+    assert table.as_string() == 'message_body = {de = "Danke.\\nBis bald.", en = "Thanks."}\n'

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import tomllib
 from decimal import Decimal
@@ -563,6 +564,132 @@ def test_bad_conditions_rules_and_hooks(shop_dir: Path, lines: str, expected: st
     assert "step 4 'Customer Information', " + expected in message
 
 
+@pytest.mark.parametrize(
+    ("step", "lines", "expected"),
+    [
+        (
+            "Customer Information",
+            'rules = [{ when = "cart.total < 10", message = "" }]',
+            "field 'rules[0].message': a rule needs a message: the words the customer reads "
+            "when it refuses",
+        ),
+        (
+            "Customer Information",
+            'hooks = [{ type = "email", template = "Order Placed" }]',
+            "field 'hooks[0].template': expected the name of a template in templates/emails/ "
+            "without .html, such as 'order_placed' (lowercase letters, digits, '-' and '_', "
+            "starting with a letter or digit), got 'Order Placed'",
+        ),
+        (
+            "Customer Information",
+            'hooks = [{ type = "email", subject = "" }]',
+            "field 'hooks[0].subject': the email needs a subject, "
+            'e.g. subject = "Your order {order_number}"',
+        ),
+        (
+            "Customer Information",
+            'hooks = [{ type = "python", event = "order_placed", function = "" }]',
+            "field 'hooks[0].function': name the function, as its package registers it in the "
+            "keylight.hooks entry points",
+        ),
+        (
+            "Customer Information",
+            'hooks = [{ type = "webhook", event = "order_placed", url = "https://x.test", '
+            'secret_env = "my secret" }]',
+            "field 'hooks[0].secret_env': expected the name of an environment variable in "
+            "capitals, such as 'KEYLIGHT_WEBHOOK_SECRET' (the secret itself goes into that "
+            "variable, never into this file), got 'my secret'",
+        ),
+        (
+            "Payment method",
+            "methods = []",
+            "field 'methods': name at least one payment method, e.g. methods = [\"invoice\"], "
+            "or leave methods out to offer every payment method of the shop",
+        ),
+    ],
+)
+def test_patterns_and_empty_lists_are_explained_in_words(
+    shop_dir: Path, step: str, lines: str, expected: str
+) -> None:
+    """Pydantic's own words quote a regular expression or count items: the studio shows
+    these messages to marketers."""
+    add_to_step(shop_dir, step, lines)
+    message = only_error(shop_dir)
+    assert message.endswith(expected)
+    assert "should match pattern" not in message and "should have at least" not in message
+
+
+def test_an_empty_product_selection_and_business_entity_in_words(shop_dir: Path) -> None:
+    edit(
+        shop_dir / "catalog.toml",
+        'name = "Plans"\nproducts = ["starter", "pro"]',
+        'name = "Plans"\nproducts = []',
+    )
+    message = only_error(shop_dir)
+    assert message.startswith("catalog.toml:")
+    assert message.endswith("field 'product_selections[1].products': choose at least one product")
+    edit(shop_dir / "catalog.toml", "products = []", 'products = ["pro"]')
+    edit(shop_dir / "self-service.toml", 'business_entity = "acme"', 'business_entity = ""')
+    assert only_error(shop_dir).endswith(
+        "field 'business_entity': name the business entity that sells: "
+        "the id of one in keylight.toml"
+    )
+
+
+def test_a_form_field_name_is_explained_in_words(shop_dir: Path) -> None:
+    edit(shop_dir / "forms.toml", 'name = "company"', 'name = "company-name"')
+    expected = (
+        "field 'forms[0].fields[0].name': expected a name of letters, digits and '_', not "
+        "starting with a digit, such as 'vat_id', got 'company-name'"
+    )
+    assert any(problem.endswith(expected) for problem in problems(shop_dir))
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        (
+            'offer = "Pause"',
+            "expected 'pause', 'discount:<id of a discount>' or 'plan:<id of a product>', "
+            "got 'Pause' (did you mean 'pause'?)",
+        ),
+        (
+            'offer = "discount: loyal-20"',
+            "expected 'pause', 'discount:<id of a discount>' or 'plan:<id of a product>', "
+            "got 'discount: loyal-20' (did you mean 'discount:loyal-20'?)",
+        ),
+        (
+            'offer = "a pause"',
+            "expected 'pause', 'discount:<id of a discount>' or 'plan:<id of a product>', "
+            "got 'a pause'",
+        ),
+    ],
+)
+def test_an_offer_is_explained_in_words(tmp_path: Path, written: str, expected: str) -> None:
+    root = shutil.copytree(EXAMPLE, tmp_path / "journeys")
+    edit(root / "cancel.toml", 'offer = "pause"', written)
+    message = only_error(root)
+    assert message.startswith("cancel.toml:")
+    assert message.endswith(f"step 1 'Why are you leaving?', field 'reasons[1].offer': {expected}")
+
+
+def test_empty_reasons_and_durations_are_explained_in_words(tmp_path: Path) -> None:
+    root = shutil.copytree(EXAMPLE, tmp_path / "journeys")
+    text = (root / "cancel.toml").read_text(encoding="utf-8")
+    reasons = re.compile(r"\n  \[\[steps\.reasons\]\].*?(?=\n\[\[steps\]\])", re.S)
+    text = reasons.sub("", text).replace("pause_periods = 2\n", "pause_periods = 2\nreasons = []\n")
+    (root / "cancel.toml").write_text(text, encoding="utf-8")
+    edit(root / "pause.toml", "durations = [1, 2, 3]", "durations = []")
+    found = [p for p in problems(root) if ": error:" in p]
+    assert [p.split(": error: ", 1)[1] for p in found] == [
+        "journey 'Cancel your subscription', step 1 'Why are you leaving?', field 'reasons': "
+        "at least one reason is needed: add a [[steps.reasons]] table with an id and a label",
+        "journey 'Pause your subscription', step 1 'Take a break', field 'durations': "
+        "at least one duration is needed, e.g. durations = [1, 2, 3]; "
+        "or leave durations out for 1, 2 or 3 billing periods",
+    ]
+
+
 def test_a_rule_field_on_a_step_without_a_form(shop_dir: Path) -> None:
     add_to_step(
         shop_dir, "Cart", 'rules = [{ when = "cart.total < 10", field = "x", message = "m" }]'
@@ -713,6 +840,68 @@ def test_a_product_picture_must_be_an_image_there(
     message = only_error(shop_dir)
     assert message.startswith("catalog.toml:") and "field 'products[0].image'" in message
     assert expected in message
+
+
+def add_brand(shop_dir: Path, name: str, file: str, content: bytes) -> None:
+    (shop_dir / file).write_bytes(content)
+    with (shop_dir / "keylight.toml").open("a") as toml:
+        toml.write(f'\n[brand]\n{name} = "{file}"\n')
+
+
+@pytest.mark.parametrize(
+    ("name", "file", "content", "expected"),
+    [
+        (
+            "logo",
+            "brand/fake.png",
+            b"This is not a picture.\n",
+            "cannot tell the width and height of 'brand/fake.png': is it a whole image? "
+            "(an SVG needs width and height attributes)",
+        ),
+        (
+            "favicon",
+            "brand/fake.png",
+            b"This is not a picture.\n",
+            "cannot tell the width and height of 'brand/fake.png': is it a whole image? "
+            "(an SVG needs width and height attributes)",
+        ),
+        (
+            "logo",
+            "brand/sizeless.svg",
+            b'<svg xmlns="http://www.w3.org/2000/svg"></svg>',
+            "cannot tell the width and height of 'brand/sizeless.svg'",
+        ),
+        (
+            "favicon",
+            "brand/fake.ico",
+            b"This is not a picture.\n",
+            "cannot read 'brand/fake.ico' as an icon: is it a whole .ico file? "
+            "(a .png or .svg icon will do too)",
+        ),
+        ("favicon", "brand/empty.ico", b"\0\0\1\0\0\0", "cannot read 'brand/empty.ico' as an icon"),
+    ],
+)
+def test_a_brand_file_must_be_a_picture(
+    shop_dir: Path, name: str, file: str, content: bytes, expected: str
+) -> None:
+    """A text file named .png passes a check of its name; every page would show it broken."""
+    add_brand(shop_dir, name, file, content)
+    message = only_error(shop_dir)
+    assert message.startswith("keylight.toml:")
+    assert f"field 'brand.{name}': {expected}" in message
+
+
+@pytest.mark.parametrize(
+    ("name", "file", "content"),
+    [
+        ("favicon", "brand/icon.ico", b"\0\0\1\0\1\0" + bytes(16)),
+        ("favicon", "brand/icon.svg", None),  # the example's: a viewBox, no width and height
+        ("logo", "products/team.svg", None),
+    ],
+)
+def test_brand_pictures_load(shop_dir: Path, name: str, file: str, content: bytes | None) -> None:
+    add_brand(shop_dir, name, file, content or (shop_dir / file).read_bytes())
+    assert getattr(kljourney.load(shop_dir).brand, name) == file
 
 
 # -- texts standing in for files (the studio's check before it writes) ----------------------

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import tomlkit
-from tomlkit.items import Table
+from tomlkit.items import String, StringType, Table
 
 from kljourney.model import STEP_TYPES
 
@@ -435,12 +435,22 @@ def values_from(form: Any, fields: list[Field], languages: list[str]) -> dict[st
             lines = form.get(spec.key, "").splitlines()
             found[spec.key] = [line.strip() for line in lines if line.strip()]
         elif spec.customer_text and len(languages) > 1:
-            found[spec.key] = {tag: form.get(f"{spec.key}@{tag}", "").strip() for tag in languages}
+            found[spec.key] = {tag: _text(form, f"{spec.key}@{tag}") for tag in languages}
             if not any(found[spec.key].values()):
                 found[spec.key] = ""
         else:
-            found[spec.key] = form.get(spec.key, "").strip()
+            found[spec.key] = _text(form, spec.key)
     return found
+
+
+def _text(form: Any, name: str) -> str:
+    """A text box's answer with the line breaks the files use (LF).
+
+    Browsers send a text area's line breaks as CR LF, whatever the system (HTML says
+    so): written as sent, every one would be an escaped CR in the file.
+    """
+    value: str = form.get(name, "")
+    return value.replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
 # -- writing -----------------------------------------------------------------------------
@@ -460,6 +470,8 @@ def apply(table: Table | Any, fields: list[Field], values: Mapping[str, Any]) ->
             value = _number(value, spec)
         elif spec.kind == "numbers":
             value = [_number(part.strip(), spec) for part in str(value).split(",") if part.strip()]
+        elif spec.kind == "multi" and isinstance(value, list):
+            value = _in_written_order(table.get(spec.key), value)
         if spec.default is not None and value == spec.default and spec.key not in table:
             continue  # the default goes without saying
         if _empty(value) and not spec.always:
@@ -474,7 +486,32 @@ def apply(table: Table | Any, fields: list[Field], values: Mapping[str, Any]) ->
             array = tomlkit.array()
             array.extend(value)
             value = array
+        elif isinstance(value, str) and "\n" in value:
+            value = _multiline(value)
         _set(table, spec.key, value)
+
+
+def _in_written_order(current: Any, ticked: list[str]) -> list[str]:
+    """``ticked`` (in the form's order) in the order the file has them, new ones last.
+
+    The order can mean something (the product shown first); the checkboxes cannot
+    say it, so ticking boxes must not undo it.
+    """
+    written = current.unwrap() if hasattr(current, "unwrap") else current
+    if not isinstance(written, list):
+        return ticked
+    kept = [value for value in written if value in ticked]
+    return kept + [value for value in ticked if value not in written]
+
+
+def _multiline(value: str) -> String:
+    """A text of several lines as a TOML multi-line string, its first line below the key.
+
+    On one line, with its line breaks escaped, it could not be read as the paragraphs
+    it is. TOML drops a line break right after the opening quotes: the value is the same.
+    """
+    plain = tomlkit.string(value, multiline=True)
+    return String(StringType.MLB, value, "\n" + plain.as_string()[3:-3], plain.trivia)
 
 
 def remove(table: Table | Any, keys: set[str]) -> None:

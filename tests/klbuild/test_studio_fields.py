@@ -1,0 +1,207 @@
+"""The studio's forms over real HTTP: what a marketer types is written as they meant it.
+
+A list's order, a text's line breaks and an uploaded picture reach the files (or are
+refused) as a careful person editing the files would have them. One dev server for
+the module; each test starts from the example's files again.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from example import copy_self_service
+
+from klbuild.serve import DevServer
+
+STUDIO = "/__klbuild/studio"
+JOURNEY = "self-service.toml"
+
+
+class Studio:
+    """A dev server on a copy of the example, and a browser-like client of its studio."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.pristine = root / "pristine"
+        copy_self_service(self.pristine)
+        self.journeys = root / "journeys"
+        shutil.copytree(self.pristine, self.journeys)
+        self.dev = DevServer(self.journeys, root / "site", instance=root / "instance", port=0)
+        self.base = self.dev.start().rstrip("/")
+        self.thread = threading.Thread(target=self.dev.serve_forever, daemon=True)
+        self.thread.start()
+
+    def reset(self) -> None:
+        """The example's files as they were, and the preview built from them."""
+        shutil.rmtree(self.journeys)
+        shutil.copytree(self.pristine, self.journeys)
+        self.dev.rebuild()
+
+    def get(self, path: str) -> requests.Response:
+        return requests.get(self.base + STUDIO + path, timeout=10)
+
+    def post(self, path: str, data: dict[str, Any], **kwargs: Any) -> requests.Response:
+        """A form sent from the studio's page, as a browser sends it: with our Origin."""
+        return requests.post(
+            self.base + STUDIO + path,
+            data=data,
+            headers={"Origin": self.base},
+            allow_redirects=False,
+            timeout=10,
+            **kwargs,
+        )
+
+    def seen(self, page: str) -> str:
+        """The fingerprint the page's forms carry, as the person's browser would send it."""
+        text = self.get(page).text
+        marker = 'name="seen" value="'
+        assert marker in text, f"no form with a fingerprint on {page}"
+        return text.split(marker, 1)[1].split('"', 1)[0]
+
+    def text(self, name: str) -> str:
+        return (self.journeys / name).read_text(encoding="utf-8")
+
+    def replace(self, name: str, old: str, new: str) -> None:
+        """Edit a file as a person would in a text editor, before using the studio."""
+        text = self.text(name)
+        assert old in text, f"{old!r} not in {name}"
+        (self.journeys / name).write_text(text.replace(old, new, 1), encoding="utf-8")
+
+    def stop(self) -> None:
+        self.dev.shutdown()
+        self.thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("KEYLIGHT_DATABASE_URL", raising=False)
+        running = Studio(tmp_path_factory.mktemp("studio"))
+        try:
+            yield running
+        finally:
+            running.stop()
+
+
+@pytest.fixture
+def studio(server: Studio) -> Studio:
+    server.reset()
+    return server
+
+
+# -- lists -----------------------------------------------------------------------------------
+
+
+def test_renaming_a_selection_keeps_the_order_of_its_products(studio: Studio) -> None:
+    line = 'products = ["pro", "starter"]  # Pro first on purpose'
+    studio.replace(
+        "catalog.toml", 'name = "Plans"\nproducts = ["starter", "pro"]', f'name = "Plans"\n{line}'
+    )
+    before = studio.text("catalog.toml")
+    # The browser sends the ticked boxes in the page's order: the catalog's.
+    answer = studio.post(
+        "/selections/1",
+        {
+            "seen": studio.seen("/catalog/"),
+            "id": "subscription-plans",
+            "name": "Your plans",
+            "products": ["starter", "pro"],
+        },
+    )
+    assert answer.status_code == 303, answer.text
+    assert studio.text("catalog.toml") == before.replace('"Plans"', '"Your plans"')
+
+
+def test_a_selection_of_no_products_is_refused_in_plain_words(studio: Studio) -> None:
+    before = studio.text("catalog.toml")
+    answer = studio.post(
+        "/selections/1",
+        {"seen": studio.seen("/catalog/"), "id": "subscription-plans", "name": "Plans"},
+    )
+    assert answer.status_code == 422
+    assert (
+        "field &#39;product_selections[1].products&#39;: choose at least one product" in answer.text
+    )
+    assert "at least 1 item" not in answer.text
+    assert studio.text("catalog.toml") == before
+
+
+# -- texts -----------------------------------------------------------------------------------
+
+
+def test_a_message_typed_on_several_lines_is_written_on_several_lines(studio: Studio) -> None:
+    page = f"/journeys/{JOURNEY}/steps/6/"
+    answer = studio.post(
+        page,
+        {
+            "seen": studio.seen(page),
+            "name": "Order done",
+            "active": "true",
+            "progress_bar": "true",
+            "type": "order_done",
+            "message_title": "Thank you for your purchase",
+            "message_body": "We have received your order.\r\n\r\nA confirmation is on its way.",
+        },
+    )
+    assert answer.status_code == 303, answer.text
+    text = studio.text(JOURNEY)
+    assert "\r" not in text and "\\r" not in text
+    assert (
+        'message_body = """\nWe have received your order.\n\nA confirmation is on its way."""\n'
+        in text
+    )
+    step = tomllib.loads(text)["steps"][6]
+    assert step["message_body"] == "We have received your order.\n\nA confirmation is on its way."
+
+
+# -- brand files -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "upload", "expected"),
+    [
+        ("logo", "fake.png", "cannot tell the width and height of &#39;brand/logo-"),
+        ("favicon", "fake.png", "cannot tell the width and height of &#39;brand/favicon-"),
+        ("favicon", "fake.ico", "cannot read &#39;brand/favicon-"),
+    ],
+)
+def test_a_text_file_named_like_a_picture_is_refused_as_a_brand_file(
+    studio: Studio, field: str, upload: str, expected: str
+) -> None:
+    before = studio.text("keylight.toml")
+    answer = studio.post(
+        "/brand/",
+        {"seen": studio.seen("/brand/")},
+        files={field: (upload, b"This is not a picture.\n", "image/png")},
+    )
+    assert answer.status_code == 422
+    assert f"field &#39;brand.{field}&#39;: {expected}" in answer.text
+    assert studio.text("keylight.toml") == before
+    assert not list((studio.journeys / "brand").glob(f"{field}-*"))
+
+
+def test_a_real_icon_is_taken_as_the_brand_icon(studio: Studio) -> None:
+    answer = studio.post(
+        "/brand/",
+        {"seen": studio.seen("/brand/")},
+        files={"favicon": ("icon.ico", _icon(), "image/x-icon")},
+    )
+    assert answer.status_code == 303, answer.text
+    assert 'favicon = "brand/favicon-' in studio.text("keylight.toml")
+
+
+def _icon() -> bytes:
+    """A 1x1 .ico file: its header, one directory entry and a 32-bit bitmap."""
+    header = b"\0\0\1\0\1\0"
+    bitmap = (40).to_bytes(4, "little") + (1).to_bytes(4, "little") + (2).to_bytes(4, "little")
+    bitmap += (1).to_bytes(2, "little") + (32).to_bytes(2, "little") + bytes(24) + bytes(8)
+    entry = bytes([1, 1, 0, 0]) + (1).to_bytes(2, "little") + (32).to_bytes(2, "little")
+    entry += len(bitmap).to_bytes(4, "little") + (6 + 16).to_bytes(4, "little")
+    return header + entry + bitmap
