@@ -21,6 +21,7 @@ from browser_helpers import (
     Server,
     Workspace,
     add_product,
+    no_horizontal_scroll,
     press_continue,
     running,
     shot,
@@ -372,4 +373,78 @@ def test_an_open_preview_shows_a_change_saved_in_the_studio(
     # The name stays in the progress bar.
     assert page.locator("nav.progress [aria-current=step]").get_attribute("data-kl-name") == "Cart"
     wait_for_state(page)
+    assert page.kl_errors == []
+
+
+#: The studio's pages a person works on, from the dev server's base address.
+STUDIO_PAGES = [
+    "",
+    f"journeys/{JOURNEY_FILE}/",
+    f"journeys/{JOURNEY_FILE}/steps/1/",
+    "journeys/cancel.toml/steps/0/",
+    "catalog/",
+    "forms/",
+    "brand/",
+    "journeys/catalog.toml/",
+]
+
+
+def test_every_studio_page_fits_a_phone_and_a_desktop(page: Any, server: Server) -> None:
+    """No page scrolls sideways at 320 or 1280 px, every item's form open: a wide table
+    scrolls in its own box, the charts shrink. And axe-core finds nothing at either."""
+    for width in (320, 1280):
+        page.set_viewport_size({"width": width, "height": 800})
+        for path in STUDIO_PAGES:
+            page.goto(server.base + STUDIO + path)
+            page.evaluate(
+                "() => document.querySelectorAll('details').forEach(d => { d.open = true })"
+            )
+            scroll_width, _client_width = no_horizontal_scroll(page)
+            wide = page.evaluate(
+                """w => Array.from(document.querySelectorAll('main *, header *'))
+                    .filter(e => !e.closest('.scroll') && e.getBoundingClientRect().right > w)
+                    .slice(0, 5).map(e => e.outerHTML.slice(0, 80))""",
+                width,
+            )
+            assert scroll_width <= width, (width, path, wide)
+            found = AXE.run(page).response["violations"]
+            assert found == [], (
+                width,
+                path,
+                [(v["id"], [n["target"] for n in v["nodes"]][:3]) for v in found],
+            )
+        page.goto(f"{server.base}{STUDIO}journeys/{JOURNEY_FILE}/")
+        # The funnel's chart and its table are there, within the page.
+        for box in (".funnel svg", "#performance .scroll"):
+            right = page.locator(box).first.evaluate("e => e.getBoundingClientRect().right")
+            assert right <= width, (width, box)
+        shot(page, f"studio-journey-{width}")
+    # No script error; the only complaint is the not-found page's status.
+    assert [e for e in page.kl_errors if "(NOT FOUND)" not in e] == []
+
+
+def test_after_a_delete_with_the_keyboard_the_focus_stays_in_the_list(
+    page: Any, server: Server
+) -> None:
+    """Delete pressed on a step: the focus goes to the step now in its place, not to
+    the top of the page, so the next Tab carries on where the person was."""
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto(f"{server.base}{STUDIO}journeys/{JOURNEY_FILE}/")
+
+    def delete(name: str) -> str:
+        page.get_by_role("button", name=f"Delete {name}", exact=True).focus()
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        saved(page)
+        return page.evaluate(
+            "() => document.activeElement.closest('[data-studio-steps] li') ? "
+            "document.activeElement.textContent : document.activeElement.tagName"
+        )
+
+    assert delete("Cart") == "Login or create an account"
+    assert step_names(page)[:2] == ["Product selection", "Login or create an account"]
+    assert delete("Order done") == "Confirm Order"  # the last one: the new last
+    page.keyboard.press("Tab")
+    focused = page.evaluate("() => document.activeElement.getAttribute('aria-label')")
+    assert focused == "Move Confirm Order up"  # the next control of the same step
     assert page.kl_errors == []

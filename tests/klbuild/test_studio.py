@@ -11,9 +11,11 @@ import shutil
 import sqlite3
 import threading
 import tomllib
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +134,62 @@ def test_home_lists_the_journeys_with_their_launch_links(studio: Studio) -> None
 )
 def test_every_page_answers(studio: Studio, path: str) -> None:
     assert studio.get(path).status_code == 200
+
+
+class References(HTMLParser):
+    """The ids of a page, and the ids its labels and ARIA attributes point to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: Counter[str] = Counter()
+        self.references: list[str] = []
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if found.get("id"):
+            self.ids[found["id"] or ""] += 1
+        if tag == "label" and found.get("for"):
+            self.references.append(found["for"] or "")
+        for name in ("aria-labelledby", "aria-describedby"):
+            self.references += (found.get(name) or "").split()
+        if tag == "a" and found.get("href"):
+            self.links.append(found["href"] or "")
+
+
+def studio_pages(studio: Studio) -> dict[str, References]:
+    """Every page of the studio a person can reach from its list, by its address."""
+    found: dict[str, References] = {}
+    waiting = ["/"]
+    while waiting:
+        path = waiting.pop()
+        if path in found:
+            continue
+        page = studio.get(path)
+        assert page.status_code == 200, path
+        found[path] = References()
+        found[path].feed(page.text)
+        for link in found[path].links:
+            link = link.split("#")[0].split("?")[0]
+            if link.startswith(STUDIO + "/") and link.endswith("/"):
+                waiting.append(link[len(STUDIO) :])
+    return found
+
+
+def test_every_id_on_every_studio_page_is_unique(studio: Studio) -> None:
+    """A label whose input shares its id with a heading labels nothing (the add-step
+    form's Page title did); axe-core does not see that."""
+    pages = studio_pages(studio)
+    assert {"/", f"/journeys/{JOURNEY}/", f"/journeys/{JOURNEY}/steps/6/", "/brand/"} <= set(pages)
+    assert "add-title" in pages[f"/journeys/{JOURNEY}/"].references  # the Page title's label
+    # A shop of two languages: a box per language, each with its own id.
+    shop = studio.text("keylight.toml").replace('locale = "en-US"', 'locales = ["en-US", "de-DE"]')
+    (studio.journeys / "keylight.toml").write_text(shop, encoding="utf-8")
+    languages = studio_pages(studio)
+    assert "add-name-de-DE" in languages[f"/journeys/{JOURNEY}/"].ids
+    for path, page in [*pages.items(), *languages.items()]:
+        assert [name for name, count in page.ids.items() if count > 1] == [], path
+        assert [name for name in page.references if name not in page.ids] == [], path
 
 
 def test_a_built_site_never_contains_the_studio(studio: Studio) -> None:
@@ -305,6 +363,33 @@ def test_reorder_by_a_whole_new_order(studio: Studio) -> None:
     stale = studio.post(f"{page}order", {"seen": studio.seen(page), "order": "0,1,2"})
     assert stale.status_code == 422
     assert "does not name every step once" in stale.text
+
+
+def autofocused(html: str) -> list[str]:
+    """The start tags with ``autofocus``: a page must have at most one."""
+    return re.findall(r"<[^<>]*\sautofocus(?:\s[^<>]*)?>", html)
+
+
+def test_after_a_delete_the_focus_is_on_the_step_now_in_its_place(studio: Studio) -> None:
+    page = f"/journeys/{JOURNEY}/"
+    answer = studio.post(f"{page}steps/1/delete", {"seen": studio.seen(page)})
+    assert answer.status_code == 303
+    assert "#" not in answer.headers["Location"]  # Chromium ignores autofocus at a #fragment
+    html = requests.get(studio.base + answer.headers["Location"], timeout=10).text
+    assert autofocused(html) == [f'<a href="{STUDIO}{page}steps/1/" autofocus>']
+    assert f'{page}steps/1/" autofocus>Login or create an account</a>' in html
+    # The last step deleted: the new last one.
+    answer = studio.post(f"{page}steps/5/delete", {"seen": studio.seen(page)})
+    html = requests.get(studio.base + answer.headers["Location"], timeout=10).text
+    assert autofocused(html) == [f'<a href="{STUDIO}{page}steps/4/" autofocus>']
+    # None left: the list's heading.
+    studio.post("/journeys", {"seen": "", "name": "Quick", "key": "", "business_entity": "acme"})
+    quick = "/journeys/quick.toml/"
+    studio.post(f"{quick}steps", {"seen": studio.seen(quick), "name": "Cart", "type": "order"})
+    answer = studio.post(f"{quick}steps/0/delete", {"seen": studio.seen(quick)})
+    html = requests.get(studio.base + answer.headers["Location"], timeout=10).text
+    assert autofocused(html) == ['<h2 id="steps-title" tabindex="-1" autofocus>']
+    assert autofocused(studio.get(quick).text) == []  # only right after a delete
 
 
 def test_delete_a_step_and_a_journey(studio: Studio) -> None:
@@ -485,6 +570,133 @@ def test_a_refused_change_keeps_the_picture_the_shop_uses(studio: Studio) -> Non
         studio.toml("keylight.toml")["brand"]["logo"]
         == used.relative_to(studio.journeys).as_posix()
     )
+
+
+def test_an_upload_over_the_request_limit_answers_with_the_brand_page(studio: Studio) -> None:
+    """Too large to be read as a form at all (the request limit, over the picture's):
+    the brand page again, with why and what to do, and the colour typed beside it."""
+    before = studio.text("keylight.toml")
+    answer = studio.post(
+        "/brand/",
+        {"seen": studio.seen("/brand/"), "color": "#123456", "remove_favicon": "true"},
+        files={"logo": ("photo.png", b"\x89PNG" + b"0" * 700_000, "image/png")},
+    )
+    assert answer.status_code == 413
+    assert answer.headers["Content-Type"].startswith("text/html")
+    assert "<h1>Brand</h1>" in answer.text
+    assert "Not saved" in answer.text
+    assert "a picture may be 512 KB at most. Make the picture smaller" in answer.text
+    assert 'name="color" value="#123456"' in answer.text
+    assert studio.text("keylight.toml") == before
+    assert not (studio.journeys / "brand").exists() or not list(
+        (studio.journeys / "brand").glob("logo-*")
+    )
+
+
+def test_a_product_picture_over_the_request_limit_keeps_the_product_form(
+    studio: Studio,
+) -> None:
+    before = studio.text("catalog.toml")
+    answer = studio.post(
+        "/products/0",
+        {
+            "seen": studio.seen("/catalog/"),
+            "form_id": "products-0",
+            "id": "starter",
+            "name": "Starter Plus",
+            "price": "9.90",
+            "billing": "monthly",
+            "tax_rate": "19",
+        },
+        files={"picture": ("photo.png", b"0" * 700_000, "image/png")},
+    )
+    assert answer.status_code == 413
+    assert "<h1>Products</h1>" in answer.text and "512 KB" in answer.text
+    # The product's own form, open, with what was typed.
+    assert '<details class="item" id="product-0" open>' in answer.text
+    assert 'id="products-0-name" name="name" value="Starter Plus"' in answer.text
+    assert studio.text("catalog.toml") == before
+
+
+def test_a_form_over_the_request_limit_that_cannot_be_read_again(studio: Studio) -> None:
+    """Not a multipart form: nothing to throw away while reading it, so it is not read;
+    the page says so, and the form is there to fill in again."""
+    answer = studio.post(
+        "/products/new",
+        {"seen": studio.seen("/catalog/"), "form_id": "products-new", "id": "x" * 700_000},
+    )
+    assert answer.status_code == 413
+    assert "<h1>Products</h1>" in answer.text
+    assert "What was typed could not be kept either" in answer.text
+    assert 'action="/__klbuild/studio/products/new"' in answer.text
+
+
+# -- addresses that are not pages -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address", "page"),
+    [
+        ("/journeys", "/"),
+        (f"/journeys/{JOURNEY}/delete", f"/journeys/{JOURNEY}/"),
+        (f"/journeys/{JOURNEY}/steps", f"/journeys/{JOURNEY}/"),
+        (f"/journeys/{JOURNEY}/order", f"/journeys/{JOURNEY}/"),
+        (f"/journeys/{JOURNEY}/steps/1/move", f"/journeys/{JOURNEY}/"),
+        (f"/journeys/{JOURNEY}/steps/1/delete", f"/journeys/{JOURNEY}/"),
+        (f"/journeys/{JOURNEY}/steps/1/reasons/new", f"/journeys/{JOURNEY}/steps/1/"),
+        (f"/journeys/{JOURNEY}/steps/1/reasons/0/delete", f"/journeys/{JOURNEY}/steps/1/"),
+        ("/products/new", "/catalog/"),
+        ("/selections/0", "/catalog/"),
+        ("/discounts/0/delete", "/catalog/"),
+        ("/forms/new", "/forms/"),
+        ("/forms/0/delete", "/forms/"),
+        ("/forms/0/fields/new", "/forms/"),
+        ("/forms/0/fields/1/delete", "/forms/"),
+    ],
+)
+def test_an_address_only_a_form_posts_to_leads_to_its_page(
+    studio: Studio, address: str, page: str
+) -> None:
+    """A refused save leaves the form's address in the address bar: a reload there, or
+    a bookmark of it, shows the page again instead of a 405."""
+    answer = studio.get(address, allow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["Location"] == STUDIO + page
+    assert studio.get(address).status_code == 200
+
+
+def test_a_refused_save_can_be_reloaded(studio: Studio) -> None:
+    page = f"/journeys/{JOURNEY}/"
+    refused = studio.post(f"{page}order", {"seen": studio.seen(page), "order": "0,1"})
+    assert refused.status_code == 422
+    reloaded = studio.get(f"{page}order")
+    assert reloaded.status_code == 200
+    assert reloaded.url == studio.base + STUDIO + page
+
+
+@pytest.mark.parametrize("name", ["catalog.toml", "forms.toml", "keylight.toml"])
+@pytest.mark.parametrize(
+    "path", ["", "steps/0/", "delete", "steps/0/move", "steps/0/reasons/new", "order"]
+)
+def test_a_file_all_journeys_share_is_no_journey(studio: Studio, name: str, path: str) -> None:
+    """Opened as a journey it showed an empty one, with a button to delete the file."""
+    before = studio.text(name)
+    answer = studio.get(f"/journeys/{name}/{path}")
+    assert answer.status_code == 404
+    assert "is not a journey" in answer.text
+    assert f'<a href="{STUDIO}/">All journeys</a>' in answer.text
+    assert "Delete this journey" not in answer.text
+    posted = studio.post(f"/journeys/{name}/{path}", {"seen": studio.seen("/brand/")})
+    assert posted.status_code == 404
+    assert studio.text(name) == before
+
+
+def test_an_address_with_nothing_is_the_studios_own_page(studio: Studio) -> None:
+    for path in (f"/journeys/{JOURNEY}/steps/99/", "/journeys/gone.toml/", "/nothing/"):
+        answer = studio.get(path)
+        assert answer.status_code == 404
+        assert "The studio has no page at this address" in answer.text
+        assert f'<a href="{STUDIO}/">All journeys</a>' in answer.text
 
 
 # -- the files stay the source of truth ----------------------------------------------------

@@ -9,15 +9,17 @@ back with what was typed still in it and the reasons above it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import io
+from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlencode
 
 from flask import (
     Flask,
     Response,
     abort,
+    current_app,
     g,
     make_response,
     redirect,
@@ -27,6 +29,9 @@ from flask import (
     url_for,
 )
 from werkzeug.datastructures import FileStorage, MultiDict
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.formparser import FormDataParser
+from werkzeug.wsgi import LimitedStream
 
 from kljourney import theme
 from kljourney.durations import spoken
@@ -35,11 +40,14 @@ from kljourney.model import CATALOG_FILE, FORMS_FILE, ICON_TYPES, IMAGE_TYPES, S
 from . import chart, edits, fields
 from .documents import Conflict, Document, StudioError, Unreadable
 from .guard import Guard, Refused
-from .studio import Invalid, Studio
+from .studio import SHARED_FILES, Invalid, Studio
 
 PREFIX = "/__klbuild/studio"
 #: An uploaded logo or icon larger than this is refused: it would slow every page.
 UPLOAD_LIMIT = 512 * 1024
+#: A form over the request limit is still read up to this size, its files thrown away
+#: unread, to show what was typed again; a larger one gets the page and the reason only.
+READ_PAST_LIMIT = 32 * 1024 * 1024
 FUNNEL_DAYS = (7, 30)
 
 
@@ -66,6 +74,13 @@ def create_app(studio: Studio, guard: Guard) -> Flask:
             return Response(str(exc) + "\n", status=403, mimetype="text/plain")
         return None
 
+    @app.before_request
+    def _journeys_only() -> None:
+        """keylight.toml, catalog.toml and forms.toml have pages of their own: opened as a
+        journey, they would show an empty one with a button that deletes the file."""
+        if (request.view_args or {}).get("file") in SHARED_FILES:
+            abort(404)
+
     @app.after_request
     def _headers(response: Response) -> Response:
         response.headers["Cache-Control"] = "no-store"
@@ -75,9 +90,17 @@ def create_app(studio: Studio, guard: Guard) -> Flask:
         )
         return response
 
+    @app.errorhandler(404)
+    def _not_found(_error: Any) -> Any:
+        return not_found()
+
+    @app.errorhandler(405)
+    def _post_only(error: MethodNotAllowed) -> Any:
+        return _to_form_page(error)
+
     @app.errorhandler(413)
-    def _too_large(_error: Any) -> tuple[str, int]:
-        return f"The file is larger than {UPLOAD_LIMIT // 1024} KB; make it smaller.\n", 413
+    def _too_large(_error: Any) -> Any:
+        return _too_large_page()
 
     for rule, view, methods in ROUTES:
         app.add_url_rule(PREFIX + rule, view.__name__, view, methods=methods)
@@ -145,6 +168,14 @@ def _index(value: str | None) -> int:
         abort(400)
 
 
+def _optional_index(value: str | None) -> int | None:
+    """An index in the query string, which only places the focus: None if it is not one."""
+    try:
+        return max(int(value or ""), 0)
+    except ValueError:
+        return None
+
+
 # -- journeys ----------------------------------------------------------------------------
 
 
@@ -201,6 +232,7 @@ def journey(
         problems=[p for p in problems if p.file == file],
         funnels=_funnels(entry.key if entry else ""),
         moved=request.args.get("moved"),
+        deleted=_optional_index(request.args.get("deleted")),
         errors=errors or [],
         posted=posted,
     )
@@ -378,13 +410,16 @@ def save_step(file: str, index: int) -> Any:
 
 
 def delete_step(file: str, index: int) -> Any:
+    """Delete a step; the page then gives the keyboard's focus to the step now in its
+    place (``deleted``), so a person who pressed Delete is not sent to the page's top."""
     studio = _studio()
     return _attempt(
         lambda **kw: journey(file, **kw),
         lambda: studio.change(
             file, request.form.get("seen", ""), lambda d: edits.delete(d.toml, "steps", index)
         ),
-        url_for("journey", file=file) + "#steps",
+        # No #fragment: Chromium ignores autofocus on a page opened at one.
+        url_for("journey", file=file, deleted=index),
         "Step deleted",
     )
 
@@ -653,6 +688,125 @@ def asset(name: str) -> Any:
     if name not in ("studio.css", "studio.js"):
         abort(404)
     return send_file(theme.templates_folder() / "_studio" / name)
+
+
+# -- addresses that are not pages ----------------------------------------------------------
+
+
+def not_found(file: str | None = None) -> Any:
+    """The studio's own page for an address it has nothing at, with the way back; ``file``
+    (else the address's) when it names a file all journeys share."""
+    file = file or (request.view_args or {}).get("file")
+    return _page("missing.html", 404, shared=file if file in SHARED_FILES else None)
+
+
+#: The page each form is on, by the endpoint it posts to; a product's, a selection's, a
+#: discount's and a form's by their collection (COLLECTIONS).
+FORM_PAGES = {
+    "create_journey": "home",
+    "save_journey": "journey",
+    "delete_journey": "journey",
+    "add_step": "journey",
+    "order_steps": "journey",
+    "delete_step": "journey",
+    "move_step": "journey",
+    "save_step": "step",
+    "save_reason": "step",
+    "delete_reason": "step",
+    "save_form_field": "forms",
+    "delete_form_field": "forms",
+    "save_brand": "brand",
+}
+#: What the pages FORM_PAGES names take from the address of the form's action.
+PAGE_ARGUMENTS = {"journey": ("file",), "step": ("file", "index")}
+
+
+def _form_page(endpoint: str | None, values: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(endpoint, arguments) of the page whose form posts to ``endpoint`` with ``values``;
+    404 for an address that names nothing the studio edits."""
+    if endpoint in ("save_item", "delete_item"):
+        found = COLLECTIONS.get(values.get("collection", ""))
+        page = found[3] if found else None
+    else:
+        page = FORM_PAGES.get(endpoint or "")
+    if page is None or values.get("file") in SHARED_FILES:
+        abort(404)
+    return page, {key: values[key] for key in PAGE_ARGUMENTS.get(page, ())}
+
+
+def _to_form_page(error: MethodNotAllowed) -> Any:
+    """A GET of an address only a form posts to goes to the page that form is on.
+
+    A refused save leaves that address in the address bar: reloading it or opening
+    it from a bookmark must show the page again, not a 405.
+    """
+    if request.method not in ("GET", "HEAD"):
+        return error
+    adapter = current_app.create_url_adapter(request)
+    if adapter is None:
+        return error
+    try:
+        endpoint, values = adapter.match(method="POST")
+    except HTTPException:
+        return error
+    try:
+        page, arguments = _form_page(endpoint, values)
+    except NotFound:
+        return not_found(values.get("file"))
+    return redirect(url_for(page, **arguments), code=303)
+
+
+def _too_large_page() -> Any:
+    """The page of the form whose request was over the limit, saying so, with what was
+    typed when the request can still be read (a file input cannot be filled again)."""
+    typed = _typed_past_limit()
+    message = (
+        f"What was sent is larger than the studio takes: a picture may be "
+        f"{UPLOAD_LIMIT // 1024} KB at most. Make the picture smaller (export it narrower, "
+        "or as SVG) and choose it again."
+    )
+    if typed is None:
+        message += " What was typed could not be kept either: please type it again."
+    try:
+        page, arguments = _form_page(request.endpoint, request.view_args or {})
+    except NotFound:
+        page, arguments = "home", {}
+    view = current_app.view_functions[page]
+    return view(**arguments, status=413, errors=[message], posted=typed)
+
+
+def _typed_past_limit() -> MultiDict[str, str] | None:
+    """What was typed into a form whose request is over the limit, its files thrown away
+    as they arrive; None when the request is not a multipart form, is larger than
+    READ_PAST_LIMIT, or cannot be read."""
+    length = request.content_length
+    if request.mimetype != "multipart/form-data" or not length or length > READ_PAST_LIMIT:
+        return None
+    parser = FormDataParser(
+        _discarded,
+        max_form_memory_size=request.max_form_memory_size,
+        silent=False,
+        max_form_parts=request.max_form_parts,
+    )
+    stream = LimitedStream(request.environ["wsgi.input"], length)
+    try:
+        _stream, form, _files = parser.parse(
+            stream, request.mimetype, length, request.mimetype_params
+        )
+    except (HTTPException, ValueError):
+        return None
+    return form
+
+
+class _Discarded(io.BytesIO):
+    """Where a file in a form over the limit goes: nowhere."""
+
+    def write(self, data: Any, /) -> int:
+        return len(data)
+
+
+def _discarded(*_args: Any, **_kwargs: Any) -> IO[bytes]:
+    return _Discarded()
 
 
 # -- helpers -----------------------------------------------------------------------------
