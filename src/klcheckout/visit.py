@@ -44,6 +44,8 @@ STAFF_ONLY = N_(
     "This journey is for the shop's staff, not for customers. If you work for the shop, "
     "sign in on the staff page first."
 )
+#: The cookie's hand-over once the browser is done with it (``Visit.leave_handover``).
+LEFT_HANDOVER = "-"
 HANDOVER_ENDED = N_(
     "The link to this step no longer works: it was completed, withdrawn or replaced, or "
     "it expired. Ask the shop's staff who sent it for a new one."
@@ -170,7 +172,9 @@ class Visit:
         if self.journey.for_customers or self.staff is not None or self.handover is not None:
             return
         member = self.signed_in_staff
-        if member is None and self.handover_ended:  # a customer whose link stopped working
+        if member is None and (self.handover_ended or self.cart.handover == LEFT_HANDOVER):
+            # A customer whose link stopped working, now or before (the back button after
+            # completing the step, a second tab): told that, not to sign in as staff.
             raise security.Forbidden(_(HANDOVER_ENDED))
         if member is None:
             message = _(STAFF_ONLY)
@@ -209,7 +213,7 @@ class Visit:
         completes that one step of this checkout, and nothing else. None for anyone else,
         for a member of staff, and once the link stops working or its checkout is gone
         (which is then dropped from the cookie, and ``handover_ended`` says so)."""
-        if not self.cart.handover or self.signed_in_staff is not None:
+        if self.cart.handover in ("", LEFT_HANDOVER) or self.signed_in_staff is not None:
             return None
         row = handovers.find(self.connection, self.cart.handover)
         if (
@@ -231,8 +235,9 @@ class Visit:
 
     def leave_handover(self) -> None:
         """This browser is done with the hand-over (completed, or its link ended): it
-        keeps nothing of the checkout, which is the member's of staff."""
-        self.cart.handover = ""
+        keeps nothing of the checkout, which is the member's of staff, only the mark that
+        it had one, so that its way back to the step is answered in those words."""
+        self.cart.handover = LEFT_HANDOVER
         self.new_checkout()
         self.forget_reads()  # what was read of the checkout is no longer this browser's
 

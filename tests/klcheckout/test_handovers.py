@@ -242,7 +242,16 @@ def test_the_customer_gives_the_mandate_and_the_member_places_the_order(
     assert given.json()["redirect"].endswith("/handover/done")
     thanks = person.http.get(given.json()["redirect"])
     assert thanks.status_code == 200 and "The rest is done by Acme Shop" in thanks.text
-    assert person.http.get(f"{shop.url}/{JOURNEY}/state").status_code == 403
+    # The way back to the step (the back button, a second tab) says the link is done
+    # with, not that the journey is for staff.
+    back = person.http.get(
+        f"{shop.url}/{JOURNEY}/state",
+        params={"step": PAYMENT},
+        headers={"Accept": "application/json"},
+    )
+    assert back.status_code == 403
+    assert "The link to this step no longer works" in back.json()["error"]
+    assert back.json().get("sign_in_url") is None
     again = refused_page(shop, link)
     assert again.status_code == 410 and "completed with this link already" in again.text
 
