@@ -716,8 +716,8 @@ def revoke_staff(email: str, session: str | None) -> None:
     from . import staff
 
     if session is not None:
-        _change_member(partial(staff.revoke_session, session=session), email)
-        click.echo(f"Session {session.strip()} of {email} ended.")
+        ended = _change_member(partial(staff.revoke_session, session=session), email)
+        click.echo(f"Session {ended} of {email} ended.")
         return
     ended = _change_member(staff.revoke, email)
     click.echo(f"{ended} session(s) of {email} ended.")

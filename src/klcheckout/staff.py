@@ -185,11 +185,11 @@ def session_id(session: Any) -> str:
     return str(session.token_hash[:SESSION_ID_LENGTH])
 
 
-def revoke_session(connection: Connection, email: str, session: str) -> None:
+def revoke_session(connection: Connection, email: str, session: str) -> str:
     """End the one session of the member that ``session`` (an id ``sessions`` shows, or
     its first six characters or more) names: a browser left signed in on a shared
-    computer, while the member goes on working in their own. ``StaffError`` when it
-    names none, or more than one."""
+    computer, while the member goes on working in their own; its whole id. ``StaffError``
+    when it names none, or more than one."""
     typed = session.strip().lower()
     running = sessions(connection, email)
     found = [row for row in running if len(typed) >= 6 and row.token_hash.startswith(typed)]
@@ -205,6 +205,7 @@ def revoke_session(connection: Connection, email: str, session: str) -> None:
         .where(staff_sessions.c.token_hash == found[0].token_hash)
         .values(revoked_at=now())
     )
+    return session_id(found[0])
 
 
 def revoke_all(connection: Connection, staff_id: int) -> int:
