@@ -230,7 +230,11 @@ def test_the_order_is_the_customers_and_records_who_placed_it(
         assert walker.state("billing")["skipped"] == ["partner-reference"]
     # The confirmation goes to the customer, not to the partner.
     outbox.run_once(shop.app)
-    assert [m["Subject"] for m in mailbox.to(email)] == [f"Your order {number}"]
+    [mail] = mailbox.to(email)
+    assert mail["Subject"] == f"Your order {number}"
+    placed_for = f"Placed for you by {member.email}" + (" of Initech." if organisation else ".")
+    assert placed_for in mail.get_body(("plain",)).get_content()
+    assert placed_for in mail.get_body(("html",)).get_content()
     assert mailbox.to(member.email) == []
     # Operators see who placed it, and for whom.
     shown = run(shop, "orders", "show", number, password=None)

@@ -235,7 +235,12 @@ def test_a_quote_with_a_discount_is_accepted_into_one_order_at_its_frozen_prices
 
     # The customer's confirmation email, and the events.
     outbox.run_once(shop.app)
-    assert f"Your order {order_number}" in [m["Subject"] for m in mailbox.to(customer)]
+    [confirmation] = [
+        m for m in mailbox.to(customer) if m["Subject"] == f"Your order {order_number}"
+    ]
+    text = confirmation.get_body(("plain",)).get_content()
+    assert f"From quote {number} (version 1), which you accepted." in text
+    assert "Placed for you by" not in text
     assert len(queued(shop, "quote_sent", number)) == 1
     [accepted] = queued(shop, "quote_accepted", number)
     assert accepted["data"]["order_number"] == order_number
