@@ -7,87 +7,18 @@ the module; each test starts from the example's files again.
 
 from __future__ import annotations
 
-import shutil
-import threading
 import tomllib
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
-import requests
-from example import copy_self_service
+from studio_client import Studio, serve
 
-from klbuild.serve import DevServer
-
-STUDIO = "/__klbuild/studio"
 JOURNEY = "self-service.toml"
-
-
-class Studio:
-    """A dev server on a copy of the example, and a browser-like client of its studio."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.pristine = root / "pristine"
-        copy_self_service(self.pristine)
-        self.journeys = root / "journeys"
-        shutil.copytree(self.pristine, self.journeys)
-        self.dev = DevServer(self.journeys, root / "site", instance=root / "instance", port=0)
-        self.base = self.dev.start().rstrip("/")
-        self.thread = threading.Thread(target=self.dev.serve_forever, daemon=True)
-        self.thread.start()
-
-    def reset(self) -> None:
-        """The example's files as they were, and the preview built from them."""
-        shutil.rmtree(self.journeys)
-        shutil.copytree(self.pristine, self.journeys)
-        self.dev.rebuild()
-
-    def get(self, path: str) -> requests.Response:
-        return requests.get(self.base + STUDIO + path, timeout=10)
-
-    def post(self, path: str, data: dict[str, Any], **kwargs: Any) -> requests.Response:
-        """A form sent from the studio's page, as a browser sends it: with our Origin."""
-        return requests.post(
-            self.base + STUDIO + path,
-            data=data,
-            headers={"Origin": self.base},
-            allow_redirects=False,
-            timeout=10,
-            **kwargs,
-        )
-
-    def seen(self, page: str) -> str:
-        """The fingerprint the page's forms carry, as the person's browser would send it."""
-        text = self.get(page).text
-        marker = 'name="seen" value="'
-        assert marker in text, f"no form with a fingerprint on {page}"
-        return text.split(marker, 1)[1].split('"', 1)[0]
-
-    def text(self, name: str) -> str:
-        return (self.journeys / name).read_text(encoding="utf-8")
-
-    def replace(self, name: str, old: str, new: str) -> None:
-        """Edit a file as a person would in a text editor, before using the studio."""
-        text = self.text(name)
-        assert old in text, f"{old!r} not in {name}"
-        (self.journeys / name).write_text(text.replace(old, new, 1), encoding="utf-8")
-
-    def stop(self) -> None:
-        self.dev.shutdown()
-        self.thread.join(10)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("KEYLIGHT_DATABASE_URL", raising=False)
-        running = Studio(tmp_path_factory.mktemp("studio"))
-        try:
-            yield running
-        finally:
-            running.stop()
+    yield from serve(tmp_path_factory)
 
 
 @pytest.fixture
