@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import imagesize
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from . import languages
+from . import languages, svg
 from .checks import Checker
 from .errors import ConfigError, Problem
 from .keys import new_key, write_key
@@ -180,6 +180,8 @@ class _Loader:
                         "(a .png or .svg icon will do too)"
                     )
                     self.error(SHOP_FILE, message, **where)
+            elif self.active_svg(SHOP_FILE, relative, where):
+                continue
             elif self.image_size(relative) is None:
                 self.error(SHOP_FILE, _unmeasured(relative), **where)
 
@@ -199,6 +201,8 @@ class _Loader:
                 message = f"no file {relative!r} in the journeys folder ({self.root})"
                 self.error(CATALOG_FILE, message, **where)
                 continue
+            if self.active_svg(CATALOG_FILE, relative, where):
+                continue
             size = self.image_size(relative)
             if size is None:
                 self.error(CATALOG_FILE, _unmeasured(relative), **where)
@@ -213,6 +217,20 @@ class _Loader:
         if width <= 0 or height <= 0:
             return None
         return round(width), round(height)
+
+    def active_svg(self, file: str, relative: str, where: dict[str, Any]) -> bool:
+        """Report an SVG picture that holds script (``svg``); whether it does."""
+        if not relative.lower().endswith(".svg"):
+            return False
+        found = svg.problem(self.root / relative)
+        if found is None:
+            return False
+        message = (
+            f"{relative!r} is an SVG that could run script on the shop's pages: {found}. "
+            "Export it again as a plain picture (or as PNG)"
+        )
+        self.error(file, message, **where)
+        return True
 
     def missing_file(self, relative: str) -> bool:
         path = self.root / relative

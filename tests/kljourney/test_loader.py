@@ -1034,3 +1034,42 @@ def test_a_subscription_journey_is_walked_by_customers(shop_dir: Path) -> None:
 def test_the_staff_pages_key_is_reserved(shop_dir: Path) -> None:
     edit(shop_dir / "self-service.toml", f'key = "{KEY}"', 'key = "staff"')
     assert "'staff' is the address of the shop's own staff sign-in page" in only_error(shop_dir)
+
+
+SVG_OPEN = '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"'
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (f"{SVG_OPEN}><script>alert(1)</script></svg>", "it contains a <script> element"),
+        (f'{SVG_OPEN} onload="alert(2)"></svg>', "it has an event handler (onload=)"),
+        (
+            f'{SVG_OPEN} xmlns:x="http://www.w3.org/1999/xlink">'
+            '<a x:href="javascript:alert(3)"><rect width="5" height="5"/></a></svg>',
+            "it links to 'javascript:alert(3)'",
+        ),
+        (f"{SVG_OPEN}><foreignObject/></svg>", "it contains a <foreignobject> element"),
+        (
+            '<!DOCTYPE svg [<!ENTITY a "aaaa">]>' + f"{SVG_OPEN}>&a;</svg>",
+            "it declares a DOCTYPE or entities",
+        ),
+    ],
+)
+@pytest.mark.parametrize("where", ["logo", "favicon", "product"])
+def test_an_svg_that_could_run_script_is_refused(
+    shop_dir: Path, content: str, expected: str, where: str
+) -> None:
+    """Opened at its own address, an SVG runs its script on the shop's origin; a picture
+    shown with <img> needs none of it."""
+    if where == "product":
+        (shop_dir / "products" / "active.svg").write_text(content)
+        edit(shop_dir / "catalog.toml", '"products/starter.svg"', '"products/active.svg"')
+        field, file = "products[0].image", "products/active.svg"
+    else:
+        add_brand(shop_dir, where, "brand/active.svg", content.encode())
+        field, file = f"brand.{where}", "brand/active.svg"
+    message = only_error(shop_dir)
+    assert f"field '{field}': {file!r} is an SVG" in message
+    assert "is an SVG that could run script on the shop's pages" in message
+    assert expected in message
