@@ -47,7 +47,7 @@ from . import (
 from . import cart as carts
 from .cart import Cart
 from .clock import now
-from .pricing import format_money
+from .pricing import format_money, format_price
 from .responses import wants_json
 from .tables import subscriptions as subscriptions_table
 
@@ -267,13 +267,28 @@ def account_state(visit: AccountVisit, *, backend: bool) -> dict[str, Any]:
 
 
 def _order_view(shop: Shop, order: dict[str, Any]) -> dict[str, Any]:
-    gross = order["totals"].get("gross", "0")
     return {
         "number": order["number"],
         "date": changes.day(order["created_at"], shop.site.locale),
-        "total": format_money(Decimal(gross), order["currency"], shop.site.locale),
+        "total": _total(order, shop.site.locale),
         "lines": [line["name"] for line in order["lines"]],
     }
+
+
+def _total(order: dict[str, Any], locale: str) -> str:
+    """What an order costs by when it is paid: '€249.00 once + €9.90 / month'. One sum of
+    a one-time and a recurring price is no price anybody pays."""
+    totals, currency = order["totals"], order["currency"]
+    parts = []
+    once = Decimal(totals.get("one_time", {}).get("gross", "0"))
+    if once:
+        parts.append(_("%(amount)s once") % {"amount": format_money(once, currency, locale)})
+    for billing in ("monthly", "yearly"):
+        amount = Decimal(totals.get("recurring", {}).get(billing, {}).get("gross", "0"))
+        if amount:
+            parts.append(format_price(amount, currency, locale, billing))
+    gross = Decimal(totals.get("gross", "0"))
+    return " + ".join(parts) or format_money(gross, currency, locale)
 
 
 #: The statuses each journey of the account page is offered for.

@@ -104,21 +104,24 @@ def _newer(connection: Connection, row: Any, shop: Shop) -> dict[str, Any]:
 
 
 def total_rows(row: Any) -> list[tuple[str, str]]:
-    """The totals as the page lists them: the discount, each billing period's total that
-    has lines, the tax included, in the quote's language as frozen."""
+    """The totals as the page lists them, in the quote's language as frozen: each billing
+    period's total that has lines, with the tax it includes. The discount's sum only
+    when every line is paid alike (each line shows its own): a sum of a one-time and a
+    monthly amount is nobody's price."""
     shown_totals = row.shown["totals"]
     billings = {line["billing"] for line in row.lines}
     rows = []
-    if shown_totals.get("discount"):
+    if shown_totals.get("discount") and len(billings) == 1:
         label = _("Discount (%(percent)s %%)") % {"percent": row.discount_percent}
         rows.append((label, shown_totals["discount"]))
-    if "one_time" in billings:
-        rows.append((_("Due once"), shown_totals["one_time_gross"]))
-    if "monthly" in billings:
-        rows.append((_("Monthly"), shown_totals["monthly_gross"]))
-    if "yearly" in billings:
-        rows.append((_("Yearly"), shown_totals["yearly_gross"]))
-    rows.append((_("Tax included"), shown_totals["tax"]))
+    labels = {"one_time": _("Due once"), "monthly": _("Monthly"), "yearly": _("Yearly")}
+    for billing, label in labels.items():
+        if billing not in billings:
+            continue
+        rows.append((label, shown_totals[f"{billing}_gross"]))
+        tax = shown_totals.get(f"{billing}_tax")
+        if tax:
+            rows.append((_("Tax included"), tax))
     return rows
 
 

@@ -356,6 +356,14 @@ def test_a_quote_says_what_is_due_once_and_what_recurs(shop: Backend, mailbox: M
     assert re.search(r"accepted until [A-Z][a-z]{2} \d{1,2}, 20\d\d, \d{1,2}:\d\d\s[AP]M UTC", text)
     [listed] = [q for q in member.state()["quotes"] if q["customer"] == customer]
     assert listed["total"] == "€249.00 once + €29.00 / month"
+    # The quote page: each period's total with the tax it includes.
+    page = quote_state(shop, emailed(shop, mailbox, customer).token)
+    assert page["total_rows"] == [
+        ["Due once", "€249.00"],
+        ["Tax included", "€39.76 (19 %)"],
+        ["Monthly", "€29.00 / month"],
+        ["Tax included", "€4.63 (19 %)"],
+    ]
     cli = run(shop, "quotes", "list", password=None).output
     assert f"{customer}  sent_by={member.email}  total='€249.00 once + €29.00 / month'" in cli
 

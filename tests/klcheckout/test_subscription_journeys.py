@@ -589,6 +589,7 @@ def test_a_guest_signs_in_with_a_one_time_link(backend: Backend) -> None:
         assert account["customer"] == {"email": email, "signed_in": False, "by_link": True}
         [card] = account["subscriptions"]
         assert card["name"] == "Starter" and len(account["orders"]) == 1
+        assert account["orders"][0]["total"] == "€9.90 / month"  # by when it is paid
         # The link works once.
         other = Shopper(backend.url, "change-plan")
         try:
