@@ -758,6 +758,8 @@
   if (!token) return;
   /* A link to another version changes only the fragment: load that version's state. */
   window.addEventListener("hashchange", function () { window.location.reload(); });
+  /* The same quote in another language: its token goes along, in the fragment. */
+  all(".languages a[hreflang]").forEach(function (link) { link.hash = token; });
   var api = body.getAttribute("data-quote-api") + "/" + encodeURIComponent(token);
   var language = "?lang=" + encodeURIComponent(document.documentElement.lang);
 
@@ -784,14 +786,17 @@
     all('[data-kl-quote="message"]').forEach(function (el) { el.hidden = !state.message; });
     all("[data-kl-quote-body]").forEach(function (el) { el.hidden = false; });
     all("[data-kl-quote-open]").forEach(function (el) { el.hidden = !state.open; });
-    all("[data-kl-quote-terms]").forEach(function (el) { el.hidden = !state.terms_url; });
+    all("[data-kl-quote-legal]").forEach(function (item) {
+      var url = (state.seller || {})[item.getAttribute("data-kl-quote-legal")];
+      item.hidden = !url;
+      item.querySelector("a").href = url || "#";
+    });
     var newer = state.newer && state.newer.url;
     all("[data-kl-quote-newer]").forEach(function (el) {
       el.hidden = !newer;
       /* The newer version's page: another fragment of this page, so it is read anew. */
       if (newer) el.querySelector("a").href = newer;
     });
-    all('[data-kl-quote-link="terms_url"]').forEach(function (el) { el.href = state.terms_url || "#"; });
     all("[data-kl-quote-lines]").forEach(function (tbody) {
       tbody.textContent = "";
       (state.lines || []).forEach(function (line) {

@@ -65,7 +65,7 @@ def test_a_sales_agent_sends_a_quote_the_customer_accepts_into_one_order(
     try:
         other = theirs.new_page()
         other.goto(link.group(0))
-        accept = other.get_by_role("button", name="Accept and order")
+        accept = other.get_by_role("button", name="Accept and order with obligation to pay")
         accept.wait_for()
         number = other.locator('[data-kl-quote="number"]').inner_text()
         assert re.fullmatch(r"Q-\d{4}-\w{4}-\w{4}", number)

@@ -510,7 +510,13 @@ def test_without_javascript_the_backend_renders_the_quote_and_takes_the_forms(
     page = requests.get(links.backend)
     assert page.status_code == 200 and "noindex" in page.headers["X-Robots-Tag"]
     state = quote_state(shop, links.token)
-    assert state["number"] in page.text and "Accept and order" in page.text
+    assert state["number"] in page.text
+    # Right above the button that obliges to pay: the seller's terms, withdrawal, privacy.
+    legal = page.text.split('<ul class="legal-links">', 1)[1].split("</ul>", 1)[0]
+    for url in ("/terms", "/withdrawal", "/privacy"):
+        assert f'href="https://shop.example.com{url}"' in legal
+    after = page.text.split('<ul class="legal-links">', 1)[1]
+    assert after.index("Accept and order with obligation to pay") < after.index("</form>")
     missing = answer(shop, links.token, "accept", {"name": "Ada"}, json=False)
     assert missing.status_code == 422 and "Tick the box" in missing.text
     done = answer(shop, links.token, "accept", ACCEPT, json=False)
