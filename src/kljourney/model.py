@@ -37,6 +37,9 @@ CATALOG_FILE = "catalog.toml"
 FORMS_FILE = "forms.toml"
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
+#: The longest step id: its page is a folder of the site, and a file name has 255 bytes
+#: at most on every common file system; well within it, an address a person can read.
+MAX_STEP_ID = 100
 ID_HINT = "lowercase letters, digits, '-' and '_', starting with a letter or digit"
 
 Billing = Literal["one_time", "monthly", "yearly"]
@@ -746,7 +749,19 @@ class StepBase(Strict):
                 raise ValueError(
                     f'cannot make a URL from the name {self.name!r}; set id = "..." ({ID_HINT})'
                 )
+            if len(slug) > MAX_STEP_ID:
+                raise ValueError(
+                    f"the name {self.name[:40]!r}… makes a page address of {len(slug)} "
+                    f"characters, more than the {MAX_STEP_ID} a step's may have (a folder "
+                    "name on every disk): give the step a shorter name, and its page a "
+                    "longer title if the customer should read more"
+                )
             object.__setattr__(self, "id", slug)
+        elif len(self.id) > MAX_STEP_ID:
+            raise ValueError(
+                f"the id has {len(self.id)} characters; a step's page address may have "
+                f"{MAX_STEP_ID} at most (a folder name on every disk)"
+            )
         return self
 
 

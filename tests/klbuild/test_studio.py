@@ -135,6 +135,19 @@ def test_a_built_site_never_contains_the_studio(studio: Studio) -> None:
 # -- journeys and steps ----------------------------------------------------------------------
 
 
+def test_a_long_journey_name_makes_a_short_file_name(studio: Studio) -> None:
+    """A file name has 255 bytes at most: a name of 460 characters answered a 500."""
+    name = "Spring offer " + "for every team that wants more " * 15
+    answer = studio.post(
+        "/journeys",
+        {"seen": "", "name": name, "key": "", "order_channel": "", "business_entity": "acme"},
+    )
+    assert answer.status_code == 303, answer.text
+    [made] = [p.name for p in studio.journeys.glob("spring-offer-*.toml")]
+    assert len(made) <= 65 and made.endswith(".toml") and "--" not in made
+    assert studio.toml(made)["name"] == name.strip()
+
+
 def test_create_a_journey_with_a_random_key(studio: Studio) -> None:
     answer = studio.post(
         "/journeys",

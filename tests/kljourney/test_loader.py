@@ -1073,3 +1073,18 @@ def test_an_svg_that_could_run_script_is_refused(
     assert f"field '{field}': {file!r} is an SVG" in message
     assert "is an SVG that could run script on the shop's pages" in message
     assert expected in message
+
+
+def test_a_step_name_too_long_for_an_address_is_refused(shop_dir: Path) -> None:
+    """Its page is a folder of the site: a name of 300 characters crashed the build."""
+    long_name = "Pick " + "very long step name " * 15
+    edit(shop_dir / "self-service.toml", 'name = "Cart"', f'name = "{long_name}"')
+    message = only_error(shop_dir)
+    assert "makes a page address of 304 characters, more than the 100" in message
+    assert "give the step a shorter name" in message
+    edit(
+        shop_dir / "self-service.toml",
+        f'name = "{long_name}"',
+        f'name = "Cart"\nid = "{"x" * 101}"',
+    )
+    assert "the id has 101 characters" in only_error(shop_dir)

@@ -41,8 +41,9 @@ def new_journey(values: dict[str, Any], key: str) -> TOMLDocument:
 
 
 def journey_file_name(name: str, key: str, taken: set[str]) -> str:
-    """``self-service-shop-checkout.toml`` from the journey's name, unlike any file there."""
-    stem = slugify(name) or key or "journey"
+    """``self-service-shop-checkout.toml`` from the journey's name, unlike any file there;
+    a long name's first words (a file name has 255 bytes at most)."""
+    stem = slugify(name)[:60].rstrip("-") or key or "journey"
     candidate, number = f"{stem}.toml", 2
     while candidate in taken:
         candidate, number = f"{stem}-{number}.toml", number + 1
