@@ -284,6 +284,19 @@ def test_a_new_type_takes_its_fields_and_drops_the_old_ones(studio: Studio) -> N
     }
 
 
+def test_a_file_with_windows_line_endings_keeps_them(studio: Studio) -> None:
+    """A file saved on Windows: a change to one step must not change every line in git."""
+    path = studio.journeys / JOURNEY
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    before = path.read_bytes()
+    page = f"/journeys/{JOURNEY}/"
+    answer = studio.post(f"{page}steps/1/move", {"seen": studio.seen(page), "direction": "up"})
+    assert answer.status_code == 303, answer.text
+    after = path.read_bytes()
+    assert after.count(b"\n") == after.count(b"\r\n") == before.count(b"\r\n")
+    assert sorted(after.split(b"\r\n")) == sorted(before.split(b"\r\n"))
+
+
 def test_move_up_and_down_keep_every_line(studio: Studio) -> None:
     before = studio.text(JOURNEY)
     page = f"/journeys/{JOURNEY}/"

@@ -64,28 +64,34 @@ class Document:
     name: str
     text: str
     toml: TOMLDocument
+    #: The file's own line ending: a file written on Windows keeps its "\r\n" (else
+    #: every line of it would change in git for a change to one).
+    newline: str = "\n"
 
     @property
     def fingerprint(self) -> str:
         return fingerprint(self.text)
 
     def dumps(self) -> str:
-        return tomlkit.dumps(self.toml)
+        text = tomlkit.dumps(self.toml)
+        return text.replace("\n", self.newline) if self.newline != "\n" else text
 
 
 def read(root: Path, name: str, *, missing_ok: bool = False) -> Document:
     """The file ``name`` as it is now; an empty document when it is missing and may be."""
     path = path_of(root, name)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         if missing_ok:
             return Document(name, "", tomlkit.document())
         raise StudioError(f"there is no file {name!r} in the journeys folder") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise Unreadable(f"cannot read {name}: {exc}") from None
+    newline = "\r\n" if "\r\n" in raw else "\n"
+    text = raw.replace("\r\n", "\n")  # as the fingerprints read it (read_text's newlines)
     try:
-        return Document(name, text, tomlkit.parse(text))
+        return Document(name, text, tomlkit.parse(text), newline)
     except ParseError as exc:
         raise Unreadable(
             f"{name} is not valid TOML ({exc}); fix it in a text editor, then reload"
