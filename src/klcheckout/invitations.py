@@ -68,6 +68,9 @@ def invitation_page(token: str) -> Response:
     """The emailed link opens the account page with a form for the new password; the
     link is spent by that form, never by a GET (mail scanners open links on their own)."""
     visit = begin_account(changes_state=False)
+    if not sign_in.link_open(visit.connection, token, purpose=sign_in.INVITATION):
+        notice = "invitation-invalid"  # used already, or expired: said now, not after a form
+        return Response(status=303, headers={"Location": page_url(visit.shop, notice)})
     found = account_state(visit, backend=True)
     site = visit.shop.site
     found["invitation"] = with_query(

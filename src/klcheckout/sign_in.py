@@ -79,6 +79,20 @@ def use_link(connection: Connection, token: str, *, purpose: str = SIGN_IN) -> s
     return connection.execute(query).scalar_one()
 
 
+def link_open(connection: Connection, token: str, *, purpose: str) -> bool:
+    """Whether the link would still work, spending nothing (its page says so at once
+    rather than after the form it offers is filled in)."""
+    if not token or len(token) > 100:
+        return False
+    query = select(sign_in_links.c.token_hash).where(
+        sign_in_links.c.token_hash == token_hash(token),
+        sign_in_links.c.used_at.is_(None),
+        sign_in_links.c.expires_at > now(),
+        sign_in_links.c.purpose == purpose,
+    )
+    return connection.execute(query).first() is not None
+
+
 def start_email_session(connection: Connection, email: str, max_age: int) -> str:
     token = secrets.token_urlsafe(32)
     stamp = now()
