@@ -283,6 +283,16 @@ class Checker:
                 "the steps after it are never reached",
                 steps[kinds.index("order_done")],
             )
+        done_pages = [step for step in steps if step.type == "order_done"]
+        for first, later in zip(done_pages, done_pages[1:], strict=False):
+            if not first.when:
+                warn(
+                    f"this order done step is never reached: {first.name!r} before it has "
+                    "no condition, so every customer ends there; give it a when, or switch "
+                    "one of them off",
+                    later,
+                )
+                break
         for index, step in enumerate(steps):
             if isinstance(step, ConfirmationStep) and step.sends_quote:
                 if "customer_lookup" not in kinds[:index]:

@@ -1088,3 +1088,18 @@ def test_a_step_name_too_long_for_an_address_is_refused(shop_dir: Path) -> None:
         f'name = "Cart"\nid = "{"x" * 101}"',
     )
     assert "the id has 101 characters" in only_error(shop_dir)
+
+
+def test_an_order_done_step_after_one_for_everyone_is_warned_of(shop_dir: Path) -> None:
+    journey = shop_dir / "self-service.toml"
+    with open(journey, "a") as handle:
+        handle.write('\n[[steps]]\nname = "Thanks again"\ntype = "order_done"\n')
+    [warning] = [p for p in kljourney.load(shop_dir).warnings if "never reached" in p.message]
+    assert warning.step == "step 8 'Thanks again'"
+    assert "'Order done' before it has no condition" in warning.message
+    # With a condition on the first, the second is for everyone else: no warning.
+    text = journey.read_text().replace(
+        'name = "Order done"\n', 'name = "Order done"\nwhen = "cart.recurring_count > 0"\n', 1
+    )
+    journey.write_text(text)
+    assert not [w for w in warnings_of(shop_dir) if "never reached" in w]
