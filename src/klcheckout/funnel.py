@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from flask import Flask
 from sqlalchemy import Engine, func, select
 
-from kljourney.model import Journey
+from kljourney.model import Journey, OrderDoneStep
 
 from .clock import now
 from .step_views import views_of
@@ -106,6 +106,11 @@ def report(engine: Engine, journey: Journey, days: int, moment: datetime) -> Fun
         connection.rollback()
     steps = journey.active_steps
     counts = [visitors.get(step.id, 0) for step in steps]
+    done_pages = [i for i, step in enumerate(steps) if isinstance(step, OrderDoneStep)]
+    if len(done_pages) == 1 and steps[done_pages[0]].external_url:
+        # The customers who ordered went to the shop's own page elsewhere, unseen: they
+        # reached the order done step, and did not leave at the confirmation.
+        counts[done_pages[0]] = max(counts[done_pages[0]], len(durations))
     figures = tuple(
         FunnelStep(
             step_id=step.id,

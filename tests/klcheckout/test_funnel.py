@@ -251,6 +251,32 @@ def test_the_window_leaves_out_older_days(fresh: Backend) -> None:
         report(fresh.engine, journey, 367, now)
 
 
+def test_orders_sent_to_a_page_elsewhere_reached_the_order_done_step(fresh: Backend) -> None:
+    """An order done step with an external_url sends the buyer to the shop's own page:
+    no view of it is counted, yet they did not leave at the confirmation."""
+    shopper = fresh.shopper()
+    try:
+        walk(shopper, "order-done")
+    finally:
+        shopper.close()
+    views_of(fresh.app).flush()
+    journey = fresh.app.extensions["keylight"].shop.journeys[EXAMPLE]
+    done = journey.step("order-done")
+    elsewhere = done.model_copy(update={"external_url": "https://example.com/thanks"})
+    steps = [elsewhere if step is done else step for step in journey.steps]
+    with_page_elsewhere = journey.model_copy(update={"steps": steps})
+    with fresh.engine.begin() as connection:  # as if the page had never been viewed
+        connection.execute(
+            tables.step_views.delete().where(
+                tables.step_views.c.journey_key == EXAMPLE,
+                tables.step_views.c.step_id == "order-done",
+            )
+        )
+    found = report(fresh.engine, with_page_elsewhere, 7, clock.now())
+    assert figures(found)[-2:] == [("confirm-order", 1, 0), ("order-done", 1, 0)]
+    assert found.orders == 1
+
+
 def test_views_reach_the_database_by_themselves_within_seconds(fresh: Backend) -> None:
     """Nobody asks for a report: the process's own writer adds the counts to the table."""
     shopper = fresh.shopper()
