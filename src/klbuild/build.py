@@ -162,6 +162,9 @@ class Builder:
         files = theme.resolve_files(theme.search_path(self.templates))
         self._check_theme(files)
         digest, shared = self.read_theme(files)
+        shared = theme.worded(
+            shared, {shop.site.locale, *shop.languages}, theme.search_path(self.templates)
+        )
         shared = theme.branded(shared, shop.brand, shop.root)
         shared = theme.with_product_images(shared, shop.root, shop.images)
         renderer = self.renderer(shop, digest, shared)

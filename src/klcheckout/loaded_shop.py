@@ -62,6 +62,7 @@ class LoadedShop:
         if renderer is None or renderer.shop is not shop:
             folders = theme.search_path(self.templates)
             assets = theme.load_assets(theme.resolve_files(folders))
+            assets = theme.worded(assets, {shop.site.locale, *shop.languages}, folders)
             assets = theme.branded(assets, shop.brand, shop.root)
             assets = theme.with_product_images(assets, shop.root, shop.images)
             env = renderer.env if renderer is not None else make_environment(folders)

@@ -14,12 +14,14 @@ changed stylesheet is a new URL.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import rcssmin
 import rjsmin
 
+from . import i18n
 from .model import Brand
 
 
@@ -136,6 +138,25 @@ def branded(assets: dict[str, Asset], brand: Brand, root: Path) -> dict[str, Ass
             name = role + PurePosixPath(relative).suffix.lower()
             found[name] = Asset(name, (root / relative).read_bytes())
     return found
+
+
+#: What a field's error starts with, written by the stylesheet (translated where used).
+ERROR_WORD = i18n.N_("Error:")
+
+
+def worded(
+    assets: dict[str, Asset], locales: Iterable[str], folders: tuple[Path, ...] | list[Path]
+) -> dict[str, Asset]:
+    """The assets with app.css ending in the word each of the shop's ``locales`` starts a
+    field's error with ("Fehler:" for a page in German): the error is said in words, not
+    in colour alone, and in the page's language."""
+    rules = []
+    for locale in sorted(set(locales)):
+        with i18n.speaking(locale, folders):
+            word = i18n.gettext(ERROR_WORD).replace("\\", "\\\\").replace('"', '\\"')
+        rules.append(f':lang({locale}) .field-error::before{{content:"⚠ {word} "}}')
+    css = assets["app.css"]
+    return {**assets, "app.css": Asset(css.name, css.content + ("\n".join(rules) + "\n").encode())}
 
 
 def product_image(root: Path, relative: str) -> Asset:

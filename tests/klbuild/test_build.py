@@ -208,7 +208,10 @@ def test_theme_overrides_templates_and_assets(ws, tmp_path):
     assert "<p>Themed cart</p>" in ws.page("cart")
     assert "Themed cart" not in ws.page("product-selection")
     css = list((ws.site / "assets").glob("*.css"))
-    assert [p.read_text() for p in css] == ["body{font-family:serif}"]  # published minified
+    # Published minified, and ending in the word a field's error starts with.
+    assert [p.read_text() for p in css] == [
+        'body{font-family:serif}:lang(en-US) .field-error::before{content:"⚠ Error: "}\n'
+    ]
     assert f"/assets/{css[0].name}" in ws.page("cart")
 
 

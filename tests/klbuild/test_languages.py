@@ -35,6 +35,11 @@ def test_each_language_has_its_pages_and_the_default_keeps_the_usual_address(
     assert '<html lang="en-GB">' in english and "<h1>Cart</h1>" in english
     # German words by default (the built-in catalog), English under en-gb/.
     assert "Zum Inhalt springen" in german and "Skip to content" in english
+    # The stylesheet starts a field's error with the word of the page's language.
+    [css] = (ws.site / "assets").glob("app.*.css")
+    rules = css.read_text(encoding="utf-8")
+    assert ':lang(de-DE) .field-error::before{content:"⚠ Fehler: "}' in rules
+    assert ':lang(en-GB) .field-error::before{content:"⚠ Error: "}' in rules
 
 
 def test_pages_name_their_other_languages_and_link_the_same_step(ws: Workspace) -> None:
