@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from example import copy_self_service
+from studio_client import Studio, serve
 
 from klbuild.build import BuildReport, build
 
@@ -73,3 +75,19 @@ def built(ws: Workspace) -> Workspace:
     """The example journeys, built once."""
     ws.build()
     return ws
+
+
+# -- the studio over real HTTP (test_studio.py, test_studio_fields.py) ---------------------
+
+
+@pytest.fixture(scope="module")
+def studio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
+    """One dev server per module on a copy of the example."""
+    yield from serve(tmp_path_factory)
+
+
+@pytest.fixture
+def studio(studio_server: Studio) -> Studio:
+    """The module's dev server, its files back to the example's."""
+    studio_server.reset()
+    return studio_server

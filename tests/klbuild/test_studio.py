@@ -10,28 +10,16 @@ import re
 import sqlite3
 import tomllib
 from collections import Counter
-from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 
 import pytest
 import requests
-from studio_client import STUDIO, Studio, serve
+from studio_client import STUDIO, Studio
 
 KEY = "k9uscs7vr7"
 JOURNEY = "self-service.toml"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
-    yield from serve(tmp_path_factory)
-
-
-@pytest.fixture
-def studio(server: Studio) -> Studio:
-    server.reset()
-    return server
 
 
 def only_added(before: str, after: str) -> list[str]:

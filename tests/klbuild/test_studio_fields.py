@@ -8,23 +8,11 @@ the module; each test starts from the example's files again.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterator
 
 import pytest
-from studio_client import Studio, serve
+from studio_client import Studio
 
 JOURNEY = "self-service.toml"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
-    yield from serve(tmp_path_factory)
-
-
-@pytest.fixture
-def studio(server: Studio) -> Studio:
-    server.reset()
-    return server
 
 
 # -- lists -----------------------------------------------------------------------------------
